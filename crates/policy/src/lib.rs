@@ -1,0 +1,29 @@
+//! # fulcrum-policy — the balancing policy, as pure code
+//!
+//! Everything in this crate decides; nothing in it does I/O. Each function
+//! takes a snapshot of instance state plus whatever randomness or time it
+//! needs as arguments, so the same code runs in the proxy, in unit and
+//! property tests, and in a simulator without sockets.
+//!
+//! * [`algorithms`] — one file per balancing algorithm behind the
+//!   [`Balancer`] trait (`round_robin`, `weighted_round_robin`,
+//!   `least_connections`).
+//! * [`select`] — eligibility and priority tiers around an algorithm: which
+//!   instances may be chosen at all, and what to answer when none may.
+//! * [`health`] — the active-probe hysteresis (failure / recovery thresholds).
+//! * [`passive`] — passive outlier ejection (`max_fails` within
+//!   `fail_timeout`, growing on repeat ejections).
+//! * [`retry`] — the retry decision: which failures may be retried, how often,
+//!   for which methods.
+//! * [`rng`] — the injectable random source.
+
+pub mod algorithms;
+pub mod health;
+pub mod passive;
+pub mod retry;
+pub mod rng;
+pub mod select;
+
+pub use algorithms::{build, Algorithm, Balancer, Candidate};
+pub use rng::RandomSource;
+pub use select::{select, Priority, SelectOutcome, Slot};

@@ -1,0 +1,270 @@
+//! Eligibility and priority tiers around a balancing algorithm.
+//!
+//! Health is kept out of the algorithms (as in pingora): the caller
+//! describes each instance as a [`Slot`] — may it be used at all, how busy
+//! is it — and [`select`] decides which priority tier is in play, filters
+//! it down to the instances below `max_concurrent`, and only then asks the
+//! [`Balancer`] to choose.
+//!
+//! Tiers: traffic goes to the highest tier (`high`, `normal`, `low`) with an
+//! eligible instance; a tier whose instances are all down **or** all at
+//! `max_concurrent` spills to the next. `backup` instances are used only when
+//! every non-backup instance is down (not merely busy).
+
+use crate::algorithms::{Balancer, Candidate};
+use crate::rng::RandomSource;
+use std::fmt;
+use std::str::FromStr;
+
+/// An instance's priority tier. Lower value = preferred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Priority {
+    High = 0,
+    #[default]
+    Normal = 1,
+    Low = 2,
+    Backup = 3,
+}
+
+impl Priority {
+    pub const NAMES: &'static [&'static str] = &["high", "normal", "low", "backup"];
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "high" => Ok(Priority::High),
+            "normal" => Ok(Priority::Normal),
+            "low" => Ok(Priority::Low),
+            "backup" => Ok(Priority::Backup),
+            other => Err(format!(
+                "unknown priority `{other}`; expected one of: {}",
+                Priority::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// The state of one instance as the selector sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    pub priority: Priority,
+    /// Healthy, not ejected, not drained, not excluded by the caller.
+    pub usable: bool,
+    pub weight: u32,
+    pub in_flight: u32,
+    /// `None` = unlimited.
+    pub max_concurrent: Option<u32>,
+}
+
+impl Slot {
+    fn has_room(&self) -> bool {
+        self.max_concurrent.is_none_or(|m| self.in_flight < m)
+    }
+}
+
+/// What the selector decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectOutcome {
+    /// The index (slot) of the chosen instance.
+    Picked(usize),
+    /// Some instance is usable but every usable one is at `max_concurrent`:
+    /// the request may wait for a slot.
+    Busy,
+    /// No instance is usable at all.
+    Down,
+}
+
+/// Chooses an instance among `slots`, tier by tier. `scratch` is reused
+/// between calls to avoid an allocation per request.
+pub fn select(
+    slots: &[Slot],
+    balancer: &dyn Balancer,
+    rng: &mut dyn RandomSource,
+    scratch: &mut Vec<Candidate>,
+) -> SelectOutcome {
+    let mut any_usable_primary = false;
+    for tier in [
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+        Priority::Backup,
+    ] {
+        if tier == Priority::Backup && any_usable_primary {
+            // Backups serve only when every other instance is down.
+            return SelectOutcome::Busy;
+        }
+        scratch.clear();
+        let mut usable_in_tier = false;
+        for (slot, s) in slots.iter().enumerate() {
+            if s.priority != tier || !s.usable {
+                continue;
+            }
+            usable_in_tier = true;
+            if s.has_room() {
+                scratch.push(Candidate {
+                    slot,
+                    weight: s.weight.max(1),
+                    in_flight: s.in_flight,
+                });
+            }
+        }
+        if !scratch.is_empty() {
+            let i = balancer.pick(scratch, rng);
+            return SelectOutcome::Picked(scratch[i].slot);
+        }
+        if tier == Priority::Backup && usable_in_tier {
+            return SelectOutcome::Busy;
+        }
+        any_usable_primary |= usable_in_tier;
+    }
+    SelectOutcome::Down
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithms::{build, Algorithm};
+    use proptest::prelude::*;
+
+    fn slot(priority: Priority, usable: bool, in_flight: u32, max: Option<u32>) -> Slot {
+        Slot {
+            priority,
+            usable,
+            weight: 1,
+            in_flight,
+            max_concurrent: max,
+        }
+    }
+
+    fn pick(slots: &[Slot]) -> SelectOutcome {
+        let b = build(Algorithm::RoundRobin, slots.len());
+        select(
+            slots,
+            b.as_ref(),
+            &mut fastrand::Rng::with_seed(1),
+            &mut Vec::new(),
+        )
+    }
+
+    #[test]
+    fn high_tier_wins_while_it_has_room() {
+        let s = [
+            slot(Priority::Low, true, 0, None),
+            slot(Priority::High, true, 1, Some(2)),
+        ];
+        assert_eq!(pick(&s), SelectOutcome::Picked(1));
+    }
+
+    #[test]
+    fn full_high_tier_spills_to_low() {
+        let s = [
+            slot(Priority::Low, true, 0, None),
+            slot(Priority::High, true, 2, Some(2)),
+        ];
+        assert_eq!(pick(&s), SelectOutcome::Picked(0));
+    }
+
+    #[test]
+    fn down_high_tier_spills_to_normal() {
+        let s = [
+            slot(Priority::High, false, 0, None),
+            slot(Priority::Normal, true, 0, None),
+        ];
+        assert_eq!(pick(&s), SelectOutcome::Picked(1));
+    }
+
+    #[test]
+    fn backup_is_not_used_when_primaries_are_only_busy() {
+        let s = [
+            slot(Priority::Normal, true, 1, Some(1)),
+            slot(Priority::Backup, true, 0, None),
+        ];
+        assert_eq!(pick(&s), SelectOutcome::Busy);
+    }
+
+    #[test]
+    fn backup_is_used_when_primaries_are_down() {
+        let s = [
+            slot(Priority::Normal, false, 0, None),
+            slot(Priority::Backup, true, 0, None),
+        ];
+        assert_eq!(pick(&s), SelectOutcome::Picked(1));
+    }
+
+    #[test]
+    fn nothing_usable_is_down_and_all_full_is_busy() {
+        assert_eq!(
+            pick(&[slot(Priority::Normal, false, 0, None)]),
+            SelectOutcome::Down
+        );
+        assert_eq!(pick(&[]), SelectOutcome::Down);
+        assert_eq!(
+            pick(&[slot(Priority::Normal, true, 3, Some(3))]),
+            SelectOutcome::Busy
+        );
+    }
+
+    fn arb_slot() -> impl Strategy<Value = Slot> {
+        (
+            0usize..4,
+            any::<bool>(),
+            0u32..6,
+            proptest::option::of(1u32..5),
+            1u32..5,
+        )
+            .prop_map(|(p, usable, in_flight, max, weight)| Slot {
+                priority: [
+                    Priority::High,
+                    Priority::Normal,
+                    Priority::Low,
+                    Priority::Backup,
+                ][p],
+                usable,
+                weight,
+                in_flight,
+                max_concurrent: max,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn the_pick_is_usable_has_room_and_no_better_tier_had_room(
+            slots in proptest::collection::vec(arb_slot(), 0..10),
+            alg in 0usize..3,
+        ) {
+            let alg = [Algorithm::RoundRobin, Algorithm::WeightedRoundRobin, Algorithm::LeastConnections][alg];
+            let b = build(alg, slots.len());
+            let out = select(&slots, b.as_ref(), &mut fastrand::Rng::with_seed(9), &mut Vec::new());
+            let eligible = |s: &Slot| s.usable && s.has_room();
+            match out {
+                SelectOutcome::Picked(i) => {
+                    let p = &slots[i];
+                    prop_assert!(eligible(p));
+                    for s in &slots {
+                        if s.priority < p.priority {
+                            prop_assert!(!eligible(s), "a better tier had room");
+                        }
+                    }
+                    if p.priority == Priority::Backup {
+                        prop_assert!(slots.iter().all(|s| s.priority == Priority::Backup || !s.usable));
+                    }
+                }
+                SelectOutcome::Busy => {
+                    prop_assert!(slots.iter().any(|s| s.usable));
+                }
+                SelectOutcome::Down => prop_assert!(slots.iter().all(|s| !s.usable)),
+            }
+        }
+    }
+}
