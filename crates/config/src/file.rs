@@ -1,0 +1,91 @@
+//! Stage 1: the shape of the YAML file, as serde sees it.
+//!
+//! Every field is optional here so that a section written partially merges
+//! over defaults (and a pool's `health_check:` over the global one). Unknown
+//! keys are not denied by serde (which would stop at the first); they are
+//! collected with `serde_ignored` so `fulcrum check` can list all of them.
+
+use crate::units::{Dur, Size};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileAdmin {
+    pub listen: Option<String>,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileHealth {
+    pub interval: Option<Dur>,
+    pub timeout: Option<Dur>,
+    pub path: Option<String>,
+    pub failure_threshold: Option<u32>,
+    pub recovery_threshold: Option<u32>,
+    pub jitter: Option<f64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FilePassive {
+    pub max_fails: Option<u32>,
+    pub fail_timeout: Option<Dur>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileTimeouts {
+    pub connect: Option<Dur>,
+    pub response_header: Option<Dur>,
+    pub idle: Option<Dur>,
+    pub client_header: Option<Dur>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileLimits {
+    pub max_body: Option<Size>,
+    pub max_header: Option<Size>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileRetry {
+    pub tries: Option<u32>,
+    pub on: Option<Vec<String>>,
+    pub timeout: Option<Dur>,
+    pub non_idempotent: Option<bool>,
+    pub buffer: Option<Size>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileQueue {
+    pub max: Option<u32>,
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FileInstance {
+    pub endpoint: String,
+    pub weight: Option<u32>,
+    pub max_concurrent: Option<u32>,
+    pub priority: Option<String>,
+    pub health_path: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FilePool {
+    pub algorithm: Option<String>,
+    #[serde(default)]
+    pub instances: Vec<FileInstance>,
+    pub retry: Option<FileRetry>,
+    pub queue: Option<FileQueue>,
+    pub health_check: Option<FileHealth>,
+    pub passive: Option<FilePassive>,
+    pub timeouts: Option<FileTimeouts>,
+    pub panic: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FileRoute {
+    pub path_prefix: String,
+    pub pool: String,
+    pub strip_prefix: Option<bool>,
+    pub host: Option<String>,
+}

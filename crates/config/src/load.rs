@@ -1,0 +1,609 @@
+//! Stage 2: from text to a validated [`Config`], collecting every error.
+//!
+//! The pipeline is: `${ENV}` expansion → YAML syntax → each section
+//! deserialized on its own (so one bad pool does not hide errors in the
+//! next) → semantic validation. Every error carries the YAML path of the
+//! offending key, e.g. `pools.asr.instances[1].weight`.
+
+use crate::file::*;
+use crate::model::*;
+use crate::units::{expand_env, Dur};
+use fulcrum_policy::passive::PassiveConfig;
+use fulcrum_policy::retry::{RetryOn, RetryPolicy};
+use fulcrum_policy::{Algorithm, Priority};
+use serde::de::DeserializeOwned;
+use serde_yaml_ng::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// YAML path such as `pools.asr.instances[0].weight`; empty for the whole file.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Top-level keys and what they hold.
+const TOP_KEYS: &[&str] = &[
+    "listen",
+    "admin",
+    "health_check",
+    "passive",
+    "timeouts",
+    "limits",
+    "pools",
+    "routes",
+];
+/// Keys from the product specification that this version does not implement yet.
+const NOT_YET_TOP: &[&str] = &["registry", "tls"];
+const NOT_YET_POOL: &[&str] = &["cache", "hash_key", "slow_start", "dynamic_weights"];
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+
+/// Parses and validates a config file's text. `env` looks up `${NAME}`.
+pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    let mut errs = Errors::default();
+    let text = expand_env(text, env).map_err(|m| {
+        ConfigErrors(vec![ConfigError {
+            path: String::new(),
+            message: m,
+        }])
+    })?;
+    let root: Value = serde_yaml_ng::from_str(&text).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            path: String::new(),
+            message: format!("invalid YAML: {e}"),
+        }])
+    })?;
+    let map = match root {
+        Value::Mapping(m) => m,
+        Value::Null => Default::default(),
+        _ => {
+            return Err(errs.fail(
+                "",
+                "the config file must be a mapping of keys such as `listen:` and `pools:`",
+            ))
+        }
+    };
+
+    let mut listen = None;
+    let mut admin = FileAdmin::default();
+    let mut health = FileHealth::default();
+    let mut passive = FilePassive::default();
+    let mut timeouts = FileTimeouts::default();
+    let mut limits = FileLimits::default();
+    let mut pools: Vec<(String, FilePool)> = vec![];
+    let mut routes: Vec<(usize, FileRoute)> = vec![];
+
+    for (k, v) in map {
+        let Some(key) = k.as_str().map(str::to_owned) else {
+            errs.push("", format!("keys must be strings, found {k:?}"));
+            continue;
+        };
+        match key.as_str() {
+            "listen" => listen = errs.section::<String>(v, "listen"),
+            "admin" => admin = errs.section(v, "admin").unwrap_or_default(),
+            "health_check" => health = errs.section(v, "health_check").unwrap_or_default(),
+            "passive" => passive = errs.section(v, "passive").unwrap_or_default(),
+            "timeouts" => timeouts = errs.section(v, "timeouts").unwrap_or_default(),
+            "limits" => limits = errs.section(v, "limits").unwrap_or_default(),
+            "pools" => match v {
+                Value::Mapping(m) => {
+                    for (name, pool) in m {
+                        let Some(name) = name.as_str().map(str::to_owned) else {
+                            errs.push(
+                                "pools",
+                                format!("pool names must be strings, found {name:?}"),
+                            );
+                            continue;
+                        };
+                        let path = format!("pools.{name}");
+                        if let Value::Mapping(pm) = &pool {
+                            for k in NOT_YET_POOL {
+                                if pm.contains_key(*k) {
+                                    errs.push(
+                                        &format!("{path}.{k}"),
+                                        "not supported by this version of fulcrum yet".into(),
+                                    );
+                                }
+                            }
+                        }
+                        let pool = strip_keys(pool, NOT_YET_POOL);
+                        if let Some(p) = errs.section::<FilePool>(pool, &path) {
+                            pools.push((name, p));
+                        }
+                    }
+                }
+                Value::Null => {}
+                _ => errs.push("pools", "expected a mapping of pool name to pool".into()),
+            },
+            "routes" => match v {
+                Value::Sequence(s) => {
+                    for (i, r) in s.into_iter().enumerate() {
+                        if let Some(r) = errs.section::<FileRoute>(r, &format!("routes[{i}]")) {
+                            routes.push((i, r));
+                        }
+                    }
+                }
+                Value::Null => {}
+                _ => errs.push("routes", "expected a list of routes".into()),
+            },
+            other if NOT_YET_TOP.contains(&other) => {
+                errs.push(other, "not supported by this version of fulcrum yet".into())
+            }
+            other => errs.push(
+                other,
+                format!("unknown key; expected one of: {}", TOP_KEYS.join(", ")),
+            ),
+        }
+    }
+
+    let listen = errs.addr("listen", listen.as_deref().unwrap_or(DEFAULT_LISTEN));
+    let admin_listen = errs.addr(
+        "admin.listen",
+        admin.listen.as_deref().unwrap_or(DEFAULT_ADMIN_LISTEN),
+    );
+    let admin_token = admin.token.filter(|t| !t.is_empty());
+    let limits = Limits {
+        max_body: limits.max_body.map_or(64 << 20, |s| s.0),
+        max_header: limits.max_header.map_or(32 << 10, |s| s.0),
+        max_connections: limits.max_connections.unwrap_or(65_536),
+    };
+    if limits.max_header < 8192 {
+        errs.push("limits.max_header", "must be at least 8KiB".into());
+    }
+    if limits.max_connections == 0 {
+        errs.push("limits.max_connections", "must be at least 1".into());
+    }
+
+    let mut out_pools = BTreeMap::new();
+    for (name, p) in pools {
+        let pool = build_pool(&name, p, &health, &passive, &timeouts, &mut errs);
+        out_pools.insert(name, pool);
+    }
+    let out_routes = build_routes(routes, &out_pools, &mut errs);
+
+    if !errs.0.is_empty() {
+        return Err(ConfigErrors(errs.0));
+    }
+    Ok(Config {
+        listen: listen.expect("no errors"),
+        admin: Admin {
+            listen: admin_listen.expect("no errors"),
+            token: admin_token,
+        },
+        limits,
+        pools: out_pools,
+        routes: out_routes,
+    })
+}
+
+/// The embedded default: proxy on 0.0.0.0:8080, admin on 127.0.0.1:9090, no pools.
+pub fn embedded_default() -> Config {
+    parse("", &|_| None).expect("the empty config is valid")
+}
+
+fn strip_keys(v: Value, keys: &[&str]) -> Value {
+    match v {
+        Value::Mapping(mut m) => {
+            for k in keys {
+                m.remove(*k);
+            }
+            Value::Mapping(m)
+        }
+        other => other,
+    }
+}
+
+fn build_pool(
+    name: &str,
+    p: FilePool,
+    g_health: &FileHealth,
+    g_passive: &FilePassive,
+    g_timeouts: &FileTimeouts,
+    errs: &mut Errors,
+) -> Pool {
+    let path = format!("pools.{name}");
+    let algorithm = match p
+        .algorithm
+        .as_deref()
+        .unwrap_or("round_robin")
+        .parse::<Algorithm>()
+    {
+        Ok(a) => a,
+        Err(m) => {
+            errs.push(&format!("{path}.algorithm"), m);
+            Algorithm::RoundRobin
+        }
+    };
+    let health = merge_health(
+        g_health,
+        p.health_check.as_ref(),
+        &format!("{path}.health_check"),
+        errs,
+    );
+    let pv = p.passive.as_ref();
+    let passive = PassiveConfig {
+        max_fails: pv
+            .and_then(|x| x.max_fails)
+            .or(g_passive.max_fails)
+            .unwrap_or(2),
+        fail_timeout_ms: millis(
+            pv.and_then(|x| x.fail_timeout).or(g_passive.fail_timeout),
+            30_000,
+        ),
+    };
+    let t = p.timeouts.as_ref();
+    let pick =
+        |f: fn(&FileTimeouts) -> Option<Dur>, d: u64| millis(t.and_then(f).or(f(g_timeouts)), d);
+    let timeouts = Timeouts {
+        connect: Duration::from_millis(pick(|x| x.connect, 2_000)),
+        response_header: Duration::from_millis(pick(|x| x.response_header, 60_000)),
+        idle: Duration::from_millis(pick(|x| x.idle, 120_000)),
+        client_header: Duration::from_millis(pick(|x| x.client_header, 10_000)),
+    };
+    let retry = build_retry(p.retry.unwrap_or_default(), &format!("{path}.retry"), errs);
+    let q = p.queue.unwrap_or_default();
+    let queue = Queue {
+        max: q.max.unwrap_or(1000),
+        timeout: q.timeout.map_or(Duration::from_secs(5), |d| d.0),
+    };
+
+    let mut seen = HashSet::new();
+    let mut instances = vec![];
+    for (i, inst) in p.instances.into_iter().enumerate() {
+        let ipath = format!("{path}.instances[{i}]");
+        let endpoint = match parse_endpoint(&inst.endpoint) {
+            Ok(e) => e,
+            Err(m) => {
+                errs.push(&format!("{ipath}.endpoint"), m);
+                continue;
+            }
+        };
+        if !seen.insert(endpoint.url.clone()) {
+            errs.push(
+                &format!("{ipath}.endpoint"),
+                format!("`{}` is listed twice in this pool", endpoint.url),
+            );
+        }
+        let weight = inst.weight.unwrap_or(1);
+        if weight == 0 {
+            errs.push(
+                &format!("{ipath}.weight"),
+                "must be at least 1 (drain an instance instead of weighting it 0)".into(),
+            );
+        }
+        if inst.max_concurrent == Some(0) {
+            errs.push(
+                &format!("{ipath}.max_concurrent"),
+                "must be at least 1 (omit it for no limit)".into(),
+            );
+        }
+        let priority = match inst
+            .priority
+            .as_deref()
+            .unwrap_or("normal")
+            .parse::<Priority>()
+        {
+            Ok(p) => p,
+            Err(m) => {
+                errs.push(&format!("{ipath}.priority"), m);
+                Priority::Normal
+            }
+        };
+        if let Some(hp) = &inst.health_path {
+            if !hp.starts_with('/') {
+                errs.push(
+                    &format!("{ipath}.health_path"),
+                    "must start with `/`".into(),
+                );
+            }
+        }
+        instances.push(Instance {
+            endpoint,
+            weight: weight.max(1),
+            max_concurrent: inst.max_concurrent,
+            priority,
+            health_path: inst.health_path,
+        });
+    }
+    Pool {
+        name: name.to_string(),
+        algorithm,
+        instances,
+        retry,
+        queue,
+        health_check: health,
+        passive,
+        timeouts,
+        panic: p.panic.unwrap_or(false),
+    }
+}
+
+fn millis(d: Option<Dur>, default_ms: u64) -> u64 {
+    d.map_or(default_ms, |d| {
+        d.0.as_millis().min(u128::from(u64::MAX)) as u64
+    })
+}
+
+fn merge_health(
+    g: &FileHealth,
+    p: Option<&FileHealth>,
+    path: &str,
+    errs: &mut Errors,
+) -> HealthCheck {
+    let get = |f: fn(&FileHealth) -> Option<Dur>| p.and_then(f).or(f(g)).map(|d| d.0);
+    let probe_path = p
+        .and_then(|x| x.path.clone())
+        .or(g.path.clone())
+        .unwrap_or_else(|| "/health".into());
+    let probe = if probe_path == "tcp" {
+        Probe::Tcp
+    } else {
+        if !probe_path.starts_with('/') {
+            errs.push(
+                &format!("{path}.path"),
+                "must start with `/`, or be `tcp` for a connect-only probe".into(),
+            );
+        }
+        Probe::Http { path: probe_path }
+    };
+    let interval = get(|x| x.interval).unwrap_or(Duration::from_secs(30));
+    let timeout = get(|x| x.timeout).unwrap_or(Duration::from_secs(2));
+    if interval.is_zero() {
+        errs.push(&format!("{path}.interval"), "must be greater than 0".into());
+    }
+    if timeout.is_zero() {
+        errs.push(&format!("{path}.timeout"), "must be greater than 0".into());
+    }
+    let jitter = p.and_then(|x| x.jitter).or(g.jitter).unwrap_or(0.1);
+    if !(0.0..=1.0).contains(&jitter) {
+        errs.push(
+            &format!("{path}.jitter"),
+            "must be a fraction between 0 and 1".into(),
+        );
+    }
+    let thr = |f: fn(&FileHealth) -> Option<u32>, key: &str, d: u32, errs: &mut Errors| {
+        let v = p.and_then(f).or(f(g)).unwrap_or(d);
+        if v == 0 {
+            errs.push(&format!("{path}.{key}"), "must be at least 1".into());
+        }
+        v.max(1)
+    };
+    HealthCheck {
+        interval,
+        timeout,
+        probe,
+        failure_threshold: thr(|x| x.failure_threshold, "failure_threshold", 3, errs),
+        recovery_threshold: thr(|x| x.recovery_threshold, "recovery_threshold", 2, errs),
+        jitter: jitter.clamp(0.0, 1.0),
+    }
+}
+
+fn build_retry(r: FileRetry, path: &str, errs: &mut Errors) -> RetryPolicy {
+    let d = RetryPolicy::default();
+    let tries = r.tries.unwrap_or(d.tries);
+    if tries == 0 {
+        errs.push(
+            &format!("{path}.tries"),
+            "must be at least 1 (1 = no retry)".into(),
+        );
+    }
+    let on = match r.on {
+        None => d.on,
+        Some(list) => {
+            let mut on = RetryOn::default();
+            for (i, c) in list.iter().enumerate() {
+                if let Err(m) = on.add(c) {
+                    errs.push(&format!("{path}.on[{i}]"), m);
+                }
+            }
+            on
+        }
+    };
+    RetryPolicy {
+        tries: tries.max(1),
+        on,
+        timeout: r.timeout.map(|t| t.0),
+        non_idempotent: r.non_idempotent.unwrap_or(false),
+        buffer: r
+            .buffer
+            .map_or(d.buffer, |b| b.0.min(usize::MAX as u64) as usize),
+    }
+}
+
+/// Validates an instance endpoint: an absolute `http://` URL with a host, no
+/// credentials, no query or fragment.
+pub fn parse_endpoint(raw: &str) -> Result<Endpoint, String> {
+    if raw.len() > 2048 {
+        return Err("endpoint URL is longer than 2048 characters".into());
+    }
+    let uri: http::Uri = raw
+        .parse()
+        .map_err(|e| format!("`{raw}` is not a valid URL ({e})"))?;
+    let scheme = uri
+        .scheme_str()
+        .ok_or_else(|| format!("`{raw}` needs a scheme, e.g. `http://{raw}`"))?;
+    match scheme {
+        "http" => {}
+        "https" => {
+            return Err(format!(
+                "`{raw}`: https endpoints are not supported by this version of fulcrum yet"
+            ))
+        }
+        other => {
+            return Err(format!(
+                "`{raw}`: scheme `{other}` is not supported; use http://"
+            ))
+        }
+    }
+    let auth = uri
+        .authority()
+        .ok_or_else(|| format!("`{raw}` has no host"))?;
+    if auth.as_str().contains('@') {
+        return Err(format!(
+            "`{raw}` contains credentials; endpoints must not carry a user or password"
+        ));
+    }
+    if auth.host().is_empty() {
+        return Err(format!("`{raw}` has no host"));
+    }
+    if uri.query().is_some() || raw.contains('#') {
+        return Err(format!("`{raw}` must not have a query or fragment"));
+    }
+    let port = auth.port_u16().unwrap_or(80);
+    let base_path = uri.path().trim_end_matches('/').to_string();
+    Ok(Endpoint {
+        url: raw.to_string(),
+        scheme: scheme.to_string(),
+        authority: format!("{}:{port}", auth.host()),
+        base_path,
+    })
+}
+
+fn build_routes(
+    routes: Vec<(usize, FileRoute)>,
+    pools: &BTreeMap<String, Pool>,
+    errs: &mut Errors,
+) -> Vec<Route> {
+    let mut out = vec![];
+    let mut seen = HashSet::new();
+    for (i, r) in routes {
+        let path = format!("routes[{i}]");
+        if !r.path_prefix.starts_with('/') {
+            errs.push(&format!("{path}.path_prefix"), "must start with `/`".into());
+        }
+        if !pools.contains_key(&r.pool) {
+            let known: Vec<&str> = pools.keys().map(String::as_str).collect();
+            errs.push(
+                &format!("{path}.pool"),
+                format!(
+                    "no pool named `{}` (pools: {})",
+                    r.pool,
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            );
+        }
+        let host = r.host.map(|h| h.to_ascii_lowercase());
+        if !seen.insert((r.path_prefix.clone(), host.clone())) {
+            errs.push(
+                &format!("{path}.path_prefix"),
+                format!("`{}` is routed twice for the same host", r.path_prefix),
+            );
+        }
+        out.push(Route {
+            path_prefix: r.path_prefix,
+            pool: r.pool,
+            strip_prefix: r.strip_prefix.unwrap_or(false),
+            host,
+        });
+    }
+    out
+}
+
+#[derive(Default)]
+struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    fn push(&mut self, path: &str, message: String) {
+        self.0.push(ConfigError {
+            path: path.to_string(),
+            message,
+        });
+    }
+
+    fn fail(mut self, path: &str, message: &str) -> ConfigErrors {
+        self.push(path, message.to_string());
+        ConfigErrors(self.0)
+    }
+
+    fn addr(&mut self, path: &str, s: &str) -> Option<SocketAddr> {
+        match s.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.push(
+                    path,
+                    format!("`{s}` is not an address like `0.0.0.0:8080` or `[::1]:8080`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Deserializes one section, recording its type errors and unknown keys.
+    fn section<T: DeserializeOwned>(&mut self, v: Value, path: &str) -> Option<T> {
+        let mut unknown = vec![];
+        let mut record = |p: serde_ignored::Path| unknown.push(ignored_path(&p));
+        let de = serde_ignored::Deserializer::new(v, &mut record);
+        let res: Result<T, _> = serde_path_to_error::deserialize(de);
+        for u in unknown {
+            self.push(&join(path, &u), "unknown key".into());
+        }
+        match res {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let inner = e.path().to_string();
+                let inner = if inner == "." { String::new() } else { inner };
+                self.push(&join(path, &inner), e.into_inner().to_string());
+                None
+            }
+        }
+    }
+}
+
+fn join(base: &str, rest: &str) -> String {
+    match (base.is_empty(), rest.is_empty()) {
+        (_, true) => base.to_string(),
+        (true, false) => rest.to_string(),
+        (false, false) if rest.starts_with('[') => format!("{base}{rest}"),
+        _ => format!("{base}.{rest}"),
+    }
+}
+
+fn ignored_path(p: &serde_ignored::Path) -> String {
+    use serde_ignored::Path;
+    match p {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
+        Path::Map { parent, key } => join(&ignored_path(parent), key),
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => ignored_path(parent),
+    }
+}

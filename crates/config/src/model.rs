@@ -1,0 +1,112 @@
+//! Stage 3: the validated runtime configuration the gateway runs on.
+//! Every value here has passed validation; defaults are filled in.
+
+use fulcrum_policy::passive::PassiveConfig;
+use fulcrum_policy::retry::RetryPolicy;
+use fulcrum_policy::{Algorithm, Priority};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin: Admin,
+    pub limits: Limits,
+    /// Pools by name, each with its merged health, passive and timeout settings.
+    pub pools: BTreeMap<String, Pool>,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    pub listen: SocketAddr,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_body: u64,
+    pub max_header: u64,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub response_header: Duration,
+    pub idle: Duration,
+    pub client_header: Duration,
+}
+
+/// How an instance is probed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// `GET path`, healthy on 2xx/3xx.
+    Http { path: String },
+    /// Connect only.
+    Tcp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub probe: Probe,
+    pub failure_threshold: u32,
+    pub recovery_threshold: u32,
+    /// Fraction of `interval` by which each probe is randomly shifted (0..=1).
+    pub jitter: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queue {
+    /// Requests that may wait for a free instance; 0 = answer 503 at once.
+    pub max: u32,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    pub name: String,
+    pub algorithm: Algorithm,
+    pub instances: Vec<Instance>,
+    pub retry: RetryPolicy,
+    pub queue: Queue,
+    pub health_check: HealthCheck,
+    pub passive: PassiveConfig,
+    pub timeouts: Timeouts,
+    /// Try every instance when all are down instead of failing fast.
+    pub panic: bool,
+}
+
+/// An instance endpoint, already split for the proxy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// As written (without trailing slash normalisation), e.g. `http://10.0.0.5:7901/infer`.
+    pub url: String,
+    pub scheme: String,
+    /// `host:port` (port filled in from the scheme when absent).
+    pub authority: String,
+    /// Path part without a trailing `/`; empty for the root.
+    pub base_path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub endpoint: Endpoint,
+    pub weight: u32,
+    pub max_concurrent: Option<u32>,
+    pub priority: Priority,
+    /// Overrides the pool's probe path for this instance.
+    pub health_path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub path_prefix: String,
+    pub pool: String,
+    pub strip_prefix: bool,
+    /// Lower-cased host without port; `None` matches any host.
+    pub host: Option<String>,
+}

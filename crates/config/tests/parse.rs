@@ -1,0 +1,194 @@
+use fulcrum_config::{embedded_default, parse, Probe};
+use fulcrum_policy::{Algorithm, Priority};
+use std::time::Duration;
+
+fn env(k: &str) -> Option<String> {
+    (k == "FULCRUM_ADMIN_TOKEN").then(|| "t0ken".to_string())
+}
+
+const EXAMPLE: &str = r#"
+listen: 0.0.0.0:8080
+admin:
+  listen: 127.0.0.1:9090
+  token: ${FULCRUM_ADMIN_TOKEN}
+health_check:
+  interval: 30s
+  timeout: 2s
+  path: /health
+  failure_threshold: 3
+  recovery_threshold: 2
+passive:
+  max_fails: 2
+  fail_timeout: 30s
+timeouts:
+  connect: 2s
+  response_header: 60s
+  idle: 120s
+  client_header: 10s
+limits:
+  max_body: 64MiB
+  max_header: 32KiB
+  max_connections: 65536
+pools:
+  asr:
+    algorithm: least_connections
+    instances:
+      - { endpoint: http://127.0.0.1:8100, weight: 2, max_concurrent: 10 }
+      - { endpoint: http://127.0.0.1:8101, weight: 1, max_concurrent: 5 }
+  llm:
+    algorithm: weighted_round_robin
+    retry: { tries: 2, on: [error, timeout, http_502, http_503, http_504], timeout: 3s, non_idempotent: false }
+    health_check: { path: tcp, interval: 5s }
+    instances:
+      - { endpoint: http://127.0.0.1:11434, weight: 4, priority: high, max_concurrent: 8 }
+      - { endpoint: http://10.1.2.3:80/v1, weight: 1, priority: low, max_concurrent: 3 }
+routes:
+  - { path_prefix: /asr/, pool: asr, strip_prefix: true }
+  - { path_prefix: /llm/, pool: llm, strip_prefix: true, host: API.example.com }
+"#;
+
+#[test]
+fn the_product_example_parses_with_every_value_in_place() {
+    let c = parse(EXAMPLE, &env).unwrap();
+    assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(c.admin.token.as_deref(), Some("t0ken"));
+    assert_eq!(c.limits.max_body, 64 << 20);
+    let asr = &c.pools["asr"];
+    assert_eq!(asr.algorithm, Algorithm::LeastConnections);
+    assert_eq!(asr.instances[0].weight, 2);
+    assert_eq!(asr.instances[1].max_concurrent, Some(5));
+    assert_eq!(asr.health_check.interval, Duration::from_secs(30));
+    assert_eq!(asr.passive.max_fails, 2);
+    let llm = &c.pools["llm"];
+    assert_eq!(llm.health_check.probe, Probe::Tcp);
+    assert_eq!(llm.health_check.interval, Duration::from_secs(5));
+    assert_eq!(
+        llm.health_check.timeout,
+        Duration::from_secs(2),
+        "inherits the global timeout"
+    );
+    assert_eq!(llm.instances[0].priority, Priority::High);
+    assert_eq!(llm.instances[1].endpoint.base_path, "/v1");
+    assert_eq!(llm.instances[1].endpoint.authority, "10.1.2.3:80");
+    assert_eq!(llm.retry.timeout, Some(Duration::from_secs(3)));
+    assert!(llm.retry.on.statuses.contains(&503));
+    assert_eq!(c.routes[1].host.as_deref(), Some("api.example.com"));
+    assert!(c.routes[0].strip_prefix);
+}
+
+#[test]
+fn the_embedded_default_listens_where_the_docs_say() {
+    let c = embedded_default();
+    assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(c.admin.listen.to_string(), "127.0.0.1:9090");
+    assert!(c.pools.is_empty() && c.routes.is_empty());
+}
+
+fn errors(text: &str) -> Vec<String> {
+    parse(text, &env)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(|e| e.to_string())
+        .collect()
+}
+
+#[test]
+fn every_error_is_reported_with_its_yaml_path() {
+    let errs = errors(
+        r#"
+listn: 0.0.0.0:1
+admin: { listen: nowhere }
+pools:
+  a:
+    algorithm: fastest
+    instances:
+      - { endpoint: "ftp://x", weight: 1 }
+      - { endpoint: "http://h:1", wieght: 3, weight: 0 }
+  b:
+    instances:
+      - { endpoint: "http://h:2", priority: urgent, max_concurrent: "many" }
+routes:
+  - { path_prefix: /a/, pool: nope }
+  - { path_prefix: b/, pool: a, strip: true }
+"#,
+    );
+    let want = [
+        "listn: unknown key",
+        "admin.listen: `nowhere` is not an address",
+        "pools.a.algorithm: unknown algorithm `fastest`",
+        "pools.a.instances[0].endpoint: `ftp://x`: scheme `ftp` is not supported",
+        "pools.a.instances[1].wieght: unknown key",
+        "pools.a.instances[1].weight: must be at least 1",
+        "pools.b.instances[0].max_concurrent: invalid type",
+        "routes[0].pool: no pool named `nope`",
+        "routes[1].path_prefix: must start with `/`",
+        "routes[1].strip: unknown key",
+    ];
+    for w in want {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing `{w}` in {errs:#?}"
+        );
+    }
+}
+
+#[test]
+fn bad_units_and_values_are_named() {
+    // serde stops at the first type error inside one section; sections are independent.
+    let errs = errors("health_check: { interval: 30 }\ntimeouts: { connect: 2 parsecs }\nlimits: { max_body: 12XB }");
+    for w in [
+        "health_check.interval: `30` has no unit",
+        "timeouts.connect: invalid duration `2 parsecs`",
+        "limits.max_body: invalid size `12XB`",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing `{w}` in {errs:#?}"
+        );
+    }
+    // The threshold is only checked once a pool inherits it.
+    let errs = errors("health_check: { failure_threshold: 0 }\npools: { p: {} }");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("pools.p.health_check.failure_threshold: must be at least 1")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn endpoints_with_credentials_queries_or_no_scheme_are_refused() {
+    for (ep, why) in [
+        ("http://user:pw@h:1", "credentials"),
+        ("http://h:1/x?y=1", "query"),
+        ("h:1", "scheme"),
+        ("https://h", "https"),
+    ] {
+        let errs = errors(&format!(
+            "pools: {{ p: {{ instances: [ {{ endpoint: \"{ep}\" }} ] }} }}"
+        ));
+        assert!(errs.iter().any(|e| e.contains(why)), "{ep}: {errs:?}");
+    }
+}
+
+#[test]
+fn unset_env_and_bad_yaml_are_clear() {
+    assert!(errors("admin: { token: ${NOT_SET_ANYWHERE} }")[0].contains("NOT_SET_ANYWHERE"));
+    assert!(errors("pools: [unclosed")[0].starts_with("invalid YAML"));
+    assert!(errors("- a\n- b")[0].contains("must be a mapping"));
+}
+
+#[test]
+fn features_of_later_versions_are_refused_not_ignored() {
+    let errs = errors("registry: { store: embedded }\npools: { tts: { cache: { ttl: 1h } } }");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("registry: not supported")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("pools.tts.cache: not supported")),
+        "{errs:?}"
+    );
+}
