@@ -1,0 +1,251 @@
+//! Body types of the proxy: one boxed body type both ways, the response
+//! wrapper that holds the instance's in-flight slot and enforces the idle
+//! timeout, and the replay buffer for retries.
+
+use crate::instance::InFlightGuard;
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+use tokio::time::Sleep;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body type the proxy sends and answers with.
+pub type ProxyBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+pub fn full(b: impl Into<Bytes>) -> ProxyBody {
+    Full::new(b.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+pub fn empty() -> ProxyBody {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no data for {0:?} on the stream (idle timeout)")]
+pub struct IdleTimeout(pub Duration);
+
+pin_project_lite::pin_project! {
+    /// Passes a body through, holding an in-flight slot until the body
+    /// ends or is dropped, and failing it after `idle` without a frame.
+    pub struct Tracked<B> {
+        #[pin]
+        inner: B,
+        guard: Option<InFlightGuard>,
+        idle: Duration,
+        // Created lazily the first time the inner body is not ready, so a
+        // small response that arrives in one piece never arms a timer.
+        timer: Option<Pin<Box<Sleep>>>,
+    }
+}
+
+impl<B> Tracked<B> {
+    pub fn new(inner: B, guard: Option<InFlightGuard>, idle: Duration) -> Self {
+        Self {
+            inner,
+            guard,
+            idle,
+            timer: None,
+        }
+    }
+}
+
+impl<B> Body for Tracked<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(None) => {
+                this.guard.take();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(r)) => {
+                if let Some(t) = this.timer.as_mut() {
+                    t.as_mut().reset(tokio::time::Instant::now() + *this.idle);
+                }
+                if r.is_err() {
+                    this.guard.take();
+                }
+                Poll::Ready(Some(r.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let idle = *this.idle;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                ready!(timer.as_mut().poll(cx));
+                this.guard.take();
+                Poll::Ready(Some(Err(Box::new(IdleTimeout(idle)))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A body whose first bytes were already read into memory (the replay
+    /// buffer overflowed), followed by the rest of the original stream.
+    pub struct Prefixed<B> {
+        prefix: Option<Bytes>,
+        #[pin]
+        rest: B,
+    }
+}
+
+impl<B> Body for Prefixed<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        if let Some(p) = this.prefix.take() {
+            return Poll::Ready(Some(Ok(Frame::data(p))));
+        }
+        this.rest
+            .poll_frame(cx)
+            .map(|o| o.map(|r| r.map_err(Into::into)))
+    }
+}
+
+/// The request body after the replay decision.
+pub enum Buffered {
+    /// Fully in memory: can be sent any number of times.
+    Replayable(Bytes),
+    /// Too large to keep: sent once, as a stream.
+    Streaming(ProxyBody),
+}
+
+/// Reads `body` into memory up to `limit` bytes. If it ends within the
+/// limit it becomes replayable; otherwise what was read is put back in
+/// front of the rest and the whole streams once.
+pub async fn buffer_for_replay<B>(mut body: B, limit: usize) -> Result<Buffered, BoxError>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    let mut buf = BytesMut::new();
+    loop {
+        match body.frame().await {
+            None => return Ok(Buffered::Replayable(buf.freeze())),
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                }
+                // Trailers on a request are dropped: inference APIs do not use them.
+                if buf.len() > limit {
+                    let rest = Prefixed {
+                        prefix: Some(buf.freeze()),
+                        rest: body,
+                    };
+                    return Ok(Buffered::Streaming(rest.boxed_unsync()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, StreamBody};
+
+    fn chunks(parts: &[&'static str]) -> impl Body<Data = Bytes, Error = BoxError> + Unpin {
+        let frames: Vec<Result<Frame<Bytes>, BoxError>> = parts
+            .iter()
+            .map(|p| Ok(Frame::data(Bytes::from_static(p.as_bytes()))))
+            .collect();
+        StreamBody::new(futures_stream(frames))
+    }
+
+    fn futures_stream(
+        v: Vec<Result<Frame<Bytes>, BoxError>>,
+    ) -> impl tokio_stream_shim::Stream<Item = Result<Frame<Bytes>, BoxError>> + Unpin {
+        tokio_stream_shim::Iter(v.into_iter())
+    }
+
+    mod tokio_stream_shim {
+        pub use futures_core::Stream;
+        pub struct Iter<I>(pub I);
+        impl<I: Iterator + Unpin> Stream for Iter<I> {
+            type Item = I::Item;
+            fn poll_next(
+                mut self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<I::Item>> {
+                std::task::Poll::Ready(self.0.next())
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn small_bodies_become_replayable() {
+        match buffer_for_replay(chunks(&["ab", "cd"]), 10).await.unwrap() {
+            Buffered::Replayable(b) => assert_eq!(&b[..], b"abcd"),
+            Buffered::Streaming(_) => panic!("should fit"),
+        }
+    }
+
+    #[tokio::test]
+    async fn large_bodies_stream_whole_with_nothing_lost() {
+        match buffer_for_replay(chunks(&["abc", "def", "ghi"]), 4)
+            .await
+            .unwrap()
+        {
+            Buffered::Streaming(b) => {
+                let all = b.collect().await.unwrap().to_bytes();
+                assert_eq!(&all[..], b"abcdefghi");
+            }
+            Buffered::Replayable(_) => panic!("should overflow"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_stream_fails_after_the_idle_timeout() {
+        let (_tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(1);
+        let silent = http_body_util::StreamBody::new(ReceiverStream(rx));
+        let mut t = Tracked::new(silent, None, Duration::from_secs(5));
+        let start = tokio::time::Instant::now();
+        let err = t.frame().await.unwrap().unwrap_err();
+        assert!(err.is::<IdleTimeout>());
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+    }
+
+    struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
+    impl<T> tokio_stream_shim::Stream for ReceiverStream<T> {
+        type Item = T;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+            self.0.poll_recv(cx)
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The one error type of the data plane. Each variant knows who caused it
+//! (the caller, an instance, or the gateway's own state) and which status
+//! it answers with, so the status decision lives in one place. Errors the
+//! gateway produces itself are JSON: `{"error", "pool", "request_id"}`.
+
+use crate::body::{full, ProxyBody};
+use fulcrum_policy::retry::Failure;
+use http::{header, HeaderValue, Response, StatusCode};
+
+/// Who is at fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    Downstream,
+    Upstream,
+    Gateway,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyError {
+    #[error("no route matches this request")]
+    NoRoute,
+    #[error("pool has no instances")]
+    NoInstances { pool: String },
+    #[error("every instance of the pool is down")]
+    AllDown { pool: String },
+    #[error("every instance is at max_concurrent and the queue is full")]
+    QueueFull { pool: String },
+    #[error("every instance stayed at max_concurrent for the whole queue timeout")]
+    QueueTimeout { pool: String },
+    #[error("{failure}: {detail}")]
+    Upstream {
+        pool: String,
+        failure: Failure,
+        detail: String,
+    },
+    #[error("request body larger than the {limit}-byte limit")]
+    BodyTooLarge { limit: u64 },
+    #[error("bad request: {0}")]
+    BadRequest(String),
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::NoInstances { .. }
+            | ProxyError::AllDown { .. }
+            | ProxyError::QueueFull { .. }
+            | ProxyError::QueueTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Upstream {
+                failure: Failure::Timeout,
+                ..
+            } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn blame(&self) -> Blame {
+        match self {
+            ProxyError::NoRoute | ProxyError::BodyTooLarge { .. } | ProxyError::BadRequest(_) => {
+                Blame::Downstream
+            }
+            ProxyError::Upstream { .. } | ProxyError::AllDown { .. } => Blame::Upstream,
+            ProxyError::NoInstances { .. }
+            | ProxyError::QueueFull { .. }
+            | ProxyError::QueueTimeout { .. } => Blame::Gateway,
+        }
+    }
+
+    pub fn pool(&self) -> Option<&str> {
+        match self {
+            ProxyError::NoInstances { pool }
+            | ProxyError::AllDown { pool }
+            | ProxyError::QueueFull { pool }
+            | ProxyError::QueueTimeout { pool }
+            | ProxyError::Upstream { pool, .. } => Some(pool),
+            _ => None,
+        }
+    }
+
+    /// Seconds a caller should wait before trying again, for 503s.
+    fn retry_after(&self) -> Option<u32> {
+        match self {
+            ProxyError::AllDown { .. } | ProxyError::NoInstances { .. } => Some(5),
+            ProxyError::QueueFull { .. } | ProxyError::QueueTimeout { .. } => Some(1),
+            _ => None,
+        }
+    }
+
+    pub fn to_response(&self, request_id: &HeaderValue) -> Response<ProxyBody> {
+        let body = serde_json::json!({
+            "error": self.to_string(),
+            "pool": self.pool(),
+            "request_id": request_id.to_str().unwrap_or_default(),
+        });
+        let mut resp = Response::new(full(body.to_string()));
+        *resp.status_mut() = self.status();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert(crate::headers::X_REQUEST_ID, request_id.clone());
+        if let Some(s) = self.retry_after() {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_match_the_cause() {
+        let up = |failure| ProxyError::Upstream {
+            pool: "p".into(),
+            failure,
+            detail: String::new(),
+        };
+        assert_eq!(up(Failure::Timeout).status(), 504);
+        assert_eq!(up(Failure::ConnectError).status(), 502);
+        assert_eq!(up(Failure::InvalidResponse).status(), 502);
+        assert_eq!(ProxyError::AllDown { pool: "p".into() }.status(), 503);
+        assert_eq!(ProxyError::BodyTooLarge { limit: 1 }.status(), 413);
+        assert_eq!(ProxyError::NoRoute.blame(), Blame::Downstream);
+    }
+
+    #[test]
+    fn all_down_is_json_with_retry_after() {
+        let r = ProxyError::AllDown { pool: "asr".into() }
+            .to_response(&HeaderValue::from_static("abc"));
+        assert_eq!(r.status(), 503);
+        assert!(r.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    }
+}

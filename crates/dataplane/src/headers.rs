@@ -1,0 +1,128 @@
+//! Header handling on the way through: hop-by-hop removal (RFC 9110 §7.6.1
+//! plus the legacy names Go's ReverseProxy also drops), the forwarding
+//! headers, and the request id.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::net::IpAddr;
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers, including any named in `Connection`.
+pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    if let Some(conn) = h.get(header::CONNECTION) {
+        let named: Vec<HeaderName> = conn
+            .to_str()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            h.remove(n);
+        }
+    }
+    for n in &HOP_BY_HOP {
+        h.remove(n);
+    }
+}
+
+/// The caller's `X-Request-Id` when it is sane (1–200 visible ASCII
+/// characters), otherwise a new random 128-bit hex id.
+pub fn request_id(h: &HeaderMap) -> HeaderValue {
+    if let Some(v) = h.get(X_REQUEST_ID) {
+        let b = v.as_bytes();
+        if !b.is_empty() && b.len() <= 200 && b.iter().all(|c| c.is_ascii_graphic()) {
+            return v.clone();
+        }
+    }
+    let id = format!("{:032x}", fastrand::u128(..));
+    HeaderValue::from_str(&id).expect("hex is a valid header value")
+}
+
+/// Prepares a caller's headers for an instance: drops hop-by-hop headers
+/// and `Host` (the client sets the instance's), and adds the forwarding
+/// headers and the request id.
+pub fn to_upstream(
+    h: &mut HeaderMap,
+    client_ip: IpAddr,
+    proto: &'static str,
+    request_id: &HeaderValue,
+) {
+    strip_hop_by_hop(h);
+    if let Some(host) = h.remove(header::HOST) {
+        h.insert(X_FORWARDED_HOST, host);
+    }
+    let ip = client_ip.to_string();
+    let xff = match h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => format!("{prev}, {ip}"),
+        _ => ip.clone(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert(X_FORWARDED_FOR, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ip) {
+        h.insert(X_REAL_IP, v);
+    }
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    h.insert(X_REQUEST_ID, request_id.clone());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, "keep-alive, x-secret".parse().unwrap());
+        h.insert("x-secret", "1".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        h.insert("x-kept", "1".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn forwarding_headers_append_and_set() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "gw.example:8080".parse().unwrap());
+        h.insert(X_FORWARDED_FOR, "10.0.0.1".parse().unwrap());
+        let rid = HeaderValue::from_static("r1");
+        to_upstream(&mut h, "192.168.1.9".parse().unwrap(), "http", &rid);
+        assert_eq!(h[X_FORWARDED_FOR], "10.0.0.1, 192.168.1.9");
+        assert_eq!(h[X_REAL_IP], "192.168.1.9");
+        assert_eq!(h[X_FORWARDED_HOST], "gw.example:8080");
+        assert_eq!(h[X_FORWARDED_PROTO], "http");
+        assert_eq!(h[X_REQUEST_ID], "r1");
+        assert!(!h.contains_key(header::HOST));
+    }
+
+    #[test]
+    fn request_ids_are_kept_when_sane_and_generated_otherwise() {
+        let mut h = HeaderMap::new();
+        let a = request_id(&h);
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, request_id(&h));
+        h.insert(X_REQUEST_ID, "abc-123".parse().unwrap());
+        assert_eq!(request_id(&h), "abc-123");
+        h.insert(X_REQUEST_ID, "has space".parse().unwrap());
+        assert_ne!(request_id(&h), "has space");
+    }
+}

@@ -1,0 +1,223 @@
+//! Live state of one instance, shared by every pool it sits in.
+//!
+//! The request path only touches atomics here (in-flight, counters, the
+//! health and ejection flags). The two state machines that change rarely —
+//! active-probe hysteresis and passive ejection — sit behind small mutexes
+//! that only probes and failures take.
+
+use fulcrum_config::Endpoint;
+use fulcrum_policy::health::Hysteresis;
+use fulcrum_policy::passive::{Ejector, PassiveConfig};
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+#[derive(Debug)]
+pub struct InstanceState {
+    pub endpoint: Endpoint,
+    in_flight: AtomicU32,
+    requests: AtomicU64,
+    failures: AtomicU64,
+    ejections_total: AtomicU64,
+    /// Result of active probes (after hysteresis).
+    healthy: AtomicBool,
+    /// Set by an operator: no new requests.
+    drained: AtomicBool,
+    /// Clock ms until which passive ejection keeps the instance out.
+    ejected_until: AtomicU64,
+    hysteresis: Mutex<Hysteresis>,
+    ejector: Mutex<Ejector>,
+}
+
+impl InstanceState {
+    pub fn new(endpoint: Endpoint) -> Self {
+        Self {
+            endpoint,
+            in_flight: AtomicU32::new(0),
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            ejections_total: AtomicU64::new(0),
+            healthy: AtomicBool::new(true),
+            drained: AtomicBool::new(false),
+            ejected_until: AtomicU64::new(0),
+            hysteresis: Mutex::new(Hysteresis::default()),
+            ejector: Mutex::new(Ejector::default()),
+        }
+    }
+
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Relaxed)
+    }
+
+    /// May new requests go here at `now_ms` (health, drain and ejection)?
+    pub fn usable(&self, now_ms: u64) -> bool {
+        self.healthy.load(Relaxed)
+            && !self.drained.load(Relaxed)
+            && now_ms >= self.ejected_until.load(Relaxed)
+    }
+
+    pub fn is_drained(&self) -> bool {
+        self.drained.load(Relaxed)
+    }
+
+    pub fn set_drained(&self, drained: bool) {
+        self.drained.store(drained, Relaxed);
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Relaxed)
+    }
+
+    /// Takes one in-flight slot if that keeps the instance at or below
+    /// `max`. Exact under races: a compare-and-swap, never a load-then-add.
+    pub fn try_acquire(&self, max: Option<u32>) -> bool {
+        let ok = match max {
+            None => {
+                self.in_flight.fetch_add(1, Relaxed);
+                true
+            }
+            Some(m) => self
+                .in_flight
+                .fetch_update(Relaxed, Relaxed, |n| (n < m).then_some(n + 1))
+                .is_ok(),
+        };
+        if ok {
+            self.requests.fetch_add(1, Relaxed);
+        }
+        ok
+    }
+
+    pub fn release(&self) {
+        self.in_flight.fetch_sub(1, Relaxed);
+    }
+
+    /// Records a failed try; returns `Some(until_ms)` when it ejects the instance.
+    pub fn record_failure(&self, now_ms: u64, cfg: PassiveConfig) -> Option<u64> {
+        self.failures.fetch_add(1, Relaxed);
+        let mut ej = self.ejector.lock().unwrap_or_else(|e| e.into_inner());
+        let until = ej.record_failure(now_ms, cfg)?;
+        self.ejected_until.store(until, Relaxed);
+        self.ejections_total.fetch_add(1, Relaxed);
+        Some(until)
+    }
+
+    /// Feeds one active-probe result through the hysteresis. Returns
+    /// `Some(up)` when the instance flips.
+    pub fn observe_probe(
+        &self,
+        ok: bool,
+        failure_threshold: u32,
+        recovery_threshold: u32,
+    ) -> Option<bool> {
+        let mut h = self.hysteresis.lock().unwrap_or_else(|e| e.into_inner());
+        let flip = h.observe(ok, failure_threshold, recovery_threshold);
+        if let Some(up) = flip {
+            self.healthy.store(up, Relaxed);
+        }
+        flip
+    }
+
+    pub fn stats(&self, now_ms: u64) -> InstanceStats {
+        let until = self.ejected_until.load(Relaxed);
+        InstanceStats {
+            endpoint: self.endpoint.url.clone(),
+            healthy: self.is_healthy(),
+            drained: self.is_drained(),
+            ejected: now_ms < until,
+            ejected_for_ms: until.saturating_sub(now_ms),
+            in_flight: self.in_flight(),
+            requests: self.requests.load(Relaxed),
+            failures: self.failures.load(Relaxed),
+            ejections: self.ejections_total.load(Relaxed),
+        }
+    }
+}
+
+/// A point-in-time copy of an instance's counters, for the admin plane.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct InstanceStats {
+    pub endpoint: String,
+    pub healthy: bool,
+    pub drained: bool,
+    pub ejected: bool,
+    pub ejected_for_ms: u64,
+    pub in_flight: u32,
+    pub requests: u64,
+    pub failures: u64,
+    pub ejections: u64,
+}
+
+/// Holds one in-flight slot; releasing it on drop means a cancelled
+/// request, a dropped response body or a panic all give the slot back.
+#[derive(Debug)]
+pub struct InFlightGuard {
+    inst: std::sync::Arc<InstanceState>,
+    notify: Option<std::sync::Arc<crate::snapshot::Waiters>>,
+}
+
+impl InFlightGuard {
+    pub fn new(
+        inst: std::sync::Arc<InstanceState>,
+        notify: Option<std::sync::Arc<crate::snapshot::Waiters>>,
+    ) -> Self {
+        Self { inst, notify }
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.inst.release();
+        if let Some(w) = &self.notify {
+            w.wake_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn inst() -> InstanceState {
+        InstanceState::new(fulcrum_config::parse_endpoint("http://127.0.0.1:1").unwrap())
+    }
+
+    #[test]
+    fn max_concurrent_is_never_exceeded_under_races() {
+        let i = Arc::new(inst());
+        let peak = Arc::new(AtomicU32::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (i, peak) = (i.clone(), peak.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        if i.try_acquire(Some(3)) {
+                            peak.fetch_max(i.in_flight(), Relaxed);
+                            i.release();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(peak.load(Relaxed) <= 3);
+        assert_eq!(i.in_flight(), 0);
+    }
+
+    #[test]
+    fn ejection_makes_the_instance_unusable_until_it_expires() {
+        let i = inst();
+        let cfg = PassiveConfig {
+            max_fails: 2,
+            fail_timeout_ms: 1000,
+        };
+        assert!(i.usable(0));
+        assert_eq!(i.record_failure(10, cfg), None);
+        assert_eq!(i.record_failure(20, cfg), Some(1020));
+        assert!(!i.usable(500));
+        assert!(i.usable(1020));
+        assert_eq!(i.stats(500).ejections, 1);
+    }
+}

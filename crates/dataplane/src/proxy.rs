@@ -1,0 +1,284 @@
+//! The request path: route → admission → try an instance → retry on a
+//! listed failure → stream the response back.
+//!
+//! A try that fails before a response head arrives (connect error, reset,
+//! garbage, header timeout), or answers with a status listed in
+//! `retry.on`, is recorded against the instance (passive ejection) and —
+//! when the retry decision allows — repeated on a different instance.
+//! Once a response is handed to the caller it is never retried.
+
+use crate::admission::acquire;
+use crate::body::{buffer_for_replay, empty, full, Buffered, ProxyBody, Tracked};
+use crate::error::ProxyError;
+use crate::headers::{self, X_REQUEST_ID};
+use crate::snapshot::{PoolRuntime, Snapshot};
+use crate::upstream::{classify, describe, is_too_large};
+use crate::Gateway;
+use bytes::Bytes;
+use fulcrum_policy::retry::{decide, is_idempotent, Attempt, Decision, Failure};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
+use http_body::Body;
+use http_body_util::{BodyExt, Limited};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// Serves one request from a caller at `peer`.
+pub async fn handle<B>(gw: Arc<Gateway>, req: Request<B>, peer: SocketAddr) -> Response<ProxyBody>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<crate::body::BoxError>,
+{
+    let snap = gw.snapshot();
+    let rid = headers::request_id(req.headers());
+    match forward(&gw, &snap, req, peer, &rid).await {
+        Ok(mut resp) => {
+            resp.headers_mut().insert(X_REQUEST_ID, rid);
+            resp
+        }
+        Err(e) => {
+            tracing::debug!(request_id = ?rid, error = %e, "request failed");
+            e.to_response(&rid)
+        }
+    }
+}
+
+/// The upstream path and query for `path` under a route.
+fn target(base: &str, rest: &str, query: Option<&str>) -> String {
+    let mut s = String::with_capacity(base.len() + rest.len() + 2 + query.map_or(0, str::len));
+    s.push_str(base);
+    if !rest.is_empty() {
+        if !rest.starts_with('/') {
+            s.push('/');
+        }
+        s.push_str(rest);
+    } else if s.is_empty() {
+        s.push('/');
+    }
+    if let Some(q) = query {
+        s.push('?');
+        s.push_str(q);
+    }
+    s
+}
+
+async fn forward<B>(
+    gw: &Gateway,
+    snap: &Snapshot,
+    req: Request<B>,
+    peer: SocketAddr,
+    rid: &HeaderValue,
+) -> Result<Response<ProxyBody>, ProxyError>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<crate::body::BoxError>,
+{
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(req.uri().host());
+    let path = req.uri().path();
+    let (route, pool) = snap.route(host, path).ok_or(ProxyError::NoRoute)?;
+    let rest = if route.route.strip_prefix {
+        &path[route.route.path_prefix.len()..]
+    } else {
+        path
+    };
+    let rest = rest.to_string();
+    let query = req.uri().query().map(str::to_string);
+
+    let (parts, body) = req.into_parts();
+    let limit = snap.config.limits.max_body;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ProxyError::BodyTooLarge { limit });
+    }
+    let policy = &pool.cfg.retry;
+    let idempotent = is_idempotent(parts.method.as_str());
+    let body = if body.is_end_stream() {
+        Buffered::Replayable(Bytes::new())
+    } else {
+        let limited = Limited::new(body, limit as usize);
+        let fits = declared.is_none_or(|n| n <= policy.buffer as u64);
+        if policy.tries > 1 && fits {
+            buffer_for_replay(limited, policy.buffer)
+                .await
+                .map_err(|e| {
+                    if is_too_large(e.as_ref()) {
+                        ProxyError::BodyTooLarge { limit }
+                    } else {
+                        ProxyError::BadRequest(format!("reading the request body: {e}"))
+                    }
+                })?
+        } else {
+            Buffered::Streaming(limited.map_err(Into::into).boxed_unsync())
+        }
+    };
+    let mut hdrs = parts.headers;
+    headers::to_upstream(&mut hdrs, peer.ip(), "http", rid);
+    let req = Outgoing {
+        method: parts.method,
+        headers: hdrs,
+        rest,
+        query,
+        body: Some(body),
+    };
+    attempt_loop(gw, pool, req, idempotent).await
+}
+
+struct Outgoing {
+    method: Method,
+    headers: HeaderMap,
+    rest: String,
+    query: Option<String>,
+    body: Option<Buffered>,
+}
+
+impl Outgoing {
+    fn replayable(&self) -> bool {
+        matches!(self.body, Some(Buffered::Replayable(_)))
+    }
+
+    /// The request for one try; a streaming body can be taken only once.
+    fn build(&mut self, uri: Uri, last_try: bool) -> Request<ProxyBody> {
+        let body = match &self.body {
+            Some(Buffered::Replayable(b)) if b.is_empty() => empty(),
+            Some(Buffered::Replayable(b)) => full(b.clone()),
+            _ => match self.body.take() {
+                Some(Buffered::Streaming(s)) => s,
+                _ => empty(),
+            },
+        };
+        let headers = if last_try {
+            std::mem::take(&mut self.headers)
+        } else {
+            self.headers.clone()
+        };
+        let mut req = Request::new(body);
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = uri;
+        *req.version_mut() = Version::HTTP_11;
+        *req.headers_mut() = headers;
+        req
+    }
+}
+
+async fn attempt_loop(
+    gw: &Gateway,
+    pool: &Arc<PoolRuntime>,
+    mut out: Outgoing,
+    idempotent: bool,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let policy = &pool.cfg.retry;
+    let started = Instant::now();
+    let mut tried: Vec<usize> = Vec::new();
+    let mut last: Option<ProxyError> = None;
+    loop {
+        let (slot, guard) = match acquire(pool, &gw.clock, &tried).await {
+            Ok(x) => x,
+            // Out of instances to retry on: report what went wrong last.
+            Err(e) => return Err(last.unwrap_or(e)),
+        };
+        let inst = &pool.members[slot].inst;
+        let ep = &inst.endpoint;
+        let pq = target(&ep.base_path, &out.rest, out.query.as_deref());
+        let uri: Uri = format!("http://{}{}", ep.authority, pq)
+            .parse()
+            .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URL: {e}")))?;
+        let last_try = !out.replayable() || tried.len() + 1 >= policy.tries as usize;
+        let req = out.build(uri, last_try);
+        let res =
+            tokio::time::timeout(pool.cfg.timeouts.response_header, pool.client.request(req)).await;
+        let (failure, detail, resp) = match res {
+            Err(_) => (
+                Failure::Timeout,
+                format!(
+                    "no response head within {:?}",
+                    pool.cfg.timeouts.response_header
+                ),
+                None,
+            ),
+            Ok(Err(e)) => {
+                if is_too_large(&e) {
+                    return Err(ProxyError::BodyTooLarge {
+                        limit: gw.snapshot().config.limits.max_body,
+                    });
+                }
+                (classify(&e), describe(&e), None)
+            }
+            Ok(Ok(resp)) => {
+                let status = resp.status().as_u16();
+                if !policy.on.statuses.contains(&status) {
+                    return Ok(respond(resp, guard, pool));
+                }
+                (
+                    Failure::Status(status),
+                    format!("answered {status}"),
+                    Some(resp),
+                )
+            }
+        };
+        let now = gw.clock.now_ms();
+        if let Some(until) = inst.record_failure(now, pool.cfg.passive) {
+            tracing::warn!(pool = %pool.cfg.name, instance = %ep.url, failure = %failure,
+                ejected_for_ms = until - now, "instance ejected after repeated failures");
+        }
+        tried.push(slot);
+        let attempt = Attempt {
+            tries_made: tried.len() as u32,
+            idempotent,
+            replayable: out.replayable(),
+            elapsed: started.elapsed(),
+        };
+        let decision = decide(policy, failure, attempt);
+        tracing::debug!(pool = %pool.cfg.name, instance = %ep.url, %failure, ?decision, "try failed");
+        if decision != Decision::Retry {
+            return match resp {
+                // A listed status that will not be retried is still the
+                // instance's answer: pass it on.
+                Some(resp) => Ok(respond(resp, guard, pool)),
+                None => Err(ProxyError::Upstream {
+                    pool: pool.cfg.name.clone(),
+                    failure,
+                    detail,
+                }),
+            };
+        }
+        drop(guard);
+        last = Some(ProxyError::Upstream {
+            pool: pool.cfg.name.clone(),
+            failure,
+            detail,
+        });
+    }
+}
+
+fn respond(
+    resp: Response<hyper::body::Incoming>,
+    guard: crate::instance::InFlightGuard,
+    pool: &PoolRuntime,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = resp.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    let body = Tracked::new(body, Some(guard), pool.cfg.timeouts.idle).boxed_unsync();
+    Response::from_parts(parts, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target;
+
+    #[test]
+    fn targets_join_base_rest_and_query() {
+        assert_eq!(target("", "/x", None), "/x");
+        assert_eq!(target("", "", None), "/");
+        assert_eq!(target("/infer", "", None), "/infer");
+        assert_eq!(target("/v1", "chat", Some("a=1")), "/v1/chat?a=1");
+        assert_eq!(target("/v1", "/chat", None), "/v1/chat");
+    }
+}

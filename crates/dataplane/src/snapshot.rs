@@ -1,0 +1,243 @@
+//! The immutable runtime snapshot the request path reads.
+//!
+//! The control plane builds a new [`Snapshot`] from a config (reusing the
+//! live [`InstanceState`] of every endpoint it already knew, so counters and
+//! health survive a reload) and publishes it with `ArcSwap`; a request loads
+//! the current one once and works on it to the end.
+
+use crate::instance::InstanceState;
+use crate::upstream::{self, Client};
+use fulcrum_config::{Config, Pool as PoolConfig, Route};
+use fulcrum_policy::{build, Balancer, Priority, Slot};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Requests waiting in a pool's admission queue for a free instance.
+#[derive(Debug, Default)]
+pub struct Waiters {
+    pub notify: Notify,
+    pub waiting: AtomicU32,
+}
+
+impl Waiters {
+    /// Wakes the longest waiter, if any (FIFO: tokio's `Notify` queues waiters in order).
+    pub fn wake_one(&self) {
+        if self.waiting.load(Relaxed) > 0 {
+            self.notify.notify_one();
+        }
+    }
+}
+
+/// One instance as a member of one pool.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub inst: Arc<InstanceState>,
+    pub weight: u32,
+    pub max_concurrent: Option<u32>,
+    pub priority: Priority,
+}
+
+#[derive(Debug)]
+pub struct PoolRuntime {
+    pub cfg: PoolConfig,
+    pub members: Vec<Member>,
+    pub balancer: Box<dyn Balancer>,
+    pub waiters: Arc<Waiters>,
+    pub client: Client,
+}
+
+impl PoolRuntime {
+    /// The selector's view of every member at `now_ms`, skipping `excluded` slots.
+    pub fn slots(&self, now_ms: u64, excluded: &[usize], ignore_health: bool, out: &mut Vec<Slot>) {
+        out.clear();
+        out.extend(self.members.iter().enumerate().map(|(i, m)| Slot {
+            priority: m.priority,
+            usable: !excluded.contains(&i)
+                && if ignore_health {
+                    !m.inst.is_drained()
+                } else {
+                    m.inst.usable(now_ms)
+                },
+            weight: m.weight,
+            in_flight: m.inst.in_flight(),
+            max_concurrent: m.max_concurrent,
+        }));
+    }
+}
+
+#[derive(Debug)]
+pub struct RouteEntry {
+    pub route: Route,
+    pub pool: usize,
+}
+
+#[derive(Debug)]
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    /// Most specific first: longer prefix, then host-bound before any-host.
+    pub routes: Vec<RouteEntry>,
+    pub pools: Vec<Arc<PoolRuntime>>,
+    /// Every distinct instance, by endpoint URL.
+    pub instances: HashMap<String, Arc<InstanceState>>,
+    clients: HashMap<Duration, Client>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot for `config`, keeping the live state and upstream
+    /// connection pools of `prev` where they still apply.
+    pub fn build(config: Arc<Config>, prev: Option<&Snapshot>) -> Snapshot {
+        let mut instances: HashMap<String, Arc<InstanceState>> = HashMap::new();
+        let mut clients: HashMap<Duration, Client> = HashMap::new();
+        let mut pools = vec![];
+        let mut index = HashMap::new();
+        for (name, pc) in &config.pools {
+            let members: Vec<Member> = pc
+                .instances
+                .iter()
+                .map(|ic| {
+                    let url = &ic.endpoint.url;
+                    let inst = instances
+                        .entry(url.clone())
+                        .or_insert_with(|| {
+                            prev.and_then(|p| p.instances.get(url).cloned())
+                                .unwrap_or_else(|| {
+                                    Arc::new(InstanceState::new(ic.endpoint.clone()))
+                                })
+                        })
+                        .clone();
+                    Member {
+                        inst,
+                        weight: ic.weight,
+                        max_concurrent: ic.max_concurrent,
+                        priority: ic.priority,
+                    }
+                })
+                .collect();
+            let connect = pc.timeouts.connect;
+            let client = clients
+                .entry(connect)
+                .or_insert_with(|| {
+                    prev.and_then(|p| p.clients.get(&connect).cloned())
+                        .unwrap_or_else(|| upstream::client(connect))
+                })
+                .clone();
+            index.insert(name.clone(), pools.len());
+            pools.push(Arc::new(PoolRuntime {
+                balancer: build(pc.algorithm, members.len()),
+                cfg: pc.clone(),
+                members,
+                waiters: Arc::new(Waiters::default()),
+                client,
+            }));
+        }
+        let mut routes: Vec<RouteEntry> = config
+            .routes
+            .iter()
+            .filter_map(|r| {
+                index.get(&r.pool).map(|&pool| RouteEntry {
+                    route: r.clone(),
+                    pool,
+                })
+            })
+            .collect();
+        routes.sort_by(|a, b| {
+            b.route
+                .path_prefix
+                .len()
+                .cmp(&a.route.path_prefix.len())
+                .then(b.route.host.is_some().cmp(&a.route.host.is_some()))
+        });
+        Snapshot {
+            config,
+            routes,
+            pools,
+            instances,
+            clients,
+        }
+    }
+
+    /// The most specific route for a request, by longest path prefix and host.
+    pub fn route(
+        &self,
+        host: Option<&str>,
+        path: &str,
+    ) -> Option<(&RouteEntry, &Arc<PoolRuntime>)> {
+        let host = host.map(strip_port);
+        self.routes
+            .iter()
+            .find(|r| {
+                path.starts_with(r.route.path_prefix.as_str())
+                    && r.route
+                        .host
+                        .as_deref()
+                        .is_none_or(|h| host.is_some_and(|x| x.eq_ignore_ascii_case(h)))
+            })
+            .map(|r| (r, &self.pools[r.pool]))
+    }
+
+    pub fn pool(&self, name: &str) -> Option<&Arc<PoolRuntime>> {
+        self.pools.iter().find(|p| p.cfg.name == name)
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(yaml: &str) -> Snapshot {
+        let cfg = fulcrum_config::parse(yaml, &|_| None).unwrap();
+        Snapshot::build(Arc::new(cfg), None)
+    }
+
+    const YAML: &str = r#"
+pools:
+  a: { instances: [ { endpoint: "http://127.0.0.1:1" } ] }
+  b: { instances: [ { endpoint: "http://127.0.0.1:2" }, { endpoint: "http://127.0.0.1:1" } ] }
+  c: {}
+routes:
+  - { path_prefix: /, pool: a }
+  - { path_prefix: /api/, pool: b }
+  - { path_prefix: /api/, pool: c, host: Special.example }
+"#;
+
+    #[tokio::test]
+    async fn longest_prefix_then_host_wins() {
+        let s = snap(YAML);
+        let name = |h: Option<&str>, p: &str| s.route(h, p).map(|(_, pool)| pool.cfg.name.clone());
+        assert_eq!(name(None, "/x").as_deref(), Some("a"));
+        assert_eq!(name(None, "/api/v1").as_deref(), Some("b"));
+        assert_eq!(
+            name(Some("special.example:8080"), "/api/v1").as_deref(),
+            Some("c")
+        );
+        assert_eq!(name(Some("other"), "/api/v1").as_deref(), Some("b"));
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_in_two_pools_shares_one_state_and_survives_rebuild() {
+        let s = snap(YAML);
+        let a = &s.pool("a").unwrap().members[0].inst;
+        let b = &s.pool("b").unwrap().members[1].inst;
+        assert!(Arc::ptr_eq(a, b));
+        assert!(a.try_acquire(None));
+        let s2 = Snapshot::build(s.config.clone(), Some(&s));
+        assert_eq!(s2.pool("a").unwrap().members[0].inst.in_flight(), 1);
+    }
+
+    #[test]
+    fn ports_are_stripped_from_hosts() {
+        assert_eq!(strip_port("a.b:80"), "a.b");
+        assert_eq!(strip_port("[::1]:80"), "::1");
+        assert_eq!(strip_port("a.b"), "a.b");
+    }
+}
