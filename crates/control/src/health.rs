@@ -1,0 +1,178 @@
+//! Active health probes: one task per instance, probing on the pool's
+//! `health_check` interval (randomly shifted by `jitter` so a fleet is not
+//! probed in lock-step), with a timeout, through the hysteresis in
+//! [`fulcrum_policy::health`]. `GET path` is healthy on 2xx/3xx; `tcp`
+//! only connects. Flips are logged and counted.
+//!
+//! Probers follow the published snapshot: [`HealthChecker::sync`] starts
+//! probers for new endpoints and stops those of removed ones.
+
+use fulcrum_config::{HealthCheck, Probe};
+use fulcrum_dataplane::instance::InstanceState;
+use fulcrum_dataplane::Gateway;
+use http_body_util::Empty;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Default)]
+pub struct HealthChecker {
+    tasks: Mutex<HashMap<String, JoinHandle<()>>>,
+}
+
+impl HealthChecker {
+    /// Starts probers for every instance of the gateway's current snapshot.
+    pub fn start(gw: &Arc<Gateway>) -> Arc<Self> {
+        let hc = Arc::new(Self::default());
+        hc.sync(gw);
+        hc
+    }
+
+    /// Aligns the running probers with the current snapshot.
+    pub fn sync(&self, gw: &Arc<Gateway>) {
+        let snap = gw.snapshot();
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|url, t| {
+            let keep = snap.instances.contains_key(url);
+            if !keep {
+                t.abort();
+            }
+            keep
+        });
+        for (url, inst) in &snap.instances {
+            if !tasks.contains_key(url) {
+                tasks.insert(
+                    url.clone(),
+                    tokio::spawn(probe_loop(gw.clone(), inst.clone())),
+                );
+            }
+        }
+    }
+}
+
+impl Drop for HealthChecker {
+    fn drop(&mut self) {
+        for t in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            t.abort();
+        }
+    }
+}
+
+/// The check settings for an instance: those of the first pool it is in,
+/// with the instance's own `health_path` if it has one.
+fn settings(gw: &Gateway, url: &str) -> Option<HealthCheck> {
+    let snap = gw.snapshot();
+    snap.pools.iter().find_map(|p| {
+        let (i, _) = p
+            .members
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.inst.endpoint.url == url)?;
+        let mut hc = p.cfg.health_check.clone();
+        if let (Some(path), Probe::Http { .. }) = (&p.cfg.instances.get(i)?.health_path, &hc.probe)
+        {
+            hc.probe = Probe::Http { path: path.clone() };
+        }
+        Some(hc)
+    })
+}
+
+async fn probe_loop(gw: Arc<Gateway>, inst: Arc<InstanceState>) {
+    let mut first = true;
+    loop {
+        let Some(hc) = settings(&gw, &inst.endpoint.url) else {
+            return;
+        };
+        let wait = if first {
+            hc.interval.mul_f64(hc.jitter * fastrand::f64())
+        } else {
+            jittered(hc.interval, hc.jitter)
+        };
+        first = false;
+        tokio::time::sleep(wait).await;
+        let result = tokio::time::timeout(hc.timeout, probe(&inst, &hc.probe)).await;
+        let (ok, why) = match result {
+            Ok(Ok(())) => (true, String::new()),
+            Ok(Err(e)) => (false, e),
+            Err(_) => (false, format!("no answer within {:?}", hc.timeout)),
+        };
+        match inst.observe_probe(ok, hc.failure_threshold, hc.recovery_threshold) {
+            Some(true) => {
+                tracing::info!(instance = %inst.endpoint.url, "instance is up: passed {} probes", hc.recovery_threshold)
+            }
+            Some(false) => {
+                tracing::warn!(instance = %inst.endpoint.url, reason = %why, "instance is down: failed {} probes", hc.failure_threshold)
+            }
+            None if !ok => {
+                tracing::debug!(instance = %inst.endpoint.url, reason = %why, "probe failed")
+            }
+            None => {}
+        }
+    }
+}
+
+fn jittered(interval: Duration, jitter: f64) -> Duration {
+    let f = 1.0 + jitter * (2.0 * fastrand::f64() - 1.0);
+    interval.mul_f64(f.max(0.0))
+}
+
+/// One probe. `Err` carries the reason for the log.
+pub async fn probe(inst: &InstanceState, probe: &Probe) -> Result<(), String> {
+    let addr = &inst.endpoint.authority;
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let path = match probe {
+        Probe::Tcp => return Ok(()),
+        Probe::Http { path } => path,
+    };
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let conn = tokio::spawn(conn);
+    let req = http::Request::get(path.as_str())
+        .header(http::header::HOST, addr.as_str())
+        .header(http::header::USER_AGENT, "fulcrum-health-check")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("bad probe path `{path}`: {e}"))?;
+    let resp = send
+        .send_request(req)
+        .await
+        .map_err(|e| format!("GET {path}: {e}"));
+    conn.abort();
+    let status = resp?.status();
+    if status.is_success() || status.is_redirection() {
+        Ok(())
+    } else {
+        Err(format!("GET {path} answered {status}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_its_fraction() {
+        for _ in 0..1000 {
+            let d = jittered(Duration::from_secs(10), 0.1);
+            assert!(
+                d >= Duration::from_secs(9) && d <= Duration::from_secs(11),
+                "{d:?}"
+            );
+        }
+        assert_eq!(
+            jittered(Duration::from_secs(10), 0.0),
+            Duration::from_secs(10)
+        );
+    }
+}

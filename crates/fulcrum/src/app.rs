@@ -1,0 +1,106 @@
+//! Starting and stopping a whole gateway in-process.
+
+use anyhow::Context;
+use fulcrum_config::Config;
+use fulcrum_control::admin::{self, AdminState};
+use fulcrum_control::health::HealthChecker;
+use fulcrum_dataplane::server::{self, ListenerOptions};
+use fulcrum_dataplane::Gateway;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A running gateway.
+pub struct Running {
+    pub proxy_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub gateway: Arc<Gateway>,
+    health: Arc<HealthChecker>,
+    stop: watch::Sender<bool>,
+    proxy: JoinHandle<()>,
+    admin: JoinHandle<()>,
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} ({what})"))
+}
+
+/// Binds both listeners and starts serving `config`.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    start_with_grace(config, Duration::from_secs(30)).await
+}
+
+/// As [`start`], with the shutdown grace period for in-flight requests.
+pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result<Running> {
+    let proxy_l = bind(config.listen, "listen").await?;
+    let admin_l = bind(config.admin.listen, "admin.listen").await?;
+    let proxy_addr = proxy_l.local_addr()?;
+    let admin_addr = admin_l.local_addr()?;
+    let opts = ListenerOptions {
+        grace,
+        ..ListenerOptions::from_config(&config)
+    };
+    let gateway = Gateway::new(config);
+    let health = HealthChecker::start(&gateway);
+    let (stop, stop_rx) = watch::channel(false);
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let router = admin::router(AdminState {
+        gateway: gateway.clone(),
+        ready: ready.clone(),
+    });
+    let admin = tokio::spawn({
+        let rx = stop_rx.clone();
+        async move {
+            if let Err(e) = axum::serve(admin_l, router)
+                .with_graceful_shutdown(stopped(rx))
+                .await
+            {
+                tracing::error!(error = %e, "admin listener failed");
+            }
+        }
+    });
+    let proxy = tokio::spawn(server::serve(
+        proxy_l,
+        gateway.clone(),
+        opts,
+        stopped(stop_rx),
+    ));
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(%proxy_addr, %admin_addr, "fulcrum is serving");
+    Ok(Running {
+        proxy_addr,
+        admin_addr,
+        gateway,
+        health,
+        stop,
+        proxy,
+        admin,
+    })
+}
+
+impl Running {
+    /// Swaps in a new configuration atomically; in-flight requests finish
+    /// on the snapshot they started with. Listener addresses do not change.
+    pub fn reload(&self, config: Config) {
+        self.gateway.apply(config);
+        self.health.sync(&self.gateway);
+    }
+
+    /// Stops accepting, lets in-flight requests finish within the grace
+    /// period, and returns when both listeners are closed.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.proxy.await;
+        let _ = self.admin.await;
+    }
+}

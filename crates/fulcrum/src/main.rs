@@ -1,0 +1,131 @@
+//! The `fulcrum` command line.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Fulcrum: a load-balancing gateway for fleets of AI inference services.
+///
+/// Decides, request by request, which inference instance (object
+/// detection, ASR, LLM, TTS) serves the next call, and keeps serving when
+/// instances slow down, fill up or die.
+#[derive(Debug, Parser)]
+#[command(name = "fulcrum", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the gateway. Without -c it uses the embedded default: proxy on
+    /// 0.0.0.0:8080, admin on 127.0.0.1:9090, no pools.
+    Serve {
+        /// YAML config file (see README: "Configuration").
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Worker threads (default: one per CPU the process may use).
+        #[arg(long, env = "FULCRUM_THREADS", value_name = "N")]
+        threads: Option<usize>,
+        /// Log filter, e.g. `info`, `debug`, `fulcrum_dataplane=debug`.
+        #[arg(
+            long,
+            env = "FULCRUM_LOG",
+            default_value = "info",
+            value_name = "FILTER"
+        )]
+        log: String,
+    },
+    /// Validate a config file and print every error with its YAML path.
+    Check {
+        /// YAML config file to validate.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Check { config } => check(&config),
+        Cmd::Serve {
+            config,
+            threads,
+            log,
+        } => match serve(config, threads, &log) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fulcrum: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match fulcrum_config::load_file(path) {
+        Ok(cfg) => {
+            println!(
+                "{}: ok ({} pools, {} instances, {} routes)",
+                path.display(),
+                cfg.pools.len(),
+                cfg.pools.values().map(|p| p.instances.len()).sum::<usize>(),
+                cfg.routes.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errs) => {
+            eprintln!("{}: {} error(s)", path.display(), errs.0.len());
+            for e in &errs.0 {
+                eprintln!("  {e}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load(path: Option<&std::path::Path>) -> anyhow::Result<fulcrum_config::Config> {
+    match path {
+        None => Ok(fulcrum_config::embedded_default()),
+        Some(p) => fulcrum_config::load_file(p)
+            .map_err(|e| anyhow::anyhow!("invalid config {}:\n{e}", p.display())),
+    }
+}
+
+fn serve(path: Option<PathBuf>, threads: Option<usize>, log: &str) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(log).context("invalid --log filter")?,
+        )
+        .with_target(false)
+        .init();
+    let config = load(path.as_deref())?;
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt.build().context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let running = fulcrum::app::start(config).await?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                _ = hup.recv() => match load(path.as_deref()) {
+                    Ok(cfg) => {
+                        running.reload(cfg);
+                        tracing::info!("configuration reloaded");
+                    }
+                    Err(e) => tracing::error!("reload rejected, keeping the running config: {e:#}"),
+                },
+            }
+        }
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        running.shutdown().await;
+        Ok(())
+    })
+}
