@@ -1,0 +1,59 @@
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_readiness_and_pool_stats() {
+    let a = mock("a").await;
+    let gw = gateway(&format!(
+        "pools: {{ p: {{ algorithm: least_connections, instances: [ {{ endpoint: \"{}\", weight: 3, max_concurrent: 7, priority: high }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: p }} ]\n",
+        a.url()
+    ))
+    .await;
+    let c = client();
+    for _ in 0..3 {
+        get(&c, &format!("http://{}/", gw.proxy_addr)).await;
+    }
+    let admin = format!("http://{}", gw.admin_addr);
+    assert_eq!(get(&c, &format!("{admin}/healthz")).await.status, 200);
+    assert_eq!(get(&c, &format!("{admin}/readyz")).await.status, 200);
+    let j = get(&c, &format!("{admin}/api/v1/pools")).await.json();
+    let p = &j["pools"][0];
+    assert_eq!(p["name"], "p");
+    assert_eq!(p["algorithm"], "least_connections");
+    let i = &p["instances"][0];
+    assert_eq!(i["endpoint"], a.url());
+    assert_eq!(i["weight"], 3);
+    assert_eq!(i["max_concurrent"], 7);
+    assert_eq!(i["priority"], "high");
+    assert_eq!(i["healthy"], true);
+    assert_eq!(i["requests"], 3);
+    assert_eq!(i["in_flight"], 0);
+    assert_eq!(i["failures"], 0);
+    let r = get(&c, &format!("{admin}/nope")).await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_keeps_counters_and_applies_new_weights() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    let yaml = |wb: u32| {
+        format!(
+            "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\npools: {{ p: {{ algorithm: weighted_round_robin, instances: [ {{ endpoint: \"{}\" }}, {{ endpoint: \"{}\", weight: {wb} }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: p }} ]\n",
+            a.url(), b.url()
+        )
+    };
+    let gw = fulcrum::app::start(fulcrum_config::parse(&yaml(1), &|_| None).unwrap())
+        .await
+        .unwrap();
+    let c = client();
+    for _ in 0..10 {
+        get(&c, &format!("http://{}/", gw.proxy_addr)).await;
+    }
+    gw.reload(fulcrum_config::parse(&yaml(4), &|_| None).unwrap());
+    for _ in 0..10 {
+        get(&c, &format!("http://{}/", gw.proxy_addr)).await;
+    }
+    assert_eq!(stats(&gw, "p", &a.url()).stats.requests, 5 + 2);
+    assert_eq!(stats(&gw, "p", &b.url()).stats.requests, 5 + 8);
+    assert_eq!(stats(&gw, "p", &b.url()).weight, 4);
+}

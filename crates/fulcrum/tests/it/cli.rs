@@ -1,0 +1,69 @@
+use std::process::Command;
+
+fn fulcrum(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn help_answers_for_every_command() {
+    for args in [&["--help"][..], &["serve", "--help"], &["check", "--help"]] {
+        let (code, out, _) = fulcrum(args);
+        assert_eq!(code, 0, "{args:?}");
+        assert!(out.contains("Usage"), "{args:?}: {out}");
+    }
+    let (_, out, _) = fulcrum(&["serve", "--help"]);
+    assert!(
+        out.contains("--config") && out.contains("embedded default"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_prints_every_error_with_its_path_and_fails() {
+    let dir = std::env::temp_dir().join(format!("fulcrum-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "listen: nowhere\npools:\n  p:\n    algorithm: fastest\n    instances: [ { endpoint: \"http://h:1\", weight: 0 } ]\nroutes: [ { path_prefix: /, pool: q } ]\n",
+    )
+    .unwrap();
+    let (code, _, err) = fulcrum(&["check", "-c", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    for want in [
+        "4 error(s)",
+        "listen:",
+        "pools.p.algorithm:",
+        "pools.p.instances[0].weight:",
+        "routes[0].pool:",
+    ] {
+        assert!(err.contains(want), "missing {want} in {err}");
+    }
+    let good = dir.join("good.yaml");
+    std::fs::write(&good, "pools: { p: { instances: [ { endpoint: \"http://127.0.0.1:1\" } ] } }\nroutes: [ { path_prefix: /, pool: p } ]\n").unwrap();
+    let (code, out, _) = fulcrum(&["check", "-c", good.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("ok (1 pools, 1 instances, 1 routes)"), "{out}");
+    let (code, _, err) = fulcrum(&["check", "-c", dir.join("missing.yaml").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn serve_refuses_an_invalid_config_with_a_clear_message() {
+    let dir = std::env::temp_dir().join(format!("fulcrum-cli-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "pools: { p: { algorithm: nope } }\n").unwrap();
+    let (code, _, err) = fulcrum(&["serve", "-c", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("pools.p.algorithm"), "{err}");
+}

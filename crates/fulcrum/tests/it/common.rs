@@ -1,0 +1,116 @@
+use bytes::Bytes;
+use fulcrum::app::Running;
+use fulcrum_mock::{MockConfig, MockServer};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+pub type TestClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn client() -> TestClient {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// Starts a mock instance on a free loopback port.
+pub async fn mock(name: &str) -> MockServer {
+    mock_with(MockConfig {
+        name: name.into(),
+        ..MockConfig::default()
+    })
+    .await
+}
+
+pub async fn mock_with(cfg: MockConfig) -> MockServer {
+    MockServer::start("127.0.0.1:0".parse().unwrap(), cfg)
+        .await
+        .expect("mock starts")
+}
+
+/// Starts a gateway from YAML; both listeners on free loopback ports.
+pub async fn gateway(yaml: &str) -> Running {
+    let full = format!("listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\n{yaml}");
+    let cfg = fulcrum_config::parse(&full, &|_| None)
+        .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{full}"));
+    fulcrum::app::start_with_grace(cfg, Duration::from_secs(2))
+        .await
+        .expect("gateway starts")
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+    pub fn instance(&self) -> String {
+        self.headers
+            .get("x-mock-instance")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+}
+
+pub async fn send(
+    c: &TestClient,
+    method: Method,
+    url: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> Resp {
+    let mut b = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let resp = c
+        .request(b.body(Full::new(Bytes::copy_from_slice(body))).unwrap())
+        .await
+        .expect("request completes");
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("body completes").to_bytes();
+    Resp {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+pub async fn get(c: &TestClient, url: &str) -> Resp {
+    send(c, Method::GET, url, b"", &[]).await
+}
+
+pub async fn post(c: &TestClient, url: &str, body: &[u8]) -> Resp {
+    send(c, Method::POST, url, body, &[]).await
+}
+
+/// Polls `cond` every 20 ms until it holds or `within` passes.
+pub async fn eventually(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The stats row of `endpoint` in `pool`.
+pub fn stats(gw: &Running, pool: &str, endpoint: &str) -> fulcrum_dataplane::MemberStats {
+    gw.gateway
+        .stats()
+        .into_iter()
+        .find(|p| p.name == pool)
+        .and_then(|p| {
+            p.instances
+                .into_iter()
+                .find(|i| i.stats.endpoint == endpoint)
+        })
+        .expect("instance in stats")
+}

@@ -1,0 +1,195 @@
+use crate::common::*;
+use fulcrum_mock::FailureMode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn pool_yaml(urls: &[String], extra: &str) -> String {
+    let inst: Vec<String> = urls
+        .iter()
+        .map(|u| format!("{{ endpoint: \"{u}\" }}"))
+        .collect();
+    format!(
+        "health_check: {{ interval: 100ms, timeout: 200ms, failure_threshold: 2, recovery_threshold: 2 }}\n\
+         passive: {{ max_fails: 2, fail_timeout: 500ms }}\n\
+         pools:\n  p:\n    algorithm: round_robin\n{extra}    instances: [ {} ]\nroutes: [ {{ path_prefix: /, pool: p }} ]\n",
+        inst.join(", ")
+    )
+}
+
+/// The issue's acceptance scenario: one of three instances is killed
+/// (listener and connections gone, like `kill -9`) under 32 concurrent
+/// POSTs; no client request fails; the instance is marked down and
+/// skipped; after it comes back and passes the recovery probes it gets
+/// traffic again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_an_instance_under_load_fails_no_request_and_it_is_taken_back() {
+    let (a, b, c) = (mock("a").await, mock("b").await, mock("c").await);
+    let gw = gateway(&pool_yaml(
+        &[a.url(), b.url(), c.url()],
+        "    retry: { tries: 3, on: [error, timeout], non_idempotent: true }\n",
+    ))
+    .await;
+    let url = format!("http://{}/infer", gw.proxy_addr);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let workers: Vec<_> = (0..32)
+        .map(|_| {
+            let (url, stop, ok, failed) = (url.clone(), stop.clone(), ok.clone(), failed.clone());
+            tokio::spawn(async move {
+                let c = client();
+                while !stop.load(Ordering::Relaxed) {
+                    let r = post(&c, &url, br#"{"image_url":"x"}"#).await;
+                    if r.status == 200 {
+                        ok.fetch_add(1, Ordering::Relaxed)
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed)
+                    };
+                }
+            })
+        })
+        .collect();
+    let b_ep = b.url();
+    eventually(Duration::from_secs(5), "traffic on b", || {
+        b.stats().requests > 50
+    })
+    .await;
+    b.kill().await;
+    eventually(Duration::from_secs(5), "b marked down by probes", || {
+        !stats(&gw, "p", &b_ep).stats.healthy
+    })
+    .await;
+    let before = ok.load(Ordering::Relaxed);
+    eventually(Duration::from_secs(5), "traffic continues", || {
+        ok.load(Ordering::Relaxed) > before + 300
+    })
+    .await;
+    let b_seen = b.stats().requests;
+    b.restart().await.expect("b restarts on its port");
+    eventually(Duration::from_secs(5), "b healthy again", || {
+        stats(&gw, "p", &b_ep).stats.healthy
+    })
+    .await;
+    eventually(Duration::from_secs(5), "b gets traffic again", || {
+        b.stats().requests > b_seen + 20
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "client requests failed ({} ok)",
+        ok.load(Ordering::Relaxed)
+    );
+    let s = stats(&gw, "p", &b_ep).stats;
+    assert!(s.failures >= 1, "the kill was noticed: {s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_status_is_retried_elsewhere_and_ejects_the_instance() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    a.set_mode(FailureMode::Error500);
+    let gw = gateway(&pool_yaml(
+        &[a.url(), b.url()],
+        "    retry: { tries: 2, on: [error, http_500] }\n",
+    ))
+    .await;
+    let c = client();
+    for _ in 0..20 {
+        let r = get(&c, &format!("http://{}/", gw.proxy_addr)).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.instance(), "b");
+    }
+    let s = stats(&gw, "p", &a.url()).stats;
+    assert!(s.ejections >= 1, "{s:?}");
+    assert!(
+        a.stats().requests <= 4,
+        "an ejected instance kept getting traffic: {:?}",
+        a.stats()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlisted_status_is_passed_through_untouched() {
+    let a = mock("a").await;
+    a.set_mode(FailureMode::Error500);
+    let gw = gateway(&pool_yaml(&[a.url()], "")).await;
+    let r = get(&client(), &format!("http://{}/", gw.proxy_addr)).await;
+    assert_eq!(r.status, 500);
+    assert_eq!(r.json()["error"], "injected", "the instance's own body");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_is_not_replayed_after_a_reset_unless_the_pool_allows_it() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    a.set_mode(FailureMode::Reset);
+    b.set_mode(FailureMode::Reset);
+    let gw = gateway(&pool_yaml(&[a.url(), b.url()], "    retry: { tries: 2 }\n")).await;
+    let r = post(&client(), &format!("http://{}/", gw.proxy_addr), b"x").await;
+    assert_eq!(r.status, 502);
+    assert_eq!(
+        a.stats().requests + b.stats().requests,
+        1,
+        "a POST must not be replayed after it reached an instance"
+    );
+    // An idempotent GET is retried on the other instance.
+    let r = get(&client(), &format!("http://{}/", gw.proxy_addr)).await;
+    assert_eq!(r.status, 502);
+    assert_eq!(a.stats().requests + b.stats().requests, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_errors_are_retried_even_for_posts() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    a.kill().await;
+    let gw = gateway(&pool_yaml(&[a.url(), b.url()], "")).await;
+    let c = client();
+    for _ in 0..10 {
+        let r = post(&c, &format!("http://{}/", gw.proxy_addr), b"payload").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["body_bytes"], 7);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_instance_is_down_the_pool_answers_503_fast() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    a.set_healthy(false);
+    b.set_healthy(false);
+    let gw = gateway(&pool_yaml(&[a.url(), b.url()], "")).await;
+    eventually(Duration::from_secs(5), "both down", || {
+        gw.gateway.stats()[0]
+            .instances
+            .iter()
+            .all(|i| !i.stats.healthy)
+    })
+    .await;
+    let before = a.stats().requests + b.stats().requests;
+    let t = std::time::Instant::now();
+    let r = get(&client(), &format!("http://{}/", gw.proxy_addr)).await;
+    assert_eq!(r.status, 503);
+    assert!(t.elapsed() < Duration::from_millis(500));
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(r.json()["pool"], "p");
+    assert_eq!(
+        a.stats().requests + b.stats().requests,
+        before,
+        "no instance was tried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_mode_tries_instances_that_look_down() {
+    let a = mock("a").await;
+    a.set_healthy(false);
+    let gw = gateway(&pool_yaml(&[a.url()], "    panic: true\n")).await;
+    eventually(Duration::from_secs(5), "a down", || {
+        !gw.gateway.stats()[0].instances[0].stats.healthy
+    })
+    .await;
+    let r = get(&client(), &format!("http://{}/", gw.proxy_addr)).await;
+    assert_eq!(r.status, 200, "panic mode serves from a 'down' instance");
+}

@@ -1,0 +1,11 @@
+//! Loopback integration tests: the whole gateway in-process on
+//! `127.0.0.1:0` in front of the project's own mock inference servers.
+
+mod common;
+
+mod admin;
+mod balancing;
+mod cli;
+mod errors;
+mod failover;
+mod proxying;
