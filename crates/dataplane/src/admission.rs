@@ -20,14 +20,31 @@ enum Try {
     Down,
 }
 
+thread_local! {
+    // Reused per thread so choosing an instance allocates nothing.
+    static SCRATCH: std::cell::RefCell<(Vec<fulcrum_policy::Slot>, Vec<fulcrum_policy::Candidate>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 fn try_once(pool: &Arc<PoolRuntime>, clock: &Clock, excluded: &[usize]) -> Try {
-    let mut slots = Vec::with_capacity(pool.members.len());
-    let mut scratch = Vec::with_capacity(pool.members.len());
+    SCRATCH.with(|s| {
+        let (slots, scratch) = &mut *s.borrow_mut();
+        try_once_with(pool, clock, excluded, slots, scratch)
+    })
+}
+
+fn try_once_with(
+    pool: &Arc<PoolRuntime>,
+    clock: &Clock,
+    excluded: &[usize],
+    slots: &mut Vec<fulcrum_policy::Slot>,
+    scratch: &mut Vec<fulcrum_policy::Candidate>,
+) -> Try {
     let mut ignore_health = false;
     // A lost CAS race re-reads the slots; bounded so a storm cannot spin us.
     for _ in 0..=pool.members.len() {
-        pool.slots(clock.now_ms(), excluded, ignore_health, &mut slots);
-        match select(&slots, pool.balancer.as_ref(), &mut ThreadRng, &mut scratch) {
+        pool.slots(clock.now_ms(), excluded, ignore_health, slots);
+        match select(slots, pool.balancer.as_ref(), &mut ThreadRng, scratch) {
             SelectOutcome::Picked(i) => {
                 let m = &pool.members[i];
                 if m.inst.try_acquire(m.max_concurrent) {

@@ -50,8 +50,14 @@ pub fn request_id(h: &HeaderMap) -> HeaderValue {
             return v.clone();
         }
     }
-    let id = format!("{:032x}", fastrand::u128(..));
-    HeaderValue::from_str(&id).expect("hex is a valid header value")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [0u8; 32];
+    let mut n = fastrand::u128(..);
+    for b in id.iter_mut().rev() {
+        *b = HEX[(n & 0xf) as usize];
+        n >>= 4;
+    }
+    HeaderValue::from_bytes(&id).expect("hex is a valid header value")
 }
 
 /// Prepares a caller's headers for an instance: drops hop-by-hop headers
@@ -67,17 +73,28 @@ pub fn to_upstream(
     if let Some(host) = h.remove(header::HOST) {
         h.insert(X_FORWARDED_HOST, host);
     }
-    let ip = client_ip.to_string();
-    let xff = match h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => format!("{prev}, {ip}"),
-        _ => ip.clone(),
+    use std::io::Write;
+    let mut buf = [0u8; 48];
+    let len = {
+        let mut w = &mut buf[..];
+        let _ = write!(w, "{client_ip}");
+        48 - w.len()
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    let ip = HeaderValue::from_bytes(&buf[..len]).expect("an IP address is a valid header value");
+    let xff = match h.get(X_FORWARDED_FOR) {
+        Some(prev) if !prev.is_empty() => {
+            let mut v = Vec::with_capacity(prev.len() + 2 + len);
+            v.extend_from_slice(prev.as_bytes());
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(&buf[..len]);
+            HeaderValue::from_bytes(&v).ok()
+        }
+        _ => Some(ip.clone()),
+    };
+    if let Some(v) = xff {
         h.insert(X_FORWARDED_FOR, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&ip) {
-        h.insert(X_REAL_IP, v);
-    }
+    h.insert(X_REAL_IP, ip);
     h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     h.insert(X_REQUEST_ID, request_id.clone());
 }

@@ -15,6 +15,8 @@ use std::sync::Mutex;
 #[derive(Debug)]
 pub struct InstanceState {
     pub endpoint: Endpoint,
+    /// `host:port` pre-parsed once, cloned (a reference-count bump) per request.
+    pub authority: http::uri::Authority,
     in_flight: AtomicU32,
     requests: AtomicU64,
     failures: AtomicU64,
@@ -31,8 +33,12 @@ pub struct InstanceState {
 
 impl InstanceState {
     pub fn new(endpoint: Endpoint) -> Self {
+        let authority =
+            http::uri::Authority::from_maybe_shared(bytes::Bytes::from(endpoint.authority.clone()))
+                .unwrap_or_else(|_| http::uri::Authority::from_static("invalid.invalid"));
         Self {
             endpoint,
+            authority,
             in_flight: AtomicU32::new(0),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),

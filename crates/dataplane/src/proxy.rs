@@ -85,8 +85,7 @@ where
     } else {
         path
     };
-    let rest = rest.to_string();
-    let query = req.uri().query().map(str::to_string);
+    let skip = path.len() - rest.len();
 
     let (parts, body) = req.into_parts();
     let limit = snap.config.limits.max_body;
@@ -124,8 +123,8 @@ where
     let req = Outgoing {
         method: parts.method,
         headers: hdrs,
-        rest,
-        query,
+        uri: parts.uri,
+        skip,
         body: Some(body),
     };
     attempt_loop(gw, pool, req, idempotent).await
@@ -134,12 +133,17 @@ where
 struct Outgoing {
     method: Method,
     headers: HeaderMap,
-    rest: String,
-    query: Option<String>,
+    /// The caller's URI; the forwarded path is its path from byte `skip` on.
+    uri: Uri,
+    skip: usize,
     body: Option<Buffered>,
 }
 
 impl Outgoing {
+    fn rest(&self) -> &str {
+        &self.uri.path()[self.skip..]
+    }
+
     fn replayable(&self) -> bool {
         matches!(self.body, Some(Buffered::Replayable(_)))
     }
@@ -175,7 +179,8 @@ async fn attempt_loop(
     idempotent: bool,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let policy = &pool.cfg.retry;
-    let started = Instant::now();
+    // Only read the clock when a retry budget needs it.
+    let started = policy.timeout.map(|_| Instant::now());
     let mut tried: Vec<usize> = Vec::new();
     let mut last: Option<ProxyError> = None;
     loop {
@@ -186,9 +191,15 @@ async fn attempt_loop(
         };
         let inst = &pool.members[slot].inst;
         let ep = &inst.endpoint;
-        let pq = target(&ep.base_path, &out.rest, out.query.as_deref());
-        let uri: Uri = format!("http://{}{}", ep.authority, pq)
-            .parse()
+        let pq = target(&ep.base_path, out.rest(), out.uri.query());
+        let mut uparts = http::uri::Parts::default();
+        uparts.scheme = Some(http::uri::Scheme::HTTP);
+        uparts.authority = Some(inst.authority.clone());
+        uparts.path_and_query = Some(
+            http::uri::PathAndQuery::from_maybe_shared(Bytes::from(pq))
+                .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URL: {e}")))?,
+        );
+        let uri = Uri::from_parts(uparts)
             .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URL: {e}")))?;
         let last_try = !out.replayable() || tried.len() + 1 >= policy.tries as usize;
         let req = out.build(uri, last_try);
@@ -233,7 +244,7 @@ async fn attempt_loop(
             tries_made: tried.len() as u32,
             idempotent,
             replayable: out.replayable(),
-            elapsed: started.elapsed(),
+            elapsed: started.map_or(std::time::Duration::ZERO, |s| s.elapsed()),
         };
         let decision = decide(policy, failure, attempt);
         tracing::debug!(pool = %pool.cfg.name, instance = %ep.url, %failure, ?decision, "try failed");

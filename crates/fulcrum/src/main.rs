@@ -101,10 +101,15 @@ fn serve(path: Option<PathBuf>, threads: Option<usize>, log: &str) -> anyhow::Re
         .with_target(false)
         .init();
     let config = load(path.as_deref())?;
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    // One thread: a current-thread runtime, which skips the work-stealing
+    // scheduler's cross-thread bookkeeping (measurably cheaper per request).
+    let mut rt = match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
     rt.enable_all();
-    if let Some(n) = threads {
-        rt.worker_threads(n.max(1));
+    if let Some(n) = threads.filter(|&n| n > 1) {
+        rt.worker_threads(n);
     }
     let rt = rt.build().context("cannot start the async runtime")?;
     rt.block_on(async move {
