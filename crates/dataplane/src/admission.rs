@@ -112,3 +112,66 @@ pub async fn acquire(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Snapshot;
+    use std::time::Duration;
+
+    fn pool(yaml_extra: &str) -> Arc<PoolRuntime> {
+        let yaml = format!(
+            "pools:\n  p:\n{yaml_extra}    instances: [ {{ endpoint: \"http://127.0.0.1:1\", max_concurrent: 1 }} ]\n"
+        );
+        let cfg = fulcrum_config::parse(&yaml, &|_| None).unwrap();
+        Snapshot::build(Arc::new(cfg), None).pools[0].clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_times_out_after_the_queue_timeout() {
+        let p = pool("    queue: { max: 10, timeout: 5s }\n");
+        let clock = Clock::new();
+        let (_, _held) = acquire(&p, &clock, &[]).await.unwrap();
+        let start = tokio::time::Instant::now();
+        let err = acquire(&p, &clock, &[]).await.unwrap_err();
+        assert_eq!(err, ProxyError::QueueTimeout { pool: "p".into() });
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        assert_eq!(p.waiters.waiting.load(Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_released_slot_goes_to_the_waiter() {
+        let p = pool("    queue: { max: 10, timeout: 5s }\n");
+        let clock = Clock::new();
+        let (_, held) = acquire(&p, &clock, &[]).await.unwrap();
+        let waiter = tokio::spawn({
+            let p = p.clone();
+            async move { acquire(&p, &Clock::new(), &[]).await.map(|(i, _g)| i) }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(p.waiters.waiting.load(Relaxed), 1);
+        drop(held);
+        assert_eq!(waiter.await.unwrap(), Ok(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_refuses_at_once() {
+        let p = pool("    queue: { max: 0 }\n");
+        let clock = Clock::new();
+        let (_, _held) = acquire(&p, &clock, &[]).await.unwrap();
+        assert_eq!(
+            acquire(&p, &clock, &[]).await.unwrap_err(),
+            ProxyError::QueueFull { pool: "p".into() }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn excluded_instances_are_not_chosen_and_all_excluded_is_down() {
+        let p = pool("");
+        let clock = Clock::new();
+        assert_eq!(
+            acquire(&p, &clock, &[0]).await.unwrap_err(),
+            ProxyError::AllDown { pool: "p".into() }
+        );
+    }
+}
