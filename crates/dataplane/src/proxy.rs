@@ -23,8 +23,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::time::Instant;
 
+/// The caller of a connection.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// `addr`'s IP as a header value, for `X-Forwarded-For` and `X-Real-IP`.
+    pub ip: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            ip: headers::ip_value(addr.ip()),
+        }
+    }
+}
+
 /// Serves one request from a caller at `peer`.
-pub async fn handle<B>(gw: Arc<Gateway>, req: Request<B>, peer: SocketAddr) -> Response<ProxyBody>
+pub async fn handle<B>(gw: Arc<Gateway>, req: Request<B>, peer: &Peer) -> Response<ProxyBody>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<crate::body::BoxError>,
@@ -66,7 +83,7 @@ async fn forward<B>(
     gw: &Gateway,
     snap: &Snapshot,
     req: Request<B>,
-    peer: SocketAddr,
+    peer: &Peer,
     rid: &HeaderValue,
 ) -> Result<Response<ProxyBody>, ProxyError>
 where
@@ -119,7 +136,7 @@ where
         }
     };
     let mut hdrs = parts.headers;
-    headers::to_upstream(&mut hdrs, peer.ip(), "http", rid);
+    headers::to_upstream(&mut hdrs, &peer.ip, "http", rid);
     let req = Outgoing {
         method: parts.method,
         headers: hdrs,

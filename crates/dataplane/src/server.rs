@@ -3,7 +3,7 @@
 //! (h2c prior knowledge) on the same port, enforces the request-head
 //! timeout (slowloris) and size (`431`), and drains on shutdown.
 
-use crate::proxy::handle;
+use crate::proxy::{handle, Peer};
 use crate::Gateway;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -82,9 +82,10 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let gw = gw.clone();
+        let caller = Arc::new(Peer::new(peer));
         let svc = service_fn(move |req| {
-            let gw = gw.clone();
-            async move { Ok::<_, Infallible>(handle(gw, req, peer).await) }
+            let (gw, caller) = (gw.clone(), caller.clone());
+            async move { Ok::<_, Infallible>(handle(gw, req, &caller).await) }
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), svc)

@@ -1,0 +1,534 @@
+"""The ``overhead`` suite: what does putting a proxy in front of a fast backend cost?
+
+The same wrk load (HTTP/1.1 keep-alive, 64 connections, ``GET /fast``) is sent
+to (1) the backend directly, (2) nginx, (3) HAProxy and (4) Fulcrum. For each
+we record requests/s, p50/p99 latency and -- the fair comparison on a 2-core
+machine -- the proxy's CPU time per request, from /proc/<pid>/stat
+utime+stime of the proxy's whole process tree, read just before and just after
+the measured wrk run.
+
+Pinning: every proxy runs on ``--proxy-cpu`` (core 0) with one worker; the
+backend and wrk share ``--load-cpu`` (core 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from common import (
+    machine_busy_seconds,
+    rusage_seconds,
+    background_busy_pct,
+    RESULTS_DIR,
+    BenchError,
+    Proc,
+    ProcessRegistry,
+    SystemUnavailable,
+    bin_dir,
+    cargo_build,
+    cpu_seconds_between,
+    ensure_tools,
+    free_port,
+    log,
+    machine_info,
+    run_wrk,
+    tree_cpu_snapshot,
+    wait_http_ok,
+    write_json,
+    write_text,
+)
+
+SUITE = "overhead"
+SYSTEMS = ["direct", "nginx", "haproxy", "fulcrum"]
+BENCH_PATH = "/fast"
+READY_TIMEOUT_S = 20.0
+
+LABELS = {
+    "direct": "backend direct (no proxy)",
+    "nginx": "nginx",
+    "haproxy": "HAProxy",
+    "fulcrum": "Fulcrum",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of this suite (they are accepted by ``bench/run`` for every suite)."""
+    g = p.add_argument_group("overhead suite")
+    g.add_argument("--systems", default=",".join(SYSTEMS),
+                   help="comma-separated subset of %s, run in that order (default: all)"
+                        % ",".join(SYSTEMS))
+    g.add_argument("--connections", type=int, default=64,
+                   help="wrk connections (default: 64)")
+    g.add_argument("--warmup", type=float, default=None,
+                   help="warm-up seconds per system (default: 2, --quick: 1)")
+    g.add_argument("--duration", type=float, default=None,
+                   help="measured seconds per system (default: 15, --quick: 5)")
+    g.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                   help="before each system, wait up to SECONDS for the machine to be "
+                        "idle (<10%% busy), e.g. while other builds run (default: 0)")
+    g.add_argument("--backend", choices=["mock", "nginx-stub"], default="mock",
+                   help="backend: fulcrum-mock (default; the one to publish) or a "
+                        "development stand-in nginx answering 200 'ok'")
+
+
+# --------------------------------------------------------------------------
+# context and the systems under test
+
+
+@dataclass
+class Ctx:
+    args: argparse.Namespace
+    tmp: Path
+    bins: Path
+    registry: ProcessRegistry
+    backend_port: int = 0
+    notes: Dict[str, object] = field(default_factory=dict)
+
+    @property
+    def proxy_cpu(self) -> int:
+        return self.args.proxy_cpu
+
+    @property
+    def load_cpu(self) -> int:
+        return self.args.load_cpu
+
+
+def nginx_temp_paths(tmp: Path) -> str:
+    return "\n".join(
+        f"    {d}_temp_path {tmp}/{d};"
+        for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+
+
+def start_backend(ctx: Ctx) -> Proc:
+    port = free_port()
+    ctx.backend_port = port
+    if ctx.args.backend == "mock":
+        exe = ctx.bins / "fulcrum-mock"
+        if not exe.exists():
+            raise BenchError(f"{exe} not found (cargo build --release -p fulcrum-mock failed?); "
+                             "use --backend nginx-stub only for development")
+        proc = ctx.registry.start(
+            "backend-fulcrum-mock",
+            [str(exe), "--listen", f"127.0.0.1:{port}", "--threads", "1", "--name", "b0"],
+            cpu=ctx.load_cpu, capture_stdout=True)
+        proc.wait_for_line(r"listening on http://127\.0\.0\.1:%d\b" % port, READY_TIMEOUT_S)
+    else:
+        d = ctx.tmp / "backend-nginx"
+        d.mkdir()
+        conf = d / "nginx.conf"
+        conf.write_text(f"""\
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+{nginx_temp_paths(d)}
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port};
+        location /fast {{ default_type text/plain; return 200 "ok"; }}
+    }}
+}}
+""")
+        proc = ctx.registry.start("backend-nginx-stub",
+                                  ["nginx", "-c", str(conf), "-p", str(d),
+                                   "-e", str(d / "error.log")],
+                                  cpu=ctx.load_cpu)
+    wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
+    return proc
+
+
+def start_nginx(ctx: Ctx, port: int) -> Proc:
+    d = ctx.tmp / "nginx"
+    d.mkdir()
+    conf = d / "nginx.conf"
+    # keepalive_requests: nginx 1.22 closes a keep-alive connection after 1000
+    # requests by default (client side and upstream side). HAProxy and Fulcrum
+    # do not, so it is raised to keep the comparison about proxying, not
+    # reconnecting.
+    conf.write_text(f"""\
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+{nginx_temp_paths(d)}
+    keepalive_requests 1000000;
+    upstream b {{
+        server 127.0.0.1:{ctx.backend_port};
+        keepalive 64;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://b;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+""")
+    proc = ctx.registry.start("nginx", ["nginx", "-c", str(conf), "-p", str(d),
+                                        "-e", str(d / "error.log")], cpu=ctx.proxy_cpu)
+    wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
+    return proc
+
+
+def haproxy_maxconn(wanted: int = 10000) -> int:
+    """HAProxy needs ~2 fds per connection and refuses to start if it cannot
+    raise RLIMIT_NOFILE that far. Raise our limit (inherited by children) when
+    we may (root); otherwise lower maxconn to fit (far above the 64 used)."""
+    need = 2 * wanted + 100
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+            return wanted
+        except (ValueError, OSError):
+            fit = max(1000, (hard - 100) // 2)
+            log(f"haproxy: RLIMIT_NOFILE hard limit {hard} < {need}; maxconn {fit}")
+            return fit
+    if soft != resource.RLIM_INFINITY and soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    return wanted
+
+
+def start_haproxy(ctx: Ctx, port: int) -> Proc:
+    d = ctx.tmp / "haproxy"
+    d.mkdir()
+    conf = d / "haproxy.cfg"
+    conf.write_text(f"""\
+global
+    nbthread 1
+    maxconn {ctx.notes.setdefault("haproxy_maxconn", haproxy_maxconn())}
+
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+
+backend be
+    http-reuse always
+    server b0 127.0.0.1:{ctx.backend_port}
+""")
+    proc = ctx.registry.start("haproxy", ["haproxy", "-f", str(conf), "-db"],
+                              cpu=ctx.proxy_cpu)
+    wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
+    return proc
+
+
+def start_fulcrum(ctx: Ctx, port: int) -> Proc:
+    exe = ctx.bins / "fulcrum"
+    if not exe.exists():
+        raise SystemUnavailable(f"{exe} does not exist (not built yet?)")
+    d = ctx.tmp / "fulcrum"
+    d.mkdir()
+    admin = free_port()
+    conf = d / "fulcrum.yaml"
+    conf.write_text(f"""\
+listen: 127.0.0.1:{port}
+admin:
+  listen: 127.0.0.1:{admin}
+health_check:
+  interval: 60s
+pools:
+  bench:
+    algorithm: round_robin
+    instances:
+      - {{ endpoint: "http://127.0.0.1:{ctx.backend_port}" }}
+routes:
+  - {{ path_prefix: /, pool: bench }}
+""")
+    proc = ctx.registry.start("fulcrum", [str(exe), "serve", "-c", str(conf), "--threads", "1"],
+                              cpu=ctx.proxy_cpu, cwd=d)
+    wait_http_ok(admin, "/readyz", READY_TIMEOUT_S, proc)
+    wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
+    return proc
+
+
+STARTERS: Dict[str, Callable[[Ctx, int], Proc]] = {
+    "nginx": start_nginx,
+    "haproxy": start_haproxy,
+    "fulcrum": start_fulcrum,
+}
+
+REQUIRED_TOOLS = {
+    "nginx": {"nginx": ["nginx-light", "nginx"]},
+    "haproxy": {"haproxy": ["haproxy"]},
+}
+
+
+# --------------------------------------------------------------------------
+# measuring one system
+
+
+def empty_record(system: str, note: str) -> dict:
+    return {"suite": SUITE, "system": system, "requests": None, "duration_s": None,
+            "rps": None, "p50_ms": None, "p99_ms": None, "cpu_us_per_req": None,
+            "errors": None, "backend_cpu_us_per_req": None, "note": note}
+
+
+def measure(ctx: Ctx, system: str, backend: Proc, warmup_s: float, duration_s: float) -> dict:
+    proxy: Optional[Proc] = None
+    try:
+        if system == "direct":
+            port = ctx.backend_port
+        else:
+            port = free_port()
+            proxy = STARTERS[system](ctx, port)
+        url = f"http://127.0.0.1:{port}{BENCH_PATH}"
+        wrk = dict(connections=ctx.args.connections, threads=1, cpu=ctx.load_cpu)
+
+        log(f"{system}: warm-up {warmup_s:g}s")
+        run_wrk(ctx.registry, url, warmup_s, name=f"wrk-warmup-{system}", **wrk)
+
+        roots_proxy = [proxy.pid] if proxy else []
+        before_proxy = tree_cpu_snapshot(roots_proxy)
+        before_backend = tree_cpu_snapshot([backend.pid])
+        before_machine = machine_busy_seconds()
+        before_children = rusage_seconds(resource.RUSAGE_CHILDREN)  # wrk, once reaped
+        before_self = rusage_seconds(resource.RUSAGE_SELF)
+        log(f"{system}: measuring {duration_s:g}s")
+        res = run_wrk(ctx.registry, url, duration_s, name=f"wrk-{system}", **wrk)
+        after_proxy = tree_cpu_snapshot(roots_proxy)
+        after_backend = tree_cpu_snapshot([backend.pid])
+        machine_s = machine_busy_seconds() - before_machine
+        wrk_s = rusage_seconds(resource.RUSAGE_CHILDREN) - before_children
+        self_s = rusage_seconds(resource.RUSAGE_SELF) - before_self
+
+        if backend.poll() is not None:
+            raise BenchError(f"the backend died during the {system} run (exit status "
+                             f"{backend.returncode})" + backend.log_tail())
+        if proxy is not None and proxy.poll() is not None:
+            raise SystemUnavailable(f"{system} died during the run (exit status "
+                                    f"{proxy.returncode})" + proxy.log_tail())
+
+        n = max(res.requests, 1)
+        proxy_cpu_s = cpu_seconds_between(before_proxy, after_proxy)
+        backend_cpu_s = cpu_seconds_between(before_backend, after_backend)
+        # CPU used on the machine during the run by anything but the proxy,
+        # the backend, wrk and this script (other jobs, kernel threads, irqs):
+        # a noise indicator, in % of one CPU.
+        other_s = machine_s - proxy_cpu_s - backend_cpu_s - wrk_s - self_s
+        other_pct = max(0.0, 100.0 * other_s / res.duration_s)
+        if other_pct > 15:
+            log(f"WARNING {system}: {other_pct:.0f}% of a CPU was used by other processes "
+                "during the run; this result is noisy")
+        rec = {
+            "suite": SUITE,
+            "system": system,
+            "requests": res.requests,
+            "duration_s": round(res.duration_s, 3),
+            "rps": round(res.rps, 1),
+            "p50_ms": round(res.p50_ms, 4),
+            "p99_ms": round(res.p99_ms, 4),
+            "cpu_us_per_req": round(proxy_cpu_s * 1e6 / n, 2) if proxy else None,
+            "errors": res.errors,
+            "backend_cpu_us_per_req": round(backend_cpu_s * 1e6 / n, 2),
+            "wrk_cpu_us_per_req": round(wrk_s * 1e6 / n, 2),
+            "other_cpu_pct": round(other_pct, 1),
+            "proxy_cpu_s": round(proxy_cpu_s, 2) if proxy else None,
+            "proxy_pids": sorted(after_proxy) if proxy else [],
+            "p75_ms": round(res.p75_ms, 4),
+            "p90_ms": round(res.p90_ms, 4),
+            "socket_errors": res.socket_errors,
+            "non_2xx_3xx": res.non_2xx_3xx,
+        }
+        cpu = f"{rec['cpu_us_per_req']} us/req" if proxy else "n/a"
+        log(f"{system}: {res.rps:,.0f} req/s, p50 {res.p50_ms:.3f} ms, p99 {res.p99_ms:.3f} ms, "
+            f"proxy CPU {cpu}, backend CPU {rec['backend_cpu_us_per_req']} us/req, "
+            f"errors {res.errors}")
+        return rec
+    finally:
+        if proxy is not None:
+            ctx.registry.stop(proxy)
+
+
+def wait_quiet(timeout_s: float, threshold_pct: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        busy = background_busy_pct(2.0)
+        if busy < threshold_pct:
+            return
+        if time.monotonic() >= deadline:
+            log(f"machine still {busy:.0f}% busy after waiting {timeout_s:g}s; going on")
+            return
+        log(f"machine {busy:.0f}% busy; waiting for it to be quiet")
+        time.sleep(3.0)
+
+
+# --------------------------------------------------------------------------
+# reporting
+
+
+def _fmt(v, spec: str) -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def markdown(result: dict) -> str:
+    m, prm = result["machine"], result["params"]
+    lines = [
+        "# Overhead suite results",
+        "",
+        f"Generated by `bench/run overhead{' --quick' if prm['quick'] else ''}` on "
+        f"{m['date_utc']} (Fulcrum rev `{m['fulcrum_git_rev']}`).",
+        "",
+        f"Load: wrk, 1 thread, {prm['connections']} keep-alive connections, `GET {BENCH_PATH}`, "
+        f"{prm['warmup_s']:g} s warm-up + {prm['duration_s']:g} s measured per system. "
+        f"Proxies pinned to CPU {prm['proxy_cpu']} (1 worker); backend "
+        f"({prm['backend']}) and wrk pinned to CPU {prm['load_cpu']}.",
+        "",
+        "| System | Requests | req/s | p50 (ms) | p99 (ms) | Proxy CPU (µs/req) "
+        "| Backend CPU (µs/req) | Errors | Other CPU (%) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["records"]:
+        label = LABELS.get(r["system"], r["system"])
+        if r["requests"] is None:
+            lines.append(f"| {label} | not measured: {r.get('note', '')} | | | | | | | |")
+            continue
+        lines.append(
+            f"| {label} | {r['requests']:,} | {_fmt(r['rps'], ',.0f')} | "
+            f"{_fmt(r['p50_ms'], '.3f')} | {_fmt(r['p99_ms'], '.3f')} | "
+            f"{_fmt(r['cpu_us_per_req'], '.1f')} | {_fmt(r['backend_cpu_us_per_req'], '.1f')} | "
+            f"{r['errors']} | {_fmt(r.get('other_cpu_pct'), '.0f')} |")
+    lines += [
+        "",
+        "Machine: {cpu_model}, {nproc} CPUs, {mem_gib} GiB, Linux {kernel}; "
+        "{nginx}; {haproxy}; {wrk}; {rustc}. Background CPU load before the run: "
+        "{background_cpu_busy_pct}%.".format(**m),
+        "",
+        f"cargo build: {m.get('cargo_build', '?')}.",
+        "",
+        "Proxy CPU = utime+stime of the proxy's process tree (/proc/<pid>/stat) over the "
+        "measured run, divided by requests completed. Other CPU = CPU time used during the "
+        "run by anything but the proxy, backend, wrk and the harness, in % of one CPU "
+        "(a noise indicator: above ~15 % something else was running). "
+        "See docs/BENCHMARKS.md.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# entry point
+
+
+def run(args: argparse.Namespace) -> int:
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        raise BenchError(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
+    warmup_s = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
+    duration_s = args.duration if args.duration is not None else (5.0 if args.quick else 15.0)
+
+    tools = {"wrk": ["wrk"], "taskset": ["util-linux"]}
+    for s in systems:
+        tools.update(REQUIRED_TOOLS.get(s, {}))
+    if args.backend == "nginx-stub":
+        tools.update(REQUIRED_TOOLS["nginx"])
+    ensure_tools(tools, allow_install=not args.no_install)
+
+    build = "skipped (--no-build)"
+    if not args.no_build:
+        packages = ["fulcrum-mock"] if args.backend == "mock" else []
+        if "fulcrum" in systems:
+            packages.insert(0, "fulcrum")
+        if packages:
+            build = "ok" if cargo_build(packages) else "FAILED (existing binaries used)"
+    bins = bin_dir()
+
+    machine = machine_info()
+    machine["cargo_build"] = build
+    for exe in ("fulcrum", "fulcrum-mock"):
+        path = bins / exe
+        if path.exists():
+            machine[f"{exe}_binary_mtime_utc"] = time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime))
+    if args.wait_quiet > 0:
+        wait_quiet(args.wait_quiet)
+    busy = background_busy_pct()
+    machine["background_cpu_busy_pct"] = busy
+    if busy > 10:
+        log(f"WARNING: the machine is already {busy:.0f}% busy before the benchmark starts "
+            "(another build or load?); results will be noisy")
+    tmp = Path(tempfile.mkdtemp(prefix="fulcrum-bench-"))
+    os.chmod(tmp, 0o755)  # nginx workers drop to 'nobody' when started as root
+    log(f"work dir {tmp}")
+    records: List[dict] = []
+    notes: Dict[str, object] = {}
+    ok = False
+    try:
+        with ProcessRegistry(tmp) as registry:
+            ctx = Ctx(args=args, tmp=tmp, bins=bins, registry=registry, notes=notes)
+            backend = start_backend(ctx)
+            log(f"backend ({args.backend}) ready on 127.0.0.1:{ctx.backend_port}")
+            for system in systems:
+                if args.wait_quiet > 0:
+                    wait_quiet(args.wait_quiet)
+                try:
+                    records.append(measure(ctx, system, backend, warmup_s, duration_s))
+                except SystemUnavailable as e:
+                    log(f"SKIP {system}: {e}")
+                    records.append(empty_record(system, str(e).splitlines()[0]))
+                time.sleep(1.0)  # let sockets in TIME_WAIT and the CPU settle
+        ok = all(r["requests"] is not None for r in records)
+    finally:
+        if args.keep_tmp or not ok:
+            log(f"logs and configs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    result = {
+        "suite": SUITE,
+        "machine": machine,
+        "params": {
+            "quick": bool(args.quick),
+            "warmup_s": warmup_s,
+            "duration_s": duration_s,
+            "connections": args.connections,
+            "wrk_threads": 1,
+            "path": BENCH_PATH,
+            "proxy_cpu": args.proxy_cpu,
+            "load_cpu": args.load_cpu,
+            "backend": "fulcrum-mock --threads 1" if args.backend == "mock"
+                       else "nginx stand-in (worker_processes 1)",
+            "systems": systems,
+            **notes,
+        },
+        "records": records,
+    }
+    out = Path(args.out_dir)
+    write_json(out / f"{SUITE}.json", result)
+    md = markdown(result)
+    write_text(out / f"{SUITE}.md", md)
+    print(md)
+    log(f"wrote {out / (SUITE + '.json')} and {out / (SUITE + '.md')}")
+    measured = [r for r in records if r["requests"] is not None]
+    if len(measured) != len(records):
+        log("WARNING: some systems were not measured (see SKIP above); exit status 3")
+        return 3
+    return 0
+
+
+__all__ = ["add_arguments", "run", "SUITE", "RESULTS_DIR"]
