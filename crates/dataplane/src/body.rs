@@ -3,6 +3,7 @@
 //! timeout, and the replay buffer for retries.
 
 use crate::instance::InFlightGuard;
+use crate::upstream::Pooled;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
@@ -39,6 +40,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: B,
         guard: Option<InFlightGuard>,
+        // The upstream connection, handed back to its pool at a clean end.
+        conn: Option<Pooled>,
         idle: Duration,
         // Created lazily the first time the inner body is not ready, so a
         // small response that arrives in one piece never arms a timer.
@@ -47,10 +50,16 @@ pin_project_lite::pin_project! {
 }
 
 impl<B> Tracked<B> {
-    pub fn new(inner: B, guard: Option<InFlightGuard>, idle: Duration) -> Self {
+    pub fn new(
+        inner: B,
+        guard: Option<InFlightGuard>,
+        conn: Option<Pooled>,
+        idle: Duration,
+    ) -> Self {
         Self {
             inner,
             guard,
+            conn,
             idle,
             timer: None,
         }
@@ -72,6 +81,9 @@ where
         let this = self.project();
         match this.inner.poll_frame(cx) {
             Poll::Ready(None) => {
+                if let Some(c) = this.conn.take() {
+                    c.give_back();
+                }
                 this.guard.take();
                 Poll::Ready(None)
             }
@@ -234,7 +246,7 @@ mod tests {
     async fn a_silent_stream_fails_after_the_idle_timeout() {
         let (_tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(1);
         let silent = http_body_util::StreamBody::new(ReceiverStream(rx));
-        let mut t = Tracked::new(silent, None, Duration::from_secs(5));
+        let mut t = Tracked::new(silent, None, None, Duration::from_secs(5));
         let start = tokio::time::Instant::now();
         let err = t.frame().await.unwrap().unwrap_err();
         assert!(err.is::<IdleTimeout>());

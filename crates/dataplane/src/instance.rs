@@ -15,8 +15,10 @@ use std::sync::Mutex;
 #[derive(Debug)]
 pub struct InstanceState {
     pub endpoint: Endpoint,
-    /// `host:port` pre-parsed once, cloned (a reference-count bump) per request.
-    pub authority: http::uri::Authority,
+    /// `Host` header value for requests to this instance, built once.
+    pub host: http::HeaderValue,
+    /// Idle keep-alive connections.
+    pub conns: crate::upstream::ConnPool,
     in_flight: AtomicU32,
     requests: AtomicU64,
     failures: AtomicU64,
@@ -33,12 +35,12 @@ pub struct InstanceState {
 
 impl InstanceState {
     pub fn new(endpoint: Endpoint) -> Self {
-        let authority =
-            http::uri::Authority::from_maybe_shared(bytes::Bytes::from(endpoint.authority.clone()))
-                .unwrap_or_else(|_| http::uri::Authority::from_static("invalid.invalid"));
+        let host = http::HeaderValue::from_str(&endpoint.authority)
+            .unwrap_or_else(|_| http::HeaderValue::from_static("invalid.invalid"));
         Self {
             endpoint,
-            authority,
+            host,
+            conns: Default::default(),
             in_flight: AtomicU32::new(0),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -135,6 +137,7 @@ impl InstanceState {
             requests: self.requests.load(Relaxed),
             failures: self.failures.load(Relaxed),
             ejections: self.ejections_total.load(Relaxed),
+            idle_connections: self.conns.idle(),
         }
     }
 }
@@ -151,6 +154,8 @@ pub struct InstanceStats {
     pub requests: u64,
     pub failures: u64,
     pub ejections: u64,
+    /// Keep-alive connections to the instance waiting for a request.
+    pub idle_connections: usize,
 }
 
 /// Holds one in-flight slot; releasing it on drop means a cancelled

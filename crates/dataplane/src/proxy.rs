@@ -12,7 +12,7 @@ use crate::body::{buffer_for_replay, empty, full, Buffered, ProxyBody, Tracked};
 use crate::error::ProxyError;
 use crate::headers::{self, X_REQUEST_ID};
 use crate::snapshot::{PoolRuntime, Snapshot};
-use crate::upstream::{classify, describe, is_too_large};
+use crate::upstream::{self, is_too_large, Pooled, SendError};
 use crate::Gateway;
 use bytes::Bytes;
 use fulcrum_policy::retry::{decide, is_idempotent, Attempt, Decision, Failure};
@@ -166,7 +166,7 @@ impl Outgoing {
     }
 
     /// The request for one try; a streaming body can be taken only once.
-    fn build(&mut self, uri: Uri, last_try: bool) -> Request<ProxyBody> {
+    fn build(&mut self, uri: Uri, host: HeaderValue, last_try: bool) -> Request<ProxyBody> {
         let body = match &self.body {
             Some(Buffered::Replayable(b)) if b.is_empty() => empty(),
             Some(Buffered::Replayable(b)) => full(b.clone()),
@@ -185,6 +185,7 @@ impl Outgoing {
         *req.uri_mut() = uri;
         *req.version_mut() = Version::HTTP_11;
         *req.headers_mut() = headers;
+        req.headers_mut().insert(header::HOST, host);
         req
     }
 }
@@ -209,45 +210,38 @@ async fn attempt_loop(
         let inst = &pool.members[slot].inst;
         let ep = &inst.endpoint;
         let pq = target(&ep.base_path, out.rest(), out.uri.query());
-        let mut uparts = http::uri::Parts::default();
-        uparts.scheme = Some(http::uri::Scheme::HTTP);
-        uparts.authority = Some(inst.authority.clone());
-        uparts.path_and_query = Some(
-            http::uri::PathAndQuery::from_maybe_shared(Bytes::from(pq))
-                .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URL: {e}")))?,
-        );
-        let uri = Uri::from_parts(uparts)
+        // Origin-form (`/path?query`) on the wire, with the instance's Host.
+        let uri = Uri::from_maybe_shared(Bytes::from(pq))
             .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URL: {e}")))?;
         let last_try = !out.replayable() || tried.len() + 1 >= policy.tries as usize;
-        let req = out.build(uri, last_try);
-        let res =
-            tokio::time::timeout(pool.cfg.timeouts.response_header, pool.client.request(req)).await;
+        let req = out.build(uri, inst.host.clone(), last_try);
+        let timeouts = &pool.cfg.timeouts;
+        let res = tokio::time::timeout(
+            timeouts.response_header,
+            upstream::send(inst, req, timeouts.connect),
+        )
+        .await;
         let (failure, detail, resp) = match res {
             Err(_) => (
                 Failure::Timeout,
-                format!(
-                    "no response head within {:?}",
-                    pool.cfg.timeouts.response_header
-                ),
+                format!("no response head within {:?}", timeouts.response_header),
                 None,
             ),
-            Ok(Err(e)) => {
-                if is_too_large(&e) {
-                    return Err(ProxyError::BodyTooLarge {
-                        limit: gw.snapshot().config.limits.max_body,
-                    });
-                }
-                (classify(&e), describe(&e), None)
+            Ok(Err(SendError::BodyTooLarge)) => {
+                return Err(ProxyError::BodyTooLarge {
+                    limit: gw.snapshot().config.limits.max_body,
+                });
             }
-            Ok(Ok(resp)) => {
+            Ok(Err(SendError::Failed(failure, detail))) => (failure, detail, None),
+            Ok(Ok((resp, conn))) => {
                 let status = resp.status().as_u16();
                 if !policy.on.statuses.contains(&status) {
-                    return Ok(respond(resp, guard, pool));
+                    return Ok(respond(resp, conn, guard, pool));
                 }
                 (
                     Failure::Status(status),
                     format!("answered {status}"),
-                    Some(resp),
+                    Some((resp, conn)),
                 )
             }
         };
@@ -269,7 +263,7 @@ async fn attempt_loop(
             return match resp {
                 // A listed status that will not be retried is still the
                 // instance's answer: pass it on.
-                Some(resp) => Ok(respond(resp, guard, pool)),
+                Some((resp, conn)) => Ok(respond(resp, conn, guard, pool)),
                 None => Err(ProxyError::Upstream {
                     pool: pool.cfg.name.clone(),
                     failure,
@@ -288,12 +282,21 @@ async fn attempt_loop(
 
 fn respond(
     resp: Response<hyper::body::Incoming>,
+    conn: Pooled,
     guard: crate::instance::InFlightGuard,
     pool: &PoolRuntime,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
-    let body = Tracked::new(body, Some(guard), pool.cfg.timeouts.idle).boxed_unsync();
+    // A body that is already complete (no content) frees the connection now;
+    // otherwise it goes back when the body has been read to the end.
+    let conn = if body.is_end_stream() {
+        conn.give_back();
+        None
+    } else {
+        Some(conn)
+    };
+    let body = Tracked::new(body, Some(guard), conn, pool.cfg.timeouts.idle).boxed_unsync();
     Response::from_parts(parts, body)
 }
 

@@ -6,13 +6,11 @@
 //! the current one once and works on it to the end.
 
 use crate::instance::InstanceState;
-use crate::upstream::{self, Client};
 use fulcrum_config::{Config, Pool as PoolConfig, Route};
 use fulcrum_policy::{build, Balancer, Priority, Slot};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::Notify;
 
 /// Requests waiting in a pool's admission queue for a free instance.
@@ -46,7 +44,6 @@ pub struct PoolRuntime {
     pub members: Vec<Member>,
     pub balancer: Box<dyn Balancer>,
     pub waiters: Arc<Waiters>,
-    pub client: Client,
 }
 
 impl PoolRuntime {
@@ -82,7 +79,6 @@ pub struct Snapshot {
     pub pools: Vec<Arc<PoolRuntime>>,
     /// Every distinct instance, by endpoint URL.
     pub instances: HashMap<String, Arc<InstanceState>>,
-    clients: HashMap<Duration, Client>,
 }
 
 impl Snapshot {
@@ -90,7 +86,6 @@ impl Snapshot {
     /// connection pools of `prev` where they still apply.
     pub fn build(config: Arc<Config>, prev: Option<&Snapshot>) -> Snapshot {
         let mut instances: HashMap<String, Arc<InstanceState>> = HashMap::new();
-        let mut clients: HashMap<Duration, Client> = HashMap::new();
         let mut pools = vec![];
         let mut index = HashMap::new();
         for (name, pc) in &config.pools {
@@ -116,21 +111,12 @@ impl Snapshot {
                     }
                 })
                 .collect();
-            let connect = pc.timeouts.connect;
-            let client = clients
-                .entry(connect)
-                .or_insert_with(|| {
-                    prev.and_then(|p| p.clients.get(&connect).cloned())
-                        .unwrap_or_else(|| upstream::client(connect))
-                })
-                .clone();
             index.insert(name.clone(), pools.len());
             pools.push(Arc::new(PoolRuntime {
                 balancer: build(pc.algorithm, members.len()),
                 cfg: pc.clone(),
                 members,
                 waiters: Arc::new(Waiters::default()),
-                client,
             }));
         }
         let mut routes: Vec<RouteEntry> = config
@@ -155,7 +141,6 @@ impl Snapshot {
             routes,
             pools,
             instances,
-            clients,
         }
     }
 

@@ -1,47 +1,184 @@
-//! The client side: keep-alive connection pools to instances (hyper-util's
-//! pooled client, one pool per `host:port`) and the classification of what
-//! can go wrong on a try into the retry vocabulary.
+//! The client side: keep-alive HTTP/1.1 connections to instances, pooled
+//! per instance, and the classification of what can go wrong on a try into
+//! the retry vocabulary.
+//!
+//! Each instance keeps a stack of idle connections (most recently used on
+//! top, so idle ones age out at the bottom). A connection is handed back
+//! only when its response body has been read to the end; one dropped
+//! half-way is closed. A request that a pooled connection could not even
+//! start writing (the instance had closed it) is moved to a fresh
+//! connection transparently, using hyper's `try_send_request`, which gives
+//! the request back in that case — so even a streaming body is safe.
+//!
+//! We drive `hyper::client::conn::http1` directly instead of hyper-util's
+//! pooled client: the profile of the overhead benchmark showed its
+//! per-request checkout machinery (boxed futures, hashed pool keys, a
+//! select) as a sizeable share of the proxy's user-space time.
 
 use crate::body::ProxyBody;
+use crate::instance::InstanceState;
 use fulcrum_policy::retry::Failure;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use std::error::Error as _;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
 
-pub type Client = hyper_util::client::legacy::Client<HttpConnector, ProxyBody>;
+/// Idle connections kept per instance; beyond this the oldest is closed.
+const MAX_IDLE: usize = 1024;
+/// An idle connection older than this is closed instead of reused.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A pooled HTTP/1.1 client whose connects give up after `connect_timeout`.
-pub fn client(connect_timeout: Duration) -> Client {
-    let mut conn = HttpConnector::new();
-    conn.set_connect_timeout(Some(connect_timeout));
-    conn.set_nodelay(true);
-    conn.enforce_http(true);
-    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(conn)
+type Sender = SendRequest<ProxyBody>;
+
+/// Idle keep-alive connections to one instance.
+#[derive(Debug, Default)]
+pub struct ConnPool {
+    idle: Mutex<Vec<(Sender, Instant)>>,
 }
 
-/// Maps a client error to the retry condition it represents.
-pub fn classify(err: &hyper_util::client::legacy::Error) -> Failure {
-    if err.is_connect() {
-        return Failure::ConnectError;
-    }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
-    while let Some(e) = source {
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            if h.is_parse() || h.is_parse_status() {
-                return Failure::InvalidResponse;
+impl ConnPool {
+    fn take(&self) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some((tx, at)) = idle.pop() {
+            if at.elapsed() > IDLE_TIMEOUT {
+                // Everything below is older still.
+                idle.clear();
+                return None;
             }
-            return Failure::Reset;
+            if !tx.is_closed() {
+                return Some(tx);
+            }
         }
-        source = e.source();
+        None
     }
-    Failure::Reset
+
+    fn put(&self, tx: Sender) {
+        if tx.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() >= MAX_IDLE {
+            idle.remove(0);
+        }
+        idle.push((tx, Instant::now()));
+    }
+
+    /// Idle connections right now.
+    pub fn idle(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
 }
 
-/// Human text for a client error, walking its causes.
+/// A connection in use; [`Pooled::give_back`] returns it to its instance's pool.
+#[derive(Debug)]
+pub struct Pooled {
+    tx: Sender,
+    inst: Arc<InstanceState>,
+}
+
+impl Pooled {
+    pub fn give_back(self) {
+        self.inst.conns.put(self.tx);
+    }
+}
+
+/// Why a try produced no response.
+#[derive(Debug)]
+pub enum SendError {
+    /// The instance failed; `Failure` says how.
+    Failed(Failure, String),
+    /// The caller's body went over `limits.max_body` while streaming.
+    BodyTooLarge,
+}
+
+/// Sends `req` (origin-form URI, `Host` set) to `inst` on a pooled or new
+/// connection.
+pub async fn send(
+    inst: &Arc<InstanceState>,
+    mut req: http::Request<ProxyBody>,
+    connect_timeout: Duration,
+) -> Result<(http::Response<Incoming>, Pooled), SendError> {
+    loop {
+        let (mut tx, reused) = match inst.conns.take() {
+            Some(tx) => (tx, true),
+            None => (connect(inst, connect_timeout).await?, false),
+        };
+        if reused && tx.ready().await.is_err() {
+            continue;
+        }
+        match tx.try_send_request(req).await {
+            Ok(resp) => {
+                return Ok((
+                    resp,
+                    Pooled {
+                        tx,
+                        inst: inst.clone(),
+                    },
+                ))
+            }
+            Err(mut e) => match e.take_message() {
+                // Never written: the instance had closed this idle
+                // connection. Safe to send on a fresh one.
+                Some(r) if reused => req = r,
+                Some(_) => {
+                    return Err(SendError::Failed(
+                        Failure::ConnectError,
+                        describe(e.error()),
+                    ));
+                }
+                None => return Err(classify(e.error())),
+            },
+        }
+    }
+}
+
+async fn connect(inst: &InstanceState, timeout: Duration) -> Result<Sender, SendError> {
+    let addr = inst.endpoint.authority.as_str();
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => {
+            return Err(SendError::Failed(
+                Failure::ConnectError,
+                format!("connect to {addr} timed out after {timeout:?}"),
+            ))
+        }
+        Ok(Err(e)) => {
+            return Err(SendError::Failed(
+                Failure::ConnectError,
+                format!("connect to {addr}: {e}"),
+            ))
+        }
+        Ok(Ok(s)) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    let (tx, conn) = hyper::client::conn::http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| SendError::Failed(Failure::ConnectError, describe(&e)))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::trace!(error = %e, "upstream connection closed with an error");
+        }
+    });
+    Ok(tx)
+}
+
+/// Maps a failed exchange to the retry condition it represents.
+fn classify(err: &hyper::Error) -> SendError {
+    if is_too_large(err) {
+        return SendError::BodyTooLarge;
+    }
+    let failure = if err.is_parse() || err.is_parse_status() {
+        Failure::InvalidResponse
+    } else {
+        Failure::Reset
+    };
+    SendError::Failed(failure, describe(err))
+}
+
+/// Human text for an error, walking its causes.
 pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();
     let mut source = err.source();

@@ -5,6 +5,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// mimalloc instead of glibc malloc: the request path makes a few dozen
+// small allocations per request, and glibc's malloc/free were ~15 % of the
+// proxy's user-space instructions under callgrind (docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Fulcrum: a load-balancing gateway for fleets of AI inference services.
 ///
 /// Decides, request by request, which inference instance (object

@@ -93,23 +93,23 @@ mod tests {
         }
 
         #[test]
-        fn no_instance_gets_a_burst_longer_than_its_fair_run(
-            weights in proptest::collection::vec(1u32..20, 2..8),
+        fn every_prefix_stays_close_to_the_exact_share(
+            weights in proptest::collection::vec(1u32..20, 1..8),
         ) {
-            // Smoothness: the longest run of consecutive picks of one instance
-            // is at most ceil(w / (total - w)) + 1 (a burst-free bound).
+            // Smoothness: at every point each instance is close to its exact
+            // weighted share (a bursty WRR, e.g. `a×10 b×10` for 10:10, is 5
+            // picks off). Smooth WRR's deviation stays a little above one
+            // pick at worst (1.14 in 20,000 random pools of up to 8), so the
+            // bound is 1.5.
             let total: u32 = weights.iter().sum();
             let picks = run(&weights, total as usize * 3);
-            let mut run_len = 1;
-            for pair in picks.windows(2) {
-                if pair[0] == pair[1] {
-                    run_len += 1;
-                    let w = weights[pair[0]];
-                    let rest = total - w;
-                    let bound = if rest == 0 { u32::MAX } else { w.div_ceil(rest) + 1 };
-                    prop_assert!(run_len <= bound as usize, "run {} > {} for {:?}", run_len, bound, weights);
-                } else {
-                    run_len = 1;
+            let mut counts = vec![0u32; weights.len()];
+            for (n, &p) in picks.iter().enumerate() {
+                counts[p] += 1;
+                for (i, &w) in weights.iter().enumerate() {
+                    let exact = (n as f64 + 1.0) * f64::from(w) / f64::from(total);
+                    let dev = (f64::from(counts[i]) - exact).abs();
+                    prop_assert!(dev <= 1.5, "after {} picks instance {} has {} vs {:.2} ({:?})", n + 1, i, counts[i], exact, weights);
                 }
             }
         }
