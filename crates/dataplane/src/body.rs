@@ -78,8 +78,8 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        match this.inner.poll_frame(cx) {
+        let mut this = self.project();
+        match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(None) => {
                 if let Some(c) = this.conn.take() {
                     c.give_back();
@@ -92,6 +92,14 @@ where
                     t.as_mut().reset(tokio::time::Instant::now() + *this.idle);
                 }
                 if r.is_err() {
+                    this.guard.take();
+                    this.conn.take();
+                } else if this.inner.is_end_stream() {
+                    // The last frame: hyper's server will not poll again
+                    // (it checks `is_end_stream`), so finish here.
+                    if let Some(c) = this.conn.take() {
+                        c.give_back();
+                    }
                     this.guard.take();
                 }
                 Poll::Ready(Some(r.map_err(Into::into)))

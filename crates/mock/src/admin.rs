@@ -70,6 +70,7 @@ fn stats_json(shared: &Shared) -> serde_json::Value {
         "max_in_flight": s.max_in_flight,
         "health_checks": s.health_checks,
         "errors": s.errors,
+        "connections": s.connections,
         "healthy": shared.healthy(),
         "mode": shared.mode().as_str(),
         "latency": format!("{:?}", shared.latency()),

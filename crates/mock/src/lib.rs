@@ -44,4 +44,6 @@ pub struct MockStats {
     pub health_checks: u64,
     /// 5xx answers to counted requests (injected errors; not health 503s).
     pub errors: u64,
+    /// TCP connections accepted (shows whether callers keep connections alive).
+    pub connections: u64,
 }

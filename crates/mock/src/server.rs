@@ -165,6 +165,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    shared.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     conns.spawn(serve(stream, Arc::clone(&shared)));
                 }
                 // Typically EMFILE: back off instead of spinning.

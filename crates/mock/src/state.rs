@@ -39,6 +39,7 @@ pub(crate) struct Shared {
     pub max_in_flight: AtomicU64,
     pub health_checks: AtomicU64,
     pub errors: AtomicU64,
+    pub connections: AtomicU64,
 }
 
 impl Shared {
@@ -68,6 +69,7 @@ impl Shared {
             max_in_flight: AtomicU64::new(0),
             health_checks: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             name: cfg.name,
         }
     }
@@ -155,6 +157,7 @@ impl Shared {
             max_in_flight: self.max_in_flight.load(Relaxed),
             health_checks: self.health_checks.load(Relaxed),
             errors: self.errors.load(Relaxed),
+            connections: self.connections.load(Relaxed),
         }
     }
 
@@ -164,6 +167,7 @@ impl Shared {
         self.requests.store(0, Relaxed);
         self.health_checks.store(0, Relaxed);
         self.errors.store(0, Relaxed);
+        self.connections.store(0, Relaxed);
         self.max_in_flight
             .store(self.in_flight.load(Relaxed), Relaxed);
     }

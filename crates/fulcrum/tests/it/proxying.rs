@@ -143,6 +143,35 @@ async fn keep_alive_connections_are_reused_to_instances() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_reuse_a_bounded_set_of_upstream_connections() {
+    let (a, gw) = setup_at("", "{ path_prefix: /, pool: p }").await;
+    let url = format!("http://{}/fast", gw.proxy_addr);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let c = client();
+                for _ in 0..50 {
+                    assert_eq!(get(&c, &url).await.status, 200);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let m = a.stats();
+    assert_eq!(m.requests, 400);
+    // At most one connection per concurrent caller (plus slack for a
+    // connection the instance was closing), never one per request.
+    assert!(
+        m.connections <= 10,
+        "{} upstream connections for 400 requests",
+        m.connections
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2c_prior_knowledge_callers_are_served() {
     let (_a, gw) = setup("{ path_prefix: /, pool: p }").await;
     let c: TestClient =
