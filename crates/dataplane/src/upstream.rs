@@ -104,7 +104,10 @@ pub async fn send(
     loop {
         let (mut tx, reused) = match inst.conns.take() {
             Some(tx) => (tx, true),
-            None => (connect(inst, connect_timeout).await?, false),
+            // Boxed: the connect path is rare on a warm pool, and inlining its
+            // state would make every request's future (moved around by
+            // hyper) larger.
+            None => (Box::pin(connect(inst, connect_timeout)).await?, false),
         };
         if reused && tx.ready().await.is_err() {
             continue;
