@@ -105,6 +105,8 @@ fn serve(path: Option<PathBuf>, threads: Option<usize>, log: &str) -> anyhow::Re
             tracing_subscriber::EnvFilter::try_new(log).context("invalid --log filter")?,
         )
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = load(path.as_deref())?;
     // One thread: a current-thread runtime, which skips the work-stealing

@@ -9,3 +9,4 @@ mod cli;
 mod errors;
 mod failover;
 mod proxying;
+mod signals;
