@@ -48,10 +48,7 @@ fn try_once_with(
             SelectOutcome::Picked(i) => {
                 let m = &pool.members[i];
                 if m.inst.try_acquire(m.max_concurrent) {
-                    return Try::Got(
-                        i,
-                        InFlightGuard::new(m.inst.clone(), Some(pool.waiters.clone())),
-                    );
+                    return Try::Got(i, InFlightGuard::new(m.inst.clone()));
                 }
             }
             SelectOutcome::Busy => return Try::Busy,
@@ -84,10 +81,14 @@ pub async fn acquire(
     if pool.members.is_empty() {
         return Err(ProxyError::NoInstances { pool: name() });
     }
-    match try_once(pool, clock, excluded) {
-        Try::Got(i, g) => return Ok((i, g)),
-        Try::Down => return Err(ProxyError::AllDown { pool: name() }),
-        Try::Busy => {}
+    // While others wait, a newcomer queues behind them instead of taking
+    // the slot that was freed for the longest waiter.
+    if pool.waiters.waiting.load(Relaxed) == 0 {
+        match try_once(pool, clock, excluded) {
+            Try::Got(i, g) => return Ok((i, g)),
+            Try::Down => return Err(ProxyError::AllDown { pool: name() }),
+            Try::Busy => {}
+        }
     }
     let q = pool.cfg.queue;
     if pool.waiters.waiting.fetch_add(1, Relaxed) >= q.max {

@@ -37,6 +37,8 @@ pub enum ProxyError {
     BodyTooLarge { limit: u64 },
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("the request body stalled for longer than {0:?} (timeouts.idle)")]
+    ClientTimeout(std::time::Duration),
 }
 
 impl ProxyError {
@@ -54,14 +56,16 @@ impl ProxyError {
             ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::ClientTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
     pub fn blame(&self) -> Blame {
         match self {
-            ProxyError::NoRoute | ProxyError::BodyTooLarge { .. } | ProxyError::BadRequest(_) => {
-                Blame::Downstream
-            }
+            ProxyError::NoRoute
+            | ProxyError::BodyTooLarge { .. }
+            | ProxyError::BadRequest(_)
+            | ProxyError::ClientTimeout(_) => Blame::Downstream,
             ProxyError::Upstream { .. } | ProxyError::AllDown { .. } => Blame::Upstream,
             ProxyError::NoInstances { .. }
             | ProxyError::QueueFull { .. }

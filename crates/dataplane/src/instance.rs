@@ -19,6 +19,9 @@ pub struct InstanceState {
     pub host: http::HeaderValue,
     /// Idle keep-alive connections.
     pub conns: crate::upstream::ConnPool,
+    /// The admission queues of every pool this instance is in (set by
+    /// each snapshot build), woken when a slot frees.
+    pub waiters: arc_swap::ArcSwap<Vec<std::sync::Arc<crate::snapshot::Waiters>>>,
     in_flight: AtomicU32,
     requests: AtomicU64,
     failures: AtomicU64,
@@ -41,6 +44,7 @@ impl InstanceState {
             endpoint,
             host,
             conns: Default::default(),
+            waiters: Default::default(),
             in_flight: AtomicU32::new(0),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -120,6 +124,15 @@ impl InstanceState {
         let mut h = self.hysteresis.lock().unwrap_or_else(|e| e.into_inner());
         let flip = h.observe(ok, failure_threshold, recovery_threshold);
         if let Some(up) = flip {
+            if up {
+                // Probes vouch for it again: a passive ejection still
+                // running (up to 16 × fail_timeout) must not keep it out.
+                self.ejector
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .lift();
+                self.ejected_until.store(0, Relaxed);
+            }
             self.healthy.store(up, Relaxed);
         }
         flip
@@ -159,26 +172,23 @@ pub struct InstanceStats {
 }
 
 /// Holds one in-flight slot; releasing it on drop means a cancelled
-/// request, a dropped response body or a panic all give the slot back.
+/// request, a dropped response body or a panic all give the slot back, and
+/// wakes a request queued in any pool the instance belongs to.
 #[derive(Debug)]
 pub struct InFlightGuard {
     inst: std::sync::Arc<InstanceState>,
-    notify: Option<std::sync::Arc<crate::snapshot::Waiters>>,
 }
 
 impl InFlightGuard {
-    pub fn new(
-        inst: std::sync::Arc<InstanceState>,
-        notify: Option<std::sync::Arc<crate::snapshot::Waiters>>,
-    ) -> Self {
-        Self { inst, notify }
+    pub fn new(inst: std::sync::Arc<InstanceState>) -> Self {
+        Self { inst }
     }
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
         self.inst.release();
-        if let Some(w) = &self.notify {
+        for w in self.inst.waiters.load().iter() {
             w.wake_one();
         }
     }
@@ -215,6 +225,24 @@ mod tests {
         }
         assert!(peak.load(Relaxed) <= 3);
         assert_eq!(i.in_flight(), 0);
+    }
+
+    #[test]
+    fn passing_the_recovery_probes_lifts_a_running_ejection() {
+        let i = inst();
+        let cfg = PassiveConfig {
+            max_fails: 1,
+            fail_timeout_ms: 60_000,
+        };
+        assert!(i.record_failure(0, cfg).is_some());
+        assert_eq!(i.observe_probe(false, 1, 2), Some(false));
+        assert_eq!(i.observe_probe(true, 1, 2), None);
+        assert!(!i.usable(10));
+        assert_eq!(i.observe_probe(true, 1, 2), Some(true));
+        assert!(
+            i.usable(10),
+            "up after recovery_threshold probes, despite the 60 s ejection"
+        );
     }
 
     #[test]

@@ -8,17 +8,18 @@
 //! Once a response is handed to the caller it is never retried.
 
 use crate::admission::acquire;
-use crate::body::{buffer_for_replay, empty, full, Buffered, ProxyBody, Tracked};
+use crate::body::{buffer_for_replay, empty, full, Buffered, IdleTimeout, ProxyBody, Tracked};
 use crate::error::ProxyError;
 use crate::headers::{self, X_REQUEST_ID};
 use crate::snapshot::{PoolRuntime, Snapshot};
-use crate::upstream::{self, is_too_large, Pooled, SendError};
+use crate::upstream::{self, caused_by, is_too_large, Pooled, SendError};
 use crate::Gateway;
 use bytes::Bytes;
 use fulcrum_policy::retry::{decide, is_idempotent, Attempt, Decision, Failure};
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -116,23 +117,29 @@ where
     }
     let policy = &pool.cfg.retry;
     let idempotent = is_idempotent(parts.method.as_str());
+    let idle = pool.cfg.timeouts.idle;
     let body = if body.is_end_stream() {
         Buffered::Replayable(Bytes::new())
     } else {
-        let limited = Limited::new(body, limit as usize);
-        let fits = declared.is_none_or(|n| n <= policy.buffer as u64);
+        // A caller that stops sending its body mid-way gets 408 after
+        // `timeouts.idle` instead of holding the request open forever.
+        let body = Tracked::new(Limited::new(body, limit as usize), None, None, idle);
+        // Only a body of declared, small size is held back for replay; a
+        // chunked one (live audio) streams at once. Both can still go to
+        // another instance after a connect error, which never consumes it.
+        let fits = declared.is_some_and(|n| n <= policy.buffer as u64);
         if policy.tries > 1 && fits {
-            buffer_for_replay(limited, policy.buffer)
-                .await
-                .map_err(|e| {
-                    if is_too_large(e.as_ref()) {
-                        ProxyError::BodyTooLarge { limit }
-                    } else {
-                        ProxyError::BadRequest(format!("reading the request body: {e}"))
-                    }
-                })?
+            buffer_for_replay(body, policy.buffer).await.map_err(|e| {
+                if is_too_large(e.as_ref()) {
+                    ProxyError::BodyTooLarge { limit }
+                } else if caused_by::<IdleTimeout>(e.as_ref()) {
+                    ProxyError::ClientTimeout(idle)
+                } else {
+                    ProxyError::BadRequest(format!("reading the request body: {e}"))
+                }
+            })?
         } else {
-            Buffered::Streaming(limited.map_err(Into::into).boxed_unsync())
+            Buffered::Streaming(body.boxed_unsync())
         }
     };
     let mut hdrs = parts.headers;
@@ -163,6 +170,20 @@ impl Outgoing {
 
     fn replayable(&self) -> bool {
         matches!(self.body, Some(Buffered::Replayable(_)))
+    }
+
+    /// Whether the body is still at hand for another try.
+    fn can_resend(&self) -> bool {
+        self.body.is_some()
+    }
+
+    /// Takes back a request that never left (connect error).
+    fn restore(&mut self, req: Request<ProxyBody>) {
+        let (parts, body) = req.into_parts();
+        self.headers = parts.headers;
+        if self.body.is_none() {
+            self.body = Some(Buffered::Streaming(body));
+        }
     }
 
     /// The request for one try; a streaming body can be taken only once.
@@ -197,34 +218,45 @@ async fn attempt_loop(
     idempotent: bool,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let policy = &pool.cfg.retry;
+    let timeouts = &pool.cfg.timeouts;
     // Only read the clock when a retry budget needs it.
     let started = policy.timeout.map(|_| Instant::now());
     let mut tried: Vec<usize> = Vec::new();
     let mut last: Option<ProxyError> = None;
+    // The last try's answer when it was a status listed for retry: if no
+    // other instance can take the request, the caller gets this answer (as
+    // with nginx), not a gateway-made 502.
+    let mut last_answer: Option<(Response<Incoming>, Pooled)> = None;
     loop {
         let (slot, guard) = match acquire(pool, &gw.clock, &tried).await {
             Ok(x) => x,
             // Out of instances to retry on: report what went wrong last.
-            Err(e) => return Err(last.unwrap_or(e)),
+            Err(e) => {
+                return match last_answer.take() {
+                    Some((resp, conn)) => Ok(respond(resp, conn, None, pool)),
+                    None => Err(last.unwrap_or(e)),
+                };
+            }
         };
         let inst = &pool.members[slot].inst;
         let ep = &inst.endpoint;
+        // Each try waits for a response head at most `response_header`,
+        // and never beyond what is left of the retry budget.
+        let mut wait = timeouts.response_header;
+        if let (Some(budget), Some(t0)) = (policy.timeout, started) {
+            wait = wait.min(budget.saturating_sub(t0.elapsed()));
+        }
         let pq = target(&ep.base_path, out.rest(), out.uri.query());
         // Origin-form (`/path?query`) on the wire, with the instance's Host.
         let uri = Uri::from_maybe_shared(Bytes::from(pq))
             .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URL: {e}")))?;
         let last_try = !out.replayable() || tried.len() + 1 >= policy.tries as usize;
         let req = out.build(uri, inst.host.clone(), last_try);
-        let timeouts = &pool.cfg.timeouts;
-        let res = tokio::time::timeout(
-            timeouts.response_header,
-            upstream::send(inst, req, timeouts.connect),
-        )
-        .await;
-        let (failure, detail, resp) = match res {
+        let res = tokio::time::timeout(wait, upstream::send(inst, req, timeouts.connect)).await;
+        let (failure, detail, answer) = match res {
             Err(_) => (
                 Failure::Timeout,
-                format!("no response head within {:?}", timeouts.response_header),
+                format!("no response head within {wait:?}"),
                 None,
             ),
             Ok(Err(SendError::BodyTooLarge)) => {
@@ -232,11 +264,28 @@ async fn attempt_loop(
                     limit: gw.snapshot().config.limits.max_body,
                 });
             }
-            Ok(Err(SendError::Failed(failure, detail))) => (failure, detail, None),
+            Ok(Err(SendError::Downstream { idle, detail })) => {
+                // The caller's body failed: not the instance's fault, not retried.
+                return Err(if idle {
+                    ProxyError::ClientTimeout(timeouts.idle)
+                } else {
+                    ProxyError::BadRequest(detail)
+                });
+            }
+            Ok(Err(SendError::Failed {
+                failure,
+                detail,
+                unsent,
+            })) => {
+                if let Some(req) = unsent {
+                    out.restore(req);
+                }
+                (failure, detail, None)
+            }
             Ok(Ok((resp, conn))) => {
                 let status = resp.status().as_u16();
                 if !policy.on.statuses.contains(&status) {
-                    return Ok(respond(resp, conn, guard, pool));
+                    return Ok(respond(resp, conn, Some(guard), pool));
                 }
                 (
                     Failure::Status(status),
@@ -254,16 +303,16 @@ async fn attempt_loop(
         let attempt = Attempt {
             tries_made: tried.len() as u32,
             idempotent,
-            replayable: out.replayable(),
+            replayable: out.can_resend(),
             elapsed: started.map_or(std::time::Duration::ZERO, |s| s.elapsed()),
         };
         let decision = decide(policy, failure, attempt);
         tracing::debug!(pool = %pool.cfg.name, instance = %ep.url, %failure, ?decision, "try failed");
         if decision != Decision::Retry {
-            return match resp {
+            return match answer {
                 // A listed status that will not be retried is still the
                 // instance's answer: pass it on.
-                Some((resp, conn)) => Ok(respond(resp, conn, guard, pool)),
+                Some((resp, conn)) => Ok(respond(resp, conn, Some(guard), pool)),
                 None => Err(ProxyError::Upstream {
                     pool: pool.cfg.name.clone(),
                     failure,
@@ -277,13 +326,14 @@ async fn attempt_loop(
             failure,
             detail,
         });
+        last_answer = answer;
     }
 }
 
 fn respond(
-    resp: Response<hyper::body::Incoming>,
+    resp: Response<Incoming>,
     conn: Pooled,
-    guard: crate::instance::InFlightGuard,
+    guard: Option<crate::instance::InFlightGuard>,
     pool: &PoolRuntime,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
@@ -296,7 +346,7 @@ fn respond(
     } else {
         Some(conn)
     };
-    let body = Tracked::new(body, Some(guard), conn, pool.cfg.timeouts.idle).boxed_unsync();
+    let body = Tracked::new(body, guard, conn, pool.cfg.timeouts.idle).boxed_unsync();
     Response::from_parts(parts, body)
 }
 

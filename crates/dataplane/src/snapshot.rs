@@ -116,8 +116,19 @@ impl Snapshot {
                 balancer: build(pc.algorithm, members.len()),
                 cfg: pc.clone(),
                 members,
-                waiters: Arc::new(Waiters::default()),
+                // The queue survives a reload, so waiters are not stranded.
+                waiters: prev
+                    .and_then(|p| p.pool(name))
+                    .map_or_else(Default::default, |p| p.waiters.clone()),
             }));
+        }
+        for inst in instances.values() {
+            let queues: Vec<Arc<Waiters>> = pools
+                .iter()
+                .filter(|p| p.members.iter().any(|m| Arc::ptr_eq(&m.inst, inst)))
+                .map(|p| p.waiters.clone())
+                .collect();
+            inst.waiters.store(Arc::new(queues));
         }
         let mut routes: Vec<RouteEntry> = config
             .routes

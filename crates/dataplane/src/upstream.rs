@@ -88,10 +88,19 @@ impl Pooled {
 /// Why a try produced no response.
 #[derive(Debug)]
 pub enum SendError {
-    /// The instance failed; `Failure` says how.
-    Failed(Failure, String),
+    /// The instance failed; `failure` says how. `unsent` gives the request
+    /// back when it certainly never left (connect error), so even a
+    /// streaming body can go to another instance.
+    Failed {
+        failure: Failure,
+        detail: String,
+        unsent: Option<http::Request<ProxyBody>>,
+    },
     /// The caller's body went over `limits.max_body` while streaming.
     BodyTooLarge,
+    /// The caller's body failed (aborted, malformed, or silent for longer
+    /// than `timeouts.idle`): not the instance's fault.
+    Downstream { idle: bool, detail: String },
 }
 
 /// Sends `req` (origin-form URI, `Host` set) to `inst` on a pooled or new
@@ -107,7 +116,17 @@ pub async fn send(
             // Boxed: the connect path is rare on a warm pool, and inlining its
             // state would make every request's future (moved around by
             // hyper) larger.
-            None => (Box::pin(connect(inst, connect_timeout)).await?, false),
+            None => match Box::pin(connect(inst, connect_timeout)).await {
+                Ok(tx) => (tx, false),
+                Err(detail) => {
+                    let failure = Failure::ConnectError;
+                    return Err(SendError::Failed {
+                        failure,
+                        detail,
+                        unsent: Some(req),
+                    });
+                }
+            },
         };
         if reused && tx.ready().await.is_err() {
             continue;
@@ -126,11 +145,13 @@ pub async fn send(
                 // Never written: the instance had closed this idle
                 // connection. Safe to send on a fresh one.
                 Some(r) if reused => req = r,
-                Some(_) => {
-                    return Err(SendError::Failed(
-                        Failure::ConnectError,
-                        describe(e.error()),
-                    ));
+                Some(r) => {
+                    let (failure, detail) = (Failure::ConnectError, describe(e.error()));
+                    return Err(SendError::Failed {
+                        failure,
+                        detail,
+                        unsent: Some(r),
+                    });
                 }
                 None => return Err(classify(e.error())),
             },
@@ -138,28 +159,18 @@ pub async fn send(
     }
 }
 
-async fn connect(inst: &InstanceState, timeout: Duration) -> Result<Sender, SendError> {
+async fn connect(inst: &InstanceState, timeout: Duration) -> Result<Sender, String> {
     let addr = inst.endpoint.authority.as_str();
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Err(_) => {
-            return Err(SendError::Failed(
-                Failure::ConnectError,
-                format!("connect to {addr} timed out after {timeout:?}"),
-            ))
-        }
-        Ok(Err(e)) => {
-            return Err(SendError::Failed(
-                Failure::ConnectError,
-                format!("connect to {addr}: {e}"),
-            ))
-        }
+        Err(_) => return Err(format!("connect to {addr} timed out after {timeout:?}")),
+        Ok(Err(e)) => return Err(format!("connect to {addr}: {e}")),
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
     let (tx, conn) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| SendError::Failed(Failure::ConnectError, describe(&e)))?;
+        .map_err(|e| describe(&e))?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::trace!(error = %e, "upstream connection closed with an error");
@@ -168,17 +179,29 @@ async fn connect(inst: &InstanceState, timeout: Duration) -> Result<Sender, Send
     Ok(tx)
 }
 
-/// Maps a failed exchange to the retry condition it represents.
+/// Maps a failed exchange to the retry condition it represents, or to the
+/// caller when it was the caller's body that failed.
 fn classify(err: &hyper::Error) -> SendError {
     if is_too_large(err) {
         return SendError::BodyTooLarge;
+    }
+    if err.is_user() {
+        let idle = caused_by::<crate::body::IdleTimeout>(err);
+        return SendError::Downstream {
+            idle,
+            detail: describe(err),
+        };
     }
     let failure = if err.is_parse() || err.is_parse_status() {
         Failure::InvalidResponse
     } else {
         Failure::Reset
     };
-    SendError::Failed(failure, describe(err))
+    SendError::Failed {
+        failure,
+        detail: describe(err),
+        unsent: None,
+    }
 }
 
 /// Human text for an error, walking its causes.
@@ -193,14 +216,19 @@ pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Whether an error (or any of its causes) is the request-body size limit.
-pub fn is_too_large(err: &(dyn std::error::Error + 'static)) -> bool {
+/// Whether `err` or any of its causes is an `E`.
+pub fn caused_by<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
-        if e.is::<http_body_util::LengthLimitError>() {
+        if e.is::<E>() {
             return true;
         }
         cur = e.source();
     }
     false
+}
+
+/// Whether an error (or any of its causes) is the request-body size limit.
+pub fn is_too_large(err: &(dyn std::error::Error + 'static)) -> bool {
+    caused_by::<http_body_util::LengthLimitError>(err)
 }

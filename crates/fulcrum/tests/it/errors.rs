@@ -68,7 +68,12 @@ async fn bodies_over_max_body_get_413_declared_or_streamed() {
     let url = format!("http://{}/", gw.proxy_addr);
     let r = post(&client(), &url, &vec![b'x'; 2048]).await;
     assert_eq!(r.status, 413);
-    // Chunked (no Content-Length): caught while streaming into the replay buffer.
+    assert_eq!(
+        a.stats().requests,
+        0,
+        "a declared oversize body never reaches an instance"
+    );
+    // Chunked (no Content-Length): streamed, and cut off at the limit.
     let mut s = tokio::net::TcpStream::connect(gw.proxy_addr).await.unwrap();
     let chunk = "x".repeat(800);
     let req = format!(
@@ -79,7 +84,12 @@ async fn bodies_over_max_body_get_413_declared_or_streamed() {
     let n = s.read(&mut buf).await.unwrap();
     let head = String::from_utf8_lossy(&buf[..n]);
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
-    assert_eq!(a.stats().requests, 0);
+    let st = stats(&gw, "p", &a.url()).stats;
+    assert_eq!(
+        (st.failures, st.ejections),
+        (0, 0),
+        "the caller's oversize body is not the instance's fault"
+    );
 }
 
 async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
