@@ -278,7 +278,7 @@ async fn attempt_loop(
                 unsent,
             })) => {
                 if let Some(req) = unsent {
-                    out.restore(req);
+                    out.restore(*req);
                 }
                 (failure, detail, None)
             }

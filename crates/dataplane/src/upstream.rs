@@ -94,7 +94,7 @@ pub enum SendError {
     Failed {
         failure: Failure,
         detail: String,
-        unsent: Option<http::Request<ProxyBody>>,
+        unsent: Option<Box<http::Request<ProxyBody>>>,
     },
     /// The caller's body went over `limits.max_body` while streaming.
     BodyTooLarge,
@@ -123,7 +123,7 @@ pub async fn send(
                     return Err(SendError::Failed {
                         failure,
                         detail,
-                        unsent: Some(req),
+                        unsent: Some(Box::new(req)),
                     });
                 }
             },
@@ -150,7 +150,7 @@ pub async fn send(
                     return Err(SendError::Failed {
                         failure,
                         detail,
-                        unsent: Some(r),
+                        unsent: Some(Box::new(r)),
                     });
                 }
                 None => return Err(classify(e.error())),
