@@ -72,8 +72,10 @@ pub struct FileInstance {
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct FilePool {
     pub algorithm: Option<String>,
+    /// Kept as raw YAML so each instance is read on its own and a bad one
+    /// does not hide the errors of the next.
     #[serde(default)]
-    pub instances: Vec<FileInstance>,
+    pub instances: Vec<serde_yaml_ng::Value>,
     pub retry: Option<FileRetry>,
     pub queue: Option<FileQueue>,
     pub health_check: Option<FileHealth>,

@@ -188,6 +188,13 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         errs.push("limits.max_connections", "must be at least 1".into());
     }
 
+    let client_header = timeouts
+        .client_header
+        .map_or(Duration::from_secs(10), |d| d.0);
+    if client_header.is_zero() {
+        errs.push("timeouts.client_header", "must be greater than 0".into());
+    }
+
     let mut out_pools = BTreeMap::new();
     for (name, p) in pools {
         let pool = build_pool(&name, p, &health, &passive, &timeouts, &mut errs);
@@ -199,6 +206,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         return Err(ConfigErrors(errs.0));
     }
     Ok(Config {
+        client_header,
         listen: listen.expect("no errors"),
         admin: Admin {
             listen: admin_listen.expect("no errors"),
@@ -272,19 +280,54 @@ fn build_pool(
         connect: Duration::from_millis(pick(|x| x.connect, 2_000)),
         response_header: Duration::from_millis(pick(|x| x.response_header, 60_000)),
         idle: Duration::from_millis(pick(|x| x.idle, 120_000)),
-        client_header: Duration::from_millis(pick(|x| x.client_header, 10_000)),
     };
+    if t.is_some_and(|t| t.client_header.is_some()) {
+        errs.push(
+            &format!("{path}.timeouts.client_header"),
+            "is a listener setting shared by every pool; set it in the top-level `timeouts:`"
+                .into(),
+        );
+    }
+    for (key, get) in [
+        (
+            "connect",
+            (|x: &FileTimeouts| x.connect) as fn(&FileTimeouts) -> Option<Dur>,
+        ),
+        ("response_header", |x| x.response_header),
+        ("idle", |x| x.idle),
+    ] {
+        if t.and_then(get)
+            .or(get(g_timeouts))
+            .is_some_and(|d| d.0.is_zero())
+        {
+            let at = if t.and_then(get).is_some() {
+                format!("{path}.timeouts.{key}")
+            } else {
+                format!("timeouts.{key}")
+            };
+            errs.push(&at, "must be greater than 0".into());
+        }
+    }
     let retry = build_retry(p.retry.unwrap_or_default(), &format!("{path}.retry"), errs);
     let q = p.queue.unwrap_or_default();
     let queue = Queue {
         max: q.max.unwrap_or(1000),
         timeout: q.timeout.map_or(Duration::from_secs(5), |d| d.0),
     };
+    if queue.timeout.is_zero() {
+        errs.push(
+            &format!("{path}.queue.timeout"),
+            "must be greater than 0 (use `max: 0` for no queue)".into(),
+        );
+    }
 
     let mut seen = HashSet::new();
     let mut instances = vec![];
-    for (i, inst) in p.instances.into_iter().enumerate() {
+    for (i, raw) in p.instances.into_iter().enumerate() {
         let ipath = format!("{path}.instances[{i}]");
+        let Some(inst) = errs.section::<FileInstance>(raw, &ipath) else {
+            continue;
+        };
         let endpoint = match parse_endpoint(&inst.endpoint) {
             Ok(e) => e,
             Err(m) => {

@@ -13,6 +13,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub admin: Admin,
     pub limits: Limits,
+    /// A caller must send its request head within this (a listener setting).
+    pub client_header: Duration,
     /// Pools by name, each with its merged health, passive and timeout settings.
     pub pools: BTreeMap<String, Pool>,
     pub routes: Vec<Route>,
@@ -36,7 +38,6 @@ pub struct Timeouts {
     pub connect: Duration,
     pub response_header: Duration,
     pub idle: Duration,
-    pub client_header: Duration,
 }
 
 /// How an instance is probed.

@@ -27,9 +27,17 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// The longest duration accepted anywhere (365 days): larger values are
+/// surely typos, and keeping them bounded keeps time arithmetic safe.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("invalid duration `{s}` ({e}); write e.g. `500ms`, `30s`, `1h`"))
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration `{s}` ({e}); write e.g. `500ms`, `30s`, `1h`"))?;
+    if d > MAX_DURATION {
+        return Err(format!("duration `{s}` is longer than the 365-day maximum"));
+    }
+    Ok(d)
 }
 
 /// A byte size: a plain integer (bytes) or a number with a unit

@@ -192,3 +192,40 @@ fn features_of_later_versions_are_refused_not_ignored() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn listener_settings_and_zero_timeouts_are_checked() {
+    let errs = errors(
+        "timeouts: { connect: 0s }\npools:\n  p:\n    timeouts: { client_header: 5s, idle: 0ms }\n    queue: { timeout: 0s }\n",
+    );
+    for w in [
+        "pools.p.timeouts.client_header: is a listener setting",
+        "timeouts.connect: must be greater than 0",
+        "pools.p.timeouts.idle: must be greater than 0",
+        "pools.p.queue.timeout: must be greater than 0",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing `{w}` in {errs:#?}"
+        );
+    }
+    let c = parse("timeouts: { client_header: 3s }", &env).unwrap();
+    assert_eq!(c.client_header, Duration::from_secs(3));
+}
+
+#[test]
+fn a_bad_instance_does_not_hide_the_errors_of_the_next() {
+    let errs = errors(
+        "pools:\n  p:\n    instances:\n      - { endpoint: \"http://h:1\", weight: heavy }\n      - { endpoint: \"http://h:2\", max_concurrent: lots }\n",
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("pools.p.instances[0].weight")),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("pools.p.instances[1].max_concurrent")),
+        "{errs:#?}"
+    );
+}

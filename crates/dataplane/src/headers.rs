@@ -30,16 +30,14 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     if !h.keys().any(|k| HOP_BY_HOP.contains(k)) {
         return;
     }
-    if let Some(conn) = h.get(header::CONNECTION) {
-        let named: Vec<HeaderName> = conn
-            .to_str()
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .collect();
-        for n in named {
-            h.remove(n);
-        }
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or_default().split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
     }
     for n in &HOP_BY_HOP {
         h.remove(n);
@@ -75,23 +73,35 @@ pub fn ip_value(ip: IpAddr) -> HeaderValue {
 /// headers and the request id. `ip` comes from [`ip_value`].
 pub fn to_upstream(
     h: &mut HeaderMap,
+    authority: Option<&http::uri::Authority>,
     ip: &HeaderValue,
     proto: &'static str,
     request_id: &HeaderValue,
 ) {
     strip_hop_by_hop(h);
-    if let Some(host) = h.remove(header::HOST) {
+    // HTTP/2 callers name the host in `:authority`, not in a header.
+    let host = h
+        .remove(header::HOST)
+        .or_else(|| authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    if let Some(host) = host {
         h.insert(X_FORWARDED_HOST, host);
     }
-    let xff = match h.get(X_FORWARDED_FOR) {
-        Some(prev) if !prev.is_empty() => {
-            let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
-            v.extend_from_slice(prev.as_bytes());
+    // Every earlier hop, however many header lines carried them, then ours.
+    let mut prev = h
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .filter(|v| !v.is_empty())
+        .peekable();
+    let xff = if prev.peek().is_none() {
+        Some(ip.clone())
+    } else {
+        let mut v = Vec::with_capacity(64);
+        for p in prev {
+            v.extend_from_slice(p.as_bytes());
             v.extend_from_slice(b", ");
-            v.extend_from_slice(ip.as_bytes());
-            HeaderValue::from_bytes(&v).ok()
         }
-        _ => Some(ip.clone()),
+        v.extend_from_slice(ip.as_bytes());
+        HeaderValue::from_bytes(&v).ok()
     };
     if let Some(v) = xff {
         h.insert(X_FORWARDED_FOR, v);
@@ -126,6 +136,7 @@ mod tests {
         let rid = HeaderValue::from_static("r1");
         to_upstream(
             &mut h,
+            None,
             &ip_value("192.168.1.9".parse().unwrap()),
             "http",
             &rid,
@@ -136,6 +147,28 @@ mod tests {
         assert_eq!(h[X_FORWARDED_PROTO], "http");
         assert_eq!(h[X_REQUEST_ID], "r1");
         assert!(!h.contains_key(header::HOST));
+    }
+
+    #[test]
+    fn every_forwarded_for_line_and_connection_line_counts() {
+        let mut h = HeaderMap::new();
+        h.append(X_FORWARDED_FOR, "10.0.0.1".parse().unwrap());
+        h.append(X_FORWARDED_FOR, "10.0.0.2".parse().unwrap());
+        h.append(header::CONNECTION, "x-a".parse().unwrap());
+        h.append(header::CONNECTION, "x-b".parse().unwrap());
+        h.insert("x-a", "1".parse().unwrap());
+        h.insert("x-b", "1".parse().unwrap());
+        let authority: http::uri::Authority = "h2.example".parse().unwrap();
+        to_upstream(
+            &mut h,
+            Some(&authority),
+            &ip_value("10.0.0.3".parse().unwrap()),
+            "http",
+            &HeaderValue::from_static("r"),
+        );
+        assert_eq!(h[X_FORWARDED_FOR], "10.0.0.1, 10.0.0.2, 10.0.0.3");
+        assert!(!h.contains_key("x-a") && !h.contains_key("x-b"));
+        assert_eq!(h[X_FORWARDED_HOST], "h2.example");
     }
 
     #[test]

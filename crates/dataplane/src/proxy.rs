@@ -143,7 +143,7 @@ where
         }
     };
     let mut hdrs = parts.headers;
-    headers::to_upstream(&mut hdrs, &peer.ip, "http", rid);
+    headers::to_upstream(&mut hdrs, parts.uri.authority(), &peer.ip, "http", rid);
     let req = Outgoing {
         method: parts.method,
         headers: hdrs,

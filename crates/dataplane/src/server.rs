@@ -26,16 +26,34 @@ pub struct ListenerOptions {
 }
 
 impl ListenerOptions {
+    /// What differs between two configs in settings a running listener
+    /// cannot change (they need a restart): the reload applies the rest.
+    pub fn fixed_changes(
+        old: &fulcrum_config::Config,
+        new: &fulcrum_config::Config,
+    ) -> Vec<&'static str> {
+        let mut v = vec![];
+        if old.listen != new.listen {
+            v.push("listen");
+        }
+        if old.admin.listen != new.admin.listen {
+            v.push("admin.listen");
+        }
+        if old.client_header != new.client_header {
+            v.push("timeouts.client_header");
+        }
+        if old.limits.max_header != new.limits.max_header {
+            v.push("limits.max_header");
+        }
+        if old.limits.max_connections != new.limits.max_connections {
+            v.push("limits.max_connections");
+        }
+        v
+    }
+
     pub fn from_config(cfg: &fulcrum_config::Config) -> Self {
-        // `client_header` is a listener setting; the first pool's (or the
-        // default) applies, as pools share the listener.
-        let client_header = cfg
-            .pools
-            .values()
-            .next()
-            .map_or(Duration::from_secs(10), |p| p.timeouts.client_header);
         Self {
-            client_header,
+            client_header: cfg.client_header,
             max_header: cfg.limits.max_header as usize,
             max_connections: cfg.limits.max_connections as usize,
             grace: Duration::from_secs(30),

@@ -90,10 +90,13 @@ pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result
 
 impl Running {
     /// Swaps in a new configuration atomically; in-flight requests finish
-    /// on the snapshot they started with. Listener addresses do not change.
-    pub fn reload(&self, config: Config) {
+    /// on the snapshot they started with. Returns the listener settings
+    /// that changed in the file but need a restart to take effect.
+    pub fn reload(&self, config: Config) -> Vec<&'static str> {
+        let fixed = ListenerOptions::fixed_changes(&self.gateway.snapshot().config, &config);
         self.gateway.apply(config);
         self.health.sync(&self.gateway);
+        fixed
     }
 
     /// Stops accepting, lets in-flight requests finish within the grace

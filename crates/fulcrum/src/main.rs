@@ -130,8 +130,11 @@ fn serve(path: Option<PathBuf>, threads: Option<usize>, log: &str) -> anyhow::Re
                 _ = term.recv() => break,
                 _ = hup.recv() => match load(path.as_deref()) {
                     Ok(cfg) => {
-                        running.reload(cfg);
+                        let fixed = running.reload(cfg);
                         tracing::info!("configuration reloaded");
+                        if !fixed.is_empty() {
+                            tracing::warn!("changed settings that need a restart were not applied: {}", fixed.join(", "));
+                        }
                     }
                     Err(e) => tracing::error!("reload rejected, keeping the running config: {e:#}"),
                 },

@@ -123,7 +123,11 @@ async fn malformed_and_oversized_requests_get_4xx_and_the_gateway_keeps_serving(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_head_is_cut_off() {
     let a = mock("a").await;
-    let gw = gateway(&one(&a.url(), "    timeouts: { client_header: 300ms }\n")).await;
+    let gw = gateway(&format!(
+        "timeouts: {{ client_header: 300ms }}\n{}",
+        one(&a.url(), "")
+    ))
+    .await;
     let mut s = tokio::net::TcpStream::connect(gw.proxy_addr).await.unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").await.unwrap();
     let mut out = Vec::new();

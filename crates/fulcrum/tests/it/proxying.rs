@@ -181,4 +181,10 @@ async fn h2c_prior_knowledge_callers_are_served() {
     let r = get(&c, &format!("http://{}/x", gw.proxy_addr)).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["path"], "/base/x");
+    let host = format!("{}", gw.proxy_addr);
+    assert_eq!(
+        r.json()["headers"]["x-forwarded-host"],
+        host.as_str(),
+        "from :authority"
+    );
 }
