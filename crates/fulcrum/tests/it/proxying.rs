@@ -133,12 +133,15 @@ async fn keep_alive_connections_are_reused_to_instances() {
         );
     }
     assert_eq!(a.stats().requests, 50);
-    // In-flight accounting returns to zero once bodies complete.
+    // In-flight accounting returns to zero once bodies complete, and the
+    // sequential requests all went over one kept-alive connection.
+    let s = stats(&gw, "p", &format!("{}/base", a.url())).stats;
+    assert_eq!(s.in_flight, 0);
+    assert_eq!(s.idle_connections, 1, "{s:?}");
     assert_eq!(
-        stats(&gw, "p", &format!("{}/base", a.url()))
-            .stats
-            .in_flight,
-        0
+        a.stats().connections,
+        1,
+        "one upstream connection for 50 sequential requests"
     );
 }
 
