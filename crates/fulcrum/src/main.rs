@@ -49,12 +49,22 @@ enum Cmd {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Run a mock inference instance (for trying Fulcrum out, tests and
+    /// benchmarks): configurable latency, capacity, errors and failure modes.
+    Mock(fulcrum_mock::cli::MockArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Check { config } => check(&config),
+        Cmd::Mock(args) => match fulcrum_mock::cli::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fulcrum mock: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Serve {
             config,
             threads,

@@ -28,6 +28,8 @@ mod handler;
 mod server;
 mod state;
 
+pub mod cli;
+
 pub use config::{FailureMode, Latency, MockConfig};
 pub use server::MockServer;
 

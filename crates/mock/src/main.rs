@@ -1,118 +1,22 @@
-//! The `fulcrum-mock` binary: one mock inference server in its own process,
-//! for benchmarks and the demo. It prints `listening on http://IP:PORT` once
-//! bound (so scripts can pick up a random port) and serves until SIGINT or
-//! SIGTERM. Settings can be changed later through `POST /__mock/control`.
-
-use std::io::Write;
-use std::net::SocketAddr;
-use std::process::ExitCode;
-use std::time::Duration;
+//! The `fulcrum-mock` binary: see [`fulcrum_mock::cli`].
 
 use clap::Parser;
-use fulcrum_mock::{FailureMode, Latency, MockConfig, MockServer};
+use std::process::ExitCode;
 
 /// Mock inference server with scriptable latency, capacity and failures.
 #[derive(Debug, Parser)]
 #[command(name = "fulcrum-mock", version)]
-struct Args {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    listen: SocketAddr,
-    /// Instance name, echoed in responses and the x-mock-instance header.
-    #[arg(long, default_value = "mock")]
-    name: String,
-    /// Processing delay per request, e.g. 0ms, 50ms, 1s (minimum or median, see below).
-    #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration)]
-    latency: Duration,
-    /// Maximum delay: the latency becomes uniform between --latency and this.
-    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "lognormal_sigma")]
-    latency_max: Option<Duration>,
-    /// Long-tailed latency: log-normal with median --latency and this sigma.
-    #[arg(long)]
-    lognormal_sigma: Option<f64>,
-    /// Requests processed concurrently; extra requests wait in FIFO order.
-    #[arg(long)]
-    capacity: Option<usize>,
-    /// Probability (0..=1) of answering 500 {"error":"injected"}.
-    #[arg(long, default_value_t = 0.0)]
-    error_rate: f64,
-    /// Failure mode: normal, hang, 500, reset or garbage.
-    #[arg(long, default_value = "normal")]
-    mode: FailureMode,
-    /// Start with /health answering 503.
-    #[arg(long)]
-    unhealthy: bool,
-    /// Tokio worker threads (1 runs a single-threaded runtime).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
-    /// Seed of the random generator, for reproducible latency and errors.
-    #[arg(long)]
-    seed: Option<u64>,
+struct Cli {
+    #[command(flatten)]
+    args: fulcrum_mock::cli::MockArgs,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(args) {
+    match fulcrum_mock::cli::run(Cli::parse().args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fulcrum-mock: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn run(args: Args) -> Result<(), String> {
-    if !(0.0..=1.0).contains(&args.error_rate) {
-        return Err(format!(
-            "--error-rate must be within 0..=1, got {}",
-            args.error_rate
-        ));
-    }
-    if args.capacity == Some(0) {
-        return Err("--capacity must be at least 1".to_string());
-    }
-    let latency = Latency::from_parts(args.latency, args.latency_max, args.lognormal_sigma)?;
-    let cfg = MockConfig {
-        name: args.name,
-        latency,
-        capacity: args.capacity,
-        error_rate: args.error_rate,
-        mode: args.mode,
-        healthy: !args.unhealthy,
-        seed: args.seed,
-    };
-    let runtime = if args.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
-            .enable_all()
-            .build()
-    }
-    .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(args.listen, cfg))
-}
-
-async fn serve(listen: SocketAddr, cfg: MockConfig) -> Result<(), String> {
-    let server = MockServer::start(listen, cfg)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "listening on {}", server.url());
-    let _ = stdout.flush();
-    shutdown_signal().await?;
-    server.kill().await;
-    Ok(())
-}
-
-async fn shutdown_signal() -> Result<(), String> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("cannot handle SIGINT: {e}")),
-        _ = term.recv() => Ok(()),
     }
 }

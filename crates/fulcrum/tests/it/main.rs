@@ -8,6 +8,7 @@ mod balancing;
 mod cli;
 mod errors;
 mod failover;
+mod kill9;
 mod proxying;
 mod resilience;
 mod signals;
