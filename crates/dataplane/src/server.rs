@@ -75,7 +75,8 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(opts.client_header)
         .max_buf_size(opts.max_header.max(8192))
-        .keep_alive(true);
+        .keep_alive(true)
+        .writev(false);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     let limit = Arc::new(Semaphore::new(opts.max_connections));

@@ -168,6 +168,7 @@ async fn connect(inst: &InstanceState, timeout: Duration) -> Result<Sender, Stri
     };
     let _ = stream.set_nodelay(true);
     let (tx, conn) = hyper::client::conn::http1::Builder::new()
+        .writev(false)
         .handshake(TokioIo::new(stream))
         .await
         .map_err(|e| describe(&e))?;
