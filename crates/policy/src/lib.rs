@@ -6,8 +6,10 @@
 //! property tests, and in a simulator without sockets.
 //!
 //! * [`algorithms`] — one file per balancing algorithm behind the
-//!   [`Balancer`] trait (`round_robin`, `weighted_round_robin`,
-//!   `least_connections`).
+//!   [`Balancer`] trait: `round_robin`, `weighted_round_robin`,
+//!   `least_connections`, `least_calls`, `response_time`, `resource_based`,
+//!   `random`, `power_of_two`, `consistent_hash`.
+//! * [`ewma`] — the peak-EWMA latency estimate behind `response_time`.
 //! * [`select`] — eligibility and priority tiers around an algorithm: which
 //!   instances may be chosen at all, and what to answer when none may.
 //! * [`health`] — the active-probe hysteresis (failure / recovery thresholds).
@@ -18,12 +20,13 @@
 //! * [`rng`] — the injectable random source.
 
 pub mod algorithms;
+pub mod ewma;
 pub mod health;
 pub mod passive;
 pub mod retry;
 pub mod rng;
 pub mod select;
 
-pub use algorithms::{build, Algorithm, Balancer, Candidate};
+pub use algorithms::{build, hash_bytes, Algorithm, Balancer, Candidate, Inputs, PickContext};
 pub use rng::RandomSource;
 pub use select::{select, Priority, SelectOutcome, Slot};

@@ -11,8 +11,7 @@
 //! `max_concurrent` spills to the next. `backup` instances are used only when
 //! every non-backup instance is down (not merely busy).
 
-use crate::algorithms::{Balancer, Candidate};
-use crate::rng::RandomSource;
+use crate::algorithms::{Balancer, Candidate, PickContext};
 use std::fmt;
 use std::str::FromStr;
 
@@ -56,20 +55,18 @@ impl FromStr for Priority {
 }
 
 /// The state of one instance as the selector sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Slot {
-    pub priority: Priority,
     /// Healthy, not ejected, not drained, not excluded by the caller.
     pub usable: bool,
-    pub weight: u32,
-    pub in_flight: u32,
-    /// `None` = unlimited.
-    pub max_concurrent: Option<u32>,
+    /// What the algorithm will see if this instance is eligible
+    /// (`cand.slot` is this slot's index; `cand.priority` its tier).
+    pub cand: Candidate,
 }
 
 impl Slot {
     fn has_room(&self) -> bool {
-        self.max_concurrent.is_none_or(|m| self.in_flight < m)
+        self.cand.max_concurrent.is_none_or(|m| self.cand.in_flight < m)
     }
 }
 
@@ -90,16 +87,11 @@ pub enum SelectOutcome {
 pub fn select(
     slots: &[Slot],
     balancer: &dyn Balancer,
-    rng: &mut dyn RandomSource,
+    ctx: &mut PickContext<'_>,
     scratch: &mut Vec<Candidate>,
 ) -> SelectOutcome {
     let mut any_usable_primary = false;
-    for tier in [
-        Priority::High,
-        Priority::Normal,
-        Priority::Low,
-        Priority::Backup,
-    ] {
+    for tier in [Priority::High, Priority::Normal, Priority::Low, Priority::Backup] {
         if tier == Priority::Backup && any_usable_primary {
             // Backups serve only when every other instance is down.
             return SelectOutcome::Busy;
@@ -107,20 +99,16 @@ pub fn select(
         scratch.clear();
         let mut usable_in_tier = false;
         for (slot, s) in slots.iter().enumerate() {
-            if s.priority != tier || !s.usable {
+            if s.cand.priority != tier || !s.usable {
                 continue;
             }
             usable_in_tier = true;
             if s.has_room() {
-                scratch.push(Candidate {
-                    slot,
-                    weight: s.weight.max(1),
-                    in_flight: s.in_flight,
-                });
+                scratch.push(Candidate { slot, weight: s.cand.weight.max(1), ..s.cand });
             }
         }
         if !scratch.is_empty() {
-            let i = balancer.pick(scratch, rng);
+            let i = balancer.pick(scratch, ctx);
             return SelectOutcome::Picked(scratch[i].slot);
         }
         if tier == Priority::Backup && usable_in_tier {
@@ -138,126 +126,97 @@ mod tests {
     use proptest::prelude::*;
 
     fn slot(priority: Priority, usable: bool, in_flight: u32, max: Option<u32>) -> Slot {
-        Slot {
-            priority,
-            usable,
-            weight: 1,
-            in_flight,
-            max_concurrent: max,
-        }
+        let cand = Candidate { priority, max_concurrent: max, ..Candidate::new(0, 1, in_flight) };
+        Slot { usable, cand }
+    }
+
+    fn members(n: usize) -> Vec<(u64, u32)> {
+        (0..n as u64).map(|i| (i, 1)).collect()
     }
 
     fn pick(slots: &[Slot]) -> SelectOutcome {
-        let b = build(Algorithm::RoundRobin, slots.len());
-        select(
-            slots,
-            b.as_ref(),
-            &mut fastrand::Rng::with_seed(1),
-            &mut Vec::new(),
-        )
+        let b = build(Algorithm::RoundRobin, &members(slots.len()));
+        let mut rng = fastrand::Rng::with_seed(1);
+        select(slots, b.as_ref(), &mut PickContext::new(&mut rng), &mut Vec::new())
     }
 
     #[test]
     fn high_tier_wins_while_it_has_room() {
-        let s = [
-            slot(Priority::Low, true, 0, None),
-            slot(Priority::High, true, 1, Some(2)),
-        ];
+        let s = [slot(Priority::Low, true, 0, None), slot(Priority::High, true, 1, Some(2))];
         assert_eq!(pick(&s), SelectOutcome::Picked(1));
     }
 
     #[test]
     fn full_high_tier_spills_to_low() {
-        let s = [
-            slot(Priority::Low, true, 0, None),
-            slot(Priority::High, true, 2, Some(2)),
-        ];
+        let s = [slot(Priority::Low, true, 0, None), slot(Priority::High, true, 2, Some(2))];
         assert_eq!(pick(&s), SelectOutcome::Picked(0));
     }
 
     #[test]
     fn down_high_tier_spills_to_normal() {
-        let s = [
-            slot(Priority::High, false, 0, None),
-            slot(Priority::Normal, true, 0, None),
-        ];
+        let s = [slot(Priority::High, false, 0, None), slot(Priority::Normal, true, 0, None)];
         assert_eq!(pick(&s), SelectOutcome::Picked(1));
     }
 
     #[test]
     fn backup_is_not_used_when_primaries_are_only_busy() {
-        let s = [
-            slot(Priority::Normal, true, 1, Some(1)),
-            slot(Priority::Backup, true, 0, None),
-        ];
+        let s = [slot(Priority::Normal, true, 1, Some(1)), slot(Priority::Backup, true, 0, None)];
         assert_eq!(pick(&s), SelectOutcome::Busy);
     }
 
     #[test]
     fn backup_is_used_when_primaries_are_down() {
-        let s = [
-            slot(Priority::Normal, false, 0, None),
-            slot(Priority::Backup, true, 0, None),
-        ];
+        let s = [slot(Priority::Normal, false, 0, None), slot(Priority::Backup, true, 0, None)];
         assert_eq!(pick(&s), SelectOutcome::Picked(1));
     }
 
     #[test]
     fn nothing_usable_is_down_and_all_full_is_busy() {
-        assert_eq!(
-            pick(&[slot(Priority::Normal, false, 0, None)]),
-            SelectOutcome::Down
-        );
+        assert_eq!(pick(&[slot(Priority::Normal, false, 0, None)]), SelectOutcome::Down);
         assert_eq!(pick(&[]), SelectOutcome::Down);
-        assert_eq!(
-            pick(&[slot(Priority::Normal, true, 3, Some(3))]),
-            SelectOutcome::Busy
-        );
+        assert_eq!(pick(&[slot(Priority::Normal, true, 3, Some(3))]), SelectOutcome::Busy);
     }
 
     fn arb_slot() -> impl Strategy<Value = Slot> {
-        (
-            0usize..4,
-            any::<bool>(),
-            0u32..6,
-            proptest::option::of(1u32..5),
-            1u32..5,
-        )
-            .prop_map(|(p, usable, in_flight, max, weight)| Slot {
-                priority: [
-                    Priority::High,
-                    Priority::Normal,
-                    Priority::Low,
-                    Priority::Backup,
-                ][p],
+        (0usize..4, any::<bool>(), 0u32..6, proptest::option::of(1u32..5), 1u32..5).prop_map(
+            |(p, usable, in_flight, max, weight)| Slot {
                 usable,
-                weight,
-                in_flight,
-                max_concurrent: max,
-            })
+                cand: Candidate {
+                    priority: [Priority::High, Priority::Normal, Priority::Low, Priority::Backup][p],
+                    max_concurrent: max,
+                    ..Candidate::new(0, weight, in_flight)
+                },
+            },
+        )
     }
 
     proptest! {
+        /// For every algorithm: the pick is usable and has room (so
+        /// max_concurrent is never exceeded), no better tier had room,
+        /// backups only serve when every primary is down.
         #[test]
         fn the_pick_is_usable_has_room_and_no_better_tier_had_room(
             slots in proptest::collection::vec(arb_slot(), 0..10),
-            alg in 0usize..3,
+            alg in 0usize..9,
+            key in proptest::option::of(any::<u64>()),
         ) {
-            let alg = [Algorithm::RoundRobin, Algorithm::WeightedRoundRobin, Algorithm::LeastConnections][alg];
-            let b = build(alg, slots.len());
-            let out = select(&slots, b.as_ref(), &mut fastrand::Rng::with_seed(9), &mut Vec::new());
+            let alg = Algorithm::ALL[alg];
+            let b = build(alg, &members(slots.len()));
+            let mut rng = fastrand::Rng::with_seed(9);
+            let mut ctx = PickContext { rng: &mut rng, key };
+            let out = select(&slots, b.as_ref(), &mut ctx, &mut Vec::new());
             let eligible = |s: &Slot| s.usable && s.has_room();
             match out {
                 SelectOutcome::Picked(i) => {
                     let p = &slots[i];
                     prop_assert!(eligible(p));
                     for s in &slots {
-                        if s.priority < p.priority {
+                        if s.cand.priority < p.cand.priority {
                             prop_assert!(!eligible(s), "a better tier had room");
                         }
                     }
-                    if p.priority == Priority::Backup {
-                        prop_assert!(slots.iter().all(|s| s.priority == Priority::Backup || !s.usable));
+                    if p.cand.priority == Priority::Backup {
+                        prop_assert!(slots.iter().all(|s| s.cand.priority == Priority::Backup || !s.usable));
                     }
                 }
                 SelectOutcome::Busy => {

@@ -7,8 +7,7 @@
 //! scan starts at a moving offset, so an idle pool is served round-robin
 //! instead of always by its first instance.
 
-use super::{Balancer, Candidate};
-use crate::rng::RandomSource;
+use super::{Balancer, Candidate, PickContext};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug, Default)]
@@ -23,7 +22,7 @@ pub fn lighter(a: &Candidate, b: &Candidate) -> bool {
 }
 
 impl Balancer for LeastConnections {
-    fn pick(&self, cands: &[Candidate], _rng: &mut dyn RandomSource) -> usize {
+    fn pick(&self, cands: &[Candidate], _ctx: &mut PickContext<'_>) -> usize {
         let n = cands.len();
         let start = self.offset.fetch_add(1, Ordering::Relaxed) % n;
         let mut best = start;
@@ -43,17 +42,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn c(slot: usize, weight: u32, in_flight: u32) -> Candidate {
-        Candidate {
-            slot,
-            weight,
-            in_flight,
-        }
+        Candidate::new(slot, weight, in_flight)
     }
 
     #[test]
     fn picks_the_fewest_in_flight() {
         let lc = LeastConnections::default();
         let mut rng = fastrand::Rng::with_seed(1);
+        let mut rng = crate::algorithms::PickContext::new(&mut rng);
         let cands = [c(0, 1, 5), c(1, 1, 2), c(2, 1, 9)];
         for _ in 0..5 {
             assert_eq!(lc.pick(&cands, &mut rng), 1);
@@ -65,6 +61,7 @@ mod tests {
         // 6 in flight on weight 3 (2 per unit) beats 3 on weight 1.
         let lc = LeastConnections::default();
         let mut rng = fastrand::Rng::with_seed(1);
+        let mut rng = crate::algorithms::PickContext::new(&mut rng);
         assert_eq!(lc.pick(&[c(0, 1, 3), c(1, 3, 6)], &mut rng), 1);
     }
 
@@ -72,6 +69,7 @@ mod tests {
     fn ties_rotate() {
         let lc = LeastConnections::default();
         let mut rng = fastrand::Rng::with_seed(1);
+        let mut rng = crate::algorithms::PickContext::new(&mut rng);
         let cands = [c(0, 1, 0), c(1, 1, 0), c(2, 1, 0)];
         let picks: Vec<usize> = (0..3).map(|_| lc.pick(&cands, &mut rng)).collect();
         let mut sorted = picks.clone();
@@ -87,6 +85,7 @@ mod tests {
         ) {
             let lc = LeastConnections::default();
             let mut rng = fastrand::Rng::with_seed(3);
+        let mut rng = crate::algorithms::PickContext::new(&mut rng);
             let cands: Vec<Candidate> = loads.iter().enumerate().map(|(s, &(w, f))| c(s, w, f)).collect();
             for _ in 0..turns {
                 let i = lc.pick(&cands, &mut rng);

@@ -1,0 +1,65 @@
+//! `least_calls`: the instance with the fewest calls so far — the rule of
+//! the video-analysis platform Fulcrum replaces, which balanced algorithm
+//! services by call count. Ties rotate.
+//!
+//! The call count is kept by the data plane; an instance that joins a pool
+//! starts at the pool's current minimum, not at zero, so it is not flooded
+//! with every request until it has "caught up" (see
+//! `fulcrum_dataplane::snapshot`).
+
+use super::{Balancer, Candidate, PickContext};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Debug, Default)]
+pub struct LeastCalls {
+    offset: AtomicUsize,
+}
+
+impl Balancer for LeastCalls {
+    fn pick(&self, cands: &[Candidate], _ctx: &mut PickContext<'_>) -> usize {
+        let n = cands.len();
+        let start = self.offset.fetch_add(1, Ordering::Relaxed) % n;
+        let mut best = start;
+        for k in 1..n {
+            let i = (start + k) % n;
+            if cands[i].calls < cands[best].calls {
+                best = i;
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithms::testutil::with_ctx;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Simulating the counts the data plane keeps: after any number of
+        /// picks from any starting counts, the spread never grows, and once
+        /// even it stays within one call.
+        #[test]
+        fn picks_a_minimum_and_evens_out_the_counts(
+            start in proptest::collection::vec(0u64..50, 1..8),
+            picks in 1usize..300,
+        ) {
+            let lc = LeastCalls::default();
+            let mut calls = start.clone();
+            with_ctx(3, None, |ctx| {
+                for _ in 0..picks {
+                    let cands: Vec<Candidate> = calls.iter().enumerate()
+                        .map(|(s, &c)| Candidate { calls: c, ..Candidate::new(s, 1, 0) }).collect();
+                    let i = lc.pick(&cands, ctx);
+                    let min = *calls.iter().min().unwrap();
+                    assert_eq!(calls[i], min, "not a minimum");
+                    calls[i] += 1;
+                }
+            });
+            let (min, max) = (*calls.iter().min().unwrap(), *calls.iter().max().unwrap());
+            let start_spread = start.iter().max().unwrap() - start.iter().min().unwrap();
+            prop_assert!(max - min <= start_spread.max(1));
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! `response_time`: peak-EWMA latency × (in-flight + 1), chosen by the
+//! power of two choices — Finagle's and linkerd's "P2C + PeakEWMA".
+//!
+//! The cost of an instance is its latency estimate (see [`crate::ewma`]:
+//! it jumps to any slower observation at once and decays back slowly)
+//! times the requests it already has. Comparing two random candidates
+//! instead of taking the global minimum avoids herding: when one instance
+//! is "fastest", a global minimum sends it every request until its latency
+//! catches up (the failure of naive least-time balancing, e.g. traefik
+//! #12306); two random samples spread the load while still avoiding the slow.
+
+use super::{two_distinct, Balancer, Candidate, PickContext};
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ResponseTime;
+
+/// The cost P2C compares.
+pub fn cost(c: &Candidate) -> f64 {
+    c.latency_ms.max(0.0) * f64::from(c.in_flight + 1)
+}
+
+impl Balancer for ResponseTime {
+    fn pick(&self, cands: &[Candidate], ctx: &mut PickContext<'_>) -> usize {
+        if cands.len() == 1 {
+            return 0;
+        }
+        let (a, b) = two_distinct(cands.len(), ctx.rng);
+        if cost(&cands[b]) < cost(&cands[a]) {
+            b
+        } else {
+            a
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithms::testutil::with_ctx;
+
+    fn c(slot: usize, latency_ms: f64, in_flight: u32) -> Candidate {
+        Candidate { latency_ms, ..Candidate::new(slot, 1, in_flight) }
+    }
+
+    #[test]
+    fn of_two_it_takes_the_cheaper() {
+        let cands = [c(0, 200.0, 0), c(1, 10.0, 0)];
+        with_ctx(1, None, |ctx| assert!((0..50).all(|_| ResponseTime.pick(&cands, ctx) == 1)));
+    }
+
+    #[test]
+    fn a_fast_instance_with_a_queue_loses_to_an_idle_slower_one() {
+        // 10 ms × 30 in flight = 310 > 100 ms × 1.
+        let cands = [c(0, 10.0, 30), c(1, 100.0, 0)];
+        with_ctx(1, None, |ctx| assert_eq!(ResponseTime.pick(&cands, ctx), 1));
+    }
+
+    #[test]
+    fn no_herding_every_instance_is_sampled() {
+        // Four equally fast idle instances: P2C spreads, it does not pin one.
+        let cands: Vec<Candidate> = (0..4).map(|s| c(s, 10.0, 0)).collect();
+        let mut seen = [0; 4];
+        with_ctx(9, None, |ctx| {
+            for _ in 0..400 {
+                seen[ResponseTime.pick(&cands, ctx)] += 1;
+            }
+        });
+        assert!(seen.iter().all(|&n| n > 50), "{seen:?}");
+    }
+}
