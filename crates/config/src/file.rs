@@ -82,6 +82,8 @@ pub struct FilePool {
     pub passive: Option<FilePassive>,
     pub timeouts: Option<FileTimeouts>,
     pub panic: Option<bool>,
+    pub hash_key: Option<String>,
+    pub slow_start: Option<Dur>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

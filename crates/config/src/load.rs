@@ -67,7 +67,7 @@ const TOP_KEYS: &[&str] = &[
 ];
 /// Keys from the product specification that this version does not implement yet.
 const NOT_YET_TOP: &[&str] = &["registry", "tls"];
-const NOT_YET_POOL: &[&str] = &["cache", "hash_key", "slow_start", "dynamic_weights"];
+const NOT_YET_POOL: &[&str] = &["cache", "dynamic_weights"];
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
@@ -309,6 +309,21 @@ fn build_pool(
         }
     }
     let retry = build_retry(p.retry.unwrap_or_default(), &format!("{path}.retry"), errs);
+    let hash_key = match p.hash_key.as_deref().map(str::parse::<HashKey>) {
+        None => None,
+        Some(Ok(k)) => Some(k),
+        Some(Err(m)) => {
+            errs.push(&format!("{path}.hash_key"), m);
+            None
+        }
+    };
+    if algorithm == Algorithm::ConsistentHash && hash_key.is_none() && p.hash_key.is_none() {
+        errs.push(
+            &format!("{path}.hash_key"),
+            "consistent_hash needs a key: client_ip, header:NAME, cookie:NAME or query:NAME".into(),
+        );
+    }
+    let slow_start = p.slow_start.map_or(Duration::ZERO, |d| d.0);
     let q = p.queue.unwrap_or_default();
     let queue = Queue {
         max: q.max.unwrap_or(1000),
@@ -392,6 +407,8 @@ fn build_pool(
         passive,
         timeouts,
         panic: p.panic.unwrap_or(false),
+        hash_key,
+        slow_start,
     }
 }
 

@@ -79,6 +79,45 @@ pub struct Pool {
     pub timeouts: Timeouts,
     /// Try every instance when all are down instead of failing fast.
     pub panic: bool,
+    /// Where `consistent_hash` finds a request's key.
+    pub hash_key: Option<HashKey>,
+    /// Ramp a recovered or new instance's weight over this long (0 = off).
+    pub slow_start: Duration,
+}
+
+/// Where a request's key for `consistent_hash` comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    ClientIp,
+    /// Lower-cased header name.
+    Header(String),
+    Cookie(String),
+    Query(String),
+}
+
+impl std::str::FromStr for HashKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("`{s}` is not a hash key; expected client_ip, header:NAME, cookie:NAME or query:NAME")
+        };
+        if s == "client_ip" {
+            return Ok(HashKey::ClientIp);
+        }
+        let (kind, name) = s.split_once(':').ok_or_else(bad)?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(bad());
+        }
+        match kind {
+            "header" => http::HeaderName::from_bytes(name.as_bytes())
+                .map(|h| HashKey::Header(h.as_str().to_string()))
+                .map_err(|_| format!("`{name}` is not a valid header name")),
+            "cookie" => Ok(HashKey::Cookie(name.to_string())),
+            "query" => Ok(HashKey::Query(name.to_string())),
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// An instance endpoint, already split for the proxy.

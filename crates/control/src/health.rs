@@ -105,7 +105,12 @@ async fn probe_loop(gw: Arc<Gateway>, inst: Arc<InstanceState>) {
             Ok(Err(e)) => (false, e),
             Err(_) => (false, format!("no answer within {:?}", hc.timeout)),
         };
-        match inst.observe_probe(ok, hc.failure_threshold, hc.recovery_threshold) {
+        match inst.observe_probe(
+            ok,
+            hc.failure_threshold,
+            hc.recovery_threshold,
+            gw.clock.now_ms(),
+        ) {
             Some(true) => {
                 tracing::info!(instance = %inst.endpoint.url, "instance is up: passed {} probes", hc.recovery_threshold)
             }

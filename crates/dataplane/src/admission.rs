@@ -10,7 +10,7 @@ use crate::instance::InFlightGuard;
 use crate::snapshot::PoolRuntime;
 use crate::Clock;
 use fulcrum_policy::rng::ThreadRng;
-use fulcrum_policy::{select, SelectOutcome};
+use fulcrum_policy::{select, PickContext, SelectOutcome};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -26,10 +26,10 @@ thread_local! {
         const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
-fn try_once(pool: &Arc<PoolRuntime>, clock: &Clock, excluded: &[usize]) -> Try {
+fn try_once(pool: &Arc<PoolRuntime>, clock: &Clock, excluded: &[usize], key: Option<u64>) -> Try {
     SCRATCH.with(|s| {
         let (slots, scratch) = &mut *s.borrow_mut();
-        try_once_with(pool, clock, excluded, slots, scratch)
+        try_once_with(pool, clock, excluded, key, slots, scratch)
     })
 }
 
@@ -37,6 +37,7 @@ fn try_once_with(
     pool: &Arc<PoolRuntime>,
     clock: &Clock,
     excluded: &[usize],
+    key: Option<u64>,
     slots: &mut Vec<fulcrum_policy::Slot>,
     scratch: &mut Vec<fulcrum_policy::Candidate>,
 ) -> Try {
@@ -44,7 +45,11 @@ fn try_once_with(
     // A lost CAS race re-reads the slots; bounded so a storm cannot spin us.
     for _ in 0..=pool.members.len() {
         pool.slots(clock.now_ms(), excluded, ignore_health, slots);
-        match select(slots, pool.balancer.as_ref(), &mut ThreadRng, scratch) {
+        let mut ctx = PickContext {
+            rng: &mut ThreadRng,
+            key,
+        };
+        match select(slots, pool.balancer.as_ref(), &mut ctx, scratch) {
             SelectOutcome::Picked(i) => {
                 let m = &pool.members[i];
                 if m.inst.try_acquire(m.max_concurrent) {
@@ -76,6 +81,7 @@ pub async fn acquire(
     pool: &Arc<PoolRuntime>,
     clock: &Clock,
     excluded: &[usize],
+    key: Option<u64>,
 ) -> Result<(usize, InFlightGuard), ProxyError> {
     let name = || pool.cfg.name.clone();
     if pool.members.is_empty() {
@@ -84,7 +90,7 @@ pub async fn acquire(
     // While others wait, a newcomer queues behind them instead of taking
     // the slot that was freed for the longest waiter.
     if pool.waiters.waiting.load(Relaxed) == 0 {
-        match try_once(pool, clock, excluded) {
+        match try_once(pool, clock, excluded, key) {
             Try::Got(i, g) => return Ok((i, g)),
             Try::Down => return Err(ProxyError::AllDown { pool: name() }),
             Try::Busy => {}
@@ -103,7 +109,7 @@ pub async fn acquire(
         // Register before re-checking so a release between the check and
         // the await is not lost.
         notified.as_mut().enable();
-        match try_once(pool, clock, excluded) {
+        match try_once(pool, clock, excluded, key) {
             Try::Got(i, g) => return Ok((i, g)),
             Try::Down => return Err(ProxyError::AllDown { pool: name() }),
             Try::Busy => {}
@@ -125,16 +131,16 @@ mod tests {
             "pools:\n  p:\n{yaml_extra}    instances: [ {{ endpoint: \"http://127.0.0.1:1\", max_concurrent: 1 }} ]\n"
         );
         let cfg = fulcrum_config::parse(&yaml, &|_| None).unwrap();
-        Snapshot::build(Arc::new(cfg), None).pools[0].clone()
+        Snapshot::build(Arc::new(cfg), None, 0).pools[0].clone()
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_waiter_times_out_after_the_queue_timeout() {
         let p = pool("    queue: { max: 10, timeout: 5s }\n");
         let clock = Clock::new();
-        let (_, _held) = acquire(&p, &clock, &[]).await.unwrap();
+        let (_, _held) = acquire(&p, &clock, &[], None).await.unwrap();
         let start = tokio::time::Instant::now();
-        let err = acquire(&p, &clock, &[]).await.unwrap_err();
+        let err = acquire(&p, &clock, &[], None).await.unwrap_err();
         assert_eq!(err, ProxyError::QueueTimeout { pool: "p".into() });
         assert_eq!(start.elapsed(), Duration::from_secs(5));
         assert_eq!(p.waiters.waiting.load(Relaxed), 0);
@@ -144,10 +150,10 @@ mod tests {
     async fn a_released_slot_goes_to_the_waiter() {
         let p = pool("    queue: { max: 10, timeout: 5s }\n");
         let clock = Clock::new();
-        let (_, held) = acquire(&p, &clock, &[]).await.unwrap();
+        let (_, held) = acquire(&p, &clock, &[], None).await.unwrap();
         let waiter = tokio::spawn({
             let p = p.clone();
-            async move { acquire(&p, &Clock::new(), &[]).await.map(|(i, _g)| i) }
+            async move { acquire(&p, &Clock::new(), &[], None).await.map(|(i, _g)| i) }
         });
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(p.waiters.waiting.load(Relaxed), 1);
@@ -159,9 +165,9 @@ mod tests {
     async fn a_full_queue_refuses_at_once() {
         let p = pool("    queue: { max: 0 }\n");
         let clock = Clock::new();
-        let (_, _held) = acquire(&p, &clock, &[]).await.unwrap();
+        let (_, _held) = acquire(&p, &clock, &[], None).await.unwrap();
         assert_eq!(
-            acquire(&p, &clock, &[]).await.unwrap_err(),
+            acquire(&p, &clock, &[], None).await.unwrap_err(),
             ProxyError::QueueFull { pool: "p".into() }
         );
     }
@@ -171,7 +177,7 @@ mod tests {
         let p = pool("");
         let clock = Clock::new();
         assert_eq!(
-            acquire(&p, &clock, &[0]).await.unwrap_err(),
+            acquire(&p, &clock, &[0], None).await.unwrap_err(),
             ProxyError::AllDown { pool: "p".into() }
         );
     }

@@ -5,7 +5,9 @@
 //! active-probe hysteresis and passive ejection — sit behind small mutexes
 //! that only probes and failures take.
 
+use crate::load_report::LoadReport;
 use fulcrum_config::Endpoint;
+use fulcrum_policy::ewma::PeakEwma;
 use fulcrum_policy::health::Hysteresis;
 use fulcrum_policy::passive::{Ejector, PassiveConfig};
 use serde::Serialize;
@@ -34,6 +36,26 @@ pub struct InstanceState {
     ejected_until: AtomicU64,
     hysteresis: Mutex<Hysteresis>,
     ejector: Mutex<Ejector>,
+    /// Calls so far, for `least_calls`; a newcomer starts at its pools' minimum.
+    pub calls: AtomicU64,
+    /// Clock ms since when the instance is in service (for slow start);
+    /// 0 for instances present when the gateway started.
+    up_since: AtomicU64,
+    /// Latency and error-rate estimates (recorded when an algorithm uses them).
+    perf: Mutex<Perf>,
+    /// The last ORCA load report and when it arrived.
+    load: Mutex<Option<(LoadReport, u64)>>,
+}
+
+/// How long a load report stays valid without a newer one.
+pub const LOAD_REPORT_TTL_MS: u64 = 30_000;
+/// Weight of one new outcome in the error-rate average.
+const ERROR_ALPHA: f64 = 0.1;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Perf {
+    latency: PeakEwma,
+    error_rate: f64,
 }
 
 impl InstanceState {
@@ -54,7 +76,68 @@ impl InstanceState {
             ejected_until: AtomicU64::new(0),
             hysteresis: Mutex::new(Hysteresis::default()),
             ejector: Mutex::new(Ejector::default()),
+            calls: AtomicU64::new(0),
+            up_since: AtomicU64::new(0),
+            perf: Mutex::new(Perf::default()),
+            load: Mutex::new(None),
         }
+    }
+
+    /// Marks the instance as entering service at `now_ms` (slow start).
+    pub fn set_up_since(&self, now_ms: u64) {
+        self.up_since.store(now_ms, Relaxed);
+    }
+
+    /// `weight` ramped by slow start: from 1 up to `weight` over
+    /// `slow_start_ms` after the instance entered service or its last
+    /// ejection or cool-down ended.
+    pub fn effective_weight(&self, weight: u32, slow_start_ms: u64, now_ms: u64) -> u32 {
+        if slow_start_ms == 0 {
+            return weight;
+        }
+        let since = self
+            .up_since
+            .load(Relaxed)
+            .max(self.ejected_until.load(Relaxed));
+        let elapsed = now_ms.saturating_sub(since);
+        if since == 0 || elapsed >= slow_start_ms {
+            return weight;
+        }
+        ((u64::from(weight) * elapsed / slow_start_ms) as u32).max(1)
+    }
+
+    /// Keeps the instance out until `until_ms` (a `Retry-After` cool-down).
+    pub fn cool_down(&self, until_ms: u64) {
+        self.ejected_until.fetch_max(until_ms, Relaxed);
+    }
+
+    /// Records how long a try took to its response head, and whether it failed.
+    pub fn observe(&self, latency_ms: Option<f64>, failed: bool, now_ms: u64) {
+        let mut p = self.perf.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = latency_ms {
+            p.latency.observe(l, now_ms);
+        }
+        let x = if failed { 1.0 } else { 0.0 };
+        p.error_rate = p.error_rate * (1.0 - ERROR_ALPHA) + x * ERROR_ALPHA;
+    }
+
+    /// (latency estimate ms, error rate) as of `now_ms`.
+    pub fn perf(&self, now_ms: u64) -> (f64, f64) {
+        let p = self.perf.lock().unwrap_or_else(|e| e.into_inner());
+        (p.latency.get(now_ms), p.error_rate)
+    }
+
+    /// Stores an ORCA load report received at `now_ms`.
+    pub fn report_load(&self, report: LoadReport, now_ms: u64) {
+        *self.load.lock().unwrap_or_else(|e| e.into_inner()) = Some((report, now_ms));
+    }
+
+    /// The last load report if it is younger than [`LOAD_REPORT_TTL_MS`].
+    pub fn load_report(&self, now_ms: u64) -> Option<LoadReport> {
+        let l = self.load.lock().unwrap_or_else(|e| e.into_inner());
+        l.as_ref()
+            .filter(|(_, at)| now_ms.saturating_sub(*at) < LOAD_REPORT_TTL_MS)
+            .map(|(r, _)| r.clone())
     }
 
     pub fn in_flight(&self) -> u32 {
@@ -95,6 +178,7 @@ impl InstanceState {
         };
         if ok {
             self.requests.fetch_add(1, Relaxed);
+            self.calls.fetch_add(1, Relaxed);
         }
         ok
     }
@@ -120,6 +204,7 @@ impl InstanceState {
         ok: bool,
         failure_threshold: u32,
         recovery_threshold: u32,
+        now_ms: u64,
     ) -> Option<bool> {
         let mut h = self.hysteresis.lock().unwrap_or_else(|e| e.into_inner());
         let flip = h.observe(ok, failure_threshold, recovery_threshold);
@@ -132,6 +217,8 @@ impl InstanceState {
                     .unwrap_or_else(|e| e.into_inner())
                     .lift();
                 self.ejected_until.store(0, Relaxed);
+                // Back in service now: slow start ramps from here.
+                self.up_since.store(now_ms.max(1), Relaxed);
             }
             self.healthy.store(up, Relaxed);
         }
@@ -235,10 +322,10 @@ mod tests {
             fail_timeout_ms: 60_000,
         };
         assert!(i.record_failure(0, cfg).is_some());
-        assert_eq!(i.observe_probe(false, 1, 2), Some(false));
-        assert_eq!(i.observe_probe(true, 1, 2), None);
+        assert_eq!(i.observe_probe(false, 1, 2, 0), Some(false));
+        assert_eq!(i.observe_probe(true, 1, 2, 0), None);
         assert!(!i.usable(10));
-        assert_eq!(i.observe_probe(true, 1, 2), Some(true));
+        assert_eq!(i.observe_probe(true, 1, 2, 0), Some(true));
         assert!(
             i.usable(10),
             "up after recovery_threshold probes, despite the 60 s ejection"

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod error;
 pub mod headers;
 pub mod instance;
+pub mod load_report;
 pub mod proxy;
 pub mod server;
 pub mod snapshot;
@@ -41,7 +42,7 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(config: Config) -> Arc<Self> {
         Arc::new(Self {
-            snap: ArcSwap::from_pointee(Snapshot::build(Arc::new(config), None)),
+            snap: ArcSwap::from_pointee(Snapshot::build(Arc::new(config), None, 0)),
             clock: Clock::new(),
         })
     }
@@ -53,7 +54,11 @@ impl Gateway {
 
     /// Publishes a snapshot for `config`, keeping live instance state.
     pub fn apply(&self, config: Config) {
-        let next = Snapshot::build(Arc::new(config), Some(&self.snapshot()));
+        let next = Snapshot::build(
+            Arc::new(config),
+            Some(&self.snapshot()),
+            self.clock.now_ms(),
+        );
         self.snap.store(Arc::new(next));
     }
 

@@ -13,8 +13,10 @@ use crate::error::ProxyError;
 use crate::headers::{self, X_REQUEST_ID};
 use crate::snapshot::{PoolRuntime, Snapshot};
 use crate::upstream::{self, caused_by, is_too_large, Pooled, SendError};
-use crate::Gateway;
+use crate::{load_report, Gateway};
 use bytes::Bytes;
+use fulcrum_config::HashKey;
+use fulcrum_policy::hash_bytes;
 use fulcrum_policy::retry::{decide, is_idempotent, Attempt, Decision, Failure};
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
 use http_body::Body;
@@ -142,6 +144,11 @@ where
             Buffered::Streaming(body.boxed_unsync())
         }
     };
+    let key = pool
+        .cfg
+        .hash_key
+        .as_ref()
+        .and_then(|k| request_key(k, &parts.headers, &parts.uri, peer));
     let mut hdrs = parts.headers;
     headers::to_upstream(&mut hdrs, parts.uri.authority(), &peer.ip, "http", rid);
     let req = Outgoing {
@@ -151,7 +158,43 @@ where
         skip,
         body: Some(body),
     };
-    attempt_loop(gw, pool, req, idempotent).await
+    attempt_loop(gw, pool, req, idempotent, key).await
+}
+
+/// The `consistent_hash` key of a request, hashed; `None` when absent.
+fn request_key(kind: &HashKey, headers: &HeaderMap, uri: &Uri, peer: &Peer) -> Option<u64> {
+    match kind {
+        HashKey::ClientIp => Some(hash_bytes(peer.ip.as_bytes())),
+        HashKey::Header(name) => headers.get(name.as_str()).map(|v| hash_bytes(v.as_bytes())),
+        HashKey::Cookie(name) => find_pair(
+            headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|c| c.split(';')),
+            name,
+        ),
+        HashKey::Query(name) => find_pair(uri.query()?.split('&'), name),
+    }
+}
+
+/// The hashed value of `name` among `k=v` pairs.
+fn find_pair<'a>(mut pairs: impl Iterator<Item = &'a str>, name: &str) -> Option<u64> {
+    pairs.find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=').unwrap_or((kv.trim(), ""));
+        (k == name).then(|| hash_bytes(v.as_bytes()))
+    })
+}
+
+/// Seconds in a `Retry-After` header (the delta-seconds form), capped at 5 minutes.
+fn retry_after_secs(h: &HeaderMap) -> Option<u64> {
+    h.get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| s.min(300))
 }
 
 struct Outgoing {
@@ -216,8 +259,11 @@ async fn attempt_loop(
     pool: &Arc<PoolRuntime>,
     mut out: Outgoing,
     idempotent: bool,
+    key: Option<u64>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let policy = &pool.cfg.retry;
+    let measures = pool.measures();
+    let reports = pool.cfg.algorithm.inputs().resources;
     let timeouts = &pool.cfg.timeouts;
     // Only read the clock when a retry budget needs it.
     let started = policy.timeout.map(|_| Instant::now());
@@ -228,7 +274,7 @@ async fn attempt_loop(
     // with nginx), not a gateway-made 502.
     let mut last_answer: Option<(Response<Incoming>, Pooled)> = None;
     loop {
-        let (slot, guard) = match acquire(pool, &gw.clock, &tried).await {
+        let (slot, guard) = match acquire(pool, &gw.clock, &tried, key).await {
             Ok(x) => x,
             // Out of instances to retry on: report what went wrong last.
             Err(e) => {
@@ -252,7 +298,9 @@ async fn attempt_loop(
             .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URL: {e}")))?;
         let last_try = !out.replayable() || tried.len() + 1 >= policy.tries as usize;
         let req = out.build(uri, inst.host.clone(), last_try);
+        let sent_at = measures.then(Instant::now);
         let res = tokio::time::timeout(wait, upstream::send(inst, req, timeouts.connect)).await;
+        let now = gw.clock.now_ms();
         let (failure, detail, answer) = match res {
             Err(_) => (
                 Failure::Timeout,
@@ -284,6 +332,29 @@ async fn attempt_loop(
             }
             Ok(Ok((resp, conn))) => {
                 let status = resp.status().as_u16();
+                if let Some(t0) = sent_at {
+                    inst.observe(
+                        Some(t0.elapsed().as_secs_f64() * 1000.0),
+                        status >= 500,
+                        now,
+                    );
+                }
+                if reports {
+                    let report = resp
+                        .headers()
+                        .get(load_report::HEADER)
+                        .and_then(|v| v.to_str().ok());
+                    if let Some(r) = report.and_then(load_report::parse) {
+                        inst.report_load(r, now);
+                    }
+                }
+                if status == 429 || status == 503 {
+                    if let Some(secs) = retry_after_secs(resp.headers()) {
+                        // The instance asked for a pause: give it one.
+                        inst.cool_down(now.saturating_add(secs * 1000));
+                        tracing::info!(pool = %pool.cfg.name, instance = %ep.url, status, secs, "instance cooling down (Retry-After)");
+                    }
+                }
                 if !policy.on.statuses.contains(&status) {
                     return Ok(respond(resp, conn, Some(guard), pool));
                 }
@@ -294,7 +365,10 @@ async fn attempt_loop(
                 )
             }
         };
-        let now = gw.clock.now_ms();
+        if measures && answer.is_none() {
+            let waited = (failure == Failure::Timeout).then_some(wait.as_secs_f64() * 1000.0);
+            inst.observe(waited, true, now);
+        }
         if let Some(until) = inst.record_failure(now, pool.cfg.passive) {
             tracing::warn!(pool = %pool.cfg.name, instance = %ep.url, failure = %failure,
                 ejected_for_ms = until - now, "instance ejected after repeated failures");

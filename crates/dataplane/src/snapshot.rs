@@ -7,7 +7,7 @@
 
 use crate::instance::InstanceState;
 use fulcrum_config::{Config, Pool as PoolConfig, Route};
-use fulcrum_policy::{build, Balancer, Priority, Slot};
+use fulcrum_policy::{build, hash_bytes, Balancer, Candidate, Priority, Slot};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
@@ -49,19 +49,47 @@ pub struct PoolRuntime {
 impl PoolRuntime {
     /// The selector's view of every member at `now_ms`, skipping `excluded` slots.
     pub fn slots(&self, now_ms: u64, excluded: &[usize], ignore_health: bool, out: &mut Vec<Slot>) {
+        let inputs = self.cfg.algorithm.inputs();
+        let slow_start = self.cfg.slow_start.as_millis() as u64;
         out.clear();
-        out.extend(self.members.iter().enumerate().map(|(i, m)| Slot {
-            priority: m.priority,
-            usable: !excluded.contains(&i)
+        out.extend(self.members.iter().enumerate().map(|(i, m)| {
+            let inst = &m.inst;
+            let usable = !excluded.contains(&i)
                 && if ignore_health {
-                    !m.inst.is_drained()
+                    !inst.is_drained()
                 } else {
-                    m.inst.usable(now_ms)
-                },
-            weight: m.weight,
-            in_flight: m.inst.in_flight(),
-            max_concurrent: m.max_concurrent,
+                    inst.usable(now_ms)
+                };
+            let mut cand = Candidate {
+                max_concurrent: m.max_concurrent,
+                priority: m.priority,
+                ..Candidate::new(
+                    i,
+                    inst.effective_weight(m.weight, slow_start, now_ms),
+                    inst.in_flight(),
+                )
+            };
+            if usable {
+                if inputs.calls {
+                    cand.calls = inst.calls.load(Relaxed);
+                }
+                if inputs.latency {
+                    (cand.latency_ms, cand.error_rate) = inst.perf(now_ms);
+                }
+                if inputs.resources {
+                    if let Some(r) = inst.load_report(now_ms) {
+                        (cand.cpu, cand.mem) = (r.cpu, r.mem);
+                    }
+                }
+            }
+            Slot { usable, cand }
         }));
+    }
+
+    /// Whether tries should feed the latency and error estimates.
+    pub fn measures(&self) -> bool {
+        let i = self.cfg.algorithm.inputs();
+        i.latency || i.resources
     }
 }
 
@@ -84,8 +112,13 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds a snapshot for `config`, keeping the live state and upstream
     /// connection pools of `prev` where they still apply.
-    pub fn build(config: Arc<Config>, prev: Option<&Snapshot>) -> Snapshot {
+    ///
+    /// An instance that is new in a rebuild (not at start-up) enters slow
+    /// start at `now_ms`, and its call count starts at the minimum of its
+    /// pool's other members, so `least_calls` does not flood it.
+    pub fn build(config: Arc<Config>, prev: Option<&Snapshot>, now_ms: u64) -> Snapshot {
         let mut instances: HashMap<String, Arc<InstanceState>> = HashMap::new();
+        let mut fresh: Vec<Arc<InstanceState>> = vec![];
         let mut pools = vec![];
         let mut index = HashMap::new();
         for (name, pc) in &config.pools {
@@ -99,7 +132,11 @@ impl Snapshot {
                         .or_insert_with(|| {
                             prev.and_then(|p| p.instances.get(url).cloned())
                                 .unwrap_or_else(|| {
-                                    Arc::new(InstanceState::new(ic.endpoint.clone()))
+                                    let inst = Arc::new(InstanceState::new(ic.endpoint.clone()));
+                                    if prev.is_some() {
+                                        fresh.push(inst.clone());
+                                    }
+                                    inst
                                 })
                         })
                         .clone();
@@ -111,9 +148,25 @@ impl Snapshot {
                     }
                 })
                 .collect();
+            let is_fresh = |i: &Arc<InstanceState>| fresh.iter().any(|f| Arc::ptr_eq(f, i));
+            let floor = members
+                .iter()
+                .filter(|m| !is_fresh(&m.inst))
+                .map(|m| m.inst.calls.load(Relaxed))
+                .min();
+            for m in members.iter().filter(|m| is_fresh(&m.inst)) {
+                m.inst.set_up_since(now_ms.max(1));
+                if let Some(floor) = floor {
+                    m.inst.calls.fetch_max(floor, Relaxed);
+                }
+            }
+            let ids: Vec<(u64, u32)> = members
+                .iter()
+                .map(|m| (hash_bytes(m.inst.endpoint.url.as_bytes()), m.weight))
+                .collect();
             index.insert(name.clone(), pools.len());
             pools.push(Arc::new(PoolRuntime {
-                balancer: build(pc.algorithm, members.len()),
+                balancer: build(pc.algorithm, &ids),
                 cfg: pc.clone(),
                 members,
                 // The queue survives a reload, so waiters are not stranded.
@@ -192,7 +245,7 @@ mod tests {
 
     fn snap(yaml: &str) -> Snapshot {
         let cfg = fulcrum_config::parse(yaml, &|_| None).unwrap();
-        Snapshot::build(Arc::new(cfg), None)
+        Snapshot::build(Arc::new(cfg), None, 0)
     }
 
     const YAML: &str = r#"
@@ -226,7 +279,7 @@ routes:
         let b = &s.pool("b").unwrap().members[1].inst;
         assert!(Arc::ptr_eq(a, b));
         assert!(a.try_acquire(None));
-        let s2 = Snapshot::build(s.config.clone(), Some(&s));
+        let s2 = Snapshot::build(s.config.clone(), Some(&s), 0);
         assert_eq!(s2.pool("a").unwrap().members[0].inst.in_flight(), 1);
     }
 

@@ -28,7 +28,11 @@ pub struct PeakEwma {
 
 impl PeakEwma {
     pub fn new(initial_ms: f64, tau_ms: f64, now_ms: u64) -> Self {
-        Self { estimate_ms: initial_ms.max(0.0), stamp_ms: now_ms, tau_ms: tau_ms.max(1.0) }
+        Self {
+            estimate_ms: initial_ms.max(0.0),
+            stamp_ms: now_ms,
+            tau_ms: tau_ms.max(1.0),
+        }
     }
 
     fn decay(&self, now_ms: u64) -> f64 {

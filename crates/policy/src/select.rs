@@ -66,7 +66,9 @@ pub struct Slot {
 
 impl Slot {
     fn has_room(&self) -> bool {
-        self.cand.max_concurrent.is_none_or(|m| self.cand.in_flight < m)
+        self.cand
+            .max_concurrent
+            .is_none_or(|m| self.cand.in_flight < m)
     }
 }
 
@@ -91,7 +93,12 @@ pub fn select(
     scratch: &mut Vec<Candidate>,
 ) -> SelectOutcome {
     let mut any_usable_primary = false;
-    for tier in [Priority::High, Priority::Normal, Priority::Low, Priority::Backup] {
+    for tier in [
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+        Priority::Backup,
+    ] {
         if tier == Priority::Backup && any_usable_primary {
             // Backups serve only when every other instance is down.
             return SelectOutcome::Busy;
@@ -104,7 +111,11 @@ pub fn select(
             }
             usable_in_tier = true;
             if s.has_room() {
-                scratch.push(Candidate { slot, weight: s.cand.weight.max(1), ..s.cand });
+                scratch.push(Candidate {
+                    slot,
+                    weight: s.cand.weight.max(1),
+                    ..s.cand
+                });
             }
         }
         if !scratch.is_empty() {
@@ -126,7 +137,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn slot(priority: Priority, usable: bool, in_flight: u32, max: Option<u32>) -> Slot {
-        let cand = Candidate { priority, max_concurrent: max, ..Candidate::new(0, 1, in_flight) };
+        let cand = Candidate {
+            priority,
+            max_concurrent: max,
+            ..Candidate::new(0, 1, in_flight)
+        };
         Slot { usable, cand }
     }
 
@@ -137,57 +152,93 @@ mod tests {
     fn pick(slots: &[Slot]) -> SelectOutcome {
         let b = build(Algorithm::RoundRobin, &members(slots.len()));
         let mut rng = fastrand::Rng::with_seed(1);
-        select(slots, b.as_ref(), &mut PickContext::new(&mut rng), &mut Vec::new())
+        select(
+            slots,
+            b.as_ref(),
+            &mut PickContext::new(&mut rng),
+            &mut Vec::new(),
+        )
     }
 
     #[test]
     fn high_tier_wins_while_it_has_room() {
-        let s = [slot(Priority::Low, true, 0, None), slot(Priority::High, true, 1, Some(2))];
+        let s = [
+            slot(Priority::Low, true, 0, None),
+            slot(Priority::High, true, 1, Some(2)),
+        ];
         assert_eq!(pick(&s), SelectOutcome::Picked(1));
     }
 
     #[test]
     fn full_high_tier_spills_to_low() {
-        let s = [slot(Priority::Low, true, 0, None), slot(Priority::High, true, 2, Some(2))];
+        let s = [
+            slot(Priority::Low, true, 0, None),
+            slot(Priority::High, true, 2, Some(2)),
+        ];
         assert_eq!(pick(&s), SelectOutcome::Picked(0));
     }
 
     #[test]
     fn down_high_tier_spills_to_normal() {
-        let s = [slot(Priority::High, false, 0, None), slot(Priority::Normal, true, 0, None)];
+        let s = [
+            slot(Priority::High, false, 0, None),
+            slot(Priority::Normal, true, 0, None),
+        ];
         assert_eq!(pick(&s), SelectOutcome::Picked(1));
     }
 
     #[test]
     fn backup_is_not_used_when_primaries_are_only_busy() {
-        let s = [slot(Priority::Normal, true, 1, Some(1)), slot(Priority::Backup, true, 0, None)];
+        let s = [
+            slot(Priority::Normal, true, 1, Some(1)),
+            slot(Priority::Backup, true, 0, None),
+        ];
         assert_eq!(pick(&s), SelectOutcome::Busy);
     }
 
     #[test]
     fn backup_is_used_when_primaries_are_down() {
-        let s = [slot(Priority::Normal, false, 0, None), slot(Priority::Backup, true, 0, None)];
+        let s = [
+            slot(Priority::Normal, false, 0, None),
+            slot(Priority::Backup, true, 0, None),
+        ];
         assert_eq!(pick(&s), SelectOutcome::Picked(1));
     }
 
     #[test]
     fn nothing_usable_is_down_and_all_full_is_busy() {
-        assert_eq!(pick(&[slot(Priority::Normal, false, 0, None)]), SelectOutcome::Down);
+        assert_eq!(
+            pick(&[slot(Priority::Normal, false, 0, None)]),
+            SelectOutcome::Down
+        );
         assert_eq!(pick(&[]), SelectOutcome::Down);
-        assert_eq!(pick(&[slot(Priority::Normal, true, 3, Some(3))]), SelectOutcome::Busy);
+        assert_eq!(
+            pick(&[slot(Priority::Normal, true, 3, Some(3))]),
+            SelectOutcome::Busy
+        );
     }
 
     fn arb_slot() -> impl Strategy<Value = Slot> {
-        (0usize..4, any::<bool>(), 0u32..6, proptest::option::of(1u32..5), 1u32..5).prop_map(
-            |(p, usable, in_flight, max, weight)| Slot {
+        (
+            0usize..4,
+            any::<bool>(),
+            0u32..6,
+            proptest::option::of(1u32..5),
+            1u32..5,
+        )
+            .prop_map(|(p, usable, in_flight, max, weight)| Slot {
                 usable,
                 cand: Candidate {
-                    priority: [Priority::High, Priority::Normal, Priority::Low, Priority::Backup][p],
+                    priority: [
+                        Priority::High,
+                        Priority::Normal,
+                        Priority::Low,
+                        Priority::Backup,
+                    ][p],
                     max_concurrent: max,
                     ..Candidate::new(0, weight, in_flight)
                 },
-            },
-        )
+            })
     }
 
     proptest! {

@@ -94,7 +94,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn members(n: usize) -> Vec<(u64, u32)> {
-        (0..n).map(|i| (hash_bytes(format!("http://10.0.0.{i}:80").as_bytes()), 1)).collect()
+        (0..n)
+            .map(|i| (hash_bytes(format!("http://10.0.0.{i}:80").as_bytes()), 1))
+            .collect()
     }
 
     fn owner(ch: &ConsistentHash, cands: &[Candidate], key: u64) -> usize {
@@ -164,6 +166,8 @@ mod tests {
     fn without_a_key_it_falls_back_to_two_choices() {
         let ch = ConsistentHash::new(&members(2));
         let cands = vec![Candidate::new(0, 1, 9), Candidate::new(1, 1, 0)];
-        with_ctx(3, None, |ctx| assert!((0..20).all(|_| ch.pick(&cands, ctx) == 1)));
+        with_ctx(3, None, |ctx| {
+            assert!((0..20).all(|_| ch.pick(&cands, ctx) == 1))
+        });
     }
 }

@@ -147,9 +147,19 @@ impl Algorithm {
 
     pub fn inputs(self) -> Inputs {
         match self {
-            Algorithm::LeastCalls => Inputs { calls: true, ..Inputs::default() },
-            Algorithm::ResponseTime => Inputs { latency: true, ..Inputs::default() },
-            Algorithm::ResourceBased => Inputs { latency: true, resources: true, ..Inputs::default() },
+            Algorithm::LeastCalls => Inputs {
+                calls: true,
+                ..Inputs::default()
+            },
+            Algorithm::ResponseTime => Inputs {
+                latency: true,
+                ..Inputs::default()
+            },
+            Algorithm::ResourceBased => Inputs {
+                latency: true,
+                resources: true,
+                ..Inputs::default()
+            },
             _ => Inputs::default(),
         }
     }
@@ -164,10 +174,17 @@ impl fmt::Display for Algorithm {
 impl FromStr for Algorithm {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Algorithm::ALL.iter().copied().find(|a| a.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
-            format!("unknown algorithm `{s}`; expected one of: {}", names.join(", "))
-        })
+        Algorithm::ALL
+            .iter()
+            .copied()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+                format!(
+                    "unknown algorithm `{s}`; expected one of: {}",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -203,11 +220,19 @@ pub(crate) mod testutil {
     use super::{Candidate, PickContext};
 
     pub fn cands(weights: &[u32]) -> Vec<Candidate> {
-        weights.iter().enumerate().map(|(slot, &weight)| Candidate::new(slot, weight, 0)).collect()
+        weights
+            .iter()
+            .enumerate()
+            .map(|(slot, &weight)| Candidate::new(slot, weight, 0))
+            .collect()
     }
 
     /// Runs `f` with a seeded context.
-    pub fn with_ctx<T>(seed: u64, key: Option<u64>, f: impl FnOnce(&mut PickContext<'_>) -> T) -> T {
+    pub fn with_ctx<T>(
+        seed: u64,
+        key: Option<u64>,
+        f: impl FnOnce(&mut PickContext<'_>) -> T,
+    ) -> T {
         let mut rng = fastrand::Rng::with_seed(seed);
         let mut ctx = PickContext { rng: &mut rng, key };
         f(&mut ctx)
@@ -228,7 +253,10 @@ mod tests {
     #[test]
     fn unknown_name_lists_the_valid_ones() {
         let err = "fastest".parse::<Algorithm>().unwrap_err();
-        assert!(err.contains("fastest") && err.contains("consistent_hash"), "{err}");
+        assert!(
+            err.contains("fastest") && err.contains("consistent_hash"),
+            "{err}"
+        );
     }
 
     #[test]

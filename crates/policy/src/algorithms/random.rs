@@ -30,7 +30,9 @@ mod tests {
     fn shares_follow_weights_statistically() {
         let c = cands(&[3, 1]);
         let n = 40_000;
-        let first = with_ctx(11, None, |ctx| (0..n).filter(|_| WeightedRandom.pick(&c, ctx) == 0).count());
+        let first = with_ctx(11, None, |ctx| {
+            (0..n).filter(|_| WeightedRandom.pick(&c, ctx) == 0).count()
+        });
         let share = first as f64 / n as f64;
         // 75 % expected; 4 standard deviations of a binomial at n = 40k is ~0.9 %.
         assert!((share - 0.75).abs() < 0.01, "{share}");
@@ -39,6 +41,8 @@ mod tests {
     #[test]
     fn a_single_candidate_is_always_chosen() {
         let c = cands(&[5]);
-        with_ctx(1, None, |ctx| assert!((0..100).all(|_| WeightedRandom.pick(&c, ctx) == 0)));
+        with_ctx(1, None, |ctx| {
+            assert!((0..100).all(|_| WeightedRandom.pick(&c, ctx) == 0))
+        });
     }
 }

@@ -35,7 +35,11 @@ pub fn score(c: &Candidate, max_latency: f64, max_in_flight: u32) -> f64 {
         _ => f64::from(c.in_flight) / f64::from(max_in_flight.max(1)),
     }
     .clamp(0.0, 1.0);
-    let lat = if max_latency > 0.0 { (c.latency_ms / max_latency).clamp(0.0, 1.0) } else { 0.0 };
+    let lat = if max_latency > 0.0 {
+        (c.latency_ms / max_latency).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let err = c.error_rate.clamp(0.0, 1.0);
     let base = 0.30 * cpu + 0.25 * mem + 0.20 * conn + 0.15 * lat + 0.10 * err;
     base * match c.priority {
@@ -71,35 +75,79 @@ mod tests {
     use crate::algorithms::testutil::with_ctx;
 
     fn c(slot: usize) -> Candidate {
-        Candidate { cpu: Some(0.5), mem: Some(0.5), latency_ms: 100.0, ..Candidate::new(slot, 1, 0) }
+        Candidate {
+            cpu: Some(0.5),
+            mem: Some(0.5),
+            latency_ms: 100.0,
+            ..Candidate::new(slot, 1, 0)
+        }
     }
 
     #[test]
     fn the_seeds_weights_are_applied() {
-        let x = Candidate { cpu: Some(1.0), mem: Some(0.0), latency_ms: 0.0, ..Candidate::new(0, 1, 0) };
+        let x = Candidate {
+            cpu: Some(1.0),
+            mem: Some(0.0),
+            latency_ms: 0.0,
+            ..Candidate::new(0, 1, 0)
+        };
         assert!((score(&x, 100.0, 0) - 0.30).abs() < 1e-9);
-        let x = Candidate { cpu: Some(0.0), mem: Some(1.0), ..x };
+        let x = Candidate {
+            cpu: Some(0.0),
+            mem: Some(1.0),
+            ..x
+        };
         assert!((score(&x, 100.0, 0) - 0.25).abs() < 1e-9);
-        let x = Candidate { mem: Some(0.0), in_flight: 5, max_concurrent: Some(10), ..x };
+        let x = Candidate {
+            mem: Some(0.0),
+            in_flight: 5,
+            max_concurrent: Some(10),
+            ..x
+        };
         assert!((score(&x, 100.0, 5) - 0.10).abs() < 1e-9);
-        let x = Candidate { in_flight: 0, latency_ms: 50.0, ..x };
+        let x = Candidate {
+            in_flight: 0,
+            latency_ms: 50.0,
+            ..x
+        };
         assert!((score(&x, 100.0, 0) - 0.075).abs() < 1e-9);
-        let x = Candidate { latency_ms: 0.0, error_rate: 1.0, ..x };
+        let x = Candidate {
+            latency_ms: 0.0,
+            error_rate: 1.0,
+            ..x
+        };
         assert!((score(&x, 100.0, 0) - 0.10).abs() < 1e-9);
-        let high = Candidate { priority: Priority::High, ..x };
-        let low = Candidate { priority: Priority::Low, ..x };
+        let high = Candidate {
+            priority: Priority::High,
+            ..x
+        };
+        let low = Candidate {
+            priority: Priority::Low,
+            ..x
+        };
         assert!((score(&high, 100.0, 0) - 0.08).abs() < 1e-9);
         assert!((score(&low, 100.0, 0) - 0.12).abs() < 1e-9);
     }
 
     #[test]
     fn lower_cpu_wins_and_priority_tips_a_close_call() {
-        let busy = Candidate { cpu: Some(0.9), ..c(0) };
-        let idle = Candidate { cpu: Some(0.1), ..c(1) };
-        with_ctx(1, None, |ctx| assert_eq!(ResourceBased::default().pick(&[busy, idle], ctx), 1));
+        let busy = Candidate {
+            cpu: Some(0.9),
+            ..c(0)
+        };
+        let idle = Candidate {
+            cpu: Some(0.1),
+            ..c(1)
+        };
+        with_ctx(1, None, |ctx| {
+            assert_eq!(ResourceBased::default().pick(&[busy, idle], ctx), 1)
+        });
         // Same load: the high-priority instance scores 0.8× and wins.
         let normal = c(0);
-        let high = Candidate { priority: Priority::High, ..c(1) };
+        let high = Candidate {
+            priority: Priority::High,
+            ..c(1)
+        };
         with_ctx(1, None, |ctx| {
             let rb = ResourceBased::default();
             assert!((0..4).all(|_| rb.pick(&[normal, high], ctx) == 1));

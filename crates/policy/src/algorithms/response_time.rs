@@ -39,13 +39,18 @@ mod tests {
     use crate::algorithms::testutil::with_ctx;
 
     fn c(slot: usize, latency_ms: f64, in_flight: u32) -> Candidate {
-        Candidate { latency_ms, ..Candidate::new(slot, 1, in_flight) }
+        Candidate {
+            latency_ms,
+            ..Candidate::new(slot, 1, in_flight)
+        }
     }
 
     #[test]
     fn of_two_it_takes_the_cheaper() {
         let cands = [c(0, 200.0, 0), c(1, 10.0, 0)];
-        with_ctx(1, None, |ctx| assert!((0..50).all(|_| ResponseTime.pick(&cands, ctx) == 1)));
+        with_ctx(1, None, |ctx| {
+            assert!((0..50).all(|_| ResponseTime.pick(&cands, ctx) == 1))
+        });
     }
 
     #[test]
