@@ -135,6 +135,9 @@ pub enum FailureMode {
     Reset,
     /// Answers with non-HTTP bytes (`SSH-2.0-garbage\r\n`), then closes.
     Garbage,
+    /// Answers `503 {"error":"overloaded"}` with `Retry-After: 2` (an
+    /// instance asking for a pause); `/health` stays healthy.
+    Overloaded,
 }
 
 impl FailureMode {
@@ -146,6 +149,7 @@ impl FailureMode {
             FailureMode::Error500 => "500",
             FailureMode::Reset => "reset",
             FailureMode::Garbage => "garbage",
+            FailureMode::Overloaded => "503",
         }
     }
 
@@ -159,6 +163,7 @@ impl FailureMode {
             2 => FailureMode::Error500,
             3 => FailureMode::Reset,
             4 => FailureMode::Garbage,
+            5 => FailureMode::Overloaded,
             _ => FailureMode::Normal,
         }
     }
@@ -180,8 +185,9 @@ impl FromStr for FailureMode {
             "500" | "error500" | "error" => Ok(FailureMode::Error500),
             "reset" => Ok(FailureMode::Reset),
             "garbage" => Ok(FailureMode::Garbage),
+            "503" | "overloaded" => Ok(FailureMode::Overloaded),
             other => Err(format!(
-                "unknown mode {other:?} (expected normal, hang, 500, reset or garbage)"
+                "unknown mode {other:?} (expected normal, hang, 500, 503, reset or garbage)"
             )),
         }
     }

@@ -84,11 +84,21 @@ pub(crate) async fn handle(
     match mode {
         FailureMode::Hang => return hang(req).await,
         FailureMode::Reset | FailureMode::Garbage => return conn.abort(mode),
-        FailureMode::Normal | FailureMode::Error500 => {}
+        FailureMode::Normal | FailureMode::Error500 | FailureMode::Overloaded => {}
     }
     let delay = shared.sample_delay();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    if mode == FailureMode::Overloaded {
+        shared.errors.fetch_add(1, Relaxed);
+        let body = MockBody::full(Bytes::from_static(br#"{"error":"overloaded"}"#));
+        let mut resp = respond(shared, StatusCode::SERVICE_UNAVAILABLE, JSON, body);
+        resp.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("2"),
+        );
+        return Ok(resp);
     }
     if mode == FailureMode::Error500 || shared.inject_error() {
         shared.errors.fetch_add(1, Relaxed);
@@ -137,13 +147,15 @@ async fn health(conn: &Conn, req: Request<Incoming>) -> Result<Response<MockBody
     match shared.mode() {
         FailureMode::Hang => hang(req).await,
         mode @ (FailureMode::Reset | FailureMode::Garbage) => conn.abort(mode),
-        FailureMode::Normal | FailureMode::Error500 => Ok(if shared.healthy() {
-            let body = MockBody::full(shared.health_ok_body.clone());
-            respond(shared, StatusCode::OK, JSON, body)
-        } else {
-            let body = MockBody::full(shared.health_bad_body.clone());
-            respond(shared, StatusCode::SERVICE_UNAVAILABLE, JSON, body)
-        }),
+        FailureMode::Normal | FailureMode::Error500 | FailureMode::Overloaded => {
+            Ok(if shared.healthy() {
+                let body = MockBody::full(shared.health_ok_body.clone());
+                respond(shared, StatusCode::OK, JSON, body)
+            } else {
+                let body = MockBody::full(shared.health_bad_body.clone());
+                respond(shared, StatusCode::SERVICE_UNAVAILABLE, JSON, body)
+            })
+        }
     }
 }
 

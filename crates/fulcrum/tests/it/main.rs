@@ -9,6 +9,7 @@ mod cli;
 mod errors;
 mod failover;
 mod kill9;
+mod policies;
 mod proxying;
 mod resilience;
 mod signals;
