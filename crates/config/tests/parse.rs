@@ -229,3 +229,50 @@ fn a_bad_instance_does_not_hide_the_errors_of_the_next() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn hash_keys_parse_and_consistent_hash_requires_one() {
+    use fulcrum_config::HashKey;
+    let c = parse(
+        "pools:\n  a: { algorithm: consistent_hash, hash_key: \"header:Device-Id\" }\n  b: { algorithm: consistent_hash, hash_key: client_ip }\n  c: { algorithm: consistent_hash, hash_key: \"cookie:sid\", slow_start: 30s }\n  d: { algorithm: consistent_hash, hash_key: \"query:user\" }\n",
+        &env,
+    )
+    .unwrap();
+    assert_eq!(
+        c.pools["a"].hash_key,
+        Some(HashKey::Header("device-id".into()))
+    );
+    assert_eq!(c.pools["b"].hash_key, Some(HashKey::ClientIp));
+    assert_eq!(c.pools["c"].hash_key, Some(HashKey::Cookie("sid".into())));
+    assert_eq!(c.pools["c"].slow_start, Duration::from_secs(30));
+    assert_eq!(c.pools["d"].hash_key, Some(HashKey::Query("user".into())));
+    let errs =
+        errors("pools:\n  a: { algorithm: consistent_hash }\n  b: { hash_key: \"body:x\" }\n");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("pools.a.hash_key: consistent_hash needs a key")),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("pools.b.hash_key: `body:x` is not a hash key")),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn every_algorithm_name_is_accepted() {
+    for alg in fulcrum_policy::Algorithm::ALL {
+        let extra = if alg == fulcrum_policy::Algorithm::ConsistentHash {
+            ", hash_key: client_ip"
+        } else {
+            ""
+        };
+        let c = parse(
+            &format!("pools: {{ p: {{ algorithm: {}{extra} }} }}", alg.name()),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.pools["p"].algorithm, alg);
+    }
+}

@@ -250,3 +250,33 @@ async fn response_time_steers_away_from_a_slow_instance() {
         "slow instance got {s} of 120: {counts:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_requests_are_served_in_arrival_order() {
+    let a = slow("a", 150).await;
+    let gw = gateway(&config(
+        "round_robin",
+        "    queue: { max: 10, timeout: 10s }\n",
+        &[format!(
+            "{{ endpoint: \"{}\", max_concurrent: 1 }}",
+            a.url()
+        )],
+    ))
+    .await;
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = vec![];
+    for i in 0..5 {
+        let (url, order) = (format!("http://{}/", gw.proxy_addr), order.clone());
+        tasks.push(tokio::spawn(async move {
+            assert_eq!(get(&client(), &url).await.status, 200);
+            order.lock().unwrap().push(i);
+        }));
+        // Arrive one after another while the first still holds the slot.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+    assert_eq!(a.stats().max_in_flight, 1);
+}
