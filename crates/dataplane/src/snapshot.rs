@@ -7,7 +7,7 @@
 
 use crate::instance::InstanceState;
 use fulcrum_config::{Config, Pool as PoolConfig, Route};
-use fulcrum_policy::{build, hash_bytes, Balancer, Candidate, Priority, Slot};
+use fulcrum_policy::{build, hash_bytes, rejoin_floor, Balancer, Candidate, Priority, Slot};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
@@ -84,6 +84,17 @@ impl PoolRuntime {
             }
             Slot { usable, cand }
         }));
+        if inputs.calls {
+            // Hold instances out of service at the in-service minimum, so
+            // one returning from an outage rejoins level, not far behind.
+            if let Some(floor) = rejoin_floor(out) {
+                for (m, s) in self.members.iter().zip(out.iter()) {
+                    if !s.usable {
+                        m.inst.calls.fetch_max(floor, Relaxed);
+                    }
+                }
+            }
+        }
     }
 
     /// Whether tries should feed the latency and error estimates.

