@@ -315,6 +315,42 @@ mod tests {
     }
 
     #[test]
+    fn load_reports_expire() {
+        let i = inst();
+        let r = crate::load_report::parse("TEXT cpu_utilization=0.7").unwrap();
+        i.report_load(r, 1_000);
+        assert_eq!(
+            i.load_report(1_000 + LOAD_REPORT_TTL_MS - 1)
+                .and_then(|r| r.cpu),
+            Some(0.7)
+        );
+        assert_eq!(
+            i.load_report(1_000 + LOAD_REPORT_TTL_MS),
+            None,
+            "a stale report is not used"
+        );
+    }
+
+    #[test]
+    fn slow_start_ramps_from_one_to_the_full_weight() {
+        let i = inst();
+        assert_eq!(
+            i.effective_weight(10, 30_000, 5_000),
+            10,
+            "present since start-up: no ramp"
+        );
+        i.set_up_since(10_000);
+        assert_eq!(i.effective_weight(10, 30_000, 10_000), 1);
+        assert_eq!(i.effective_weight(10, 30_000, 25_000), 5);
+        assert_eq!(i.effective_weight(10, 30_000, 40_000), 10);
+        assert_eq!(
+            i.effective_weight(10, 0, 10_000),
+            10,
+            "off when slow_start is 0"
+        );
+    }
+
+    #[test]
     fn passing_the_recovery_probes_lifts_a_running_ejection() {
         let i = inst();
         let cfg = PassiveConfig {

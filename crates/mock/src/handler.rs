@@ -138,6 +138,14 @@ pub(crate) fn respond(
     let headers = resp.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(X_MOCK_INSTANCE, shared.instance_header.clone());
+    if let Some(r) = shared
+        .load_report
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
+        headers.insert("endpoint-load-metrics", r.clone());
+    }
     resp
 }
 
@@ -201,6 +209,14 @@ fn echo(shared: &Shared, req: Request<Incoming>, guard: InFlight) -> Response<Mo
         headers.insert(CONTENT_TYPE, ct.clone());
     }
     headers.insert(X_MOCK_INSTANCE, shared.instance_header.clone());
+    if let Some(r) = shared
+        .load_report
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
+        headers.insert("endpoint-load-metrics", r.clone());
+    }
     resp
 }
 

@@ -100,6 +100,17 @@ impl MockServer {
         self.shared.set_error_rate(r);
     }
 
+    /// Adds an ORCA load report (`endpoint-load-metrics: VALUE`, e.g.
+    /// `TEXT cpu_utilization=0.9`) to every answer; `None` stops it.
+    pub fn set_load_report(&self, value: Option<&str>) {
+        let v = value.and_then(|v| hyper::header::HeaderValue::from_str(v).ok());
+        *self
+            .shared
+            .load_report
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = v;
+    }
+
     /// Simulates `kill -9`: closes the listener and drops every open
     /// connection at once. Afterwards connections to the port are refused.
     pub async fn kill(&self) {

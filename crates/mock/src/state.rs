@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     pub name_json: String,
     /// Value of the `x-mock-instance` header.
     pub instance_header: HeaderValue,
+    /// An ORCA `endpoint-load-metrics` value added to every answer, if set.
+    pub load_report: std::sync::RwLock<Option<HeaderValue>>,
     pub health_ok_body: Bytes,
     pub health_bad_body: Bytes,
     pub error_body: Bytes,
@@ -56,6 +58,7 @@ impl Shared {
             error_body: body(format!(r#"{{"error":"injected","instance":{name_json}}}"#)),
             name_json,
             instance_header,
+            load_report: std::sync::RwLock::new(None),
             capacity: cfg.capacity.map(|n| Arc::new(Semaphore::new(n))),
             healthy: AtomicBool::new(cfg.healthy),
             mode: AtomicU8::new(cfg.mode.to_u8()),

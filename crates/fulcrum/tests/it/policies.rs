@@ -280,3 +280,22 @@ async fn queued_requests_are_served_in_arrival_order() {
     assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
     assert_eq!(a.stats().max_in_flight, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_based_follows_the_instances_load_reports() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    a.set_load_report(Some("TEXT cpu_utilization=0.9, mem_utilization=0.8"));
+    b.set_load_report(Some(
+        r#"JSON {"cpu_utilization":0.1,"mem_utilization":0.2}"#,
+    ));
+    let gw = gateway(&config("resource_based", "", &[ep(&a.url()), ep(&b.url())])).await;
+    let counts = load(&format!("http://{}/", gw.proxy_addr), 1, 20).await;
+    // Until each has reported once both count as half loaded; then b wins.
+    assert!(counts.get("b").copied().unwrap_or(0) >= 18, "{counts:?}");
+    // The picture flips when the reports do.
+    a.set_load_report(Some("TEXT cpu_utilization=0.05, mem_utilization=0.1"));
+    b.set_load_report(Some("TEXT cpu_utilization=0.95, mem_utilization=0.9"));
+    let _ = load(&format!("http://{}/", gw.proxy_addr), 1, 2).await;
+    let later = load(&format!("http://{}/", gw.proxy_addr), 1, 20).await;
+    assert!(later.get("a").copied().unwrap_or(0) >= 18, "{later:?}");
+}
