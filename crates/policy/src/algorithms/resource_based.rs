@@ -129,6 +129,29 @@ mod tests {
         assert!((score(&low, 100.0, 0) - 0.12).abs() < 1e-9);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn the_pick_has_the_lowest_score(
+            xs in proptest::collection::vec(
+                (proptest::option::of(0.0f64..1.0), proptest::option::of(0.0f64..1.0), 0u32..10, 0.0f64..300.0, 0.0f64..1.0, 0usize..4),
+                1..8,
+            ),
+        ) {
+            let prios = [Priority::High, Priority::Normal, Priority::Low, Priority::Backup];
+            let cands: Vec<Candidate> = xs.iter().enumerate().map(|(s, &(cpu, mem, f, lat, err, p))| Candidate {
+                cpu, mem, latency_ms: lat, error_rate: err, priority: prios[p], max_concurrent: Some(10),
+                ..Candidate::new(s, 1, f)
+            }).collect();
+            let max_lat = cands.iter().map(|c| c.latency_ms).fold(0.0, f64::max);
+            let max_if = cands.iter().map(|c| c.in_flight).max().unwrap();
+            let i = with_ctx(1, None, |ctx| ResourceBased::default().pick(&cands, ctx));
+            let best = score(&cands[i], max_lat, max_if);
+            for c in &cands {
+                proptest::prop_assert!(best <= score(c, max_lat, max_if) + 1e-12);
+            }
+        }
+    }
+
     #[test]
     fn lower_cpu_wins_and_priority_tips_a_close_call() {
         let busy = Candidate {

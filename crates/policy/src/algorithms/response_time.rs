@@ -37,6 +37,7 @@ impl Balancer for ResponseTime {
 mod tests {
     use super::*;
     use crate::algorithms::testutil::with_ctx;
+    use crate::algorithms::two_distinct;
 
     fn c(slot: usize, latency_ms: f64, in_flight: u32) -> Candidate {
         Candidate {
@@ -58,6 +59,21 @@ mod tests {
         // 10 ms × 30 in flight = 310 > 100 ms × 1.
         let cands = [c(0, 10.0, 30), c(1, 100.0, 0)];
         with_ctx(1, None, |ctx| assert_eq!(ResponseTime.pick(&cands, ctx), 1));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_returns_the_costlier_of_its_two_samples(
+            loads in proptest::collection::vec((0.0f64..500.0, 0u32..20), 2..10),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let cands: Vec<Candidate> = loads.iter().enumerate().map(|(s, &(l, f))| c(s, l, f)).collect();
+            let (a, b) = two_distinct(cands.len(), &mut fastrand::Rng::with_seed(seed));
+            let i = with_ctx(seed, None, |ctx| ResponseTime.pick(&cands, ctx));
+            proptest::prop_assert!(i == a || i == b);
+            let other = if i == a { b } else { a };
+            proptest::prop_assert!(cost(&cands[i]) <= cost(&cands[other]));
+        }
     }
 
     #[test]
