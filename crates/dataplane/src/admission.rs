@@ -67,11 +67,11 @@ fn try_once_with(
     Try::Busy
 }
 
-/// Decrements the pool's waiting count however the wait ends.
-struct Waiting<'a>(&'a PoolRuntime);
-impl Drop for Waiting<'_> {
+/// Leaves the queue however the wait ends (served, timed out, cancelled).
+struct Ticket<'a>(&'a PoolRuntime, u64);
+impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        self.0.waiters.waiting.fetch_sub(1, Relaxed);
+        self.0.waiters.leave(self.1);
     }
 }
 
@@ -97,26 +97,29 @@ pub async fn acquire(
         }
     }
     let q = pool.cfg.queue;
-    if pool.waiters.waiting.fetch_add(1, Relaxed) >= q.max {
-        pool.waiters.waiting.fetch_sub(1, Relaxed);
+    if pool.waiters.waiting.load(Relaxed) >= q.max {
         return Err(ProxyError::QueueFull { pool: name() });
     }
-    let _waiting = Waiting(pool);
+    let (id, bell) = pool.waiters.join();
+    let _ticket = Ticket(pool, id);
     let deadline = tokio::time::Instant::now() + q.timeout;
     loop {
-        let notified = pool.waiters.notify.notified();
-        tokio::pin!(notified);
-        // Register before re-checking so a release between the check and
-        // the await is not lost.
-        notified.as_mut().enable();
-        match try_once(pool, clock, excluded, key) {
-            Try::Got(i, g) => return Ok((i, g)),
-            Try::Down => return Err(ProxyError::AllDown { pool: name() }),
-            Try::Busy => {}
+        let rung = bell.notified();
+        tokio::pin!(rung);
+        // Register before checking so a release in between is not lost.
+        rung.as_mut().enable();
+        if pool.waiters.is_head(id) {
+            match try_once(pool, clock, excluded, key) {
+                Try::Got(i, g) => return Ok((i, g)),
+                Try::Down => return Err(ProxyError::AllDown { pool: name() }),
+                Try::Busy => {}
+            }
         }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+        if tokio::time::Instant::now() >= deadline {
             return Err(ProxyError::QueueTimeout { pool: name() });
         }
+        let wake = deadline.min(tokio::time::Instant::now() + crate::snapshot::HEAD_RECHECK);
+        let _ = tokio::time::timeout_at(wake, rung).await;
     }
 }
 
@@ -159,6 +162,37 @@ mod tests {
         assert_eq!(p.waiters.waiting.load(Relaxed), 1);
         drop(held);
         assert_eq!(waiter.await.unwrap(), Ok(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_are_served_in_arrival_order_even_when_a_newcomer_arrives_at_the_release() {
+        let p = pool("    queue: { max: 10, timeout: 30s }\n");
+        let clock = Clock::new();
+        let (_, held) = acquire(&p, &clock, &[], None).await.unwrap();
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let spawn = |name: &'static str| {
+            let (p, order) = (p.clone(), order.clone());
+            tokio::spawn(async move {
+                let (_, g) = acquire(&p, &Clock::new(), &[], None).await.unwrap();
+                order.lock().unwrap().push(name);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                drop(g);
+            })
+        };
+        let w0 = spawn("waiter0");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let w1 = spawn("waiter1");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // The slot frees and a newcomer arrives at the same instant.
+        drop(held);
+        let n = spawn("newcomer");
+        for t in [w0, w1, n] {
+            t.await.unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            vec!["waiter0", "waiter1", "newcomer"]
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -88,9 +88,9 @@ impl InstanceState {
         self.up_since.store(now_ms, Relaxed);
     }
 
-    /// `weight` ramped by slow start: from 1 up to `weight` over
-    /// `slow_start_ms` after the instance entered service or its last
-    /// ejection or cool-down ended.
+    /// `weight` ramped by slow start: from a tenth of `weight` (at least 1)
+    /// up to `weight` over `slow_start_ms` after the instance entered
+    /// service or its last ejection or cool-down ended.
     pub fn effective_weight(&self, weight: u32, slow_start_ms: u64, now_ms: u64) -> u32 {
         if slow_start_ms == 0 {
             return weight;
@@ -103,7 +103,8 @@ impl InstanceState {
         if since == 0 || elapsed >= slow_start_ms {
             return weight;
         }
-        ((u64::from(weight) * elapsed / slow_start_ms) as u32).max(1)
+        let ramped = u128::from(weight) * u128::from(elapsed) / u128::from(slow_start_ms);
+        (ramped as u32).max(weight / 10).max(1)
     }
 
     /// Keeps the instance out until `until_ms` (a `Retry-After` cool-down).
@@ -122,9 +123,9 @@ impl InstanceState {
     }
 
     /// (latency estimate ms, error rate) as of `now_ms`.
-    pub fn perf(&self, now_ms: u64) -> (f64, f64) {
+    pub fn perf(&self, now_ms: u64, in_flight: u32) -> (f64, f64) {
         let p = self.perf.lock().unwrap_or_else(|e| e.into_inner());
-        (p.latency.get(now_ms), p.error_rate)
+        (p.latency.cost_basis(now_ms, in_flight), p.error_rate)
     }
 
     /// Stores an ORCA load report received at `now_ms`.
@@ -192,7 +193,8 @@ impl InstanceState {
         self.failures.fetch_add(1, Relaxed);
         let mut ej = self.ejector.lock().unwrap_or_else(|e| e.into_inner());
         let until = ej.record_failure(now_ms, cfg)?;
-        self.ejected_until.store(until, Relaxed);
+        // fetch_max: an ejection must not cut short a longer Retry-After cool-down.
+        self.ejected_until.fetch_max(until, Relaxed);
         self.ejections_total.fetch_add(1, Relaxed);
         Some(until)
     }
@@ -341,6 +343,11 @@ mod tests {
         );
         i.set_up_since(10_000);
         assert_eq!(i.effective_weight(10, 30_000, 10_000), 1);
+        assert_eq!(
+            i.effective_weight(100, 30_000, 10_000),
+            10,
+            "starts at a tenth"
+        );
         assert_eq!(i.effective_weight(10, 30_000, 25_000), 5);
         assert_eq!(i.effective_weight(10, 30_000, 40_000), 10);
         assert_eq!(

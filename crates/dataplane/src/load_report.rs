@@ -28,16 +28,20 @@ pub fn parse(value: &str) -> Option<LoadReport> {
     let v = value.trim();
     let mut r = LoadReport::default();
     if let Some(text) = v.strip_prefix("TEXT ") {
+        // A bad pair is skipped, not the whole report.
         for pair in text.split(',') {
-            let (k, val) = pair.split_once('=')?;
-            let val: f64 = val.trim().parse().ok().filter(|x: &f64| x.is_finite())?;
-            set(&mut r, k.trim(), val);
+            let Some((k, val)) = pair.split_once('=') else {
+                continue;
+            };
+            if let Some(val) = val.trim().parse::<f64>().ok().filter(|x| x.is_finite()) {
+                set(&mut r, k.trim(), val);
+            }
         }
     } else if let Some(json) = v.strip_prefix("JSON ") {
         let obj: serde_json::Value = serde_json::from_str(json).ok()?;
         let obj = obj.as_object()?;
         for (k, val) in obj {
-            if k == "named_metrics" {
+            if k == "named_metrics" || k == "namedMetrics" {
                 for (nk, nv) in val.as_object()? {
                     if let Some(x) = nv.as_f64() {
                         r.named.insert(nk.clone(), x);
@@ -55,8 +59,9 @@ pub fn parse(value: &str) -> Option<LoadReport> {
 
 fn set(r: &mut LoadReport, key: &str, val: f64) {
     match key {
-        "cpu_utilization" => r.cpu = Some(val.clamp(0.0, 1.0)),
-        "mem_utilization" => r.mem = Some(val.clamp(0.0, 1.0)),
+        // snake_case as in the TEXT form, camelCase as protobuf JSON writes it.
+        "cpu_utilization" | "cpuUtilization" => r.cpu = Some(val.clamp(0.0, 1.0)),
+        "mem_utilization" | "memUtilization" => r.mem = Some(val.clamp(0.0, 1.0)),
         k => {
             if let Some(name) = k.strip_prefix("named_metrics.") {
                 r.named.insert(name.to_string(), val);
@@ -91,6 +96,18 @@ mod tests {
 
     #[test]
     fn garbage_is_ignored() {
+        let r = parse("TEXT cpu_utilization=0.4, bogus, mem_utilization=abc,").unwrap();
+        assert_eq!(
+            (r.cpu, r.mem),
+            (Some(0.4), None),
+            "good pairs survive bad ones"
+        );
+        let r = parse(r#"JSON {"cpuUtilization":0.2,"namedMetrics":{"q":1}}"#).unwrap();
+        assert_eq!(
+            (r.cpu, r.named["q"]),
+            (Some(0.2), 1.0),
+            "protobuf JSON spelling"
+        );
         for bad in [
             "",
             "BIN Cg==",

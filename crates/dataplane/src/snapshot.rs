@@ -13,21 +13,73 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-/// Requests waiting in a pool's admission queue for a free instance.
+/// A pool's admission queue: requests waiting, in arrival order, for an
+/// instance below `max_concurrent`.
+///
+/// Strict FIFO: only the request at the head may take a freed slot, and a
+/// newcomer joins the back whenever anyone is waiting. A release wakes the
+/// head; the head also re-checks every [`HEAD_RECHECK`] so an instance that
+/// recovers or ends a cool-down (which frees no slot) is noticed too.
 #[derive(Debug, Default)]
 pub struct Waiters {
-    pub notify: Notify,
+    queue: std::sync::Mutex<WaitQueue>,
     pub waiting: AtomicU32,
 }
 
+#[derive(Debug, Default)]
+struct WaitQueue {
+    next_id: u64,
+    q: std::collections::VecDeque<(u64, Arc<Notify>)>,
+}
+
+/// How often the head of a queue looks again without being woken.
+pub const HEAD_RECHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
 impl Waiters {
-    /// Wakes the longest waiter, if any (FIFO: tokio's `Notify` queues waiters in order).
+    fn lock(&self) -> std::sync::MutexGuard<'_, WaitQueue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the request at the head of the queue, if any.
     pub fn wake_one(&self) {
         if self.waiting.load(Relaxed) > 0 {
-            self.notify.notify_one();
+            if let Some((_, n)) = self.lock().q.front() {
+                n.notify_one();
+            }
+        }
+    }
+
+    /// Joins the back of the queue; returns the ticket and its bell.
+    pub fn join(&self) -> (u64, Arc<Notify>) {
+        let mut w = self.lock();
+        let id = w.next_id;
+        w.next_id += 1;
+        let bell = Arc::new(Notify::new());
+        w.q.push_back((id, bell.clone()));
+        self.waiting.store(w.q.len() as u32, Relaxed);
+        (id, bell)
+    }
+
+    /// Whether ticket `id` is at the head.
+    pub fn is_head(&self, id: u64) -> bool {
+        self.lock().q.front().is_some_and(|(h, _)| *h == id)
+    }
+
+    /// Leaves the queue (served, timed out or cancelled) and lets the next
+    /// head look for a slot.
+    pub fn leave(&self, id: u64) {
+        let mut w = self.lock();
+        w.q.retain(|(i, _)| *i != id);
+        self.waiting.store(w.q.len() as u32, Relaxed);
+        if let Some((_, n)) = w.q.front() {
+            n.notify_one();
         }
     }
 }
+
+/// With `slow_start`, weights are multiplied by this so that even weight 1
+/// can ramp (from a tenth of its share) instead of being stuck at 1.
+pub const SLOW_START_SCALE: u32 = 100;
 
 /// One instance as a member of one pool.
 #[derive(Debug, Clone)]
@@ -65,7 +117,15 @@ impl PoolRuntime {
                 priority: m.priority,
                 ..Candidate::new(
                     i,
-                    inst.effective_weight(m.weight, slow_start, now_ms),
+                    if slow_start > 0 {
+                        inst.effective_weight(
+                            m.weight.saturating_mul(SLOW_START_SCALE),
+                            slow_start,
+                            now_ms,
+                        )
+                    } else {
+                        m.weight
+                    },
                     inst.in_flight(),
                 )
             };
@@ -74,7 +134,7 @@ impl PoolRuntime {
                     cand.calls = inst.calls.load(Relaxed);
                 }
                 if inputs.latency {
-                    (cand.latency_ms, cand.error_rate) = inst.perf(now_ms);
+                    (cand.latency_ms, cand.error_rate) = inst.perf(now_ms, cand.in_flight);
                 }
                 if inputs.resources {
                     if let Some(r) = inst.load_report(now_ms) {
@@ -87,11 +147,19 @@ impl PoolRuntime {
         if inputs.calls {
             // Hold instances out of service at the in-service minimum, so
             // one returning from an outage rejoins level, not far behind.
-            if let Some(floor) = rejoin_floor(out) {
-                for (m, s) in self.members.iter().zip(out.iter()) {
-                    if !s.usable {
-                        m.inst.calls.fetch_max(floor, Relaxed);
-                    }
+            let floors: Vec<(Priority, Option<u64>)> = out
+                .iter()
+                .filter(|s| !s.usable)
+                .map(|s| (s.cand.priority, rejoin_floor(out, s.cand.priority)))
+                .collect();
+            for (m, s) in self
+                .members
+                .iter()
+                .zip(out.iter())
+                .filter(|(_, s)| !s.usable)
+            {
+                if let Some((_, Some(floor))) = floors.iter().find(|(p, _)| *p == s.cand.priority) {
+                    m.inst.calls.fetch_max(*floor, Relaxed);
                 }
             }
         }
@@ -160,14 +228,16 @@ impl Snapshot {
                 })
                 .collect();
             let is_fresh = |i: &Arc<InstanceState>| fresh.iter().any(|f| Arc::ptr_eq(f, i));
-            let floor = members
-                .iter()
-                .filter(|m| !is_fresh(&m.inst))
-                .map(|m| m.inst.calls.load(Relaxed))
-                .min();
+            let floor = |p: Priority| {
+                members
+                    .iter()
+                    .filter(|m| !is_fresh(&m.inst) && m.priority == p)
+                    .map(|m| m.inst.calls.load(Relaxed))
+                    .min()
+            };
             for m in members.iter().filter(|m| is_fresh(&m.inst)) {
                 m.inst.set_up_since(now_ms.max(1));
-                if let Some(floor) = floor {
+                if let Some(floor) = floor(m.priority) {
                     m.inst.calls.fetch_max(floor, Relaxed);
                 }
             }

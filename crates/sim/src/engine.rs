@@ -202,7 +202,7 @@ impl Sim<'_> {
                         max_concurrent: s.model.max_concurrent,
                         priority: s.model.priority,
                         calls: s.calls,
-                        latency_ms: s.ewma.get(now_ms),
+                        latency_ms: s.ewma.cost_basis(now_ms, s.in_flight),
                         error_rate: s.error_rate,
                         cpu: Some(load.min(1.0)),
                         mem: Some(load.min(1.0)),
@@ -212,11 +212,20 @@ impl Sim<'_> {
             }));
         // As the data plane does: instances out of service are held at the
         // in-service minimum of calls, so they rejoin level.
-        if let Some(floor) = fulcrum_policy::rejoin_floor(&self.slots) {
-            for (s, slot) in self.insts.iter_mut().zip(self.slots.iter()) {
-                if !slot.usable {
-                    s.calls = s.calls.max(floor);
+        let floors: Vec<Option<u64>> = self
+            .slots
+            .iter()
+            .map(|slot| {
+                if slot.usable {
+                    None
+                } else {
+                    fulcrum_policy::rejoin_floor(&self.slots, slot.cand.priority)
                 }
+            })
+            .collect();
+        for (s, floor) in self.insts.iter_mut().zip(floors) {
+            if let Some(floor) = floor {
+                s.calls = s.calls.max(floor);
             }
         }
         let key = self.clients[client].key.map(|(_, h)| h);

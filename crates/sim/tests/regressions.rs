@@ -30,6 +30,32 @@ fn least_calls_does_not_flood_a_returning_instance() {
     );
 }
 
+/// The same with a backup instance in the pool: the floor is taken per
+/// tier, so an idle backup with no calls does not drag it to zero.
+#[test]
+fn least_calls_does_not_flood_a_returning_instance_when_a_backup_exists() {
+    let mut s = outage(1);
+    let backup = s.instances[0].clone();
+    s.instances.push(fulcrum_sim::InstanceModel {
+        name: "backup".into(),
+        priority: fulcrum_policy::Priority::Backup,
+        down_between: None,
+        ..backup
+    });
+    let mut after = [0u64; 5];
+    run_with(Algorithm::LeastCalls, &s.instances, &s.workload, &mut |d| {
+        if (40_000.0..45_000.0).contains(&d.at_ms) {
+            after[d.instance] += 1;
+        }
+    });
+    let share = after[2] as f64 / after.iter().sum::<u64>() as f64;
+    assert!(
+        share < 0.4,
+        "c took {:.0} % of 40-45 s: {after:?}",
+        share * 100.0
+    );
+}
+
 /// `consistent_hash` with bounded loads at light load: the bound is
 /// `ceil(1.25 · (total + 1) / n)`, which is 1 whenever fewer than 3
 /// requests are in flight over 4 instances, so a key whose instance is

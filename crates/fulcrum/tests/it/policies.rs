@@ -222,16 +222,20 @@ async fn slow_start_ramps_a_newly_added_instance() {
             config("weighted_round_robin", "    slow_start: 60s\n", insts)
         )
     };
-    let w = |u: &str| format!("{{ endpoint: \"{u}\", weight: 10 }}");
+    // Default weights (1): slow start still ramps them (from a tenth).
     let cfg = |insts: &[String]| fulcrum_config::parse(&yaml(insts), &|_| None).unwrap();
-    let gw = fulcrum::app::start(cfg(&[w(&a.url()), w(&b.url())]))
+    let gw = fulcrum::app::start(cfg(&[ep(&a.url()), ep(&b.url())]))
         .await
         .unwrap();
     let url = format!("http://{}/", gw.proxy_addr);
-    gw.reload(cfg(&[w(&a.url()), w(&b.url()), w(&c.url())]));
+    gw.reload(cfg(&[ep(&a.url()), ep(&b.url()), ep(&c.url())]));
     let early = load(&url, 1, 42).await;
-    // Weight 1 of 21 at first, against 10 of 30 without slow start.
+    // ~1/21 of the traffic at first, against 1/3 (14) without slow start.
     assert!(early.get("c").copied().unwrap_or(0) <= 4, "{early:?}");
+    assert!(
+        early.get("c").copied().unwrap_or(0) >= 1,
+        "ramps from a tenth, not from nothing: {early:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

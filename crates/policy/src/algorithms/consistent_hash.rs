@@ -12,7 +12,7 @@
 //!
 //! Bounded loads: an instance is skipped (the walk goes on clockwise) while
 //! its in-flight count is at [`load_cap`] = `ceil(LOAD_FACTOR × (total + 1)
-//! / n)`, but never below [`MIN_LOAD_CAP`], so a hot key cannot pile more
+//! × weight / total weight)`, but never below [`MIN_LOAD_CAP`], so a hot key cannot pile more
 //! than ~1.25× the average load onto one instance. The floor keeps light
 //! load from moving keys: without it the cap is 1 whenever fewer requests
 //! than instances are in flight, and a key whose instance is serving one
@@ -31,10 +31,14 @@ pub const LOAD_FACTOR: f64 = 1.25;
 /// The bound never goes below this many in-flight requests per instance.
 pub const MIN_LOAD_CAP: u64 = 4;
 
-/// In-flight requests at which an instance is passed over, given `total`
-/// in flight over `n` eligible instances.
-pub fn load_cap(total: u64, n: usize) -> u64 {
-    ((LOAD_FACTOR * (total + 1) as f64 / n.max(1) as f64).ceil() as u64).max(MIN_LOAD_CAP)
+/// In-flight requests at which an instance of weight `w` is passed over,
+/// given `total` in flight over eligible instances of total weight
+/// `total_weight`: its weighted share of the load × [`LOAD_FACTOR`], never
+/// below [`MIN_LOAD_CAP`] (HAProxy's `hash-balance-factor` scales the same
+/// way).
+pub fn load_cap(total: u64, w: u32, total_weight: u64) -> u64 {
+    let share = f64::from(w.max(1)) / total_weight.max(1) as f64;
+    ((LOAD_FACTOR * (total + 1) as f64 * share).ceil() as u64).max(MIN_LOAD_CAP)
 }
 
 #[derive(Debug)]
@@ -81,13 +85,13 @@ impl Balancer for ConsistentHash {
             return 0;
         }
         let total: u64 = cands.iter().map(|c| u64::from(c.in_flight)).sum();
-        let cap = load_cap(total, cands.len());
+        let total_weight: u64 = cands.iter().map(|c| u64::from(c.weight.max(1))).sum();
         let start = self.ring.partition_point(|&(p, _)| p < key);
         let mut fallback = None;
         for k in 0..self.ring.len() {
             let slot = self.ring[(start + k) % self.ring.len()].1;
             if let Some(i) = cands.iter().position(|c| c.slot == slot) {
-                if u64::from(cands[i].in_flight) < cap {
+                if u64::from(cands[i].in_flight) < load_cap(total, cands[i].weight, total_weight) {
                     return i;
                 }
                 fallback.get_or_insert(i);
@@ -159,7 +163,7 @@ mod tests {
             let ch = ConsistentHash::new(&members(loads.len()));
             let cands: Vec<Candidate> = loads.iter().enumerate().map(|(s, &f)| Candidate::new(s, 1, f)).collect();
             let total: u64 = loads.iter().map(|&l| u64::from(l)).sum();
-            let cap = load_cap(total, loads.len());
+            let cap = load_cap(total, 1, loads.len() as u64);
             let i = with_ctx(1, Some(key), |ctx| ch.pick(&cands, ctx));
             prop_assert!(u64::from(cands[i].in_flight) < cap, "chose load {} with cap {}", cands[i].in_flight, cap);
         }

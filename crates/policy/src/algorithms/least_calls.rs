@@ -35,12 +35,15 @@ impl Balancer for LeastCalls {
     }
 }
 
-/// The call count at which instances out of service are held: the least
-/// count among those in service (`None` when none is).
-pub fn rejoin_floor(slots: &[Slot]) -> Option<u64> {
+/// The call count at which an instance of tier `priority` that is out of
+/// service is held: the least count among the instances of the same tier in
+/// service (`None` when none is). Per tier, because a backup or low-priority
+/// instance that is rarely used has few calls and would make the floor
+/// meaningless for the tier that serves.
+pub fn rejoin_floor(slots: &[Slot], priority: crate::select::Priority) -> Option<u64> {
     slots
         .iter()
-        .filter(|s| s.usable)
+        .filter(|s| s.usable && s.cand.priority == priority)
         .map(|s| s.cand.calls)
         .min()
 }

@@ -198,7 +198,7 @@ pub fn build(alg: Algorithm, members: &[(u64, u32)]) -> Box<dyn Balancer> {
         Algorithm::LeastConnections => Box::new(LeastConnections::default()),
         Algorithm::LeastCalls => Box::new(LeastCalls::default()),
         Algorithm::ResponseTime => Box::new(ResponseTime),
-        Algorithm::ResourceBased => Box::new(ResourceBased::default()),
+        Algorithm::ResourceBased => Box::new(ResourceBased),
         Algorithm::Random => Box::new(WeightedRandom),
         Algorithm::PowerOfTwo => Box::new(PowerOfTwo),
         Algorithm::ConsistentHash => Box::new(ConsistentHash::new(members)),

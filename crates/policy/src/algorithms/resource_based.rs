@@ -1,5 +1,7 @@
-//! `resource_based`: the voice-assistant design's weighted score — lowest
-//! wins:
+//! `resource_based`: the voice-assistant design's weighted score — the lower
+//! of two randomly sampled instances wins (power of two choices over the
+//! score, so stale load reports cannot make every request herd onto one
+//! instance):
 //!
 //! ```text
 //! score = 0.30·cpu + 0.25·memory + 0.20·connections/max_concurrent
@@ -11,16 +13,15 @@
 //! (`endpoint-load-metrics`); an instance without a fresh report counts as
 //! half loaded (0.5), so it neither wins nor loses by silence. Without a
 //! `max_concurrent`, connections are taken relative to the busiest
-//! candidate. Ties rotate.
+//! candidate. The priority factors order instances *within* a tier only:
+//! tiers themselves are applied first, by `select`, so with one tier per
+//! priority they have no effect.
 
-use super::{Balancer, Candidate, PickContext};
+use super::{two_distinct, Balancer, Candidate, PickContext};
 use crate::select::Priority;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug, Default)]
-pub struct ResourceBased {
-    offset: AtomicUsize,
-}
+pub struct ResourceBased;
 
 /// Assumed utilisation of an instance that has not reported one.
 pub const UNKNOWN_UTILISATION: f64 = 0.5;
@@ -50,22 +51,24 @@ pub fn score(c: &Candidate, max_latency: f64, max_in_flight: u32) -> f64 {
 }
 
 impl Balancer for ResourceBased {
-    fn pick(&self, cands: &[Candidate], _ctx: &mut PickContext<'_>) -> usize {
+    fn pick(&self, cands: &[Candidate], ctx: &mut PickContext<'_>) -> usize {
         let max_latency = cands.iter().map(|c| c.latency_ms).fold(0.0, f64::max);
         let max_in_flight = cands.iter().map(|c| c.in_flight).max().unwrap_or(0);
-        let n = cands.len();
-        let start = self.offset.fetch_add(1, Ordering::Relaxed) % n;
-        let mut best = start;
-        let mut best_score = score(&cands[start], max_latency, max_in_flight);
-        for k in 1..n {
-            let i = (start + k) % n;
-            let s = score(&cands[i], max_latency, max_in_flight);
-            if s < best_score {
-                best = i;
-                best_score = s;
-            }
+        if cands.len() == 1 {
+            return 0;
         }
-        best
+        // The lower score of two random candidates: load reports arrive
+        // with responses, so between two reports every request would go to
+        // the one instance that last looked idle if we took the global
+        // minimum (herding). Ties go to the first sample.
+        let (a, b) = two_distinct(cands.len(), ctx.rng);
+        if score(&cands[b], max_latency, max_in_flight)
+            < score(&cands[a], max_latency, max_in_flight)
+        {
+            b
+        } else {
+            a
+        }
     }
 }
 
@@ -131,7 +134,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn the_pick_has_the_lowest_score(
+        fn never_returns_the_higher_scored_of_its_two_samples(
             xs in proptest::collection::vec(
                 (proptest::option::of(0.0f64..1.0), proptest::option::of(0.0f64..1.0), 0u32..10, 0.0f64..300.0, 0.0f64..1.0, 0usize..4),
                 1..8,
@@ -144,11 +147,12 @@ mod tests {
             }).collect();
             let max_lat = cands.iter().map(|c| c.latency_ms).fold(0.0, f64::max);
             let max_if = cands.iter().map(|c| c.in_flight).max().unwrap();
-            let i = with_ctx(1, None, |ctx| ResourceBased::default().pick(&cands, ctx));
-            let best = score(&cands[i], max_lat, max_if);
-            for c in &cands {
-                proptest::prop_assert!(best <= score(c, max_lat, max_if) + 1e-12);
-            }
+            let seed = cands.len() as u64;
+            let (a, b) = if cands.len() > 1 { two_distinct(cands.len(), &mut fastrand::Rng::with_seed(seed)) } else { (0, 0) };
+            let i = with_ctx(seed, None, |ctx| ResourceBased.pick(&cands, ctx));
+            proptest::prop_assert!(i == a || i == b);
+            let other = if i == a { b } else { a };
+            proptest::prop_assert!(score(&cands[i], max_lat, max_if) <= score(&cands[other], max_lat, max_if) + 1e-12);
         }
     }
 
@@ -163,7 +167,7 @@ mod tests {
             ..c(1)
         };
         with_ctx(1, None, |ctx| {
-            assert_eq!(ResourceBased::default().pick(&[busy, idle], ctx), 1)
+            assert_eq!(ResourceBased.pick(&[busy, idle], ctx), 1)
         });
         // Same load: the high-priority instance scores 0.8× and wins.
         let normal = c(0);
@@ -172,7 +176,7 @@ mod tests {
             ..c(1)
         };
         with_ctx(1, None, |ctx| {
-            let rb = ResourceBased::default();
+            let rb = ResourceBased;
             assert!((0..4).all(|_| rb.pick(&[normal, high], ctx) == 1));
         });
     }

@@ -3,7 +3,7 @@
 //!
 //! The cost of an instance is its latency estimate (see [`crate::ewma`]:
 //! it jumps to any slower observation at once and decays back slowly)
-//! times the requests it already has. Comparing two random candidates
+//! times the requests it already has, divided by its success rate. Comparing two random candidates
 //! instead of taking the global minimum avoids herding: when one instance
 //! is "fastest", a global minimum sends it every request until its latency
 //! catches up (the failure of naive least-time balancing, e.g. traefik
@@ -14,9 +14,15 @@ use super::{two_distinct, Balancer, Candidate, PickContext};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ResponseTime;
 
-/// The cost P2C compares.
+/// Most an error rate can multiply the cost by.
+pub const MAX_ERROR_PENALTY: f64 = 10.0;
+
+/// The cost P2C compares: latency × (in-flight + 1), divided by the share
+/// of tries that succeed, so an instance answering fast *errors* does not
+/// look like the fastest (up to [`MAX_ERROR_PENALTY`]×).
 pub fn cost(c: &Candidate) -> f64 {
-    c.latency_ms.max(0.0) * f64::from(c.in_flight + 1)
+    let ok = (1.0 - c.error_rate.clamp(0.0, 1.0)).max(1.0 / MAX_ERROR_PENALTY);
+    c.latency_ms.max(0.0) * f64::from(c.in_flight + 1) / ok
 }
 
 impl Balancer for ResponseTime {
@@ -77,15 +83,30 @@ mod tests {
     }
 
     #[test]
-    fn no_herding_every_instance_is_sampled() {
-        // Four equally fast idle instances: P2C spreads, it does not pin one.
-        let cands: Vec<Candidate> = (0..4).map(|s| c(s, 10.0, 0)).collect();
+    fn no_herding_the_cheapest_does_not_take_everything() {
+        // A global minimum would send all to slot 0; P2C sends the costliest
+        // nothing and the cheapest only its share of the pairs it is in.
+        let cands: Vec<Candidate> = (0..4).map(|s| c(s, 10.0 + s as f64, 0)).collect();
         let mut seen = [0; 4];
         with_ctx(9, None, |ctx| {
-            for _ in 0..400 {
+            for _ in 0..1200 {
                 seen[ResponseTime.pick(&cands, ctx)] += 1;
             }
         });
-        assert!(seen.iter().all(|&n| n > 50), "{seen:?}");
+        assert_eq!(seen[3], 0, "{seen:?}");
+        assert!(
+            seen[0] < 1200 * 6 / 10 && seen[1] > 0 && seen[2] > 0,
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn fast_errors_do_not_make_an_instance_look_fast() {
+        let failing = Candidate {
+            error_rate: 0.9,
+            ..c(0, 5.0, 0)
+        };
+        let healthy = c(1, 20.0, 0);
+        assert!(cost(&failing) > cost(&healthy));
     }
 }
