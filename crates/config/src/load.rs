@@ -69,6 +69,9 @@ const TOP_KEYS: &[&str] = &[
 const NOT_YET_TOP: &[&str] = &["registry", "tls"];
 const NOT_YET_POOL: &[&str] = &["cache", "dynamic_weights"];
 
+/// Largest accepted instance weight (keeps weight arithmetic far from overflow).
+pub const MAX_WEIGHT: u32 = 1_000_000;
+
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 
@@ -363,6 +366,9 @@ fn build_pool(
                 "must be at least 1 (drain an instance instead of weighting it 0)".into(),
             );
         }
+        if weight > MAX_WEIGHT {
+            errs.push(&format!("{ipath}.weight"), format!("must be at most {MAX_WEIGHT}"));
+        }
         if inst.max_concurrent == Some(0) {
             errs.push(
                 &format!("{ipath}.max_concurrent"),
@@ -391,7 +397,7 @@ fn build_pool(
         }
         instances.push(Instance {
             endpoint,
-            weight: weight.max(1),
+            weight: weight.clamp(1, MAX_WEIGHT),
             max_concurrent: inst.max_concurrent,
             priority,
             health_path: inst.health_path,
