@@ -367,7 +367,10 @@ fn build_pool(
             );
         }
         if weight > MAX_WEIGHT {
-            errs.push(&format!("{ipath}.weight"), format!("must be at most {MAX_WEIGHT}"));
+            errs.push(
+                &format!("{ipath}.weight"),
+                format!("must be at most {MAX_WEIGHT}"),
+            );
         }
         if inst.max_concurrent == Some(0) {
             errs.push(
