@@ -93,3 +93,16 @@ pub struct FileRoute {
     pub strip_prefix: Option<bool>,
     pub host: Option<String>,
 }
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileRegistry {
+    pub enabled: Option<bool>,
+    pub store: Option<String>,
+    pub path: Option<String>,
+    pub redis_url: Option<String>,
+    pub heartbeat_timeout: Option<Dur>,
+    pub route_prefix: Option<String>,
+    pub default_algorithm: Option<String>,
+    pub token: Option<String>,
+    pub allowed_hosts: Option<Vec<String>>,
+}

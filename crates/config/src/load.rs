@@ -64,9 +64,10 @@ const TOP_KEYS: &[&str] = &[
     "limits",
     "pools",
     "routes",
+    "registry",
 ];
 /// Keys from the product specification that this version does not implement yet.
-const NOT_YET_TOP: &[&str] = &["registry", "tls"];
+const NOT_YET_TOP: &[&str] = &["tls"];
 const NOT_YET_POOL: &[&str] = &["cache", "dynamic_weights"];
 
 /// Largest accepted instance weight (keeps weight arithmetic far from overflow).
@@ -109,6 +110,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     let mut limits = FileLimits::default();
     let mut pools: Vec<(String, FilePool)> = vec![];
     let mut routes: Vec<(usize, FileRoute)> = vec![];
+    let mut registry = FileRegistry::default();
 
     for (k, v) in map {
         let Some(key) = k.as_str().map(str::to_owned) else {
@@ -122,6 +124,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             "passive" => passive = errs.section(v, "passive").unwrap_or_default(),
             "timeouts" => timeouts = errs.section(v, "timeouts").unwrap_or_default(),
             "limits" => limits = errs.section(v, "limits").unwrap_or_default(),
+            "registry" => registry = errs.section(v, "registry").unwrap_or_default(),
             "pools" => match v {
                 Value::Mapping(m) => {
                     for (name, pool) in m {
@@ -204,12 +207,26 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         out_pools.insert(name, pool);
     }
     let out_routes = build_routes(routes, &out_pools, &mut errs);
+    let (registry, default_algorithm) = build_registry(registry, &mut errs);
+    let default_pool = build_pool(
+        "",
+        FilePool {
+            algorithm: Some(default_algorithm),
+            ..FilePool::default()
+        },
+        &health,
+        &passive,
+        &timeouts,
+        &mut errs,
+    );
 
     if !errs.0.is_empty() {
         return Err(ConfigErrors(errs.0));
     }
     Ok(Config {
         client_header,
+        registry,
+        default_pool,
         listen: listen.expect("no errors"),
         admin: Admin {
             listen: admin_listen.expect("no errors"),
@@ -224,6 +241,58 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
 /// The embedded default: proxy on 0.0.0.0:8080, admin on 127.0.0.1:9090, no pools.
 pub fn embedded_default() -> Config {
     parse("", &|_| None).expect("the empty config is valid")
+}
+
+fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, String) {
+    match r.store.as_deref() {
+        None | Some("embedded") => {}
+        Some("redis") => errs.push(
+            "registry.store",
+            "`redis` is not supported by this version of fulcrum yet".into(),
+        ),
+        Some(other) => errs.push(
+            "registry.store",
+            format!("unknown store `{other}`; expected embedded or redis"),
+        ),
+    }
+    if r.redis_url.is_some() && r.store.as_deref() != Some("redis") {
+        errs.push("registry.redis_url", "only used with `store: redis`".into());
+    }
+    let route_prefix = r.route_prefix.unwrap_or_else(|| "/infer/".into());
+    if !route_prefix.starts_with('/') || !route_prefix.ends_with('/') {
+        errs.push(
+            "registry.route_prefix",
+            "must start and end with `/`, e.g. `/infer/`".into(),
+        );
+    }
+    let heartbeat_timeout = r.heartbeat_timeout.map_or(Duration::from_secs(90), |d| d.0);
+    if heartbeat_timeout.is_zero() {
+        errs.push(
+            "registry.heartbeat_timeout",
+            "must be greater than 0".into(),
+        );
+    }
+    let default_algorithm = r.default_algorithm.unwrap_or_else(|| "least_calls".into());
+    let mut default_algorithm = default_algorithm;
+    if let Err(m) = default_algorithm.parse::<Algorithm>() {
+        errs.push("registry.default_algorithm", m);
+        default_algorithm = "least_calls".into();
+    } else if default_algorithm == "consistent_hash" {
+        errs.push(
+            "registry.default_algorithm",
+            "consistent_hash needs a hash_key: declare the pool under `pools:`".into(),
+        );
+        default_algorithm = "least_calls".into();
+    }
+    let registry = Registry {
+        enabled: r.enabled.unwrap_or(true),
+        path: r.path.unwrap_or_else(|| "./fulcrum-data".into()).into(),
+        heartbeat_timeout,
+        route_prefix,
+        token: r.token.filter(|t| !t.is_empty()),
+        allowed_hosts: r.allowed_hosts.unwrap_or_default(),
+    };
+    (registry, default_algorithm)
 }
 
 fn strip_keys(v: Value, keys: &[&str]) -> Value {

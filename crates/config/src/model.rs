@@ -15,6 +15,12 @@ pub struct Config {
     pub limits: Limits,
     /// A caller must send its request head within this (a listener setting).
     pub client_header: Duration,
+    /// Self-registration of instances (the video-analysis platform's API).
+    pub registry: Registry,
+    /// The settings a pool formed by registration gets when no `pools:`
+    /// entry of its task type's name exists (global defaults +
+    /// `registry.default_algorithm`).
+    pub default_pool: Pool,
     /// Pools by name, each with its merged health, passive and timeout settings.
     pub pools: BTreeMap<String, Pool>,
     pub routes: Vec<Route>,
@@ -149,4 +155,20 @@ pub struct Route {
     pub strip_prefix: bool,
     /// Lower-cased host without port; `None` matches any host.
     pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registry {
+    pub enabled: bool,
+    /// Directory of the embedded store.
+    pub path: std::path::PathBuf,
+    /// A registered instance without a heartbeat for this long is removed.
+    pub heartbeat_timeout: Duration,
+    /// `POST {route_prefix}{task_type}` goes to that task type's pool.
+    pub route_prefix: String,
+    /// Required as `Authorization: Bearer …` on registration calls when set.
+    pub token: Option<String>,
+    /// When non-empty, registered endpoints must be on one of these hosts
+    /// (exact host names, IP addresses or CIDR blocks).
+    pub allowed_hosts: Vec<String>,
 }

@@ -180,10 +180,9 @@ fn unset_env_and_bad_yaml_are_clear() {
 
 #[test]
 fn features_of_later_versions_are_refused_not_ignored() {
-    let errs = errors("registry: { store: embedded }\npools: { tts: { cache: { ttl: 1h } } }");
+    let errs = errors("tls: { cert: x }\npools: { tts: { cache: { ttl: 1h } } }");
     assert!(
-        errs.iter()
-            .any(|e| e.starts_with("registry: not supported")),
+        errs.iter().any(|e| e.starts_with("tls: not supported")),
         "{errs:?}"
     );
     assert!(
@@ -274,5 +273,30 @@ fn every_algorithm_name_is_accepted() {
         )
         .unwrap();
         assert_eq!(c.pools["p"].algorithm, alg);
+    }
+}
+
+#[test]
+fn the_registry_section_has_defaults_and_checks() {
+    let c = parse("", &env).unwrap();
+    assert!(c.registry.enabled);
+    assert_eq!(c.registry.route_prefix, "/infer/");
+    assert_eq!(c.registry.heartbeat_timeout, Duration::from_secs(90));
+    assert_eq!(c.registry.path, std::path::PathBuf::from("./fulcrum-data"));
+    assert_eq!(c.default_pool.algorithm, Algorithm::LeastCalls);
+    let c = parse("registry: { path: /tmp/x, heartbeat_timeout: 10s, default_algorithm: round_robin, token: t }", &env).unwrap();
+    assert_eq!(c.default_pool.algorithm, Algorithm::RoundRobin);
+    assert_eq!(c.registry.token.as_deref(), Some("t"));
+    let errs = errors("registry: { store: redis, route_prefix: infer, default_algorithm: fastest, heartbeat_timeout: 0s }");
+    for w in [
+        "registry.store: `redis` is not supported",
+        "registry.route_prefix: must start and end",
+        "registry.default_algorithm: unknown algorithm",
+        "registry.heartbeat_timeout: must be greater than 0",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing `{w}` in {errs:#?}"
+        );
     }
 }

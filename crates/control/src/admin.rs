@@ -19,10 +19,12 @@ use std::sync::Arc;
 pub struct AdminState {
     pub gateway: Arc<Gateway>,
     pub ready: Arc<AtomicBool>,
+    pub registry: Option<Arc<crate::registry::Registry>>,
 }
 
 pub fn router(state: AdminState) -> Router {
-    Router::new()
+    let registry = state.registry.clone();
+    let r = Router::new()
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
@@ -35,7 +37,11 @@ pub fn router(state: AdminState) -> Router {
                 Json(serde_json::json!({"error": "no such admin endpoint"})),
             )
         })
-        .with_state(state)
+        .with_state(state);
+    match registry {
+        Some(reg) => r.nest("/api/v1/ai_analysis", crate::registry::api::routes(reg)),
+        None => r,
+    }
 }
 
 async fn readyz(State(s): State<AdminState>) -> Response {

@@ -11,3 +11,4 @@
 
 pub mod admin;
 pub mod health;
+pub mod registry;

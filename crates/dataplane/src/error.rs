@@ -19,6 +19,8 @@ pub enum Blame {
 pub enum ProxyError {
     #[error("no route matches this request")]
     NoRoute,
+    #[error("no instance is registered for task type `{0}`")]
+    NoService(String),
     #[error("pool has no instances")]
     NoInstances { pool: String },
     #[error("every instance of the pool is down")]
@@ -44,7 +46,7 @@ pub enum ProxyError {
 impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::NoRoute | ProxyError::NoService(_) => StatusCode::NOT_FOUND,
             ProxyError::NoInstances { .. }
             | ProxyError::AllDown { .. }
             | ProxyError::QueueFull { .. }
@@ -63,6 +65,7 @@ impl ProxyError {
     pub fn blame(&self) -> Blame {
         match self {
             ProxyError::NoRoute
+            | ProxyError::NoService(_)
             | ProxyError::BodyTooLarge { .. }
             | ProxyError::BadRequest(_)
             | ProxyError::ClientTimeout(_) => Blame::Downstream,

@@ -11,7 +11,7 @@ use crate::admission::acquire;
 use crate::body::{buffer_for_replay, empty, full, Buffered, IdleTimeout, ProxyBody, Tracked};
 use crate::error::ProxyError;
 use crate::headers::{self, X_REQUEST_ID};
-use crate::snapshot::{PoolRuntime, Snapshot};
+use crate::snapshot::{PoolRuntime, RouteMiss, Snapshot};
 use crate::upstream::{self, caused_by, is_too_large, Pooled, SendError};
 use crate::{load_report, Gateway};
 use bytes::Bytes;
@@ -99,13 +99,10 @@ where
         .and_then(|h| h.to_str().ok())
         .or(req.uri().host());
     let path = req.uri().path();
-    let (route, pool) = snap.route(host, path).ok_or(ProxyError::NoRoute)?;
-    let rest = if route.route.strip_prefix {
-        &path[route.route.path_prefix.len()..]
-    } else {
-        path
-    };
-    let skip = path.len() - rest.len();
+    let (pool, skip) = snap.route(host, path).map_err(|m| match m {
+        RouteMiss::NoRoute => ProxyError::NoRoute,
+        RouteMiss::NoService(task) => ProxyError::NoService(task),
+    })?;
 
     let (parts, body) = req.into_parts();
     let limit = snap.config.limits.max_body;

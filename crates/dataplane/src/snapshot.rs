@@ -172,6 +172,14 @@ impl PoolRuntime {
     }
 }
 
+/// Why no pool takes a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteMiss {
+    NoRoute,
+    /// The registry route, for a task type nobody registered.
+    NoService(String),
+}
+
 #[derive(Debug)]
 pub struct RouteEntry {
     pub route: Route,
@@ -290,22 +298,47 @@ impl Snapshot {
     }
 
     /// The most specific route for a request, by longest path prefix and host.
+    /// Where a request goes: the pool, and how many bytes of the path the
+    /// route consumes (the forwarded path is the endpoint's path joined with
+    /// the rest). The most specific route wins: the longest path prefix,
+    /// then a host-bound route before an any-host one. The registry route
+    /// (`registry.route_prefix`, e.g. `/infer/`) competes by the same rule:
+    /// `/infer/人数统计` goes to the pool of that task type and to the
+    /// endpoint URL exactly as registered.
     pub fn route(
         &self,
         host: Option<&str>,
         path: &str,
-    ) -> Option<(&RouteEntry, &Arc<PoolRuntime>)> {
+    ) -> Result<(&Arc<PoolRuntime>, usize), RouteMiss> {
         let host = host.map(strip_port);
-        self.routes
-            .iter()
-            .find(|r| {
-                path.starts_with(r.route.path_prefix.as_str())
-                    && r.route
-                        .host
-                        .as_deref()
-                        .is_none_or(|h| host.is_some_and(|x| x.eq_ignore_ascii_case(h)))
-            })
-            .map(|r| (r, &self.pools[r.pool]))
+        let fixed = self.routes.iter().find(|r| {
+            path.starts_with(r.route.path_prefix.as_str())
+                && r.route
+                    .host
+                    .as_deref()
+                    .is_none_or(|h| host.is_some_and(|x| x.eq_ignore_ascii_case(h)))
+        });
+        let reg = &self.config.registry;
+        let prefix = reg.route_prefix.as_str();
+        if reg.enabled
+            && path.starts_with(prefix)
+            && fixed.is_none_or(|r| r.route.path_prefix.len() < prefix.len())
+        {
+            let segment = &path[prefix.len()..];
+            let segment = segment.split('/').next().unwrap_or_default();
+            let task = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+            return match self.pool(&task) {
+                Some(p) => Ok((p, path.len())),
+                None => Err(RouteMiss::NoService(task.into_owned())),
+            };
+        }
+        let r = fixed.ok_or(RouteMiss::NoRoute)?;
+        let skip = if r.route.strip_prefix {
+            r.route.path_prefix.len()
+        } else {
+            0
+        };
+        Ok((&self.pools[r.pool], skip))
     }
 
     pub fn pool(&self, name: &str) -> Option<&Arc<PoolRuntime>> {
@@ -343,7 +376,8 @@ routes:
     #[tokio::test]
     async fn longest_prefix_then_host_wins() {
         let s = snap(YAML);
-        let name = |h: Option<&str>, p: &str| s.route(h, p).map(|(_, pool)| pool.cfg.name.clone());
+        let name =
+            |h: Option<&str>, p: &str| s.route(h, p).ok().map(|(pool, _)| pool.cfg.name.clone());
         assert_eq!(name(None, "/x").as_deref(), Some("a"));
         assert_eq!(name(None, "/api/v1").as_deref(), Some("b"));
         assert_eq!(

@@ -4,6 +4,7 @@ use anyhow::Context;
 use fulcrum_config::Config;
 use fulcrum_control::admin::{self, AdminState};
 use fulcrum_control::health::HealthChecker;
+use fulcrum_control::registry::{Embedded, Registry};
 use fulcrum_dataplane::server::{self, ListenerOptions};
 use fulcrum_dataplane::Gateway;
 use std::net::SocketAddr;
@@ -19,10 +20,13 @@ pub struct Running {
     pub proxy_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub gateway: Arc<Gateway>,
+    /// The service registry, when `registry.enabled`.
+    pub registry: Option<Arc<Registry>>,
     health: Arc<HealthChecker>,
     stop: watch::Sender<bool>,
     proxy: JoinHandle<()>,
     admin: JoinHandle<()>,
+    expiry: Option<JoinHandle<()>>,
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
@@ -46,8 +50,26 @@ pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result
         grace,
         ..ListenerOptions::from_config(&config)
     };
-    let gateway = Gateway::new(config);
+    let gateway = Gateway::new(config.clone());
     let health = HealthChecker::start(&gateway);
+    let registry = if config.registry.enabled {
+        let store = fulcrum_store::Store::open(&config.registry.path).with_context(|| {
+            format!(
+                "cannot open the registry store in {}",
+                config.registry.path.display()
+            )
+        })?;
+        let reg = Registry::open(
+            config,
+            gateway.clone(),
+            health.clone(),
+            Arc::new(Embedded(store)),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot load the registry: {e}"))?;
+        Some(reg)
+    } else {
+        None
+    };
     let (stop, stop_rx) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(false));
 
@@ -57,6 +79,16 @@ pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result
     let router = admin::router(AdminState {
         gateway: gateway.clone(),
         ready: ready.clone(),
+        registry: registry.clone(),
+    });
+    let expiry = registry.clone().map(|reg| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                reg.expire(fulcrum_control::registry::unix_now());
+            }
+        })
     });
     let admin = tokio::spawn({
         let rx = stop_rx.clone();
@@ -81,10 +113,12 @@ pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result
         proxy_addr,
         admin_addr,
         gateway,
+        registry,
         health,
         stop,
         proxy,
         admin,
+        expiry,
     })
 }
 
@@ -94,8 +128,14 @@ impl Running {
     /// that changed in the file but need a restart to take effect.
     pub fn reload(&self, config: Config) -> Vec<&'static str> {
         let fixed = ListenerOptions::fixed_changes(&self.gateway.snapshot().config, &config);
-        self.gateway.apply(config);
-        self.health.sync(&self.gateway);
+        match &self.registry {
+            // The registry merges its registrations into the new file's pools.
+            Some(reg) => reg.set_base(config),
+            None => {
+                self.gateway.apply(config);
+                self.health.sync(&self.gateway);
+            }
+        }
         fixed
     }
 
@@ -103,6 +143,9 @@ impl Running {
     /// period, and returns when both listeners are closed.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        if let Some(e) = &self.expiry {
+            e.abort();
+        }
         let _ = self.proxy.await;
         let _ = self.admin.await;
     }

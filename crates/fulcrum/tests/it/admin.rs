@@ -36,10 +36,13 @@ async fn liveness_readiness_and_pool_stats() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_keeps_counters_and_applies_new_weights() {
     let (a, b) = (mock("a").await, mock("b").await);
+    let header = test_header();
     let yaml = |wb: u32| {
         format!(
-            "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\npools: {{ p: {{ algorithm: weighted_round_robin, instances: [ {{ endpoint: \"{}\" }}, {{ endpoint: \"{}\", weight: {wb} }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: p }} ]\n",
-            a.url(), b.url()
+            "{}pools: {{ p: {{ algorithm: weighted_round_robin, instances: [ {{ endpoint: \"{}\" }}, {{ endpoint: \"{}\", weight: {wb} }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: p }} ]\n",
+            header,
+            a.url(),
+            b.url()
         )
     };
     let gw = fulcrum::app::start(fulcrum_config::parse(&yaml(1), &|_| None).unwrap())

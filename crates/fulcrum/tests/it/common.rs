@@ -30,7 +30,12 @@ pub async fn mock_with(cfg: MockConfig) -> MockServer {
 
 /// Starts a gateway from YAML; both listeners on free loopback ports.
 pub async fn gateway(yaml: &str) -> Running {
-    let full = format!("listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\n{yaml}");
+    let registry = if yaml.contains("registry:") {
+        String::new()
+    } else {
+        format!("registry: {{ path: \"{}\" }}\n", scratch_dir())
+    };
+    let full = format!("listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\n{registry}{yaml}");
     let cfg = fulcrum_config::parse(&full, &|_| None)
         .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{full}"));
     fulcrum::app::start_with_grace(cfg, Duration::from_secs(2))
@@ -113,4 +118,22 @@ pub fn stats(gw: &Running, pool: &str, endpoint: &str) -> fulcrum_dataplane::Mem
                 .find(|i| i.stats.endpoint == endpoint)
         })
         .expect("instance in stats")
+}
+
+/// A fresh directory under the system temp dir (for a registry store).
+pub fn scratch_dir() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("fulcrum-it-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.display().to_string()
+}
+
+/// The config lines every test gateway starts with: loopback listeners on
+/// free ports and a private registry store.
+pub fn test_header() -> String {
+    format!(
+        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nregistry: {{ path: \"{}\" }}\n",
+        scratch_dir()
+    )
 }

@@ -11,5 +11,6 @@ mod failover;
 mod kill9;
 mod policies;
 mod proxying;
+mod registry;
 mod resilience;
 mod signals;

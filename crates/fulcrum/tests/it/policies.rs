@@ -191,12 +191,7 @@ async fn a_503_with_retry_after_cools_the_instance_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn least_calls_evens_counts_and_a_newcomer_is_not_flooded() {
     let (a, b, c) = (mock("a").await, mock("b").await, mock("c").await);
-    let yaml = |insts: &[String]| {
-        format!(
-            "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\n{}",
-            config("least_calls", "", insts)
-        )
-    };
+    let yaml = |insts: &[String]| format!("{}{}", test_header(), config("least_calls", "", insts));
     let cfg = |insts: &[String]| fulcrum_config::parse(&yaml(insts), &|_| None).unwrap();
     let gw = fulcrum::app::start(cfg(&[ep(&a.url()), ep(&b.url())]))
         .await
@@ -218,7 +213,8 @@ async fn slow_start_ramps_a_newly_added_instance() {
     let (a, b, c) = (mock("a").await, mock("b").await, mock("c").await);
     let yaml = |insts: &[String]| {
         format!(
-            "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\n{}",
+            "{}{}",
+            test_header(),
             config("weighted_round_robin", "    slow_start: 60s\n", insts)
         )
     };

@@ -30,7 +30,8 @@ async fn sighup_reloads_a_valid_file_keeps_the_old_one_on_errors_and_sigterm_exi
     let file = dir.join("f.yaml");
     let cfg = |url: &str| {
         format!(
-            "listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\npools: {{ p: {{ instances: [ {{ endpoint: \"{url}\" }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: p }} ]\n"
+            "listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\nregistry: {{ path: \"{}\" }}\npools: {{ p: {{ instances: [ {{ endpoint: \"{url}\" }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: p }} ]\n",
+            dir.join("store").display()
         )
     };
     std::fs::write(&file, cfg(&a.url())).unwrap();

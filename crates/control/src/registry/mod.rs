@@ -1,0 +1,347 @@
+//! The service registry: instances that register themselves over HTTP
+//! (the video-analysis platform's API, see [`api`]), merged with the
+//! instances of the config file into one model.
+//!
+//! Every task type a registered instance names is a pool of that name: a
+//! `pools:` entry of the same name supplies its policy, otherwise the
+//! registry's default pool (global defaults + `registry.default_algorithm`).
+//! Any change publishes a new snapshot to the data plane and re-aligns the
+//! health probers, so a registered instance is probed like a configured
+//! one (a service that heartbeats but fails its probe gets no traffic).
+//!
+//! Registrations are kept in a [`Persist`] store (the embedded database),
+//! written before the change is acknowledged, so they survive a restart and
+//! a `kill -9`.
+
+pub mod api;
+mod record;
+
+pub use record::{instance_id, HeartbeatStats, Record, RegisterRequest};
+
+use crate::health::HealthChecker;
+use fulcrum_config::{parse_endpoint, Config, Instance};
+use fulcrum_dataplane::Gateway;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where registrations are kept (the embedded store, or memory in tests).
+pub trait Persist: Send + Sync {
+    fn put(&self, key: &str, value: &[u8]) -> Result<(), String>;
+    fn delete(&self, key: &str) -> Result<(), String>;
+    fn clear(&self) -> Result<(), String>;
+    fn load(&self) -> Result<Vec<(String, Vec<u8>)>, String>;
+}
+
+/// A registry operation that failed; the API turns it into a 4xx/5xx JSON error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no registered instance matches `{0}` (an instance_id, endpoint or service_id)")]
+    NotFound(String),
+    #[error("the registry store failed: {0}")]
+    Store(String),
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub struct Registry {
+    base: Mutex<Config>,
+    records: Mutex<BTreeMap<String, Record>>,
+    store: Arc<dyn Persist>,
+    gateway: Arc<Gateway>,
+    health: Arc<HealthChecker>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// Loads the stored registrations and publishes `base` merged with them.
+    /// A restart counts as a heartbeat: instances get a full
+    /// `heartbeat_timeout` to send their next one.
+    pub fn open(
+        base: Config,
+        gateway: Arc<Gateway>,
+        health: Arc<HealthChecker>,
+        store: Arc<dyn Persist>,
+    ) -> Result<Arc<Self>, RegistryError> {
+        let mut records = BTreeMap::new();
+        let now = unix_now();
+        for (key, bytes) in store.load().map_err(RegistryError::Store)? {
+            let mut r: Record = serde_json::from_slice(&bytes).map_err(|e| {
+                RegistryError::Store(format!("stored registration `{key}` is unreadable: {e}"))
+            })?;
+            r.last_heartbeat = now;
+            records.insert(key, r);
+        }
+        let reg = Arc::new(Self {
+            base: Mutex::new(base),
+            records: Mutex::new(records),
+            store,
+            gateway,
+            health,
+        });
+        reg.publish();
+        Ok(reg)
+    }
+
+    /// Replaces the static part of the configuration (a reload).
+    pub fn set_base(&self, base: Config) {
+        *self.base.lock().unwrap_or_else(|e| e.into_inner()) = base;
+        self.publish();
+    }
+
+    pub fn config(&self) -> Config {
+        self.base.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Record>> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds or replaces (same endpoint) a registration.
+    pub fn register(&self, req: RegisterRequest) -> Result<Record, RegistryError> {
+        let allowed = self.config().registry.allowed_hosts;
+        let now = unix_now();
+        let record = req.into_record(now, &allowed)?;
+        let bytes = serde_json::to_vec(&record).map_err(|e| RegistryError::Store(e.to_string()))?;
+        {
+            let mut recs = self.records();
+            self.store
+                .put(&record.endpoint, &bytes)
+                .map_err(RegistryError::Store)?;
+            recs.insert(record.endpoint.clone(), record.clone());
+        }
+        tracing::info!(service_id = %record.service_id, endpoint = %record.endpoint, task_types = ?record.task_types, "instance registered");
+        self.publish();
+        Ok(record)
+    }
+
+    /// Endpoints matching an instance_id, an endpoint (percent-decoded) or a service_id.
+    fn matching(recs: &BTreeMap<String, Record>, id: &str) -> Vec<String> {
+        let decoded = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
+        let by_key: Vec<String> = recs
+            .values()
+            .filter(|r| {
+                instance_id(&r.endpoint) == id
+                    || r.endpoint == decoded
+                    || r.endpoint.trim_end_matches('/') == decoded.trim_end_matches('/')
+            })
+            .map(|r| r.endpoint.clone())
+            .collect();
+        if !by_key.is_empty() {
+            return by_key;
+        }
+        recs.values()
+            .filter(|r| r.service_id == id || r.service_id == decoded)
+            .map(|r| r.endpoint.clone())
+            .collect()
+    }
+
+    /// Records a heartbeat; returns how many instances it refreshed.
+    pub fn heartbeat(
+        &self,
+        id: &str,
+        stats: Option<HeartbeatStats>,
+    ) -> Result<usize, RegistryError> {
+        let mut recs = self.records();
+        let hits = Self::matching(&recs, id);
+        if hits.is_empty() {
+            return Err(RegistryError::NotFound(id.to_string()));
+        }
+        let now = unix_now();
+        for ep in &hits {
+            if let Some(r) = recs.get_mut(ep) {
+                r.last_heartbeat = now;
+                r.warned = false;
+                if stats.is_some() {
+                    r.stats = stats.clone();
+                }
+                let bytes =
+                    serde_json::to_vec(&*r).map_err(|e| RegistryError::Store(e.to_string()))?;
+                self.store.put(ep, &bytes).map_err(RegistryError::Store)?;
+            }
+        }
+        Ok(hits.len())
+    }
+
+    /// Removes the matching instances; returns how many.
+    pub fn unregister(&self, id: &str) -> Result<usize, RegistryError> {
+        let n = {
+            let mut recs = self.records();
+            let hits = Self::matching(&recs, id);
+            if hits.is_empty() {
+                return Err(RegistryError::NotFound(id.to_string()));
+            }
+            for ep in &hits {
+                self.store.delete(ep).map_err(RegistryError::Store)?;
+                recs.remove(ep);
+            }
+            hits.len()
+        };
+        tracing::info!(id, removed = n, "instance unregistered");
+        self.publish();
+        Ok(n)
+    }
+
+    /// Removes every registration; returns how many there were.
+    pub fn clear(&self) -> Result<usize, RegistryError> {
+        let n = {
+            let mut recs = self.records();
+            self.store.clear().map_err(RegistryError::Store)?;
+            let n = recs.len();
+            recs.clear();
+            n
+        };
+        self.publish();
+        Ok(n)
+    }
+
+    pub fn list(&self) -> Vec<Record> {
+        self.records().values().cloned().collect()
+    }
+
+    /// Removes registrations whose last heartbeat is older than
+    /// `heartbeat_timeout` at `now` (Unix seconds), warning once at 80 %.
+    /// Returns the removed endpoints.
+    pub fn expire(&self, now: u64) -> Vec<String> {
+        let timeout = self.config().registry.heartbeat_timeout.as_secs_f64();
+        let mut removed = vec![];
+        {
+            let mut recs = self.records();
+            for r in recs.values_mut() {
+                let silent = now.saturating_sub(r.last_heartbeat) as f64;
+                if silent >= timeout {
+                    removed.push(r.endpoint.clone());
+                } else if silent >= 0.8 * timeout && !r.warned {
+                    r.warned = true;
+                    tracing::warn!(endpoint = %r.endpoint, service_id = %r.service_id, silent_s = silent, "no heartbeat for 80 % of heartbeat_timeout");
+                }
+            }
+            for ep in &removed {
+                if let Err(e) = self.store.delete(ep) {
+                    tracing::error!(endpoint = %ep, error = %e, "could not delete an expired registration from the store");
+                }
+                recs.remove(ep);
+                tracing::warn!(endpoint = %ep, "registration expired: no heartbeat within heartbeat_timeout");
+            }
+        }
+        if !removed.is_empty() {
+            self.publish();
+        }
+        removed
+    }
+
+    /// The configuration in force: the file's, plus one pool per registered task type.
+    pub fn merged(&self) -> Config {
+        let mut cfg = self.config();
+        let recs = self.records();
+        for r in recs.values() {
+            let Ok(endpoint) = parse_endpoint(&r.endpoint) else {
+                continue;
+            };
+            for task in &r.task_types {
+                let pool = cfg.pools.entry(task.clone()).or_insert_with(|| {
+                    let mut p = cfg.default_pool.clone();
+                    p.name = task.clone();
+                    p.instances.clear();
+                    p
+                });
+                if pool
+                    .instances
+                    .iter()
+                    .any(|i| i.endpoint.url == endpoint.url)
+                {
+                    continue;
+                }
+                pool.instances.push(Instance {
+                    endpoint: endpoint.clone(),
+                    weight: r.weight.unwrap_or(1),
+                    max_concurrent: r.max_concurrent,
+                    priority: r
+                        .priority
+                        .as_deref()
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or_default(),
+                    health_path: r.health_path.clone(),
+                });
+            }
+        }
+        cfg
+    }
+
+    fn publish(&self) {
+        self.gateway.apply(self.merged());
+        self.health.sync(&self.gateway);
+    }
+}
+
+/// Registrations in the embedded database (`fulcrum-store`, redb).
+#[derive(Debug)]
+pub struct Embedded(pub fulcrum_store::Store);
+
+impl Persist for Embedded {
+    fn put(&self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.0
+            .put(fulcrum_store::Table::Registrations, key, value)
+            .map_err(|e| e.to_string())
+    }
+    fn delete(&self, key: &str) -> Result<(), String> {
+        self.0
+            .delete(fulcrum_store::Table::Registrations, key)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+    fn clear(&self) -> Result<(), String> {
+        self.0
+            .clear(fulcrum_store::Table::Registrations)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+    fn load(&self) -> Result<Vec<(String, Vec<u8>)>, String> {
+        self.0
+            .load(fulcrum_store::Table::Registrations)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Keeps registrations in memory only (tests, or `registry.enabled` with no store).
+#[derive(Debug, Default)]
+pub struct MemoryStore(Mutex<BTreeMap<String, Vec<u8>>>);
+
+impl Persist for MemoryStore {
+    fn put(&self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.into(), value.to_vec());
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<(), String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        Ok(())
+    }
+    fn clear(&self) -> Result<(), String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        Ok(())
+    }
+    fn load(&self) -> Result<Vec<(String, Vec<u8>)>, String> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+}
