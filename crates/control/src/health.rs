@@ -68,7 +68,7 @@ impl Drop for HealthChecker {
 }
 
 /// The check settings for an instance: those of the first pool it is in,
-/// with the instance's own `health_path` if it has one.
+/// with the instance's own `health_path` if it has one (`tcp` = connect only).
 fn settings(gw: &Gateway, url: &str) -> Option<HealthCheck> {
     let snap = gw.snapshot();
     snap.pools.iter().find_map(|p| {
@@ -78,9 +78,16 @@ fn settings(gw: &Gateway, url: &str) -> Option<HealthCheck> {
             .enumerate()
             .find(|(_, m)| m.inst.endpoint.url == url)?;
         let mut hc = p.cfg.health_check.clone();
-        if let (Some(path), Probe::Http { .. }) = (&p.cfg.instances.get(i)?.health_path, &hc.probe)
-        {
-            hc.probe = Probe::Http { path: path.clone() };
+        match (p.cfg.instances.get(i)?.health_path.as_deref(), &hc.probe) {
+            // A registered service that named no health route is probed by
+            // connecting only: the platform's services need not have one.
+            (Some("tcp"), _) => hc.probe = Probe::Tcp,
+            (Some(path), Probe::Http { .. }) => {
+                hc.probe = Probe::Http {
+                    path: path.to_string(),
+                }
+            }
+            _ => {}
         }
         Some(hc)
     })

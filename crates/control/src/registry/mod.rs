@@ -273,7 +273,8 @@ impl Registry {
                         .as_deref()
                         .and_then(|p| p.parse().ok())
                         .unwrap_or_default(),
-                    health_path: r.health_path.clone(),
+                    // Without a health route, liveness is the heartbeat plus a TCP probe.
+                    health_path: Some(r.health_path.clone().unwrap_or_else(|| "tcp".into())),
                 });
             }
         }

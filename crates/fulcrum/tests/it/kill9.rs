@@ -125,3 +125,65 @@ async fn kill_9_of_one_instance_under_32_concurrent_posts_fails_no_request() {
         ok.load(Ordering::Relaxed)
     );
 }
+
+/// Every acknowledged registration survives `kill -9` of the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_gateway_keeps_every_acknowledged_registration() {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, admin) = (free(), free());
+    let dir = scratch_dir();
+    let file = format!("{dir}/fulcrum.yaml");
+    std::fs::write(
+        &file,
+        format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\nregistry: {{ path: \"{dir}/store\" }}\n"),
+    )
+    .unwrap();
+    let start = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+            .args(["serve", "-c", &file, "--threads", "1"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("fulcrum is serving") {
+            line.clear();
+            assert!(
+                err.read_line(&mut line).unwrap() > 0,
+                "gateway exited before serving"
+            );
+        }
+        std::thread::spawn(move || for _ in err.lines() {});
+        child
+    };
+    let mut gw = start();
+    let c = client();
+    let api = format!("http://127.0.0.1:{admin}/api/v1/ai_analysis");
+    for i in 0..20 {
+        let body = format!(
+            r#"{{"service_id":"s{i}","task_types":["t"],"endpoint":"http://10.0.0.{i}:7901/infer","version":"1"}}"#
+        );
+        let r = send(
+            &c,
+            http::Method::POST,
+            &format!("{api}/register"),
+            body.as_bytes(),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    gw.kill().unwrap(); // SIGKILL right after the last acknowledgement
+    gw.wait().unwrap();
+    let mut gw = start();
+    let list = get(&client(), &format!("{api}/services")).await.json();
+    assert_eq!(list["total"], 20, "{list}");
+    gw.kill().unwrap();
+    gw.wait().unwrap();
+}

@@ -6,6 +6,7 @@ mod common;
 mod admin;
 mod balancing;
 mod cli;
+mod compat;
 mod errors;
 mod failover;
 mod kill9;
