@@ -35,7 +35,7 @@ fn service(gateway: &str, sid: &str, tasks: &str) -> (Child, u16) {
 async fn a_stdlib_python_platform_service_works_unchanged() {
     let gw = gateway("").await;
     let admin = format!("http://{}", gw.admin_addr);
-    let mut procs = vec![
+    let mut procs = [
         service(&admin, "yolo11x", "人数统计"),
         service(&admin, "yolo11x", "人数统计"),
         service(&admin, "multi", "人数统计,人员跌倒"),
