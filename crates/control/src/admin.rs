@@ -1,12 +1,19 @@
-//! The admin listener (minimal for now): liveness, readiness and a JSON
-//! view of every pool and instance with live counters.
+//! The admin listener: liveness, readiness, the native API and (nested)
+//! the platform-compatible registry API.
 //!
 //! * `GET /healthz` — the process answers.
 //! * `GET /readyz` — the proxy listener is bound and serving.
-//! * `GET /api/v1/pools` — pools, their instances, health, in-flight,
-//!   requests, failures, ejections.
+//! * `GET /api/v1/pools` — pools and their instances with live stats:
+//!   health, configured/effective weight, in-flight, requests, failures,
+//!   error rate, latency p50/p95/p99, share of traffic vs expected share.
+//! * `GET /api/v1/instances` — every instance once, with its overrides.
+//! * `POST /api/v1/instances/{id}/drain`, `POST …/enable`,
+//!   `PUT …/weight` `{"weight": N | null}` — operator overrides, kept in
+//!   the store so they survive a restart. `{id}` is an instance_id or a
+//!   percent-encoded endpoint. These need `Authorization: Bearer
+//!   <admin.token>` when a token is set.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
@@ -20,6 +27,10 @@ pub struct AdminState {
     pub gateway: Arc<Gateway>,
     pub ready: Arc<AtomicBool>,
     pub registry: Option<Arc<crate::registry::Registry>>,
+    /// `admin.token`: required on mutating calls when set.
+    pub token: Option<String>,
+    /// Where overrides are kept (the registry's store), if any.
+    pub store: Option<Arc<fulcrum_store::Store>>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -31,6 +42,10 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/readyz", get(readyz))
         .route("/api/v1/pools", get(pools))
+        .route("/api/v1/instances", get(instances))
+        .route("/api/v1/instances/{id}/drain", axum::routing::post(drain))
+        .route("/api/v1/instances/{id}/enable", axum::routing::post(enable))
+        .route("/api/v1/instances/{id}/weight", axum::routing::put(weight))
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
@@ -58,4 +73,140 @@ async fn readyz(State(s): State<AdminState>) -> Response {
 
 async fn pools(State(s): State<AdminState>) -> Response {
     Json(serde_json::json!({ "pools": s.gateway.stats() })).into_response()
+}
+
+fn err(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({"error": msg.into()}))).into_response()
+}
+
+fn authorized(s: &AdminState, headers: &axum::http::HeaderMap) -> bool {
+    let Some(token) = &s.token else { return true };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    crate::registry::api::same_secret(given.trim().as_bytes(), token.as_bytes())
+}
+
+/// The endpoint an id names: an instance_id or a (percent-encoded) endpoint.
+fn resolve(s: &AdminState, id: &str) -> Option<String> {
+    let snap = s.gateway.snapshot();
+    let decoded = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
+    snap.instances
+        .keys()
+        .find(|ep| crate::registry::instance_id(ep) == id || **ep == decoded)
+        .cloned()
+}
+
+async fn instances(State(s): State<AdminState>) -> Response {
+    let snap = s.gateway.snapshot();
+    let now = s.gateway.clock.now_ms();
+    let rows: Vec<serde_json::Value> = snap
+        .instances
+        .iter()
+        .map(|(ep, inst)| {
+            let pools: Vec<&str> = snap
+                .pools
+                .iter()
+                .filter(|p| p.members.iter().any(|m| Arc::ptr_eq(&m.inst, inst)))
+                .map(|p| p.cfg.name.as_str())
+                .collect();
+            serde_json::json!({"instance_id": crate::registry::instance_id(ep), "pools": pools, "stats": inst.stats(now)})
+        })
+        .collect();
+    Json(serde_json::json!({"instances": rows, "total": rows.len()})).into_response()
+}
+
+/// Changes the override of the instance `id` and stores it.
+fn change(
+    s: &AdminState,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+    f: impl FnOnce(&mut fulcrum_dataplane::Override),
+) -> Response {
+    if !authorized(s, headers) {
+        return err(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token (Authorization: Bearer …)",
+        );
+    }
+    let Some(ep) = resolve(s, id) else {
+        return err(
+            StatusCode::NOT_FOUND,
+            format!("no instance `{id}` (use an instance_id or a percent-encoded endpoint)"),
+        );
+    };
+    let mut o = s.gateway.overrides().remove(&ep).unwrap_or_default();
+    f(&mut o);
+    if let Some(store) = &s.store {
+        let result = if o == fulcrum_dataplane::Override::default() {
+            store.delete(fulcrum_store::Table::Overrides, &ep).map(drop)
+        } else {
+            store.put(
+                fulcrum_store::Table::Overrides,
+                &ep,
+                &serde_json::to_vec(&o).unwrap_or_default(),
+            )
+        };
+        if let Err(e) = result {
+            return err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("could not store the change: {e}"),
+            );
+        }
+    }
+    s.gateway.set_override(&ep, o.clone());
+    tracing::info!(endpoint = %ep, weight = ?o.weight, drained = o.drained, "operator override");
+    Json(serde_json::json!({"ok": true, "endpoint": ep, "weight": o.weight, "drained": o.drained}))
+        .into_response()
+}
+
+async fn drain(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    change(&s, &headers, &id, |o| o.drained = true)
+}
+
+async fn enable(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    change(&s, &headers, &id, |o| o.drained = false)
+}
+
+async fn weight(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let w = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v) => match v.get("weight") {
+            Some(serde_json::Value::Null) => None,
+            Some(x) => match x
+                .as_u64()
+                .filter(|n| (1..=u64::from(fulcrum_config::load::MAX_WEIGHT)).contains(n))
+            {
+                Some(n) => Some(n as u32),
+                None => {
+                    return err(
+                        StatusCode::BAD_REQUEST,
+                        "`weight` must be a whole number from 1 to 1000000, or null to clear",
+                    )
+                }
+            },
+            None => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "body must be {\"weight\": N} or {\"weight\": null}",
+                )
+            }
+        },
+        Err(e) => return err(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")),
+    };
+    change(&s, &headers, &id, |o| o.weight = w)
 }

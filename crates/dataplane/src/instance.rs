@@ -21,6 +21,8 @@ pub struct InstanceState {
     pub host: http::HeaderValue,
     /// Idle keep-alive connections.
     pub conns: crate::upstream::ConnPool,
+    /// Time to the response head of every answered try.
+    pub latency: crate::histogram::Histogram,
     /// The admission queues of every pool this instance is in (set by
     /// each snapshot build), woken when a slot frees.
     pub waiters: arc_swap::ArcSwap<Vec<std::sync::Arc<crate::snapshot::Waiters>>>,
@@ -32,6 +34,7 @@ pub struct InstanceState {
     healthy: AtomicBool,
     /// Set by an operator: no new requests.
     drained: AtomicBool,
+    weight_override: AtomicU32,
     /// Clock ms until which passive ejection keeps the instance out.
     ejected_until: AtomicU64,
     hysteresis: Mutex<Hysteresis>,
@@ -66,6 +69,7 @@ impl InstanceState {
             endpoint,
             host,
             conns: Default::default(),
+            latency: Default::default(),
             waiters: Default::default(),
             in_flight: AtomicU32::new(0),
             requests: AtomicU64::new(0),
@@ -73,6 +77,7 @@ impl InstanceState {
             ejections_total: AtomicU64::new(0),
             healthy: AtomicBool::new(true),
             drained: AtomicBool::new(false),
+            weight_override: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
             hysteresis: Mutex::new(Hysteresis::default()),
             ejector: Mutex::new(Ejector::default()),
@@ -160,6 +165,16 @@ impl InstanceState {
         self.drained.store(drained, Relaxed);
     }
 
+    /// An operator's weight for this instance, replacing the configured one
+    /// (0 = none).
+    pub fn weight_override(&self) -> Option<u32> {
+        Some(self.weight_override.load(Relaxed)).filter(|w| *w > 0)
+    }
+
+    pub fn set_weight_override(&self, w: Option<u32>) {
+        self.weight_override.store(w.unwrap_or(0), Relaxed);
+    }
+
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Relaxed)
     }
@@ -240,12 +255,21 @@ impl InstanceState {
             failures: self.failures.load(Relaxed),
             ejections: self.ejections_total.load(Relaxed),
             idle_connections: self.conns.idle(),
+            weight_override: self.weight_override(),
+            error_rate: self
+                .perf
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .error_rate,
+            latency_p50_ms: self.latency.quantile_ms(0.50),
+            latency_p95_ms: self.latency.quantile_ms(0.95),
+            latency_p99_ms: self.latency.quantile_ms(0.99),
         }
     }
 }
 
 /// A point-in-time copy of an instance's counters, for the admin plane.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct InstanceStats {
     pub endpoint: String,
     pub healthy: bool,
@@ -258,6 +282,14 @@ pub struct InstanceStats {
     pub ejections: u64,
     /// Keep-alive connections to the instance waiting for a request.
     pub idle_connections: usize,
+    /// An operator's weight replacing the configured one.
+    pub weight_override: Option<u32>,
+    /// Recent share of failed tries (tracked for the latency-aware algorithms).
+    pub error_rate: f64,
+    /// Time to response head, since start-up.
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
 }
 
 /// Holds one in-flight slot; releasing it on drop means a cancelled

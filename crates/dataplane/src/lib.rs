@@ -16,6 +16,7 @@ pub mod body;
 pub mod clock;
 pub mod error;
 pub mod headers;
+pub mod histogram;
 pub mod instance;
 pub mod load_report;
 pub mod proxy;
@@ -28,6 +29,7 @@ pub use snapshot::Snapshot;
 
 use arc_swap::ArcSwap;
 use fulcrum_config::Config;
+use fulcrum_policy::Algorithm;
 use serde::Serialize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -37,6 +39,17 @@ use std::sync::Arc;
 pub struct Gateway {
     snap: ArcSwap<Snapshot>,
     pub clock: Clock,
+    /// Operator overrides by endpoint, re-applied to every new snapshot.
+    overrides: std::sync::Mutex<std::collections::HashMap<String, Override>>,
+}
+
+/// What an operator set on an instance through the admin API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Override {
+    /// Replaces the configured weight in every pool; `None` = configured.
+    pub weight: Option<u32>,
+    /// No new requests while set (in-flight ones finish).
+    pub drained: bool,
 }
 
 impl Gateway {
@@ -44,6 +57,7 @@ impl Gateway {
         Arc::new(Self {
             snap: ArcSwap::from_pointee(Snapshot::build(Arc::new(config), None, 0)),
             clock: Clock::new(),
+            overrides: Default::default(),
         })
     }
 
@@ -59,29 +73,90 @@ impl Gateway {
             Some(&self.snapshot()),
             self.clock.now_ms(),
         );
+        self.apply_overrides(&next);
         self.snap.store(Arc::new(next));
     }
 
-    /// Live statistics of every pool and instance.
+    /// Sets (or, with the default value, clears) the override of `endpoint`.
+    pub fn set_override(&self, endpoint: &str, o: Override) {
+        {
+            let mut map = self.overrides.lock().unwrap_or_else(|e| e.into_inner());
+            if o == Override::default() {
+                map.remove(endpoint);
+            } else {
+                map.insert(endpoint.to_string(), o.clone());
+            }
+        }
+        if let Some(inst) = self.snapshot().instances.get(endpoint) {
+            inst.set_weight_override(o.weight);
+            inst.set_drained(o.drained);
+        }
+    }
+
+    pub fn overrides(&self) -> std::collections::HashMap<String, Override> {
+        self.overrides
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn apply_overrides(&self, snap: &Snapshot) {
+        let map = self.overrides.lock().unwrap_or_else(|e| e.into_inner());
+        for (ep, o) in map.iter() {
+            if let Some(inst) = snap.instances.get(ep) {
+                inst.set_weight_override(o.weight);
+                inst.set_drained(o.drained);
+            }
+        }
+    }
+
+    /// Live statistics of every pool and instance, with each instance's
+    /// share of the pool's requests against the share its weight promises
+    /// (equal shares for the algorithms that ignore weights).
     pub fn stats(&self) -> Vec<PoolStats> {
         let snap = self.snapshot();
         let now = self.clock.now_ms();
         snap.pools
             .iter()
-            .map(|p| PoolStats {
-                name: p.cfg.name.clone(),
-                algorithm: p.cfg.algorithm.name(),
-                queued: p.waiters.waiting.load(Relaxed),
-                instances: p
-                    .members
-                    .iter()
-                    .map(|m| MemberStats {
-                        weight: m.weight,
-                        max_concurrent: m.max_concurrent,
-                        priority: m.priority.name(),
-                        stats: m.inst.stats(now),
-                    })
-                    .collect(),
+            .map(|p| {
+                let weighted = matches!(
+                    p.cfg.algorithm,
+                    Algorithm::WeightedRoundRobin
+                        | Algorithm::LeastConnections
+                        | Algorithm::Random
+                        | Algorithm::PowerOfTwo
+                        | Algorithm::ConsistentHash
+                );
+                let stats: Vec<_> = p.members.iter().map(|m| (m, m.inst.stats(now))).collect();
+                let effective = |m: &snapshot::Member| m.inst.weight_override().unwrap_or(m.weight);
+                let total_req: u64 = stats.iter().map(|(_, s)| s.requests).sum();
+                let total_w: u64 = p.members.iter().map(|m| u64::from(effective(m))).sum();
+                let n = p.members.len().max(1) as f64;
+                PoolStats {
+                    name: p.cfg.name.clone(),
+                    algorithm: p.cfg.algorithm.name(),
+                    queued: p.waiters.waiting.load(Relaxed),
+                    instances: stats
+                        .into_iter()
+                        .map(|(m, s)| MemberStats {
+                            weight: m.weight,
+                            effective_weight: effective(m),
+                            max_concurrent: m.max_concurrent,
+                            priority: m.priority.name(),
+                            share: if total_req > 0 {
+                                s.requests as f64 / total_req as f64
+                            } else {
+                                0.0
+                            },
+                            expected_share: if weighted && total_w > 0 {
+                                f64::from(effective(m)) / total_w as f64
+                            } else {
+                                1.0 / n
+                            },
+                            stats: s,
+                        })
+                        .collect(),
+                }
             })
             .collect()
     }
@@ -97,7 +172,14 @@ pub struct PoolStats {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MemberStats {
+    /// Configured weight.
     pub weight: u32,
+    /// The weight in use (an operator's override, if any).
+    pub effective_weight: u32,
+    /// Share of the pool's requests this instance got.
+    pub share: f64,
+    /// The share its weight promises under the pool's algorithm.
+    pub expected_share: f64,
     pub max_concurrent: Option<u32>,
     pub priority: &'static str,
     #[serde(flatten)]

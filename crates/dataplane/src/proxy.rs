@@ -295,7 +295,7 @@ async fn attempt_loop(
             .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URL: {e}")))?;
         let last_try = !out.replayable() || tried.len() + 1 >= policy.tries as usize;
         let req = out.build(uri, inst.host.clone(), last_try);
-        let sent_at = measures.then(Instant::now);
+        let sent_at = Instant::now();
         let res = tokio::time::timeout(wait, upstream::send(inst, req, timeouts.connect)).await;
         let now = gw.clock.now_ms();
         let (failure, detail, answer) = match res {
@@ -329,12 +329,10 @@ async fn attempt_loop(
             }
             Ok(Ok((resp, conn))) => {
                 let status = resp.status().as_u16();
-                if let Some(t0) = sent_at {
-                    inst.observe(
-                        Some(t0.elapsed().as_secs_f64() * 1000.0),
-                        status >= 500,
-                        now,
-                    );
+                let took = sent_at.elapsed();
+                inst.latency.record_us(took.as_micros() as u64);
+                if measures {
+                    inst.observe(Some(took.as_secs_f64() * 1000.0), status >= 500, now);
                 }
                 if reports {
                     let report = resp

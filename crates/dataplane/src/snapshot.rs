@@ -117,14 +117,18 @@ impl PoolRuntime {
                 priority: m.priority,
                 ..Candidate::new(
                     i,
-                    if slow_start > 0 {
-                        inst.effective_weight(
-                            m.weight.saturating_mul(SLOW_START_SCALE),
-                            slow_start,
-                            now_ms,
-                        )
-                    } else {
-                        m.weight
+                    {
+                        // An operator's weight override applies in every pool.
+                        let w = inst.weight_override().unwrap_or(m.weight);
+                        if slow_start > 0 {
+                            inst.effective_weight(
+                                w.saturating_mul(SLOW_START_SCALE),
+                                slow_start,
+                                now_ms,
+                            )
+                        } else {
+                            w
+                        }
                     },
                     inst.in_flight(),
                 )

@@ -52,23 +52,36 @@ pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result
     };
     let gateway = Gateway::new(config.clone());
     let health = HealthChecker::start(&gateway);
-    let registry = if config.registry.enabled {
-        let store = fulcrum_store::Store::open(&config.registry.path).with_context(|| {
-            format!(
-                "cannot open the registry store in {}",
-                config.registry.path.display()
-            )
-        })?;
+    let admin_token = config.admin.token.clone();
+    let (registry, store) = if config.registry.enabled {
+        let store = Arc::new(
+            fulcrum_store::Store::open(&config.registry.path).with_context(|| {
+                format!(
+                    "cannot open the registry store in {}",
+                    config.registry.path.display()
+                )
+            })?,
+        );
+        // Operator overrides (drain, weight) kept from before the restart.
+        for (ep, bytes) in store
+            .load(fulcrum_store::Table::Overrides)
+            .context("cannot read stored overrides")?
+        {
+            match serde_json::from_slice::<fulcrum_dataplane::Override>(&bytes) {
+                Ok(o) => gateway.set_override(&ep, o),
+                Err(e) => anyhow::bail!("stored override for {ep} is unreadable ({e}); remove it with the admin API or move the store aside"),
+            }
+        }
         let reg = Registry::open(
             config,
             gateway.clone(),
             health.clone(),
-            Arc::new(Embedded(store)),
+            Arc::new(Embedded(store.clone())),
         )
         .map_err(|e| anyhow::anyhow!("cannot load the registry: {e}"))?;
-        Some(reg)
+        (Some(reg), Some(store))
     } else {
-        None
+        (None, None)
     };
     let (stop, stop_rx) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(false));
@@ -80,6 +93,8 @@ pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result
         gateway: gateway.clone(),
         ready: ready.clone(),
         registry: registry.clone(),
+        token: admin_token,
+        store,
     });
     let expiry = registry.clone().map(|reg| {
         tokio::spawn(async move {

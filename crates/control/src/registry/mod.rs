@@ -289,7 +289,7 @@ impl Registry {
 
 /// Registrations in the embedded database (`fulcrum-store`, redb).
 #[derive(Debug)]
-pub struct Embedded(pub fulcrum_store::Store);
+pub struct Embedded(pub Arc<fulcrum_store::Store>);
 
 impl Persist for Embedded {
     fn put(&self, key: &str, value: &[u8]) -> Result<(), String> {

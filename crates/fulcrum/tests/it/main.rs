@@ -10,6 +10,7 @@ mod compat;
 mod errors;
 mod failover;
 mod kill9;
+mod native_admin;
 mod policies;
 mod proxying;
 mod registry;
