@@ -2,6 +2,8 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+mod client;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -49,6 +51,42 @@ enum Cmd {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// List the registered services of a running gateway.
+    Services {
+        #[command(flatten)]
+        target: client::Target,
+    },
+    /// Show every pool and instance of a running gateway (or one pool):
+    /// health, weights, in-flight, requests, share vs expected, latency.
+    Stats {
+        /// Only this pool.
+        pool: Option<String>,
+        #[command(flatten)]
+        target: client::Target,
+    },
+    /// Stop sending new requests to an instance (in-flight ones finish).
+    Drain {
+        /// instance_id or endpoint URL.
+        instance: String,
+        #[command(flatten)]
+        target: client::Target,
+    },
+    /// Undo `drain`.
+    Enable {
+        /// instance_id or endpoint URL.
+        instance: String,
+        #[command(flatten)]
+        target: client::Target,
+    },
+    /// Override an instance's weight in every pool (`clear` = configured weight).
+    Weight {
+        /// instance_id or endpoint URL.
+        instance: String,
+        /// A weight from 1 to 1000000, or `clear`.
+        weight: String,
+        #[command(flatten)]
+        target: client::Target,
+    },
     /// Run a mock inference instance (for trying Fulcrum out, tests and
     /// benchmarks): configurable latency, capacity, errors and failure modes.
     Mock(fulcrum_mock::cli::MockArgs),
@@ -58,6 +96,26 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Check { config } => check(&config),
+        Cmd::Services { target } => print(client::services(&target)),
+        Cmd::Stats { pool, target } => print(client::stats(&target, pool.as_deref())),
+        Cmd::Drain { instance, target } => print(client::change(&target, &instance, "drain", None)),
+        Cmd::Enable { instance, target } => {
+            print(client::change(&target, &instance, "enable", None))
+        }
+        Cmd::Weight {
+            instance,
+            weight,
+            target,
+        } => {
+            let w = if weight == "clear" {
+                Ok(None)
+            } else {
+                weight.parse::<u32>().map(Some).map_err(|_| {
+                    anyhow::anyhow!("weight must be a number or `clear`, not `{weight}`")
+                })
+            };
+            print(w.and_then(|w| client::change(&target, &instance, "weight", Some(w))))
+        }
         Cmd::Mock(args) => match fulcrum_mock::cli::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -76,6 +134,19 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn print(r: anyhow::Result<String>) -> ExitCode {
+    match r {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("fulcrum: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

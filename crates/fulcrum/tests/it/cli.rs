@@ -67,3 +67,124 @@ fn serve_refuses_an_invalid_config_with_a_clear_message() {
     assert_eq!(code, 1);
     assert!(err.contains("pools.p.algorithm"), "{err}");
 }
+
+async fn run(args: Vec<String>) -> (i32, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+            .args(&args)
+            .output()
+            .expect("runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_commands_print_tables_and_change_instances() {
+    use crate::common::*;
+    let (a, b) = (mock("a").await, mock("b").await);
+    let gw = gateway(&format!(
+        "pools: {{ p: {{ algorithm: weighted_round_robin, instances: [ {{ endpoint: \"{}\" }}, {{ endpoint: \"{}\", weight: 2 }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: p }} ]\n",
+        a.url(),
+        b.url()
+    ))
+    .await;
+    let c = client();
+    for _ in 0..6 {
+        get(&c, &format!("http://{}/", gw.proxy_addr)).await;
+    }
+    let reg = format!(
+        r#"{{"service_id":"yolo","task_types":["人数统计"],"endpoint":"{}/infer"}}"#,
+        a.url()
+    );
+    send(
+        &c,
+        http::Method::POST,
+        &format!("http://{}/api/v1/ai_analysis/register", gw.admin_addr),
+        reg.as_bytes(),
+        &[],
+    )
+    .await;
+    let admin = format!("http://{}", gw.admin_addr);
+
+    let (code, out, err) = run(vec!["services".into(), "--admin".into(), admin.clone()]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("SERVICE")
+            && out.contains("yolo")
+            && out.contains("人数统计")
+            && out.contains("1 registered"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(vec![
+        "stats".into(),
+        "p".into(),
+        "--admin".into(),
+        admin.clone(),
+    ])
+    .await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("pool p (weighted_round_robin")
+            && out.contains("33.3% / 33.3%")
+            && out.contains("66.7% / 66.7%"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(vec![
+        "drain".into(),
+        a.url(),
+        "--admin".into(),
+        admin.clone(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("drained=true"), "{out}");
+    let (_, out, _) = run(vec![
+        "stats".into(),
+        "--json".into(),
+        "--admin".into(),
+        admin.clone(),
+    ])
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v.as_array().unwrap().iter().any(|p| p["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["drained"] == true)));
+    let (code, out, _) = run(vec![
+        "weight".into(),
+        b.url(),
+        "5".into(),
+        "--admin".into(),
+        admin.clone(),
+    ])
+    .await;
+    assert_eq!(code, 0);
+    assert!(out.contains("weight=5"), "{out}");
+
+    let (code, _, err) = run(vec![
+        "stats".into(),
+        "nosuchpool".into(),
+        "--admin".into(),
+        admin.clone(),
+    ])
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no pool named"), "{err}");
+    let (code, _, err) = run(vec![
+        "services".into(),
+        "--admin".into(),
+        "http://127.0.0.1:1".into(),
+    ])
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot reach the admin API"), "{err}");
+}

@@ -1,0 +1,286 @@
+//! The command-line client: `fulcrum services`, `fulcrum stats`,
+//! `fulcrum drain|enable|weight` against a running gateway's admin API,
+//! printing aligned tables (or the raw JSON with `--json`).
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// Where the admin API is and how to authenticate.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// Admin API base URL.
+    #[arg(
+        long,
+        env = "FULCRUM_ADMIN",
+        default_value = "http://127.0.0.1:9090",
+        global = true
+    )]
+    pub admin: String,
+    /// `admin.token`, for drain/enable/weight.
+    #[arg(
+        long,
+        env = "FULCRUM_ADMIN_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Sends one request; returns the JSON answer, or an error with the API's message.
+pub fn call(
+    t: &Target,
+    method: http::Method,
+    path: &str,
+    body: Option<String>,
+) -> anyhow::Result<Value> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let client: Client<HttpConnector, Full<Bytes>> =
+            Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let url = format!("{}{path}", t.admin.trim_end_matches('/'));
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("content-type", "application/json");
+        if let Some(tok) = &t.token {
+            req = req.header("authorization", format!("Bearer {tok}"));
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .context("bad admin URL")?;
+        let resp = tokio::time::timeout(std::time::Duration::from_secs(10), client.request(req))
+            .await
+            .with_context(|| format!("{url}: no answer within 10 s"))?
+            .with_context(|| {
+                format!("cannot reach the admin API at {url} (is `fulcrum serve` running? --admin)")
+            })?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        let v: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        if !status.is_success() {
+            let msg = v
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            bail!("{status}: {msg}");
+        }
+        Ok(v)
+    })
+}
+
+/// Renders rows as an aligned text table.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i] - c.chars().count())))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(headers.iter().map(|h| h.to_string()).collect())];
+    out.extend(rows.iter().map(|r| line(r.clone())));
+    out.join("\n")
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(x) => x.clone(),
+        Value::Array(a) => a.iter().map(s).collect::<Vec<_>>().join(","),
+        Value::Number(n) if n.is_f64() => format!("{:.1}", n.as_f64().unwrap_or_default()),
+        other => other.to_string(),
+    }
+}
+
+fn pct(v: &Value) -> String {
+    v.as_f64()
+        .map_or("-".into(), |f| format!("{:.1}%", f * 100.0))
+}
+
+pub fn services(t: &Target) -> anyhow::Result<String> {
+    let v = call(t, http::Method::GET, "/api/v1/ai_analysis/services", None)?;
+    if t.json {
+        return Ok(serde_json::to_string_pretty(&v)?);
+    }
+    let rows: Vec<Vec<String>> = v["services"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    vec![
+                        s(&r["service_id"]),
+                        s(&r["endpoint"]),
+                        s(&r["task_types"]),
+                        s(&r["call_count"]),
+                        if r["healthy"] == true {
+                            "up".into()
+                        } else {
+                            "down".into()
+                        },
+                        format!("{}s", s(&r["heartbeat_age_s"])),
+                        s(&r["instance_id"]),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(format!(
+        "{}\n{} registered",
+        table(
+            &[
+                "SERVICE",
+                "ENDPOINT",
+                "TASK TYPES",
+                "CALLS",
+                "HEALTH",
+                "HEARTBEAT",
+                "INSTANCE ID"
+            ],
+            &rows
+        ),
+        rows.len()
+    ))
+}
+
+pub fn stats(t: &Target, pool: Option<&str>) -> anyhow::Result<String> {
+    let v = call(t, http::Method::GET, "/api/v1/pools", None)?;
+    let pools: Vec<&Value> = v["pools"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|p| pool.is_none_or(|n| p["name"] == n))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(n) = pool {
+        if pools.is_empty() {
+            bail!("no pool named `{n}`");
+        }
+    }
+    if t.json {
+        return Ok(serde_json::to_string_pretty(&pools)?);
+    }
+    let mut out = vec![];
+    for p in pools {
+        let rows: Vec<Vec<String>> = p["instances"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| {
+                        let health = if i["drained"] == true {
+                            "drained"
+                        } else if i["ejected"] == true {
+                            "ejected"
+                        } else if i["healthy"] == true {
+                            "up"
+                        } else {
+                            "down"
+                        };
+                        vec![
+                            s(&i["endpoint"]),
+                            health.into(),
+                            format!("{}/{}", s(&i["weight"]), s(&i["effective_weight"])),
+                            s(&i["in_flight"]),
+                            s(&i["requests"]),
+                            s(&i["failures"]),
+                            format!("{} / {}", pct(&i["share"]), pct(&i["expected_share"])),
+                            s(&i["latency_p50_ms"]),
+                            s(&i["latency_p99_ms"]),
+                        ]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(format!(
+            "pool {} ({}, {} queued)\n{}",
+            s(&p["name"]),
+            s(&p["algorithm"]),
+            s(&p["queued"]),
+            table(
+                &[
+                    "ENDPOINT",
+                    "STATE",
+                    "WEIGHT cfg/eff",
+                    "IN-FLIGHT",
+                    "REQUESTS",
+                    "FAILURES",
+                    "SHARE / EXPECTED",
+                    "P50 ms",
+                    "P99 ms"
+                ],
+                &rows
+            )
+        ));
+    }
+    Ok(out.join("\n\n"))
+}
+
+/// `drain`, `enable` or `weight` on the instance `id`.
+pub fn change(
+    t: &Target,
+    id: &str,
+    action: &str,
+    weight: Option<Option<u32>>,
+) -> anyhow::Result<String> {
+    let id: String =
+        percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let (method, body) = match weight {
+        Some(w) => (
+            http::Method::PUT,
+            Some(serde_json::json!({ "weight": w }).to_string()),
+        ),
+        None => (http::Method::POST, None),
+    };
+    let v = call(t, method, &format!("/api/v1/instances/{id}/{action}"), body)?;
+    if t.json {
+        return Ok(serde_json::to_string_pretty(&v)?);
+    }
+    Ok(format!(
+        "{}: drained={} weight={}",
+        s(&v["endpoint"]),
+        s(&v["drained"]),
+        v["weight"]
+            .as_u64()
+            .map_or("configured".into(), |w| w.to_string())
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table;
+
+    #[test]
+    fn tables_align_columns_including_wide_characters() {
+        let t = table(
+            &["A", "TASK"],
+            &[
+                vec!["xx".into(), "人数统计".into()],
+                vec!["y".into(), "t".into()],
+            ],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "A   TASK");
+        assert_eq!(lines[1], "xx  人数统计");
+        assert_eq!(lines[2], "y   t");
+    }
+}
