@@ -42,6 +42,7 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/readyz", get(readyz))
         .route("/api/v1/pools", get(pools))
+        .route("/api/openapi.json", get(openapi))
         .route("/api/v1/instances", get(instances))
         .route("/api/v1/instances/{id}/drain", axum::routing::post(drain))
         .route("/api/v1/instances/{id}/enable", axum::routing::post(enable))
@@ -209,4 +210,16 @@ async fn weight(
         Err(e) => return err(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")),
     };
     change(&s, &headers, &id, |o| o.weight = w)
+}
+
+/// The OpenAPI 3 description of this API (kept in `openapi.json`; the test
+/// suite runs schemathesis against the live API with it).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
 }

@@ -60,3 +60,39 @@ async fn reload_keeps_counters_and_applies_new_weights() {
     assert_eq!(stats(&gw, "p", &b.url()).stats.requests, 5 + 8);
     assert_eq!(stats(&gw, "p", &b.url()).weight, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_admin_call() {
+    let gw = gateway("").await;
+    let r = get(
+        &client(),
+        &format!("http://{}/api/openapi.json", gw.admin_addr),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["content-type"], "application/json");
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/healthz",
+        "/readyz",
+        "/api/v1/pools",
+        "/api/v1/instances",
+        "/api/v1/instances/{id}/drain",
+        "/api/v1/instances/{id}/enable",
+        "/api/v1/instances/{id}/weight",
+        "/api/v1/ai_analysis/register",
+        "/api/v1/ai_analysis/heartbeat/{id}",
+        "/api/v1/ai_analysis/unregister/{id}",
+        "/api/v1/ai_analysis/clear_all",
+        "/api/v1/ai_analysis/services",
+        "/api/v1/ai_analysis/services/stats/{task_type}",
+        "/api/v1/ai_analysis/load_balance/info",
+        "/api/v1/ai_analysis/load_balance/analysis",
+        "/api/v1/ai_analysis/inference_stats",
+        "/api/v1/ai_analysis/inference_stats/reset",
+    ] {
+        assert!(paths.contains_key(p), "{p} is not documented");
+    }
+}
