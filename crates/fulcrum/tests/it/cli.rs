@@ -188,3 +188,34 @@ async fn the_client_commands_print_tables_and_change_instances() {
     assert_eq!(code, 1);
     assert!(err.contains("cannot reach the admin API"), "{err}");
 }
+
+#[test]
+fn a_corrupt_registry_store_stops_start_up_with_a_clear_message() {
+    let dir = std::env::temp_dir().join(format!("fulcrum-corrupt-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("store")).unwrap();
+    std::fs::write(
+        dir.join("store/registry.redb"),
+        b"this is not a database, just some bytes that got here",
+    )
+    .unwrap();
+    let cfg = dir.join("f.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nregistry: {{ path: \"{}\" }}\n",
+            dir.join("store").display()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = fulcrum(&["serve", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("registry.redb") && err.contains("corrupt") && err.contains("move it aside"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("store/registry.redb")).unwrap(),
+        b"this is not a database, just some bytes that got here",
+        "the store is left untouched"
+    );
+}

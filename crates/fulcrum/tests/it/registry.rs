@@ -374,3 +374,45 @@ async fn a_registered_instance_failing_its_probe_gets_no_traffic() {
     }
     assert_eq!(sick.stats().requests, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pools_entry_of_the_task_types_name_supplies_its_policy() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    let gw = gateway(&format!(
+        "registry: {{ path: \"{}\" }}\npools:\n  人数统计: {{ algorithm: weighted_round_robin, retry: {{ tries: 1 }} }}\n",
+        scratch_dir()
+    ))
+    .await;
+    let c = client();
+    register(&c, &gw, json!({"service_id":"a","task_types":["人数统计"],"endpoint": format!("{}/infer", a.url()), "weight": 3})).await;
+    register(&c, &gw, json!({"service_id":"b","task_types":["人数统计"],"endpoint": format!("{}/infer", b.url())})).await;
+    let pools = get(&c, &format!("http://{}/api/v1/pools", gw.admin_addr))
+        .await
+        .json();
+    let p = pools["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "人数统计")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        p["algorithm"], "weighted_round_robin",
+        "the pools: entry's algorithm, not least_calls"
+    );
+    for _ in 0..40 {
+        send(
+            &c,
+            Method::POST,
+            &format!("http://{}/infer/{PEOPLE}", gw.proxy_addr),
+            b"{}",
+            &[],
+        )
+        .await;
+    }
+    assert_eq!(
+        (a.stats().requests, b.stats().requests),
+        (30, 10),
+        "registered weight 3:1"
+    );
+}
