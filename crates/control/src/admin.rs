@@ -47,6 +47,12 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/v1/instances/{id}/drain", axum::routing::post(drain))
         .route("/api/v1/instances/{id}/enable", axum::routing::post(enable))
         .route("/api/v1/instances/{id}/weight", axum::routing::put(weight))
+        .method_not_allowed_fallback(|| async {
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                Json(serde_json::json!({"error": "method not allowed on this path"})),
+            )
+        })
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
@@ -90,13 +96,13 @@ fn authorized(s: &AdminState, headers: &axum::http::HeaderMap) -> bool {
     crate::registry::api::same_secret(given.trim().as_bytes(), token.as_bytes())
 }
 
-/// The endpoint an id names: an instance_id or a (percent-encoded) endpoint.
+/// The endpoint an id names: an instance_id or an endpoint (the path was
+/// percent-decoded by axum already).
 fn resolve(s: &AdminState, id: &str) -> Option<String> {
     let snap = s.gateway.snapshot();
-    let decoded = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
     snap.instances
         .keys()
-        .find(|ep| crate::registry::instance_id(ep) == id || **ep == decoded)
+        .find(|ep| crate::registry::instance_id(ep) == id || *ep == id)
         .cloned()
 }
 
@@ -183,8 +189,12 @@ async fn weight(
     State(s): State<AdminState>,
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    let body = match crate::registry::api::read_body(body).await {
+        Ok(b) => b,
+        Err((st, m)) => return err(st, m),
+    };
     let w = match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(v) => match v.get("weight") {
             Some(serde_json::Value::Null) => None,

@@ -48,6 +48,9 @@ impl ListenerOptions {
         if old.limits.max_connections != new.limits.max_connections {
             v.push("limits.max_connections");
         }
+        if old.admin.token != new.admin.token {
+            v.push("admin.token (for the native admin API)");
+        }
         v
     }
 

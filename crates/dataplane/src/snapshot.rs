@@ -198,6 +198,8 @@ pub struct Snapshot {
     pub pools: Vec<Arc<PoolRuntime>>,
     /// Every distinct instance, by endpoint URL.
     pub instances: HashMap<String, Arc<InstanceState>>,
+    /// Pool positions by name.
+    index: HashMap<String, usize>,
 }
 
 impl Snapshot {
@@ -268,13 +270,19 @@ impl Snapshot {
                     .map_or_else(Default::default, |p| p.waiters.clone()),
             }));
         }
-        for inst in instances.values() {
-            let queues: Vec<Arc<Waiters>> = pools
-                .iter()
-                .filter(|p| p.members.iter().any(|m| Arc::ptr_eq(&m.inst, inst)))
-                .map(|p| p.waiters.clone())
-                .collect();
-            inst.waiters.store(Arc::new(queues));
+        // Each instance's queues, gathered in one pass over the pools.
+        let mut queues: HashMap<String, Vec<Arc<Waiters>>> = HashMap::new();
+        for p in &pools {
+            for m in &p.members {
+                let q = queues.entry(m.inst.endpoint.url.clone()).or_default();
+                if !q.iter().any(|w| Arc::ptr_eq(w, &p.waiters)) {
+                    q.push(p.waiters.clone());
+                }
+            }
+        }
+        for (url, inst) in &instances {
+            inst.waiters
+                .store(Arc::new(queues.remove(url).unwrap_or_default()));
         }
         let mut routes: Vec<RouteEntry> = config
             .routes
@@ -298,6 +306,7 @@ impl Snapshot {
             routes,
             pools,
             instances,
+            index,
         }
     }
 
@@ -346,7 +355,7 @@ impl Snapshot {
     }
 
     pub fn pool(&self, name: &str) -> Option<&Arc<PoolRuntime>> {
-        self.pools.iter().find(|p| p.cfg.name == name)
+        self.index.get(name).map(|&i| &self.pools[i])
     }
 }
 

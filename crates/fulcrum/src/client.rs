@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use unicode_width::UnicodeWidthStr;
 
 /// Where the admin API is and how to authenticate.
 #[derive(Debug, Clone, clap::Args)]
@@ -81,17 +82,17 @@ pub fn call(
 
 /// Renders rows as an aligned text table.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
+            widths[i] = widths[i].max(c.width());
         }
     }
     let line = |cells: Vec<String>| {
         cells
             .iter()
             .enumerate()
-            .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i] - c.chars().count())))
+            .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i] - c.width())))
             .collect::<Vec<_>>()
             .join("  ")
             .trim_end()
@@ -271,16 +272,17 @@ mod tests {
 
     #[test]
     fn tables_align_columns_including_wide_characters() {
+        // CJK characters take two columns each on a terminal.
         let t = table(
-            &["A", "TASK"],
+            &["TASK", "N"],
             &[
-                vec!["xx".into(), "人数统计".into()],
-                vec!["y".into(), "t".into()],
+                vec!["人数统计".into(), "1".into()],
+                vec!["t".into(), "22".into()],
             ],
         );
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines[0], "A   TASK");
-        assert_eq!(lines[1], "xx  人数统计");
-        assert_eq!(lines[2], "y   t");
+        assert_eq!(lines[0], "TASK      N");
+        assert_eq!(lines[1], "人数统计  1");
+        assert_eq!(lines[2], "t         22");
     }
 }

@@ -20,7 +20,7 @@ use super::{
     instance_id, unix_now, HeartbeatStats, Record, RegisterRequest, Registry, RegistryError,
 };
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{delete, get, post};
@@ -55,7 +55,12 @@ pub fn routes(registry: Arc<Registry>) -> Router {
         .route("/load_balance/analysis", get(balance_analysis))
         .route("/inference_stats", get(inference_stats))
         .route("/inference_stats/reset", post(inference_reset))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this path",
+            )
+        })
         .with_state(state)
 }
 
@@ -82,22 +87,72 @@ pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorized(s: &ApiState, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
-    let Some(token) = s.registry.config().registry.token else {
-        return Ok(());
+/// Which token a call needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// `registry.token` (what services send): register, heartbeat.
+    Registry,
+    /// Either token: unregister (a service leaving, or an operator).
+    Either,
+    /// `admin.token` when set (else `registry.token`): clear_all, reset.
+    Admin,
+}
+
+fn authorized(s: &ApiState, headers: &HeaderMap, need: Need) -> Result<(), (StatusCode, String)> {
+    let cfg = s.registry.config();
+    let (reg, admin) = (cfg.registry.token, cfg.admin.token);
+    let accepted: Vec<&String> = match need {
+        Need::Registry => reg.iter().collect(),
+        Need::Either => reg.iter().chain(admin.iter()).collect(),
+        Need::Admin => admin
+            .iter()
+            .chain(if admin.is_none() {
+                reg.iter()
+            } else {
+                None.iter()
+            })
+            .collect(),
     };
+    if accepted.is_empty() {
+        return Ok(());
+    }
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if same_secret(given.trim().as_bytes(), token.as_bytes()) {
+        .unwrap_or_default()
+        .trim();
+    if accepted
+        .iter()
+        .any(|t| same_secret(given.as_bytes(), t.as_bytes()))
+    {
         Ok(())
     } else {
+        let which = if need == Need::Admin && admin.is_some() {
+            "admin"
+        } else {
+            "registry"
+        };
         Err((
             StatusCode::UNAUTHORIZED,
-            "missing or wrong registry token (Authorization: Bearer …)".into(),
+            format!("missing or wrong {which} token (Authorization: Bearer …)"),
         ))
+    }
+}
+
+/// Reads a request body of at most [`MAX_BODY`] bytes (413 JSON beyond).
+pub(crate) async fn read_body(body: axum::body::Body) -> Result<Bytes, (StatusCode, String)> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {MAX_BODY} bytes"),
+        )),
+        Err(e) => Err((
+            StatusCode::BAD_REQUEST,
+            format!("could not read the request body: {e}"),
+        )),
     }
 }
 
@@ -106,11 +161,15 @@ fn json_body(body: &Bytes) -> Result<Value, (StatusCode, String)> {
         .map_err(|e| (StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))
 }
 
-async fn register(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err((st, m)) = authorized(&s, &headers) {
+async fn register(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    if let Err((st, m)) = authorized(&s, &headers, Need::Registry) {
         return error(st, m);
     }
-    let v = match json_body(&body) {
+    let v = match read_body(body).await.and_then(|b| json_body(&b)) {
         Ok(v) => v,
         Err((st, m)) => return error(st, m),
     };
@@ -124,22 +183,36 @@ async fn heartbeat(
     State(s): State<ApiState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
-    if let Err((st, m)) = authorized(&s, &headers) {
+    if let Err((st, m)) = authorized(&s, &headers, Need::Registry) {
         return error(st, m);
     }
-    let stats = if body.iter().all(u8::is_ascii_whitespace) {
-        None
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err((st, m)) => return error(st, m),
+    };
+    // A heartbeat always refreshes liveness; stats that cannot be read are
+    // reported back and ignored, so a service is never expired over them.
+    let (stats, warning) = if body.iter().all(u8::is_ascii_whitespace) {
+        (None, None)
     } else {
-        match json_body(&body).map(|v| HeartbeatStats::from_json(&v)) {
-            Ok(Ok(st)) => Some(st),
-            Ok(Err(e)) => return e.into_response(),
-            Err((st, m)) => return error(st, m),
+        match json_body(&body)
+            .map_err(|(_, m)| m)
+            .and_then(|v| HeartbeatStats::from_json(&v).map_err(|e| e.to_string()))
+        {
+            Ok(st) => (Some(st), None),
+            Err(m) => (None, Some(format!("stats ignored: {m}"))),
         }
     };
     match s.registry.heartbeat(&id, stats) {
-        Ok(n) => Json(json!({"ok": true, "updated": n})).into_response(),
+        Ok(n) => {
+            let mut v = json!({"ok": true, "updated": n});
+            if let Some(w) = warning {
+                v["warning"] = json!(w);
+            }
+            Json(v).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -149,7 +222,7 @@ async fn unregister(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err((st, m)) = authorized(&s, &headers) {
+    if let Err((st, m)) = authorized(&s, &headers, Need::Either) {
         return error(st, m);
     }
     match s.registry.unregister(&id) {
@@ -159,7 +232,7 @@ async fn unregister(
 }
 
 async fn clear_all(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    if let Err((st, m)) = authorized(&s, &headers) {
+    if let Err((st, m)) = authorized(&s, &headers, Need::Admin) {
         return error(st, m);
     }
     match s.registry.clear() {
@@ -315,7 +388,7 @@ async fn inference_stats(State(s): State<ApiState>) -> Response {
 }
 
 async fn inference_reset(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    if let Err((st, m)) = authorized(&s, &headers) {
+    if let Err((st, m)) = authorized(&s, &headers, Need::Admin) {
         return error(st, m);
     }
     let live = live(&s);

@@ -52,6 +52,9 @@ pub fn unix_now() -> u64 {
 }
 
 pub struct Registry {
+    /// Held while a snapshot is computed and published, so two changes
+    /// cannot publish out of order (an older view overwriting a newer one).
+    publishing: Mutex<()>,
     base: Mutex<Config>,
     records: Mutex<BTreeMap<String, Record>>,
     store: Arc<dyn Persist>,
@@ -85,6 +88,7 @@ impl Registry {
             records.insert(key, r);
         }
         let reg = Arc::new(Self {
+            publishing: Mutex::new(()),
             base: Mutex::new(base),
             records: Mutex::new(records),
             store,
@@ -129,13 +133,13 @@ impl Registry {
 
     /// Endpoints matching an instance_id, an endpoint (percent-decoded) or a service_id.
     fn matching(recs: &BTreeMap<String, Record>, id: &str) -> Vec<String> {
-        let decoded = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
+        // `id` arrives already percent-decoded (axum's `Path`).
         let by_key: Vec<String> = recs
             .values()
             .filter(|r| {
                 instance_id(&r.endpoint) == id
-                    || r.endpoint == decoded
-                    || r.endpoint.trim_end_matches('/') == decoded.trim_end_matches('/')
+                    || r.endpoint == id
+                    || r.endpoint.trim_end_matches('/') == id.trim_end_matches('/')
             })
             .map(|r| r.endpoint.clone())
             .collect();
@@ -143,7 +147,7 @@ impl Registry {
             return by_key;
         }
         recs.values()
-            .filter(|r| r.service_id == id || r.service_id == decoded)
+            .filter(|r| r.service_id == id)
             .map(|r| r.endpoint.clone())
             .collect()
     }
@@ -164,7 +168,11 @@ impl Registry {
             if let Some(r) = recs.get_mut(ep) {
                 r.last_heartbeat = now;
                 r.warned = false;
-                if stats.is_some() {
+                // Stats describe one process: a heartbeat naming a whole
+                // service_id refreshes all its instances but cannot say
+                // whose stats these are, so they are kept only when it
+                // names exactly one.
+                if stats.is_some() && hits.len() == 1 {
                     r.stats = stats.clone();
                 }
                 let bytes =
@@ -282,6 +290,7 @@ impl Registry {
     }
 
     fn publish(&self) {
+        let _order = self.publishing.lock().unwrap_or_else(|e| e.into_inner());
         self.gateway.apply(self.merged());
         self.health.sync(&self.gateway);
     }

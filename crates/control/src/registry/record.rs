@@ -169,8 +169,10 @@ impl RegisterRequest {
             p if p.starts_with('/') => Some(p),
             _ => return Err(invalid("`health_path` must start with `/`")),
         };
+        // Duplicates removed, first occurrence kept, order kept.
         let mut task_types = task_types;
-        task_types.dedup();
+        let mut seen = std::collections::HashSet::new();
+        task_types.retain(|t| seen.insert(t.clone()));
         Ok(Record {
             service_id,
             name: string("name", false)?,

@@ -35,7 +35,21 @@ pub async fn gateway(yaml: &str) -> Running {
     } else {
         format!("registry: {{ path: \"{}\" }}\n", scratch_dir())
     };
-    let full = format!("listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\n{registry}{yaml}");
+    // `admin: { token: … }` in a test's YAML is merged with the listener.
+    let (admin, yaml) = match yaml.strip_prefix("admin: { ") {
+        Some(rest) => {
+            let (inner, after) = rest.split_once(" }\n").expect("admin line");
+            (
+                format!("admin: {{ listen: 127.0.0.1:0, {inner} }}\n"),
+                after.to_string(),
+            )
+        }
+        None => (
+            "admin: { listen: 127.0.0.1:0 }\n".to_string(),
+            yaml.to_string(),
+        ),
+    };
+    let full = format!("listen: 127.0.0.1:0\n{admin}{registry}{yaml}");
     let cfg = fulcrum_config::parse(&full, &|_| None)
         .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{full}"));
     fulcrum::app::start_with_grace(cfg, Duration::from_secs(2))

@@ -217,9 +217,15 @@ async fn heartbeats_unregister_and_clear_accept_every_id_form() {
         "by percent-encoded endpoint"
     );
     assert_eq!(hb("nobody".into(), b"").await.status, 404);
-    assert_eq!(
-        hb(ia.clone(), br#"{"total_requests":"many"}"#).await.status,
-        400
+    let r = hb(ia.clone(), br#"{"total_requests":"many"}"#).await;
+    assert_eq!(r.status, 200, "bad stats never cost a service its liveness");
+    assert!(
+        r.json()["warning"]
+            .as_str()
+            .unwrap()
+            .contains("total_requests"),
+        "{:?}",
+        r.body
     );
     let list = get(&c, &api(&gw, "/services")).await.json();
     let row = list["services"]
@@ -415,4 +421,47 @@ async fn a_pools_entry_of_the_task_types_name_supplies_its_policy() {
         (30, 10),
         "registered weight 3:1"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_admin_token_clear_all_needs_it_and_rejections_are_json() {
+    let m = mock("m").await;
+    let gw = gateway(&format!(
+        "admin: {{ token: adm1n }}\nregistry: {{ path: \"{}\" }}\n",
+        scratch_dir()
+    ))
+    .await;
+    let c = client();
+    assert_eq!(
+        register(&c, &gw, body("s", &m.url(), &["t"])).await.status,
+        200,
+        "registration stays open (no registry.token)"
+    );
+    let r = send(&c, Method::POST, &api(&gw, "/clear_all"), b"", &[]).await;
+    assert_eq!(r.status, 401);
+    assert!(r.json()["error"].as_str().unwrap().contains("admin token"));
+    let r = send(&c, Method::DELETE, &api(&gw, "/unregister/s"), b"", &[]).await;
+    assert_eq!(r.status, 401, "unregister takes either token; one is set");
+    let r = send(
+        &c,
+        Method::POST,
+        &api(&gw, "/clear_all"),
+        b"",
+        &[("authorization", "Bearer adm1n")],
+    )
+    .await;
+    assert_eq!(r.json()["cleared_count"], 1);
+    let r = send(
+        &c,
+        Method::POST,
+        &api(&gw, "/register"),
+        &vec![b' '; 100_000],
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 413);
+    assert!(r.json()["error"].is_string(), "413 is JSON too");
+    let r = send(&c, Method::GET, &api(&gw, "/register"), b"", &[]).await;
+    assert_eq!(r.status, 405);
+    assert!(r.json()["error"].is_string(), "405 is JSON too");
 }
