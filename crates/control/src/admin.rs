@@ -144,6 +144,10 @@ fn change(
             format!("no instance `{id}` (use an instance_id or a percent-encoded endpoint)"),
         );
     };
+    // One change at a time: read-modify-write of the override and its
+    // stored copy must not interleave (a drain and a re-weight at once).
+    static CHANGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = CHANGE.lock().unwrap_or_else(|e| e.into_inner());
     let mut o = s.gateway.overrides().remove(&ep).unwrap_or_default();
     f(&mut o);
     if let Some(store) = &s.store {

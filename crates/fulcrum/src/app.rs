@@ -101,7 +101,7 @@ pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             loop {
                 tick.tick().await;
-                reg.expire(fulcrum_control::registry::unix_now());
+                reg.expire();
             }
         })
     });

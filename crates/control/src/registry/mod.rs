@@ -167,17 +167,19 @@ impl Registry {
         for ep in &hits {
             if let Some(r) = recs.get_mut(ep) {
                 r.last_heartbeat = now;
+                r.seen = std::time::Instant::now();
                 r.warned = false;
                 // Stats describe one process: a heartbeat naming a whole
                 // service_id refreshes all its instances but cannot say
                 // whose stats these are, so they are kept only when it
-                // names exactly one.
+                // names exactly one. Only stats are worth a disk write:
+                // liveness restarts at load anyway.
                 if stats.is_some() && hits.len() == 1 {
                     r.stats = stats.clone();
+                    let bytes =
+                        serde_json::to_vec(&*r).map_err(|e| RegistryError::Store(e.to_string()))?;
+                    self.store.put(ep, &bytes).map_err(RegistryError::Store)?;
                 }
-                let bytes =
-                    serde_json::to_vec(&*r).map_err(|e| RegistryError::Store(e.to_string()))?;
-                self.store.put(ep, &bytes).map_err(RegistryError::Store)?;
             }
         }
         Ok(hits.len())
@@ -220,15 +222,15 @@ impl Registry {
     }
 
     /// Removes registrations whose last heartbeat is older than
-    /// `heartbeat_timeout` at `now` (Unix seconds), warning once at 80 %.
+    /// `heartbeat_timeout` (on the monotonic clock), warning once at 80 %.
     /// Returns the removed endpoints.
-    pub fn expire(&self, now: u64) -> Vec<String> {
+    pub fn expire(&self) -> Vec<String> {
         let timeout = self.config().registry.heartbeat_timeout.as_secs_f64();
         let mut removed = vec![];
         {
             let mut recs = self.records();
             for r in recs.values_mut() {
-                let silent = now.saturating_sub(r.last_heartbeat) as f64;
+                let silent = r.seen.elapsed().as_secs_f64();
                 if silent >= timeout {
                     removed.push(r.endpoint.clone());
                 } else if silent >= 0.8 * timeout && !r.warned {

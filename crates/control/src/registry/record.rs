@@ -75,6 +75,11 @@ pub struct Record {
     /// The 80 % expiry warning was logged (not stored meaningfully).
     #[serde(default, skip_serializing)]
     pub warned: bool,
+    /// When the last heartbeat arrived, on the monotonic clock: expiry is
+    /// measured with this, so a wall-clock step (NTP) cannot expire every
+    /// registration at once. `last_heartbeat` is for display.
+    #[serde(skip, default = "std::time::Instant::now")]
+    pub seen: std::time::Instant,
 }
 
 /// A stable id for an instance: 16 hex digits of the xxh3 hash of its endpoint.
@@ -187,6 +192,7 @@ impl RegisterRequest {
             last_heartbeat: now,
             stats: None,
             warned: false,
+            seen: std::time::Instant::now(),
         })
     }
 }
