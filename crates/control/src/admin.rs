@@ -88,12 +88,10 @@ fn err(status: StatusCode, msg: impl Into<String>) -> Response {
 
 fn authorized(s: &AdminState, headers: &axum::http::HeaderMap) -> bool {
     let Some(token) = &s.token else { return true };
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    crate::registry::api::same_secret(given.trim().as_bytes(), token.as_bytes())
+    crate::registry::api::same_secret(
+        crate::registry::api::bearer(headers).as_bytes(),
+        token.as_bytes(),
+    )
 }
 
 /// The endpoint an id names: an instance_id or an endpoint (the path was

@@ -79,6 +79,16 @@ impl IntoResponse for RegistryError {
     }
 }
 
+/// The token of an `Authorization: Bearer …` header ("" when absent).
+pub(crate) fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .trim()
+}
+
 /// Constant-time comparison, so the token cannot be guessed byte by byte.
 pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -116,12 +126,7 @@ fn authorized(s: &ApiState, headers: &HeaderMap, need: Need) -> Result<(), (Stat
     if accepted.is_empty() {
         return Ok(());
     }
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .trim();
+    let given = bearer(headers);
     if accepted
         .iter()
         .any(|t| same_secret(given.as_bytes(), t.as_bytes()))

@@ -13,7 +13,7 @@
 
 use super::{Balancer, Candidate, PickContext};
 use crate::select::Slot;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 
 #[derive(Debug, Default)]
 pub struct LeastCalls {
@@ -22,16 +22,7 @@ pub struct LeastCalls {
 
 impl Balancer for LeastCalls {
     fn pick(&self, cands: &[Candidate], _ctx: &mut PickContext<'_>) -> usize {
-        let n = cands.len();
-        let start = self.offset.fetch_add(1, Ordering::Relaxed) % n;
-        let mut best = start;
-        for k in 1..n {
-            let i = (start + k) % n;
-            if cands[i].calls < cands[best].calls {
-                best = i;
-            }
-        }
-        best
+        super::rotating_min(cands, &self.offset, |a, b| a.calls < b.calls)
     }
 }
 

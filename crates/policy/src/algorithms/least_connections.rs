@@ -8,7 +8,7 @@
 //! instead of always by its first instance.
 
 use super::{Balancer, Candidate, PickContext};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 
 #[derive(Debug, Default)]
 pub struct LeastConnections {
@@ -23,16 +23,7 @@ pub fn lighter(a: &Candidate, b: &Candidate) -> bool {
 
 impl Balancer for LeastConnections {
     fn pick(&self, cands: &[Candidate], _ctx: &mut PickContext<'_>) -> usize {
-        let n = cands.len();
-        let start = self.offset.fetch_add(1, Ordering::Relaxed) % n;
-        let mut best = start;
-        for k in 1..n {
-            let i = (start + k) % n;
-            if lighter(&cands[i], &cands[best]) {
-                best = i;
-            }
-        }
-        best
+        super::rotating_min(cands, &self.offset, lighter)
     }
 }
 

@@ -205,6 +205,25 @@ pub fn build(alg: Algorithm, members: &[(u64, u32)]) -> Box<dyn Balancer> {
     }
 }
 
+/// The position of a minimum of `cands` under `less`, scanning from a
+/// rotating `offset` so that ties go round instead of always to the first.
+pub(crate) fn rotating_min(
+    cands: &[Candidate],
+    offset: &std::sync::atomic::AtomicUsize,
+    less: impl Fn(&Candidate, &Candidate) -> bool,
+) -> usize {
+    let n = cands.len();
+    let start = offset.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n;
+    let mut best = start;
+    for k in 1..n {
+        let i = (start + k) % n;
+        if less(&cands[i], &cands[best]) {
+            best = i;
+        }
+    }
+    best
+}
+
 /// Two distinct random positions in `0..n` (n ≥ 2).
 pub(crate) fn two_distinct(n: usize, rng: &mut dyn RandomSource) -> (usize, usize) {
     let a = rng.below(n as u64) as usize;
