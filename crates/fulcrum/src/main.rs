@@ -28,7 +28,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Run the gateway. Without -c it uses the embedded default: proxy on
-    /// 0.0.0.0:8080, admin on 127.0.0.1:9090, no pools.
+    /// 0.0.0.0:8080; admin API (live stats, overrides) and the service
+    /// registry on 127.0.0.1:9090 (registrations kept in ./fulcrum-data);
+    /// no static pools.
     Serve {
         /// YAML config file (see README: "Configuration").
         #[arg(short, long, value_name = "FILE")]
