@@ -81,7 +81,7 @@ async fn strip_prefix_joins_the_rest_to_the_endpoint_path() {
 async fn sse_events_stream_through_as_they_are_sent() {
     let (_a, gw) = setup_at("", "{ path_prefix: /, pool: p }").await;
     let req = http::Request::get(format!(
-        "http://{}/sse?events=5&interval_ms=200",
+        "http://{}/sse?events=10&interval_ms=200",
         gw.proxy_addr
     ))
     .body(http_body_util::Full::new(Bytes::new()))
@@ -103,9 +103,13 @@ async fn sse_events_stream_through_as_they_are_sent() {
         String::from_utf8_lossy(&first),
         String::from_utf8_lossy(&rest)
     );
-    assert_eq!(all.matches("data:").count(), 6, "{all}");
+    assert_eq!(
+        all.matches("data:").count(),
+        11,
+        "10 events and [DONE]: {all}"
+    );
     assert!(all.contains("[DONE]"));
-    assert!(t.elapsed() >= Duration::from_millis(800));
+    assert!(t.elapsed() >= Duration::from_millis(1800));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,4 +196,30 @@ async fn h2c_prior_knowledge_callers_are_served() {
         host.as_str(),
         "from :authority"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_with_http2_prior_knowledge_goes_through() {
+    let (_a, gw) = setup("{ path_prefix: /, pool: p }").await;
+    let url = format!("http://{}/h2?x=1", gw.proxy_addr);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--http2-prior-knowledge",
+                "-w",
+                "\n%{http_version}",
+                &url,
+            ])
+            .output()
+            .expect("curl runs")
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (body, version) = text.rsplit_once('\n').unwrap();
+    assert_eq!(version, "2", "answered over HTTP/2: {text}");
+    let j: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(j["path"], "/base/h2");
+    assert_eq!(j["query"], "x=1");
 }
