@@ -22,6 +22,7 @@ pub mod load_report;
 pub mod proxy;
 pub mod server;
 pub mod snapshot;
+pub mod tunnel;
 pub mod upstream;
 
 pub use clock::Clock;

@@ -12,6 +12,7 @@ use crate::body::{buffer_for_replay, empty, full, Buffered, IdleTimeout, ProxyBo
 use crate::error::ProxyError;
 use crate::headers::{self, X_REQUEST_ID};
 use crate::snapshot::{PoolRuntime, RouteMiss, Snapshot};
+use crate::tunnel;
 use crate::upstream::{self, caused_by, is_too_large, Pooled, SendError};
 use crate::{load_report, Gateway};
 use bytes::Bytes;
@@ -85,7 +86,7 @@ fn target(base: &str, rest: &str, query: Option<&str>) -> String {
 async fn forward<B>(
     gw: &Gateway,
     snap: &Snapshot,
-    req: Request<B>,
+    mut req: Request<B>,
     peer: &Peer,
     rid: &HeaderValue,
 ) -> Result<Response<ProxyBody>, ProxyError>
@@ -93,6 +94,8 @@ where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<crate::body::BoxError>,
 {
+    // A WebSocket handshake: balanced like any request, then tunnelled.
+    let upgrade = tunnel::wants_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let host = req
         .headers()
         .get(header::HOST)
@@ -148,6 +151,11 @@ where
         .and_then(|k| request_key(k, &parts.headers, &parts.uri, peer));
     let mut hdrs = parts.headers;
     headers::to_upstream(&mut hdrs, parts.uri.authority(), &peer.ip, "http", rid);
+    if upgrade.is_some() {
+        // Hop-by-hop, but the handshake needs them on the next hop too.
+        hdrs.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        hdrs.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    }
     let req = Outgoing {
         method: parts.method,
         headers: hdrs,
@@ -155,7 +163,7 @@ where
         skip,
         body: Some(body),
     };
-    attempt_loop(gw, pool, req, idempotent, key).await
+    attempt_loop(gw, pool, req, idempotent, key, upgrade).await
 }
 
 /// The `consistent_hash` key of a request, hashed; `None` when absent.
@@ -257,6 +265,7 @@ async fn attempt_loop(
     mut out: Outgoing,
     idempotent: bool,
     key: Option<u64>,
+    mut upgrade: Option<hyper::upgrade::OnUpgrade>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let policy = &pool.cfg.retry;
     let measures = pool.measures();
@@ -296,7 +305,13 @@ async fn attempt_loop(
         let last_try = !out.replayable() || tried.len() + 1 >= policy.tries as usize;
         let req = out.build(uri, inst.host.clone(), last_try);
         let sent_at = Instant::now();
-        let res = tokio::time::timeout(wait, upstream::send(inst, req, timeouts.connect)).await;
+        let send = async {
+            match upgrade.is_some() {
+                true => upstream::send_upgrade(inst, req, timeouts.connect).await,
+                false => upstream::send(inst, req, timeouts.connect).await,
+            }
+        };
+        let res = tokio::time::timeout(wait, send).await;
         let now = gw.clock.now_ms();
         let (failure, detail, answer) = match res {
             Err(_) => (
@@ -348,6 +363,11 @@ async fn attempt_loop(
                         // The instance asked for a pause: give it one.
                         inst.cool_down(now.saturating_add(secs * 1000));
                         tracing::info!(pool = %pool.cfg.name, instance = %ep.url, status, secs, "instance cooling down (Retry-After)");
+                    }
+                }
+                if status == 101 {
+                    if let Some(client) = upgrade.take() {
+                        return Ok(tunnel::open(resp, client, guard, timeouts.idle));
                     }
                 }
                 if !policy.on.statuses.contains(&status) {

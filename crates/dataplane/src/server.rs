@@ -109,8 +109,9 @@ pub async fn serve(
             let (gw, caller) = (gw.clone(), caller.clone());
             async move { Ok::<_, Infallible>(handle(gw, req, &caller).await) }
         });
+        // With upgrades: WebSocket handshakes are proxied, then tunnelled.
         let conn = builder
-            .serve_connection(TokioIo::new(stream), svc)
+            .serve_connection_with_upgrades(TokioIo::new(stream), svc)
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

@@ -159,7 +159,55 @@ pub async fn send(
     }
 }
 
-async fn connect(inst: &InstanceState, timeout: Duration) -> Result<Sender, String> {
+/// Sends a WebSocket handshake on a connection of its own (an upgraded
+/// connection never returns to the pool). The connection is driven with
+/// upgrades enabled, so a `101` answer hands over the raw stream.
+pub async fn send_upgrade(
+    inst: &Arc<InstanceState>,
+    req: http::Request<ProxyBody>,
+    connect_timeout: Duration,
+) -> Result<(http::Response<Incoming>, Pooled), SendError> {
+    let (mut tx, conn) = match Box::pin(open(inst, connect_timeout)).await {
+        Ok(x) => x,
+        Err(detail) => {
+            return Err(SendError::Failed {
+                failure: Failure::ConnectError,
+                detail,
+                unsent: Some(Box::new(req)),
+            })
+        }
+    };
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::trace!(error = %e, "upstream upgrade connection ended with an error");
+        }
+    });
+    match tx.try_send_request(req).await {
+        Ok(resp) => Ok((
+            resp,
+            Pooled {
+                tx,
+                inst: inst.clone(),
+            },
+        )),
+        Err(mut e) => match e.take_message() {
+            Some(r) => {
+                let (failure, detail) = (Failure::ConnectError, describe(e.error()));
+                Err(SendError::Failed {
+                    failure,
+                    detail,
+                    unsent: Some(Box::new(r)),
+                })
+            }
+            None => Err(classify(e.error())),
+        },
+    }
+}
+
+type Connection = hyper::client::conn::http1::Connection<TokioIo<TcpStream>, ProxyBody>;
+
+/// A new connection to `inst` and the future that drives it.
+async fn open(inst: &InstanceState, timeout: Duration) -> Result<(Sender, Connection), String> {
     let addr = inst.endpoint.authority.as_str();
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Err(_) => return Err(format!("connect to {addr} timed out after {timeout:?}")),
@@ -167,11 +215,15 @@ async fn connect(inst: &InstanceState, timeout: Duration) -> Result<Sender, Stri
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
-    let (tx, conn) = hyper::client::conn::http1::Builder::new()
+    hyper::client::conn::http1::Builder::new()
         .writev(false)
         .handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| describe(&e))
+}
+
+async fn connect(inst: &InstanceState, timeout: Duration) -> Result<Sender, String> {
+    let (tx, conn) = open(inst, timeout).await?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::trace!(error = %e, "upstream connection closed with an error");

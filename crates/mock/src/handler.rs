@@ -78,6 +78,11 @@ pub(crate) async fn handle(
     if path.starts_with("/__mock/") {
         return Ok(admin::handle(shared, req).await);
     }
+    if path == "/ws" && is_websocket(&req) {
+        shared.requests.fetch_add(1, Relaxed);
+        let guard = shared.admit().await;
+        return Ok(websocket(shared, req, guard));
+    }
     shared.requests.fetch_add(1, Relaxed);
     let guard = shared.admit().await;
     let mode = shared.mode();
@@ -256,4 +261,70 @@ async fn describe(shared: &Shared, req: Request<Incoming>) -> Response<MockBody>
         JSON,
         MockBody::full(doc.to_string()),
     )
+}
+
+fn is_websocket(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get(hyper::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// `GET /ws` with `Upgrade: websocket`: accepts the handshake and echoes
+/// every text and binary frame back (pings are answered by the library),
+/// holding an in-flight slot while the socket is open.
+fn websocket(
+    shared: &Arc<crate::state::Shared>,
+    mut req: Request<Incoming>,
+    guard: crate::state::InFlight,
+) -> Response<MockBody> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::{Message, Role};
+    let key = req
+        .headers()
+        .get("sec-websocket-key")
+        .map(|k| k.as_bytes().to_vec())
+        .unwrap_or_default();
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let _guard = guard;
+        let Ok(up) = on_upgrade.await else { return };
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            hyper_util::rt::TokioIo::new(up),
+            Role::Server,
+            None,
+        )
+        .await;
+        while let Some(Ok(msg)) = ws.next().await {
+            match msg {
+                Message::Text(_) | Message::Binary(_) => {
+                    if ws.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    });
+    let mut resp = respond(
+        shared,
+        StatusCode::SWITCHING_PROTOCOLS,
+        TEXT,
+        MockBody::full(Bytes::new()),
+    );
+    let h = resp.headers_mut();
+    h.insert(
+        hyper::header::UPGRADE,
+        HeaderValue::from_static("websocket"),
+    );
+    h.insert(
+        hyper::header::CONNECTION,
+        HeaderValue::from_static("upgrade"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert("sec-websocket-accept", v);
+    }
+    resp
 }

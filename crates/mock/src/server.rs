@@ -202,6 +202,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
     let _ = http1::Builder::new()
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades()
         .await;
     let Some(raw) = raw else { return };
     let action = conn.abort_action();

@@ -16,3 +16,4 @@ mod proxying;
 mod registry;
 mod resilience;
 mod signals;
+mod websocket;

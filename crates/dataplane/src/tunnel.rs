@@ -1,0 +1,168 @@
+//! WebSocket pass-through. The handshake is balanced, retried and answered
+//! like any request; once the instance answers `101 Switching Protocols`,
+//! the caller's and the instance's connections are joined and bytes are
+//! copied both ways until either side closes or nothing moves for
+//! `timeouts.idle`. The instance's in-flight slot is held for the life of
+//! the socket, so `least_connections` counts open WebSockets.
+
+use crate::body::{empty, ProxyBody};
+use crate::headers;
+use crate::instance::InFlightGuard;
+use http::{header, HeaderMap, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use pin_project_lite::pin_project;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+/// Whether a request asks to become a WebSocket.
+pub fn wants_websocket(h: &HeaderMap) -> bool {
+    let upgrade = h
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let connection = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
+    upgrade && connection
+}
+
+/// Answers the caller with the instance's `101` and starts the tunnel.
+pub fn open(
+    resp: Response<Incoming>,
+    client: hyper::upgrade::OnUpgrade,
+    guard: InFlightGuard,
+    idle: Duration,
+) -> Response<ProxyBody> {
+    let (parts, body) = resp.into_parts();
+    let upstream = hyper::upgrade::on(Response::from_parts(parts.clone(), body));
+    tokio::spawn(async move {
+        let _slot = guard;
+        let (client, upstream) = match tokio::join!(client, upstream) {
+            (Ok(c), Ok(u)) => (c, u),
+            (c, u) => {
+                tracing::debug!(client = ?c.err(), upstream = ?u.err(), "WebSocket upgrade did not complete");
+                return;
+            }
+        };
+        let seen = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let mut a = Activity {
+            inner: TokioIo::new(client),
+            seen: seen.clone(),
+            start,
+        };
+        let mut b = Activity {
+            inner: TokioIo::new(upstream),
+            seen: seen.clone(),
+            start,
+        };
+        let copy = tokio::io::copy_bidirectional(&mut a, &mut b);
+        tokio::pin!(copy);
+        loop {
+            let last = Duration::from_millis(seen.load(Relaxed));
+            let deadline = start + last + idle;
+            tokio::select! {
+                r = &mut copy => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "WebSocket tunnel closed with an error");
+                    }
+                    return;
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    if start.elapsed() >= Duration::from_millis(seen.load(Relaxed)) + idle {
+                        tracing::debug!(?idle, "WebSocket idle for timeouts.idle; closing");
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let mut out = Response::new(empty());
+    *out.status_mut() = parts.status;
+    *out.headers_mut() = parts.headers;
+    headers::strip_hop_by_hop(out.headers_mut());
+    out.headers_mut().insert(
+        header::CONNECTION,
+        http::HeaderValue::from_static("upgrade"),
+    );
+    out.headers_mut()
+        .insert(header::UPGRADE, http::HeaderValue::from_static("websocket"));
+    out
+}
+
+pin_project! {
+    /// Records, in ms since `start`, when bytes last moved through `inner`.
+    struct Activity<T> {
+        #[pin]
+        inner: T,
+        seen: Arc<AtomicU64>,
+        start: Instant,
+    }
+}
+
+impl<T> Activity<T> {
+    fn stamp(seen: &AtomicU64, start: Instant) {
+        seen.store(start.elapsed().as_millis() as u64, Relaxed);
+    }
+}
+
+impl<T: AsyncRead> AsyncRead for Activity<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let r = this.inner.poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            Self::stamp(this.seen, *this.start);
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite> AsyncWrite for Activity<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.project().inner.poll_write(cx, data)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_websocket_upgrade_is_tunnelled() {
+        let mut h = HeaderMap::new();
+        h.insert(header::UPGRADE, "websocket".parse().unwrap());
+        h.insert(header::CONNECTION, "keep-alive, Upgrade".parse().unwrap());
+        assert!(wants_websocket(&h));
+        h.insert(header::UPGRADE, "h2c".parse().unwrap());
+        assert!(!wants_websocket(&h));
+        let mut h = HeaderMap::new();
+        h.insert(header::UPGRADE, "websocket".parse().unwrap());
+        assert!(!wants_websocket(&h), "Connection: upgrade is required");
+    }
+}

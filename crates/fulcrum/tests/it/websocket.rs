@@ -1,0 +1,115 @@
+//! WebSocket pass-through: the handshake is balanced, the frames tunnelled.
+
+use crate::common::*;
+use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Barrier;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_websockets_echo_intact_spread_by_least_connections() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    let gw = gateway(&format!(
+        "pools: {{ ws: {{ algorithm: least_connections, instances: [ {{ endpoint: \"{}\" }}, {{ endpoint: \"{}\" }} ] }} }}\nroutes: [ {{ path_prefix: /ws, pool: ws }} ]\n",
+        a.url(),
+        b.url()
+    ))
+    .await;
+    let url = format!("ws://{}/ws", gw.proxy_addr);
+    let all_open = Arc::new(Barrier::new(201));
+    let done = Arc::new(Barrier::new(201));
+    let tasks: Vec<_> = (0..200u32)
+        .map(|i| {
+            let (url, all_open, done) = (url.clone(), all_open.clone(), done.clone());
+            tokio::spawn(async move {
+                let (mut ws, resp) = tokio_tungstenite::connect_async(url.as_str())
+                    .await
+                    .expect("handshake through fulcrum");
+                assert_eq!(resp.status(), 101);
+                all_open.wait().await;
+                let bin: Vec<u8> = (0..1024u32).map(|k| ((k * 31 + i) % 251) as u8).collect();
+                for round in 0..3 {
+                    ws.send(Message::Binary(bin.clone().into())).await.unwrap();
+                    ws.send(Message::Text(
+                        format!("{{\"device\":{i},\"round\":{round}}}").into(),
+                    ))
+                    .await
+                    .unwrap();
+                    match ws.next().await.unwrap().unwrap() {
+                        Message::Binary(got) => {
+                            assert_eq!(got.as_ref(), &bin[..], "binary frame intact")
+                        }
+                        other => panic!("expected binary, got {other:?}"),
+                    }
+                    match ws.next().await.unwrap().unwrap() {
+                        Message::Text(t) => {
+                            assert_eq!(t.as_str(), format!("{{\"device\":{i},\"round\":{round}}}"))
+                        }
+                        other => panic!("expected text, got {other:?}"),
+                    }
+                }
+                done.wait().await;
+                ws.close(None).await.unwrap();
+            })
+        })
+        .collect();
+    all_open.wait().await;
+    // Every socket is open: least_connections spread them over both instances.
+    let (ia, ib) = (
+        stats(&gw, "ws", &a.url()).stats.in_flight,
+        stats(&gw, "ws", &b.url()).stats.in_flight,
+    );
+    assert_eq!(ia + ib, 200, "open sockets count as in-flight");
+    assert!(ia.abs_diff(ib) <= 2, "spread {ia} / {ib}");
+    done.wait().await;
+    for t in tasks {
+        t.await.unwrap();
+    }
+    eventually(
+        Duration::from_secs(5),
+        "sockets closed on both sides",
+        || {
+            stats(&gw, "ws", &a.url()).stats.in_flight + stats(&gw, "ws", &b.url()).stats.in_flight
+                == 0
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_instance_is_skipped_for_the_handshake_and_idle_sockets_close() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    a.kill().await;
+    let gw = gateway(&format!(
+        "pools: {{ ws: {{ timeouts: {{ idle: 500ms }}, instances: [ {{ endpoint: \"{}\" }}, {{ endpoint: \"{}\" }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: ws }} ]\n",
+        a.url(),
+        b.url()
+    ))
+    .await;
+    let url = format!("ws://{}/ws", gw.proxy_addr);
+    for _ in 0..4 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .expect("failover applies to the handshake");
+        ws.send(Message::Text("hi".into())).await.unwrap();
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::Text("hi".into())
+        );
+    }
+    // A silent socket is closed after timeouts.idle.
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let t = std::time::Instant::now();
+    let end = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("closed by the gateway");
+    assert!(end.is_none() || end.unwrap().is_err() || t.elapsed() >= Duration::from_millis(400));
+    assert!(
+        t.elapsed() >= Duration::from_millis(400),
+        "closed too early: {:?}",
+        t.elapsed()
+    );
+}
