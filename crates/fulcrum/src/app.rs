@@ -156,10 +156,13 @@ impl Running {
 
     /// Stops accepting, lets in-flight requests finish within the grace
     /// period, and returns when both listeners are closed.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        if let Some(e) = &self.expiry {
+        if let Some(e) = self.expiry.take() {
             e.abort();
+            // Wait until the task is gone: it holds the registry, and with
+            // it the store's file lock, which a restart must be able to take.
+            let _ = e.await;
         }
         let _ = self.proxy.await;
         let _ = self.admin.await;

@@ -279,7 +279,7 @@ fn websocket(
     guard: crate::state::InFlight,
 ) -> Response<MockBody> {
     use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::protocol::{Message, Role};
+    use tokio_tungstenite::tungstenite::protocol::Role;
     let key = req
         .headers()
         .get("sec-websocket-key")
@@ -297,14 +297,11 @@ fn websocket(
         )
         .await;
         while let Some(Ok(msg)) = ws.next().await {
-            match msg {
-                Message::Text(_) | Message::Binary(_) => {
-                    if ws.send(msg).await.is_err() {
-                        break;
-                    }
-                }
-                Message::Close(_) => break,
-                _ => {}
+            if msg.is_close() {
+                break;
+            }
+            if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                break;
             }
         }
     });
