@@ -23,6 +23,8 @@ pub struct InstanceState {
     pub conns: crate::upstream::ConnPool,
     /// Time to the response head of every answered try.
     pub latency: crate::histogram::Histogram,
+    /// WebSockets tunnelled to this instance right now.
+    websockets: AtomicU32,
     /// The admission queues of every pool this instance is in (set by
     /// each snapshot build), woken when a slot frees.
     pub waiters: arc_swap::ArcSwap<Vec<std::sync::Arc<crate::snapshot::Waiters>>>,
@@ -70,6 +72,7 @@ impl InstanceState {
             host,
             conns: Default::default(),
             latency: Default::default(),
+            websockets: AtomicU32::new(0),
             waiters: Default::default(),
             in_flight: AtomicU32::new(0),
             requests: AtomicU64::new(0),
@@ -165,6 +168,12 @@ impl InstanceState {
         self.drained.store(drained, Relaxed);
     }
 
+    /// Counts an open WebSocket until the returned guard drops.
+    pub fn websocket_opened(self: &std::sync::Arc<Self>) -> WebSocketGuard {
+        self.websockets.fetch_add(1, Relaxed);
+        WebSocketGuard(self.clone())
+    }
+
     /// An operator's weight for this instance, replacing the configured one
     /// (0 = none).
     pub fn weight_override(&self) -> Option<u32> {
@@ -256,6 +265,7 @@ impl InstanceState {
             ejections: self.ejections_total.load(Relaxed),
             idle_connections: self.conns.idle(),
             weight_override: self.weight_override(),
+            open_websockets: self.websockets.load(Relaxed),
             error_rate: self
                 .perf
                 .lock()
@@ -284,12 +294,24 @@ pub struct InstanceStats {
     pub idle_connections: usize,
     /// An operator's weight replacing the configured one.
     pub weight_override: Option<u32>,
+    /// WebSockets open through the gateway to this instance (also counted in `in_flight`).
+    pub open_websockets: u32,
     /// Recent share of failed tries (tracked for the latency-aware algorithms).
     pub error_rate: f64,
     /// Time to response head, since start-up.
     pub latency_p50_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
+}
+
+/// Decrements the open-WebSocket count when dropped.
+#[derive(Debug)]
+pub struct WebSocketGuard(std::sync::Arc<InstanceState>);
+
+impl Drop for WebSocketGuard {
+    fn drop(&mut self) {
+        self.0.websockets.fetch_sub(1, Relaxed);
+    }
 }
 
 /// Holds one in-flight slot; releasing it on drop means a cancelled

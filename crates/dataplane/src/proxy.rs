@@ -367,7 +367,13 @@ async fn attempt_loop(
                 }
                 if status == 101 {
                     if let Some(client) = upgrade.take() {
-                        return Ok(tunnel::open(resp, client, guard, timeouts.idle));
+                        return Ok(tunnel::open(
+                            resp,
+                            client,
+                            guard,
+                            inst.clone(),
+                            timeouts.idle,
+                        ));
                     }
                 }
                 if !policy.on.statuses.contains(&status) {

@@ -42,12 +42,14 @@ pub fn open(
     resp: Response<Incoming>,
     client: hyper::upgrade::OnUpgrade,
     guard: InFlightGuard,
+    inst: Arc<crate::instance::InstanceState>,
     idle: Duration,
 ) -> Response<ProxyBody> {
     let (parts, body) = resp.into_parts();
     let upstream = hyper::upgrade::on(Response::from_parts(parts.clone(), body));
     tokio::spawn(async move {
         let _slot = guard;
+        let _open = inst.websocket_opened();
         let (client, upstream) = match tokio::join!(client, upstream) {
             (Ok(c), Ok(u)) => (c, u),
             (c, u) => {

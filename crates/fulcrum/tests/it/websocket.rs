@@ -61,6 +61,9 @@ async fn two_hundred_websockets_echo_intact_spread_by_least_connections() {
         stats(&gw, "ws", &b.url()).stats.in_flight,
     );
     assert_eq!(ia + ib, 200, "open sockets count as in-flight");
+    let open = stats(&gw, "ws", &a.url()).stats.open_websockets
+        + stats(&gw, "ws", &b.url()).stats.open_websockets;
+    assert_eq!(open, 200, "and show in stats as open WebSockets");
     assert!(ia.abs_diff(ib) <= 2, "spread {ia} / {ib}");
     done.wait().await;
     for t in tasks {
@@ -112,4 +115,40 @@ async fn a_failed_instance_is_skipped_for_the_handshake_and_idle_sockets_close()
         "closed too early: {:?}",
         t.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistent_hash_on_device_id_keeps_a_devices_sockets_on_one_instance() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (a, b, c) = (mock("a").await, mock("b").await, mock("c").await);
+    let gw = gateway(&format!(
+        "pools: {{ ws: {{ algorithm: consistent_hash, hash_key: \"header:Device-Id\", instances: [ {{ endpoint: \"{}\" }}, {{ endpoint: \"{}\" }}, {{ endpoint: \"{}\" }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: ws }} ]\n",
+        a.url(),
+        b.url(),
+        c.url()
+    ))
+    .await;
+    let mocks = [&a, &b, &c];
+    for device in 0..20 {
+        let mut home = None;
+        for _ in 0..3 {
+            let before: Vec<u64> = mocks.iter().map(|m| m.stats().requests).collect();
+            let mut req = format!("ws://{}/ws", gw.proxy_addr)
+                .into_client_request()
+                .unwrap();
+            req.headers_mut()
+                .insert("device-id", format!("dev-{device}").parse().unwrap());
+            let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+            ws.send(Message::Text("x".into())).await.unwrap();
+            ws.next().await.unwrap().unwrap();
+            ws.close(None).await.unwrap();
+            let now: Vec<u64> = mocks.iter().map(|m| m.stats().requests).collect();
+            let which = (0..3).find(|&i| now[i] > before[i]).unwrap();
+            assert_eq!(
+                *home.get_or_insert(which),
+                which,
+                "device {device} moved between sockets"
+            );
+        }
+    }
 }
