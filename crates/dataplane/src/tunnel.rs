@@ -47,9 +47,12 @@ pub fn open(
 ) -> Response<ProxyBody> {
     let (parts, body) = resp.into_parts();
     let upstream = hyper::upgrade::on(Response::from_parts(parts.clone(), body));
+    // Counted before the 101 goes out, so a caller that sees the switch
+    // also sees the socket in the stats.
+    let open_socket = inst.websocket_opened();
     tokio::spawn(async move {
         let _slot = guard;
-        let _open = inst.websocket_opened();
+        let _open = open_socket;
         let (client, upstream) = match tokio::join!(client, upstream) {
             (Ok(c), Ok(u)) => (c, u),
             (c, u) => {
