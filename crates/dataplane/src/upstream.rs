@@ -119,12 +119,7 @@ pub async fn send(
             None => match Box::pin(connect(inst, connect_timeout)).await {
                 Ok(tx) => (tx, false),
                 Err(detail) => {
-                    let failure = Failure::ConnectError;
-                    return Err(SendError::Failed {
-                        failure,
-                        detail,
-                        unsent: Some(Box::new(req)),
-                    });
+                    return Err(never_sent(detail, req));
                 }
             },
         };
@@ -145,14 +140,7 @@ pub async fn send(
                 // Never written: the instance had closed this idle
                 // connection. Safe to send on a fresh one.
                 Some(r) if reused => req = r,
-                Some(r) => {
-                    let (failure, detail) = (Failure::ConnectError, describe(e.error()));
-                    return Err(SendError::Failed {
-                        failure,
-                        detail,
-                        unsent: Some(Box::new(r)),
-                    });
-                }
+                Some(r) => return Err(never_sent(describe(e.error()), r)),
                 None => return Err(classify(e.error())),
             },
         }
@@ -169,13 +157,7 @@ pub async fn send_upgrade(
 ) -> Result<(http::Response<Incoming>, Pooled), SendError> {
     let (mut tx, conn) = match Box::pin(open(inst, connect_timeout)).await {
         Ok(x) => x,
-        Err(detail) => {
-            return Err(SendError::Failed {
-                failure: Failure::ConnectError,
-                detail,
-                unsent: Some(Box::new(req)),
-            })
-        }
+        Err(detail) => return Err(never_sent(detail, req)),
     };
     tokio::spawn(async move {
         if let Err(e) = conn.with_upgrades().await {
@@ -191,14 +173,7 @@ pub async fn send_upgrade(
             },
         )),
         Err(mut e) => match e.take_message() {
-            Some(r) => {
-                let (failure, detail) = (Failure::ConnectError, describe(e.error()));
-                Err(SendError::Failed {
-                    failure,
-                    detail,
-                    unsent: Some(Box::new(r)),
-                })
-            }
+            Some(r) => Err(never_sent(describe(e.error()), r)),
             None => Err(classify(e.error())),
         },
     }
@@ -230,6 +205,16 @@ async fn connect(inst: &InstanceState, timeout: Duration) -> Result<Sender, Stri
         }
     });
     Ok(tx)
+}
+
+/// A try that failed before the request was written: a connect error,
+/// with the request given back so it can go to another instance.
+fn never_sent(detail: String, req: http::Request<ProxyBody>) -> SendError {
+    SendError::Failed {
+        failure: Failure::ConnectError,
+        detail,
+        unsent: Some(Box::new(req)),
+    }
 }
 
 /// Maps a failed exchange to the retry condition it represents, or to the
