@@ -84,6 +84,31 @@ pub struct FilePool {
     pub panic: Option<bool>,
     pub hash_key: Option<String>,
     pub slow_start: Option<Dur>,
+    pub tls: Option<FileUpstreamTls>,
+    pub cache: Option<FileCache>,
+}
+
+/// `tls:` at the top level: TLS termination on the proxy listener.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FileListenerTls {
+    pub cert: String,
+    pub key: String,
+}
+
+/// A pool's `tls:`: how `https://` instances are verified.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileUpstreamTls {
+    pub ca: Option<String>,
+    pub server_name: Option<String>,
+}
+
+/// A pool's `cache:`.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileCache {
+    pub ttl: Option<Dur>,
+    pub max_size: Option<Size>,
+    pub max_entry_size: Option<Size>,
+    pub methods: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -21,5 +21,9 @@ pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigErrors> {
             message: format!("cannot read {}: {e}", path.display()),
         }])
     })?;
-    parse(&text, &|k| std::env::var(k).ok())
+    let mut config = parse(&text, &|k| std::env::var(k).ok())?;
+    if let Some(dir) = path.parent() {
+        config.resolve_paths(dir);
+    }
+    Ok(config)
 }

@@ -65,10 +65,11 @@ const TOP_KEYS: &[&str] = &[
     "pools",
     "routes",
     "registry",
+    "tls",
 ];
 /// Keys from the product specification that this version does not implement yet.
-const NOT_YET_TOP: &[&str] = &["tls"];
-const NOT_YET_POOL: &[&str] = &["cache", "dynamic_weights"];
+const NOT_YET_TOP: &[&str] = &[];
+const NOT_YET_POOL: &[&str] = &["dynamic_weights"];
 
 /// Largest accepted instance weight (keeps weight arithmetic far from overflow).
 pub const MAX_WEIGHT: u32 = 1_000_000;
@@ -111,6 +112,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     let mut pools: Vec<(String, FilePool)> = vec![];
     let mut routes: Vec<(usize, FileRoute)> = vec![];
     let mut registry = FileRegistry::default();
+    let mut tls: Option<FileListenerTls> = None;
 
     for (k, v) in map {
         let Some(key) = k.as_str().map(str::to_owned) else {
@@ -125,6 +127,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             "timeouts" => timeouts = errs.section(v, "timeouts").unwrap_or_default(),
             "limits" => limits = errs.section(v, "limits").unwrap_or_default(),
             "registry" => registry = errs.section(v, "registry").unwrap_or_default(),
+            "tls" => tls = errs.section(v, "tls"),
             "pools" => match v {
                 Value::Mapping(m) => {
                     for (name, pool) in m {
@@ -235,7 +238,98 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         limits,
         pools: out_pools,
         routes: out_routes,
+        tls: tls.map(|t| build_listener_tls(t, &mut errs)),
     })
+}
+
+fn build_listener_tls(t: FileListenerTls, errs: &mut Errors) -> ListenerTls {
+    for (key, v) in [("cert", &t.cert), ("key", &t.key)] {
+        if v.trim().is_empty() {
+            errs.push(&format!("tls.{key}"), "must name a PEM file".into());
+        }
+    }
+    ListenerTls {
+        cert: t.cert.into(),
+        key: t.key.into(),
+    }
+}
+
+fn build_upstream_tls(t: Option<FileUpstreamTls>, path: &str, errs: &mut Errors) -> UpstreamTls {
+    let t = t.unwrap_or_default();
+    if t.ca.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        errs.push(&format!("{path}.tls.ca"), "must name a PEM file".into());
+    }
+    if let Some(n) = &t.server_name {
+        if rustls_pki_types::ServerName::try_from(n.as_str()).is_err() {
+            errs.push(
+                &format!("{path}.tls.server_name"),
+                format!("`{n}` is not a DNS name or IP address"),
+            );
+        }
+    }
+    UpstreamTls {
+        ca: t.ca.map(Into::into),
+        server_name: t.server_name,
+    }
+}
+
+/// Default `cache.max_size`.
+pub const DEFAULT_CACHE_SIZE: u64 = 256 << 20;
+/// Default `cache.max_entry_size` (or `max_size`, if smaller).
+pub const DEFAULT_CACHE_ENTRY: u64 = 8 << 20;
+
+fn build_cache(c: FileCache, path: &str, errs: &mut Errors) -> CacheConfig {
+    let path = format!("{path}.cache");
+    let ttl = c.ttl.map_or(Duration::from_secs(300), |d| d.0);
+    if ttl.is_zero() {
+        errs.push(&format!("{path}.ttl"), "must be greater than 0".into());
+    }
+    let max_size = c.max_size.map_or(DEFAULT_CACHE_SIZE, |s| s.0);
+    if max_size == 0 {
+        errs.push(&format!("{path}.max_size"), "must be greater than 0".into());
+    }
+    let max_entry_size = c
+        .max_entry_size
+        .map_or(DEFAULT_CACHE_ENTRY.min(max_size), |s| s.0);
+    if max_entry_size == 0 || max_entry_size > max_size {
+        errs.push(
+            &format!("{path}.max_entry_size"),
+            format!("must be between 1 and max_size ({max_size} bytes)"),
+        );
+    }
+    let mut methods = vec![];
+    for (i, m) in c
+        .methods
+        .unwrap_or_else(|| vec!["GET".into()])
+        .iter()
+        .enumerate()
+    {
+        let up = m.to_ascii_uppercase();
+        match up.as_str() {
+            "GET" | "HEAD" | "POST" => {
+                let m = http::Method::from_bytes(up.as_bytes()).expect("a valid method");
+                if !methods.contains(&m) {
+                    methods.push(m);
+                }
+            }
+            _ => errs.push(
+                &format!("{path}.methods[{i}]"),
+                format!("`{m}` cannot be cached; expected GET, HEAD or POST"),
+            ),
+        }
+    }
+    if methods.is_empty() {
+        errs.push(
+            &format!("{path}.methods"),
+            "must name at least one method".into(),
+        );
+    }
+    CacheConfig {
+        ttl,
+        max_size,
+        max_entry_size,
+        methods,
+    }
 }
 
 /// The embedded default: proxy on 0.0.0.0:8080, admin on 127.0.0.1:9090, no pools.
@@ -475,6 +569,8 @@ fn build_pool(
             health_path: inst.health_path,
         });
     }
+    let tls = build_upstream_tls(p.tls, &path, errs);
+    let cache = p.cache.map(|c| build_cache(c, &path, errs));
     Pool {
         name: name.to_string(),
         algorithm,
@@ -487,6 +583,8 @@ fn build_pool(
         panic: p.panic.unwrap_or(false),
         hash_key,
         slow_start,
+        tls,
+        cache,
     }
 }
 
@@ -594,19 +692,15 @@ pub fn parse_endpoint(raw: &str) -> Result<Endpoint, String> {
     let scheme = uri
         .scheme_str()
         .ok_or_else(|| format!("`{raw}` needs a scheme, e.g. `http://{raw}`"))?;
-    match scheme {
-        "http" => {}
-        "https" => {
-            return Err(format!(
-                "`{raw}`: https endpoints are not supported by this version of fulcrum yet"
-            ))
-        }
+    let default_port = match scheme {
+        "http" => 80,
+        "https" => 443,
         other => {
             return Err(format!(
-                "`{raw}`: scheme `{other}` is not supported; use http://"
+                "`{raw}`: scheme `{other}` is not supported; use http:// or https://"
             ))
         }
-    }
+    };
     let auth = uri
         .authority()
         .ok_or_else(|| format!("`{raw}` has no host"))?;
@@ -621,7 +715,7 @@ pub fn parse_endpoint(raw: &str) -> Result<Endpoint, String> {
     if uri.query().is_some() || raw.contains('#') {
         return Err(format!("`{raw}` must not have a query or fragment"));
     }
-    let port = auth.port_u16().unwrap_or(80);
+    let port = auth.port_u16().unwrap_or(default_port);
     let base_path = uri.path().trim_end_matches('/').to_string();
     Ok(Endpoint {
         url: raw.to_string(),

@@ -6,6 +6,7 @@ use fulcrum_policy::retry::RetryPolicy;
 use fulcrum_policy::{Algorithm, Priority};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,61 @@ pub struct Config {
     /// Pools by name, each with its merged health, passive and timeout settings.
     pub pools: BTreeMap<String, Pool>,
     pub routes: Vec<Route>,
+    /// TLS termination on `listen` (HTTP/1.1 and HTTP/2 by ALPN).
+    pub tls: Option<ListenerTls>,
+}
+
+impl Config {
+    /// Makes the relative file paths in the config (TLS certificates,
+    /// keys and CA files) relative to `dir`, the config file's folder.
+    pub fn resolve_paths(&mut self, dir: &std::path::Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        if let Some(t) = &mut self.tls {
+            fix(&mut t.cert);
+            fix(&mut t.key);
+        }
+        for pool in self.pools.values_mut() {
+            if let Some(ca) = &mut pool.tls.ca {
+                fix(ca);
+            }
+        }
+    }
+}
+
+/// Certificate chain and private key files (PEM) for the proxy listener.
+/// Relative paths are resolved against the config file's folder by
+/// [`crate::load_file`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// How a pool verifies its `https://` instances: the system's roots plus
+/// an optional extra CA file, and optionally a name to verify instead of
+/// the endpoint's host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamTls {
+    pub ca: Option<PathBuf>,
+    pub server_name: Option<String>,
+}
+
+/// A pool's response cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// How long a stored response is served (shortened by the response's
+    /// own `s-maxage`/`max-age`).
+    pub ttl: Duration,
+    /// Total bytes of stored responses (bodies and headers); LRU beyond.
+    pub max_size: u64,
+    /// Largest single response stored; bigger ones stream through.
+    pub max_entry_size: u64,
+    /// Methods whose responses are stored (upper case).
+    pub methods: Vec<http::Method>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +145,10 @@ pub struct Pool {
     pub hash_key: Option<HashKey>,
     /// Ramp a recovered or new instance's weight over this long (0 = off).
     pub slow_start: Duration,
+    /// Verification of `https://` instances.
+    pub tls: UpstreamTls,
+    /// Response cache, when configured.
+    pub cache: Option<CacheConfig>,
 }
 
 /// Where a request's key for `consistent_hash` comes from.

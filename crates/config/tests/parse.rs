@@ -162,7 +162,7 @@ fn endpoints_with_credentials_queries_or_no_scheme_are_refused() {
         ("http://user:pw@h:1", "credentials"),
         ("http://h:1/x?y=1", "query"),
         ("h:1", "scheme"),
-        ("https://h", "https"),
+        ("ftp://h", "ftp"),
     ] {
         let errs = errors(&format!(
             "pools: {{ p: {{ instances: [ {{ endpoint: \"{ep}\" }} ] }} }}"
@@ -180,16 +180,91 @@ fn unset_env_and_bad_yaml_are_clear() {
 
 #[test]
 fn features_of_later_versions_are_refused_not_ignored() {
-    let errs = errors("tls: { cert: x }\npools: { tts: { cache: { ttl: 1h } } }");
-    assert!(
-        errs.iter().any(|e| e.starts_with("tls: not supported")),
-        "{errs:?}"
-    );
+    let errs = errors("pools: { tts: { dynamic_weights: { interval: 60s } } }");
     assert!(
         errs.iter()
-            .any(|e| e.starts_with("pools.tts.cache: not supported")),
+            .any(|e| e.starts_with("pools.tts.dynamic_weights: not supported")),
         "{errs:?}"
     );
+}
+
+#[test]
+fn tls_settings_are_read_and_checked() {
+    let cfg = parse(
+        "tls: { cert: certs/a.pem, key: /abs/k.pem }\npools: { p: { tls: { ca: ca.pem, server_name: asr.internal }, instances: [ { endpoint: \"https://10.0.0.5\" } ] } }",
+        &env,
+    )
+    .unwrap();
+    let tls = cfg.tls.clone().unwrap();
+    assert_eq!(tls.cert, std::path::PathBuf::from("certs/a.pem"));
+    let p = &cfg.pools["p"];
+    assert_eq!(p.tls.server_name.as_deref(), Some("asr.internal"));
+    let ep = &p.instances[0].endpoint;
+    assert_eq!(
+        (ep.scheme.as_str(), ep.authority.as_str()),
+        ("https", "10.0.0.5:443")
+    );
+    // Relative paths are taken from the config file's folder.
+    let mut cfg = cfg;
+    cfg.resolve_paths(std::path::Path::new("/etc/fulcrum"));
+    let tls = cfg.tls.unwrap();
+    assert_eq!(
+        tls.cert,
+        std::path::PathBuf::from("/etc/fulcrum/certs/a.pem")
+    );
+    assert_eq!(tls.key, std::path::PathBuf::from("/abs/k.pem"));
+    assert_eq!(
+        cfg.pools["p"].tls.ca.as_deref(),
+        Some(std::path::Path::new("/etc/fulcrum/ca.pem"))
+    );
+
+    let errs = errors(
+        "tls: { cert: \"\" }\npools: { p: { tls: { server_name: \"not a name\", bogus: 1 } } }",
+    );
+    for w in [
+        "tls: missing field `key`",
+        "pools.p.tls.server_name: `not a name` is not a DNS name",
+        "pools.p.tls.bogus: unknown key",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
+    }
+}
+
+#[test]
+fn cache_settings_have_defaults_and_are_checked() {
+    let cfg = parse(
+        "pools: { tts: { cache: { ttl: 1h, methods: [post, GET] } } }",
+        &env,
+    )
+    .unwrap();
+    let c = cfg.pools["tts"].cache.clone().unwrap();
+    assert_eq!(c.ttl, std::time::Duration::from_secs(3600));
+    assert_eq!(c.methods, vec![http::Method::POST, http::Method::GET]);
+    assert_eq!(c.max_size, 256 << 20);
+    assert_eq!(c.max_entry_size, 8 << 20);
+    let c = parse("pools: { tts: { cache: { max_size: 1MiB } } }", &env)
+        .unwrap()
+        .pools["tts"]
+        .cache
+        .clone()
+        .unwrap();
+    assert_eq!((c.max_entry_size, c.methods.len()), (1 << 20, 1));
+    assert!(parse("pools: { tts: {} }", &env).unwrap().pools["tts"]
+        .cache
+        .is_none());
+
+    let errs = errors(
+        "pools: { tts: { cache: { ttl: 0s, max_size: 1KiB, max_entry_size: 2KiB, methods: [DELETE], size: 3 } } }",
+    );
+    for w in [
+        "pools.tts.cache.ttl: must be greater than 0",
+        "pools.tts.cache.max_entry_size: must be between 1 and max_size",
+        "pools.tts.cache.methods[0]: `DELETE` cannot be cached",
+        "pools.tts.cache.methods: must name at least one method",
+        "pools.tts.cache.size: unknown key",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
+    }
 }
 
 #[test]

@@ -16,7 +16,6 @@ use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Default)]
@@ -140,9 +139,8 @@ fn jittered(interval: Duration, jitter: f64) -> Duration {
 /// One probe. `Err` carries the reason for the log.
 pub async fn probe(inst: &InstanceState, probe: &Probe) -> Result<(), String> {
     let addr = &inst.endpoint.authority;
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
+    // TCP, plus the TLS handshake for an `https://` instance.
+    let stream = inst.dial().await?;
     let path = match probe {
         Probe::Tcp => return Ok(()),
         Probe::Http { path } => path,

@@ -21,6 +21,8 @@ pub struct InstanceState {
     pub host: http::HeaderValue,
     /// Idle keep-alive connections.
     pub conns: crate::upstream::ConnPool,
+    /// TLS settings of an `https://` instance (set by each snapshot build).
+    tls: arc_swap::ArcSwapOption<crate::tls::Upstream>,
     /// Time to the response head of every answered try.
     pub latency: crate::histogram::Histogram,
     /// WebSockets tunnelled to this instance right now.
@@ -71,6 +73,7 @@ impl InstanceState {
             endpoint,
             host,
             conns: Default::default(),
+            tls: Default::default(),
             latency: Default::default(),
             websockets: AtomicU32::new(0),
             waiters: Default::default(),
@@ -88,6 +91,26 @@ impl InstanceState {
             up_since: AtomicU64::new(0),
             perf: Mutex::new(Perf::default()),
             load: Mutex::new(None),
+        }
+    }
+
+    /// Sets the TLS settings for an `https://` instance.
+    pub fn set_tls(&self, tls: Option<std::sync::Arc<crate::tls::Upstream>>) {
+        self.tls.store(tls);
+    }
+
+    /// Opens a connection to the instance: TCP, plus TLS for `https://`.
+    pub async fn dial(&self) -> Result<crate::tls::Stream, String> {
+        if self.endpoint.scheme == "https" {
+            let tls = self.tls.load_full().ok_or_else(|| {
+                format!(
+                    "no usable TLS settings for {} (see the error logged at load)",
+                    self.endpoint.url
+                )
+            })?;
+            crate::tls::Stream::connect(&self.endpoint, Some(&tls)).await
+        } else {
+            crate::tls::Stream::connect(&self.endpoint, None).await
         }
     }
 

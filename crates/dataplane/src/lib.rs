@@ -9,6 +9,7 @@
 //! * [`upstream`] — pooled keep-alive client, failure classification
 //! * [`body`], [`headers`] — streaming bodies, replay buffer, forwarding headers
 //! * [`instance`], [`snapshot`] — live instance state and the runtime snapshot
+//! * [`tls`] — TLS termination and `https://` instances (rustls)
 //! * [`error`] — the one classified error type and its JSON responses
 
 pub mod admission;
@@ -22,6 +23,7 @@ pub mod load_report;
 pub mod proxy;
 pub mod server;
 pub mod snapshot;
+pub mod tls;
 pub mod tunnel;
 pub mod upstream;
 
@@ -42,6 +44,8 @@ pub struct Gateway {
     pub clock: Clock,
     /// Operator overrides by endpoint, re-applied to every new snapshot.
     overrides: std::sync::Mutex<std::collections::HashMap<String, Override>>,
+    /// The proxy listener's TLS settings (replaced by reloads).
+    listener_tls: arc_swap::ArcSwapOption<rustls::ServerConfig>,
 }
 
 /// What an operator set on an instance through the admin API.
@@ -59,7 +63,18 @@ impl Gateway {
             snap: ArcSwap::from_pointee(Snapshot::build(Arc::new(config), None, 0)),
             clock: Clock::new(),
             overrides: Default::default(),
+            listener_tls: Default::default(),
         })
+    }
+
+    /// The proxy listener's TLS settings in force.
+    pub fn listener_tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.listener_tls.load_full()
+    }
+
+    /// Replaces the proxy listener's TLS settings (new connections use them).
+    pub fn set_listener_tls(&self, tls: Option<Arc<rustls::ServerConfig>>) {
+        self.listener_tls.store(tls);
     }
 
     /// The snapshot in force now.

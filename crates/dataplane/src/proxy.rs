@@ -33,6 +33,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// `addr`'s IP as a header value, for `X-Forwarded-For` and `X-Real-IP`.
     pub ip: HeaderValue,
+    /// `http` or `https` (TLS terminated here), for `X-Forwarded-Proto`.
+    pub proto: &'static str,
 }
 
 impl Peer {
@@ -40,7 +42,14 @@ impl Peer {
         Self {
             addr,
             ip: headers::ip_value(addr.ip()),
+            proto: "http",
         }
+    }
+
+    /// The caller came over TLS.
+    pub fn with_tls(mut self) -> Self {
+        self.proto = "https";
+        self
     }
 }
 
@@ -150,7 +159,7 @@ where
         .as_ref()
         .and_then(|k| request_key(k, &parts.headers, &parts.uri, peer));
     let mut hdrs = parts.headers;
-    headers::to_upstream(&mut hdrs, parts.uri.authority(), &peer.ip, "http", rid);
+    headers::to_upstream(&mut hdrs, parts.uri.authority(), &peer.ip, peer.proto, rid);
     if upgrade.is_some() {
         // Hop-by-hop, but the handshake needs them on the next hop too.
         hdrs.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

@@ -23,6 +23,8 @@ pub struct ListenerOptions {
     pub max_connections: usize,
     /// How long in-flight requests may take to finish after shutdown starts.
     pub grace: Duration,
+    /// Terminate TLS (settings from [`Gateway::listener_tls`]).
+    pub tls: bool,
 }
 
 impl ListenerOptions {
@@ -48,6 +50,9 @@ impl ListenerOptions {
         if old.limits.max_connections != new.limits.max_connections {
             v.push("limits.max_connections");
         }
+        if old.tls.is_some() != new.tls.is_some() {
+            v.push("tls (turning TLS on or off; new certificate files apply at once)");
+        }
         if old.admin.token != new.admin.token {
             v.push("admin.token (for the native admin API)");
         }
@@ -60,7 +65,33 @@ impl ListenerOptions {
             max_header: cfg.limits.max_header as usize,
             max_connections: cfg.limits.max_connections as usize,
             grace: Duration::from_secs(30),
+            tls: cfg.tls.is_some(),
         }
+    }
+}
+
+/// Serves one caller connection with HTTP/1.1 or HTTP/2, with upgrades
+/// (WebSocket handshakes are proxied, then tunnelled), to its end.
+async fn connection<I>(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    gw: Arc<Gateway>,
+    caller: Peer,
+    io: I,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = caller.addr;
+    let caller = Arc::new(caller);
+    let svc = service_fn(move |req| {
+        let (gw, caller) = (gw.clone(), caller.clone());
+        async move { Ok::<_, Infallible>(handle(gw, req, &caller).await) }
+    });
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), svc)
+        .into_owned();
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
@@ -103,20 +134,30 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let gw = gw.clone();
-        let caller = Arc::new(Peer::new(peer));
-        let svc = service_fn(move |req| {
-            let (gw, caller) = (gw.clone(), caller.clone());
-            async move { Ok::<_, Infallible>(handle(gw, req, &caller).await) }
-        });
-        // With upgrades: WebSocket handshakes are proxied, then tunnelled.
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let (builder, gw, watcher) = (builder.clone(), gw.clone(), graceful.watcher());
+        if !opts.tls {
+            tokio::spawn(async move {
+                connection(builder, gw, Peer::new(peer), stream, watcher).await;
+                drop(permit);
+            });
+            continue;
+        }
+        // TLS: the handshake runs in the connection's task, bounded by the
+        // request-head timeout, with the certificate in force right now
+        // (a reload may have replaced it).
+        let Some(cfg) = gw.listener_tls() else {
+            tracing::error!("TLS listener without TLS settings; closing the connection");
+            continue;
+        };
+        let deadline = opts.client_header;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let accept = tokio_rustls::TlsAcceptor::from(cfg).accept(stream);
+            match tokio::time::timeout(deadline, accept).await {
+                Ok(Ok(tls)) => {
+                    connection(builder, gw, Peer::new(peer).with_tls(), tls, watcher).await
+                }
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
             drop(permit);
         });

@@ -202,6 +202,46 @@ pub struct Snapshot {
     index: HashMap<String, usize>,
 }
 
+/// Gives every `https://` instance its TLS settings: the system's roots
+/// plus the CA files of every pool it is in. Settings are shared between
+/// instances with the same files.
+fn set_upstream_tls(pools: &[Arc<PoolRuntime>], instances: &HashMap<String, Arc<InstanceState>>) {
+    let mut per_instance: HashMap<&str, Vec<&fulcrum_config::UpstreamTls>> = HashMap::new();
+    for p in pools {
+        for m in p
+            .members
+            .iter()
+            .filter(|m| m.inst.endpoint.scheme == "https")
+        {
+            let v = per_instance
+                .entry(m.inst.endpoint.url.as_str())
+                .or_default();
+            if !v.contains(&&p.cfg.tls) {
+                v.push(&p.cfg.tls);
+            }
+        }
+    }
+    let mut configs: HashMap<Vec<&std::path::Path>, Result<_, String>> = HashMap::new();
+    for (url, settings) in per_instance {
+        let inst = &instances[url];
+        let cas: Vec<&std::path::Path> = settings.iter().filter_map(|t| t.ca.as_deref()).collect();
+        let config = configs
+            .entry(cas)
+            .or_insert_with_key(|cas| crate::tls::client_config(cas))
+            .clone();
+        match config.and_then(|c| crate::tls::Upstream::new(&inst.endpoint, &settings, c)) {
+            Ok(u) => inst.set_tls(Some(Arc::new(u))),
+            Err(e) => {
+                // `tls::check` refuses such a config before it gets here; a
+                // file that went bad since leaves the instance unusable (its
+                // tries fail and it is marked down), never unverified.
+                tracing::error!(instance = %url, error = %e, "TLS settings unusable");
+                inst.set_tls(None);
+            }
+        }
+    }
+}
+
 impl Snapshot {
     /// Builds a snapshot for `config`, keeping the live state and upstream
     /// connection pools of `prev` where they still apply.
@@ -284,6 +324,7 @@ impl Snapshot {
             inst.waiters
                 .store(Arc::new(queues.remove(url).unwrap_or_default()));
         }
+        set_upstream_tls(&pools, &instances);
         let mut routes: Vec<RouteEntry> = config
             .routes
             .iter()

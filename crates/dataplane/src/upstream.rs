@@ -17,13 +17,13 @@
 
 use crate::body::ProxyBody;
 use crate::instance::InstanceState;
+use crate::tls::Stream;
 use fulcrum_policy::retry::Failure;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// Idle connections kept per instance; beyond this the oldest is closed.
@@ -179,17 +179,20 @@ pub async fn send_upgrade(
     }
 }
 
-type Connection = hyper::client::conn::http1::Connection<TokioIo<TcpStream>, ProxyBody>;
+type Connection = hyper::client::conn::http1::Connection<TokioIo<Stream>, ProxyBody>;
 
-/// A new connection to `inst` and the future that drives it.
+/// A new connection to `inst` and the future that drives it. The timeout
+/// covers the TCP connect and, for `https://`, the TLS handshake.
 async fn open(inst: &InstanceState, timeout: Duration) -> Result<(Sender, Connection), String> {
-    let addr = inst.endpoint.authority.as_str();
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Err(_) => return Err(format!("connect to {addr} timed out after {timeout:?}")),
-        Ok(Err(e)) => return Err(format!("connect to {addr}: {e}")),
-        Ok(Ok(s)) => s,
+    let stream = match tokio::time::timeout(timeout, inst.dial()).await {
+        Err(_) => {
+            return Err(format!(
+                "connect to {} timed out after {timeout:?}",
+                inst.endpoint.authority
+            ))
+        }
+        Ok(r) => r?,
     };
-    let _ = stream.set_nodelay(true);
     hyper::client::conn::http1::Builder::new()
         .writev(false)
         .handshake(TokioIo::new(stream))

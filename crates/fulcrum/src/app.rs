@@ -35,6 +35,22 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr} ({what})"))
 }
 
+/// Loads every TLS file of `config`: the listener's settings if it
+/// terminates TLS, and an error naming each unusable file otherwise.
+pub fn tls_settings(config: &Config) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    let errs = fulcrum_dataplane::tls::check(config);
+    if !errs.is_empty() {
+        let lines: Vec<String> = errs.iter().map(|(p, e)| format!("  {p}: {e}")).collect();
+        anyhow::bail!("unusable TLS files:\n{}", lines.join("\n"));
+    }
+    match &config.tls {
+        None => Ok(None),
+        Some(t) => Ok(Some(
+            fulcrum_dataplane::tls::server_config(t).map_err(|e| anyhow::anyhow!("tls: {e}"))?,
+        )),
+    }
+}
+
 /// Binds both listeners and starts serving `config`.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     start_with_grace(config, Duration::from_secs(30)).await
@@ -42,6 +58,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
 /// As [`start`], with the shutdown grace period for in-flight requests.
 pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result<Running> {
+    let listener_tls = tls_settings(&config)?;
     let proxy_l = bind(config.listen, "listen").await?;
     let admin_l = bind(config.admin.listen, "admin.listen").await?;
     let proxy_addr = proxy_l.local_addr()?;
@@ -51,6 +68,7 @@ pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result
         ..ListenerOptions::from_config(&config)
     };
     let gateway = Gateway::new(config.clone());
+    gateway.set_listener_tls(listener_tls);
     let health = HealthChecker::start(&gateway);
     let admin_token = config.admin.token.clone();
     let (registry, store) = if config.registry.enabled {
@@ -141,8 +159,18 @@ impl Running {
     /// Swaps in a new configuration atomically; in-flight requests finish
     /// on the snapshot they started with. Returns the listener settings
     /// that changed in the file but need a restart to take effect.
-    pub fn reload(&self, config: Config) -> Vec<&'static str> {
+    ///
+    /// A config whose TLS files cannot be used is refused whole, and the
+    /// running one stays.
+    pub fn reload(&self, config: Config) -> anyhow::Result<Vec<&'static str>> {
         let fixed = ListenerOptions::fixed_changes(&self.gateway.snapshot().config, &config);
+        let listener_tls = tls_settings(&config)?;
+        if self.gateway.listener_tls().is_some() {
+            // A listener started without TLS cannot take it on (a restart can).
+            if let Some(t) = listener_tls {
+                self.gateway.set_listener_tls(Some(t));
+            }
+        }
         match &self.registry {
             // The registry merges its registrations into the new file's pools.
             Some(reg) => reg.set_base(config),
@@ -151,7 +179,7 @@ impl Running {
                 self.health.sync(&self.gateway);
             }
         }
-        fixed
+        Ok(fixed)
     }
 
     /// Stops accepting, lets in-flight requests finish within the grace

@@ -153,7 +153,20 @@ fn print(r: anyhow::Result<String>) -> ExitCode {
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    match fulcrum_config::load_file(path) {
+    // Certificate, key and CA files are read and checked too.
+    let loaded = fulcrum_config::load_file(path).and_then(|cfg| {
+        let errs = fulcrum_dataplane::tls::check(&cfg);
+        if errs.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(fulcrum_config::ConfigErrors(
+                errs.into_iter()
+                    .map(|(path, message)| fulcrum_config::ConfigError { path, message })
+                    .collect(),
+            ))
+        }
+    });
+    match loaded {
         Ok(cfg) => {
             println!(
                 "{}: ok ({} pools, {} instances, {} routes)",
@@ -211,9 +224,8 @@ fn serve(path: Option<PathBuf>, threads: Option<usize>, log: &str) -> anyhow::Re
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
-                _ = hup.recv() => match load(path.as_deref()) {
-                    Ok(cfg) => {
-                        let fixed = running.reload(cfg);
+                _ = hup.recv() => match load(path.as_deref()).and_then(|cfg| running.reload(cfg)) {
+                    Ok(fixed) => {
                         tracing::info!("configuration reloaded");
                         if !fixed.is_empty() {
                             tracing::warn!("changed settings that need a restart were not applied: {}", fixed.join(", "));

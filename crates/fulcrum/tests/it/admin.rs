@@ -52,7 +52,8 @@ async fn reload_keeps_counters_and_applies_new_weights() {
     for _ in 0..10 {
         get(&c, &format!("http://{}/", gw.proxy_addr)).await;
     }
-    gw.reload(fulcrum_config::parse(&yaml(4), &|_| None).unwrap());
+    gw.reload(fulcrum_config::parse(&yaml(4), &|_| None).unwrap())
+        .unwrap();
     for _ in 0..10 {
         get(&c, &format!("http://{}/", gw.proxy_addr)).await;
     }

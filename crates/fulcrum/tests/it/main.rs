@@ -16,4 +16,5 @@ mod proxying;
 mod registry;
 mod resilience;
 mod signals;
+mod tls;
 mod websocket;

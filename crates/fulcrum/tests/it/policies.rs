@@ -199,7 +199,8 @@ async fn least_calls_evens_counts_and_a_newcomer_is_not_flooded() {
     let url = format!("http://{}/", gw.proxy_addr);
     let first = load(&url, 1, 100).await;
     assert_eq!((first["a"], first["b"]), (50, 50));
-    gw.reload(cfg(&[ep(&a.url()), ep(&b.url()), ep(&c.url())]));
+    gw.reload(cfg(&[ep(&a.url()), ep(&b.url()), ep(&c.url())]))
+        .unwrap();
     let next = load(&url, 1, 30).await;
     assert_eq!(
         next.get("c"),
@@ -224,7 +225,8 @@ async fn slow_start_ramps_a_newly_added_instance() {
         .await
         .unwrap();
     let url = format!("http://{}/", gw.proxy_addr);
-    gw.reload(cfg(&[ep(&a.url()), ep(&b.url()), ep(&c.url())]));
+    gw.reload(cfg(&[ep(&a.url()), ep(&b.url()), ep(&c.url())]))
+        .unwrap();
     let early = load(&url, 1, 42).await;
     // ~1/21 of the traffic at first, against 1/3 (14) without slow start.
     assert!(early.get("c").copied().unwrap_or(0) <= 4, "{early:?}");
