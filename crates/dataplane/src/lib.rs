@@ -7,6 +7,7 @@
 //! * [`proxy`] — route → admission → tries and retries → streamed response
 //! * [`admission`] — instance choice via the policy, `max_concurrent`, queue
 //! * [`upstream`] — pooled keep-alive client, failure classification
+//! * [`cache`] — a pool's response cache (single-flight, LRU by bytes)
 //! * [`body`], [`headers`] — streaming bodies, replay buffer, forwarding headers
 //! * [`instance`], [`snapshot`] — live instance state and the runtime snapshot
 //! * [`tls`] — TLS termination and `https://` instances (rustls)
@@ -14,6 +15,7 @@
 
 pub mod admission;
 pub mod body;
+pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod headers;
@@ -152,6 +154,7 @@ impl Gateway {
                     name: p.cfg.name.clone(),
                     algorithm: p.cfg.algorithm.name(),
                     queued: p.waiters.waiting.load(Relaxed),
+                    cache: p.cache.as_ref().map(|c| c.stats()),
                     instances: stats
                         .into_iter()
                         .map(|(m, s)| MemberStats {
@@ -184,6 +187,9 @@ pub struct PoolStats {
     pub algorithm: &'static str,
     pub queued: u32,
     pub instances: Vec<MemberStats>,
+    /// Response cache counters, when the pool has a cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<cache::CacheStats>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -9,6 +9,7 @@
 
 use crate::admission::acquire;
 use crate::body::{buffer_for_replay, empty, full, Buffered, IdleTimeout, ProxyBody, Tracked};
+use crate::cache;
 use crate::error::ProxyError;
 use crate::headers::{self, X_REQUEST_ID};
 use crate::snapshot::{PoolRuntime, RouteMiss, Snapshot};
@@ -129,6 +130,13 @@ where
     let policy = &pool.cfg.retry;
     let idempotent = is_idempotent(parts.method.as_str());
     let idle = pool.cfg.timeouts.idle;
+    // The response cache keys on the body, so a cacheable request's body
+    // is read first (up to MAX_KEYED_BODY; a larger one bypasses the cache).
+    let cache = pool
+        .cache
+        .as_ref()
+        .filter(|c| upgrade.is_none() && c.applies(&parts.method, &parts.headers))
+        .filter(|_| declared.is_none_or(|n| n <= cache::MAX_KEYED_BODY as u64));
     let body = if body.is_end_stream() {
         Buffered::Replayable(Bytes::new())
     } else {
@@ -139,8 +147,15 @@ where
         // chunked one (live audio) streams at once. Both can still go to
         // another instance after a connect error, which never consumes it.
         let fits = declared.is_some_and(|n| n <= policy.buffer as u64);
-        if policy.tries > 1 && fits {
-            buffer_for_replay(body, policy.buffer).await.map_err(|e| {
+        let keep = if cache.is_some() {
+            Some(cache::MAX_KEYED_BODY)
+        } else if policy.tries > 1 && fits {
+            Some(policy.buffer)
+        } else {
+            None
+        };
+        if let Some(keep) = keep {
+            buffer_for_replay(body, keep).await.map_err(|e| {
                 if is_too_large(e.as_ref()) {
                     ProxyError::BodyTooLarge { limit }
                 } else if caused_by::<IdleTimeout>(e.as_ref()) {
@@ -152,6 +167,20 @@ where
         } else {
             Buffered::Streaming(body.boxed_unsync())
         }
+    };
+    let fill = match (cache, &body) {
+        (Some(c), Buffered::Replayable(b)) => {
+            let k = cache::key(&parts.method, &parts.uri, b);
+            let now = || gw.clock.now_ms();
+            match c
+                .lookup(k, &parts.headers, now, pool.cfg.timeouts.response_header)
+                .await
+            {
+                cache::Lookup::Hit(resp) => return Ok(resp),
+                cache::Lookup::Miss(fill) => Some(fill),
+            }
+        }
+        _ => None,
     };
     let key = pool
         .cfg
@@ -172,7 +201,11 @@ where
         skip,
         body: Some(body),
     };
-    attempt_loop(gw, pool, req, idempotent, key, upgrade).await
+    let resp = attempt_loop(gw, pool, req, idempotent, key, upgrade).await?;
+    Ok(match fill {
+        Some(fill) => fill.wrap(resp, gw.clock.now_ms()),
+        None => resp,
+    })
 }
 
 /// The `consistent_hash` key of a request, hashed; `None` when absent.

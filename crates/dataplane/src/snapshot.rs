@@ -96,6 +96,8 @@ pub struct PoolRuntime {
     pub members: Vec<Member>,
     pub balancer: Box<dyn Balancer>,
     pub waiters: Arc<Waiters>,
+    /// The response cache, when the pool has `cache:`.
+    pub cache: Option<Arc<crate::cache::ResponseCache>>,
 }
 
 impl PoolRuntime {
@@ -308,6 +310,13 @@ impl Snapshot {
                 waiters: prev
                     .and_then(|p| p.pool(name))
                     .map_or_else(Default::default, |p| p.waiters.clone()),
+                // The cache survives a reload that does not change its settings.
+                cache: pc.cache.as_ref().map(|c| {
+                    prev.and_then(|p| p.pool(name))
+                        .and_then(|p| p.cache.clone())
+                        .filter(|old| old.config() == c)
+                        .unwrap_or_else(|| crate::cache::ResponseCache::new(c.clone()))
+                }),
             }));
         }
         // Each instance's queues, gathered in one pass over the pools.

@@ -5,6 +5,7 @@ mod common;
 
 mod admin;
 mod balancing;
+mod cache;
 mod cli;
 mod compat;
 mod errors;

@@ -1,0 +1,720 @@
+//! A pool's response cache (`cache: { ttl, max_size, max_entry_size, methods }`).
+//!
+//! * Key: SHA-256 over method, path, query and the SHA-256 of the request
+//!   body (the voice seed keys TTS audio on URI and text). Only requests
+//!   whose body is at most [`MAX_KEYED_BODY`] are looked up.
+//! * Stored: complete `200` answers no larger than `max_entry_size`, unless
+//!   the response says `no-store`, `private`, `no-cache`, `max-age=0`,
+//!   `Vary: *` or sets a cookie; `s-maxage`/`max-age` shorten `ttl`.
+//!   A request's `Cache-Control: no-store` bypasses the cache, `no-cache`
+//!   skips the lookup (the fresh answer is stored).
+//! * Identical concurrent misses are collapsed: the first goes upstream,
+//!   the others wait for its answer (at most the pool's
+//!   `timeouts.response_header`) and are served from the cache; if the
+//!   answer could not be stored, each goes upstream itself.
+//! * Bounded by bytes (body + headers), least recently used evicted first
+//!   (moka with the LRU policy), with hit/miss/store/eviction counters.
+//! * Other `Vary` headers are honoured: the request values they name are
+//!   stored with the entry and must match for a hit.
+
+use crate::body::{full, BoxError, ProxyBody};
+use bytes::{Bytes, BytesMut};
+use fulcrum_config::CacheConfig;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode, Uri};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// Request bodies up to this size are hashed into the key; larger ones
+/// bypass the cache (and stream).
+pub const MAX_KEYED_BODY: usize = 1 << 20;
+
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
+pub type Key = [u8; 32];
+
+/// The cache key of a request.
+pub fn key(method: &Method, uri: &Uri, body: &[u8]) -> Key {
+    use ring::digest::{digest, Context as Sha, SHA256};
+    let body_hash = digest(&SHA256, body);
+    let mut h = Sha::new(&SHA256);
+    for part in [
+        method.as_str().as_bytes(),
+        uri.path().as_bytes(),
+        uri.query().unwrap_or("").as_bytes(),
+        body_hash.as_ref(),
+    ] {
+        // Length-prefixed, so no two different requests hash the same bytes.
+        h.update(&(part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    let mut k = [0u8; 32];
+    k.copy_from_slice(h.finish().as_ref());
+    k
+}
+
+/// The `Cache-Control` directives that matter here.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Directives {
+    pub no_store: bool,
+    pub no_cache: bool,
+    pub private: bool,
+    /// `s-maxage`, else `max-age`, in seconds.
+    pub max_age: Option<u64>,
+}
+
+impl Directives {
+    pub fn parse(headers: &HeaderMap) -> Self {
+        let mut d = Directives::default();
+        let mut s_maxage = None;
+        let mut max_age = None;
+        for v in headers.get_all(header::CACHE_CONTROL) {
+            let Ok(v) = v.to_str() else { continue };
+            for item in v.split(',') {
+                let (name, value) = item.split_once('=').unwrap_or((item, ""));
+                let value = value.trim().trim_matches('"').parse::<u64>().ok();
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "no-store" => d.no_store = true,
+                    "no-cache" => d.no_cache = true,
+                    "private" => d.private = true,
+                    "s-maxage" => s_maxage = s_maxage.or(Some(value.unwrap_or(0))),
+                    "max-age" => max_age = max_age.or(Some(value.unwrap_or(0))),
+                    _ => {}
+                }
+            }
+        }
+        d.max_age = s_maxage.or(max_age);
+        d
+    }
+}
+
+/// How long a response may be stored, or `None` if it must not be.
+pub fn storable_for(
+    cfg: &CacheConfig,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Option<Duration> {
+    if status != StatusCode::OK || headers.contains_key(header::SET_COOKIE) {
+        return None;
+    }
+    let d = Directives::parse(headers);
+    if d.no_store || d.no_cache || d.private {
+        return None;
+    }
+    if headers.get_all(header::VARY).iter().any(|v| {
+        v.to_str()
+            .map_or(true, |v| v.split(',').any(|x| x.trim() == "*"))
+    }) {
+        return None;
+    }
+    let ttl = match d.max_age {
+        Some(s) => cfg.ttl.min(Duration::from_secs(s)),
+        None => cfg.ttl,
+    };
+    (!ttl.is_zero()).then_some(ttl)
+}
+
+/// The request headers a response varies on, with the request's values.
+fn vary_values(resp: &HeaderMap, req: &HeaderMap) -> Vec<(HeaderName, Option<HeaderValue>)> {
+    resp.get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .map(|n| {
+            let v = req.get(&n).cloned();
+            (n, v)
+        })
+        .collect()
+}
+
+/// One stored response.
+#[derive(Debug)]
+pub struct Entry {
+    headers: HeaderMap,
+    body: Bytes,
+    stored_ms: u64,
+    expires_ms: u64,
+    vary: Vec<(HeaderName, Option<HeaderValue>)>,
+}
+
+impl Entry {
+    fn weight(&self) -> u32 {
+        let h: usize = self
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 32)
+            .sum();
+        (self.body.len() + h + 128).min(u32::MAX as usize) as u32
+    }
+
+    fn matches(&self, req: &HeaderMap) -> bool {
+        self.vary.iter().all(|(n, v)| req.get(n) == v.as_ref())
+    }
+}
+
+/// Counters and size of one pool's cache, for the stats.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub stores: u64,
+    pub evictions: u64,
+    pub entries: u64,
+    pub bytes: u64,
+    pub max_bytes: u64,
+}
+
+/// Identical requests in flight: the leader's completion wakes the others.
+type Flights = Mutex<HashMap<Key, tokio::sync::watch::Sender<()>>>;
+
+#[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    stores: AtomicU64,
+    evictions: Arc<AtomicU64>,
+}
+
+pub struct ResponseCache {
+    cfg: CacheConfig,
+    store: moka::sync::Cache<Key, Arc<Entry>>,
+    flights: Flights,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for ResponseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCache")
+            .field("cfg", &self.cfg)
+            .field("entries", &self.store.entry_count())
+            .finish()
+    }
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    /// Serve this.
+    Hit(Response<ProxyBody>),
+    /// Go upstream; [`Fill::wrap`] the answer to store it.
+    Miss(Fill),
+}
+
+impl ResponseCache {
+    pub fn new(cfg: CacheConfig) -> Arc<Self> {
+        let counters = Counters::default();
+        let evictions = counters.evictions.clone();
+        let store = moka::sync::Cache::builder()
+            .max_capacity(cfg.max_size)
+            .weigher(|_k: &Key, e: &Arc<Entry>| e.weight())
+            .time_to_live(cfg.ttl)
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .eviction_listener(move |_k, _v, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    evictions.fetch_add(1, Relaxed);
+                }
+            })
+            .build();
+        Arc::new(Self {
+            cfg,
+            store,
+            flights: Default::default(),
+            counters,
+        })
+    }
+
+    pub fn config(&self) -> &CacheConfig {
+        &self.cfg
+    }
+
+    /// Whether a request with this method and headers may use the cache.
+    pub fn applies(&self, method: &Method, req: &HeaderMap) -> bool {
+        self.cfg.methods.contains(method) && !Directives::parse(req).no_store
+    }
+
+    fn fresh(&self, key: &Key, req: &HeaderMap, now_ms: u64) -> Option<Arc<Entry>> {
+        let e = self.store.get(key)?;
+        if now_ms >= e.expires_ms {
+            self.store.invalidate(key);
+            return None;
+        }
+        e.matches(req).then_some(e)
+    }
+
+    fn hit(&self, e: &Entry, now_ms: u64) -> Response<ProxyBody> {
+        self.counters.hits.fetch_add(1, Relaxed);
+        let mut resp = Response::new(full(e.body.clone()));
+        *resp.headers_mut() = e.headers.clone();
+        let h = resp.headers_mut();
+        h.insert(X_CACHE, HeaderValue::from_static("HIT"));
+        h.insert(
+            header::AGE,
+            HeaderValue::from(now_ms.saturating_sub(e.stored_ms) / 1000),
+        );
+        resp
+    }
+
+    /// Looks `key` up; on a miss, becomes the request that fills it, or
+    /// waits (at most `wait`) for the identical request already doing so.
+    pub async fn lookup(
+        self: &Arc<Self>,
+        key: Key,
+        req: &HeaderMap,
+        now: impl Fn() -> u64,
+        wait: Duration,
+    ) -> Lookup {
+        let no_cache = Directives::parse(req).no_cache;
+        let mut waited = false;
+        loop {
+            if !no_cache {
+                if let Some(e) = self.fresh(&key, req, now()) {
+                    return Lookup::Hit(self.hit(&e, now()));
+                }
+            }
+            let rx = {
+                let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+                match flights.get(&key) {
+                    Some(tx) if !waited => Some(tx.subscribe()),
+                    Some(_) => None,
+                    None => {
+                        flights.insert(key, tokio::sync::watch::channel(()).0);
+                        self.counters.misses.fetch_add(1, Relaxed);
+                        return Lookup::Miss(self.fill(key, req, true));
+                    }
+                }
+            };
+            match rx {
+                Some(mut rx) => {
+                    // Woken when the leader's flight ends (its sender is dropped).
+                    let _ = tokio::time::timeout(wait, rx.changed()).await;
+                    waited = true;
+                }
+                None => {
+                    // Waited once and someone else leads now: go upstream.
+                    self.counters.misses.fetch_add(1, Relaxed);
+                    return Lookup::Miss(self.fill(key, req, false));
+                }
+            }
+        }
+    }
+
+    fn fill(self: &Arc<Self>, key: Key, req: &HeaderMap, leads: bool) -> Fill {
+        Fill {
+            cache: self.clone(),
+            key,
+            leads,
+            req_headers: req.clone(),
+        }
+    }
+
+    fn store(&self, key: Key, e: Entry) {
+        self.counters.stores.fetch_add(1, Relaxed);
+        self.store.insert(key, Arc::new(e));
+    }
+
+    fn land(&self, key: &Key) {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        // Dropping the sender wakes every waiter.
+        flights.remove(key);
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        self.store.run_pending_tasks();
+        CacheStats {
+            hits: self.counters.hits.load(Relaxed),
+            misses: self.counters.misses.load(Relaxed),
+            stores: self.counters.stores.load(Relaxed),
+            evictions: self.counters.evictions.load(Relaxed),
+            entries: self.store.entry_count(),
+            bytes: self.store.weighted_size(),
+            max_bytes: self.cfg.max_size,
+        }
+    }
+}
+
+/// A miss on its way upstream. Dropping it (error, not storable, caller
+/// gone) ends the flight so waiters go on.
+pub struct Fill {
+    cache: Arc<ResponseCache>,
+    key: Key,
+    leads: bool,
+    req_headers: HeaderMap,
+}
+
+impl Drop for Fill {
+    fn drop(&mut self) {
+        if self.leads {
+            self.cache.land(&self.key);
+        }
+    }
+}
+
+impl Fill {
+    /// Marks `resp` as a miss and, if it may be stored, tees its body into
+    /// the cache as it streams to the caller.
+    pub fn wrap(self, resp: Response<ProxyBody>, now_ms: u64) -> Response<ProxyBody> {
+        let (mut parts, body) = resp.into_parts();
+        parts
+            .headers
+            .insert(X_CACHE, HeaderValue::from_static("MISS"));
+        let Some(ttl) = storable_for(&self.cache.cfg, parts.status, &parts.headers) else {
+            return Response::from_parts(parts, body);
+        };
+        let limit = self.cache.cfg.max_entry_size.min(u32::MAX as u64) as usize;
+        if body.size_hint().lower() as usize > limit {
+            return Response::from_parts(parts, body);
+        }
+        let mut headers = parts.headers.clone();
+        headers.remove(X_CACHE);
+        headers.remove(crate::headers::X_REQUEST_ID);
+        let vary = vary_values(&parts.headers, &self.req_headers);
+        let entry = Entry {
+            headers,
+            body: Bytes::new(),
+            stored_ms: now_ms,
+            expires_ms: now_ms.saturating_add(ttl.as_millis() as u64),
+            vary,
+        };
+        let tee = Tee {
+            inner: body,
+            buf: Some(BytesMut::new()),
+            limit,
+            pending: Some((self, entry)),
+        };
+        Response::from_parts(parts, tee.boxed_unsync())
+    }
+}
+
+/// Passes a response body through, keeping a copy; stores it when the body
+/// ends complete and within the size limit.
+struct Tee {
+    inner: ProxyBody,
+    buf: Option<BytesMut>,
+    limit: usize,
+    pending: Option<(Fill, Entry)>,
+}
+
+impl Tee {
+    /// The body ended complete: store it (once).
+    fn finish(&mut self) {
+        if let (Some(buf), Some((fill, mut entry))) = (self.buf.take(), self.pending.take()) {
+            entry.body = buf.freeze();
+            fill.cache.store(fill.key, entry);
+            drop(fill);
+        }
+    }
+}
+
+impl Body for Tee {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let res = Pin::new(&mut this.inner).poll_frame(cx);
+        match &res {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let over = this
+                        .buf
+                        .as_ref()
+                        .is_some_and(|b| b.len() + data.len() > this.limit);
+                    if over {
+                        this.buf = None;
+                        this.pending = None;
+                    } else if let Some(b) = &mut this.buf {
+                        b.extend_from_slice(data);
+                    }
+                }
+                // With a Content-Length, the server may stop polling as soon
+                // as that many bytes went out: complete now.
+                if this.inner.is_end_stream() {
+                    this.finish();
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                // Incomplete: never stored.
+                this.buf = None;
+                this.pending = None;
+            }
+            Poll::Ready(None) => this.finish(),
+            Poll::Pending => {}
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // Only after poll_frame saw the end, so the entry is stored.
+        self.pending.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> CacheConfig {
+        CacheConfig {
+            ttl: Duration::from_secs(60),
+            max_size: 10_000,
+            max_entry_size: 4_000,
+            methods: vec![Method::GET, Method::POST],
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn ok(body: &'static str, h: &[(&'static str, &'static str)]) -> Response<ProxyBody> {
+        let mut r = Response::new(full(body));
+        *r.headers_mut() = headers(h);
+        r
+    }
+
+    async fn drain(r: Response<ProxyBody>) -> Bytes {
+        r.into_body().collect().await.unwrap().to_bytes()
+    }
+
+    async fn miss(c: &Arc<ResponseCache>, k: Key, req: &HeaderMap) -> Fill {
+        match c.lookup(k, req, || 1_000, Duration::from_secs(1)).await {
+            Lookup::Miss(f) => f,
+            Lookup::Hit(_) => panic!("expected a miss"),
+        }
+    }
+
+    #[test]
+    fn the_key_covers_method_path_query_and_body() {
+        let u = |s: &str| s.parse::<Uri>().unwrap();
+        let base = key(&Method::POST, &u("/tts?v=1"), b"hello");
+        assert_eq!(base, key(&Method::POST, &u("/tts?v=1"), b"hello"));
+        for other in [
+            key(&Method::GET, &u("/tts?v=1"), b"hello"),
+            key(&Method::POST, &u("/tts?v=2"), b"hello"),
+            key(&Method::POST, &u("/tt?v=1"), b"hello"),
+            key(&Method::POST, &u("/tts?v=1"), b"hellO"),
+            key(&Method::POST, &u("/tts"), b"hello"),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+
+    #[test]
+    fn only_storable_answers_are_kept() {
+        let c = cfg();
+        let s = |st: u16, h: &[(&'static str, &'static str)]| {
+            storable_for(&c, StatusCode::from_u16(st).unwrap(), &headers(h))
+        };
+        assert_eq!(s(200, &[]), Some(Duration::from_secs(60)));
+        assert_eq!(
+            s(200, &[("cache-control", "public, max-age=5")]),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            s(200, &[("cache-control", "max-age=5, s-maxage=20")]),
+            Some(Duration::from_secs(20))
+        );
+        assert_eq!(
+            s(200, &[("cache-control", "max-age=3600")]),
+            Some(Duration::from_secs(60))
+        );
+        for h in [
+            &[("cache-control", "no-store")][..],
+            &[("cache-control", "private")],
+            &[("cache-control", "No-Cache")],
+            &[("cache-control", "max-age=0")],
+            &[("set-cookie", "a=b")],
+            &[("vary", "accept, *")],
+        ] {
+            assert_eq!(s(200, h), None, "{h:?}");
+        }
+        for st in [201, 204, 206, 301, 404, 500, 503] {
+            assert_eq!(s(st, &[]), None, "{st}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_complete_answer_is_stored_and_served_with_age() {
+        let c = ResponseCache::new(cfg());
+        let req = HeaderMap::new();
+        let k = [1; 32];
+        let f = miss(&c, k, &req).await;
+        let r = f.wrap(ok("audio", &[("content-type", "audio/wav")]), 1_000);
+        assert_eq!(r.headers()[X_CACHE], "MISS");
+        assert_eq!(drain(r).await, "audio");
+        match c.lookup(k, &req, || 4_500, Duration::from_secs(1)).await {
+            Lookup::Hit(r) => {
+                assert_eq!(r.headers()[X_CACHE], "HIT");
+                assert_eq!(r.headers()[header::AGE], "3");
+                assert_eq!(r.headers()[header::CONTENT_TYPE], "audio/wav");
+                assert_eq!(drain(r).await, "audio");
+            }
+            Lookup::Miss(_) => panic!("expected a hit"),
+        }
+        // Expired by the clock: a miss again.
+        let _f = match c.lookup(k, &req, || 61_001, Duration::from_secs(1)).await {
+            Lookup::Miss(f) => f,
+            Lookup::Hit(_) => panic!("expired entry served"),
+        };
+        let s = c.stats();
+        assert_eq!((s.hits, s.misses, s.stores), (1, 2, 1));
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_or_too_large_is_not_stored() {
+        let c = ResponseCache::new(cfg());
+        let req = HeaderMap::new();
+        // Too large for max_entry_size.
+        let big = "x".repeat(5_000);
+        let f = miss(&c, [2; 32], &req).await;
+        let body = http_body_util::StreamBody::new(futures_iter(vec![
+            Ok(Frame::data(Bytes::from(big[..3_000].to_string()))),
+            Ok(Frame::data(Bytes::from(big[3_000..].to_string()))),
+        ]));
+        let r = f.wrap(Response::new(body.boxed_unsync()), 0);
+        assert_eq!(drain(r).await.len(), 5_000, "the caller still gets it all");
+        // Broken half-way.
+        let f = miss(&c, [3; 32], &req).await;
+        let body = http_body_util::StreamBody::new(futures_iter(vec![
+            Ok(Frame::data(Bytes::from_static(b"half"))),
+            Err(BoxError::from("reset")),
+        ]));
+        let r = f.wrap(Response::new(body.boxed_unsync()), 0);
+        assert!(r.into_body().collect().await.is_err());
+        assert_eq!(c.stats().stores, 0);
+        assert!(matches!(
+            c.lookup([3; 32], &req, || 0, Duration::from_secs(1)).await,
+            Lookup::Miss(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn vary_and_request_directives_are_honoured() {
+        let c = ResponseCache::new(cfg());
+        let fr = headers(&[("accept-language", "fr")]);
+        let f = miss(&c, [4; 32], &fr).await;
+        drain(f.wrap(ok("bonjour", &[("vary", "Accept-Language")]), 0)).await;
+        assert!(matches!(
+            c.lookup([4; 32], &fr, || 0, Duration::from_secs(1)).await,
+            Lookup::Hit(_)
+        ));
+        let en = headers(&[("accept-language", "en")]);
+        assert!(matches!(
+            c.lookup([4; 32], &en, || 0, Duration::from_secs(1)).await,
+            Lookup::Miss(_)
+        ));
+        // no-cache: not served from the cache (but may refresh it).
+        let nc = headers(&[("accept-language", "fr"), ("cache-control", "no-cache")]);
+        assert!(matches!(
+            c.lookup([4; 32], &nc, || 0, Duration::from_secs(1)).await,
+            Lookup::Miss(_)
+        ));
+        assert!(!c.applies(&Method::GET, &headers(&[("cache-control", "no-store")])));
+        assert!(!c.applies(&Method::PUT, &HeaderMap::new()));
+        assert!(c.applies(&Method::POST, &HeaderMap::new()));
+    }
+
+    #[tokio::test]
+    async fn identical_misses_wait_for_the_first_one() {
+        let c = ResponseCache::new(cfg());
+        let req = HeaderMap::new();
+        let leader = miss(&c, [5; 32], &req).await;
+        let waiters: Vec<_> = (0..5)
+            .map(|_| {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    match c
+                        .lookup([5; 32], &HeaderMap::new(), || 0, Duration::from_secs(30))
+                        .await
+                    {
+                        Lookup::Hit(r) => drain(r).await,
+                        Lookup::Miss(_) => Bytes::from_static(b"went upstream"),
+                    }
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        drain(leader.wrap(ok("one answer", &[]), 0)).await;
+        for w in waiters {
+            assert_eq!(w.await.unwrap(), "one answer");
+        }
+        let s = c.stats();
+        assert_eq!((s.misses, s.hits, s.stores), (1, 5, 1));
+
+        // A leader whose answer cannot be stored lets the waiters go upstream.
+        let leader = miss(&c, [6; 32], &req).await;
+        let c2 = c.clone();
+        let w = tokio::spawn(async move {
+            matches!(
+                c2.lookup([6; 32], &HeaderMap::new(), || 0, Duration::from_secs(30))
+                    .await,
+                Lookup::Miss(_)
+            )
+        });
+        tokio::task::yield_now().await;
+        let mut r = ok("busy", &[]);
+        *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        drain(leader.wrap(r, 0)).await;
+        assert!(w.await.unwrap());
+    }
+
+    #[test]
+    fn the_store_is_bounded_by_bytes_lru() {
+        let c = ResponseCache::new(CacheConfig {
+            max_size: 3_000,
+            ..cfg()
+        });
+        let entry = |n: usize| Entry {
+            headers: HeaderMap::new(),
+            body: Bytes::from(vec![0u8; n]),
+            stored_ms: 0,
+            expires_ms: u64::MAX,
+            vary: vec![],
+        };
+        for i in 0..10u8 {
+            c.store([i; 32], entry(800));
+            c.store.run_pending_tasks();
+            // Touch the first entry so it stays the most recently used.
+            let _ = c.store.get(&[0; 32]);
+        }
+        let s = c.stats();
+        assert!(s.bytes <= 3_000, "{s:?}");
+        assert!(s.evictions >= 7, "{s:?}");
+        assert!(c.store.get(&[0; 32]).is_some(), "recently used entry kept");
+        assert!(
+            c.store.get(&[1; 32]).is_none(),
+            "least recently used evicted"
+        );
+    }
+
+    fn futures_iter(
+        v: Vec<Result<Frame<Bytes>, BoxError>>,
+    ) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, BoxError>> + Unpin {
+        struct Iter<I>(I);
+        impl<I: Iterator + Unpin> futures_core::Stream for Iter<I> {
+            type Item = I::Item;
+            fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<I::Item>> {
+                Poll::Ready(self.0.next())
+            }
+        }
+        Iter(v.into_iter())
+    }
+}
