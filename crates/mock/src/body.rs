@@ -49,8 +49,29 @@ impl MockBody {
     /// `events` events of `{"i":k,"instance":NAME}`, `interval` apart (the first
     /// one immediately), followed by `[DONE]`.
     pub fn sse(name_json: &str, events: u64, interval: Duration, guard: InFlight) -> MockBody {
+        Self::stream(
+            SseStyle::Plain(name_json.to_string()),
+            events,
+            interval,
+            guard,
+        )
+    }
+
+    /// An OpenAI-style chat completion stream: `tokens` chunks
+    /// (`chat.completion.chunk`, the first with the assistant role, the
+    /// last with `finish_reason: "stop"`), `interval` apart, then `[DONE]`.
+    pub fn openai(model_json: &str, tokens: u64, interval: Duration, guard: InFlight) -> MockBody {
+        Self::stream(
+            SseStyle::OpenAi(model_json.to_string()),
+            tokens,
+            interval,
+            guard,
+        )
+    }
+
+    fn stream(style: SseStyle, events: u64, interval: Duration, guard: InFlight) -> MockBody {
         let sse = Sse {
-            name_json: name_json.to_string(),
+            style,
             next: 0,
             total: events,
             interval,
@@ -96,8 +117,21 @@ impl Body for MockBody {
     }
 }
 
+/// What each SSE event carries.
+enum SseStyle {
+    /// `{"i":k,"instance":NAME}` (the JSON-encoded instance name).
+    Plain(String),
+    /// An OpenAI `chat.completion.chunk` of the JSON-encoded model name.
+    OpenAi(String),
+}
+
+/// The text of token `i` of the mock's chat answers.
+pub(crate) fn token(i: u64) -> String {
+    format!("tok{i} ")
+}
+
 struct Sse {
-    name_json: String,
+    style: SseStyle,
     /// Index of the next event; `total` means `[DONE]` is next, above it the stream ended.
     next: u64,
     total: u64,
@@ -120,10 +154,27 @@ impl Sse {
             ready!(self.sleep.as_mut().poll(cx));
             self.armed = false;
         }
-        let event = format!(
-            "data: {{\"i\":{},\"instance\":{}}}\n\n",
-            self.next, self.name_json
-        );
+        let event = match &self.style {
+            SseStyle::Plain(name) => {
+                format!("data: {{\"i\":{},\"instance\":{name}}}\n\n", self.next)
+            }
+            SseStyle::OpenAi(model) => {
+                let role = if self.next == 0 {
+                    "\"role\":\"assistant\","
+                } else {
+                    ""
+                };
+                let finish = if self.next + 1 == self.total {
+                    "\"stop\""
+                } else {
+                    "null"
+                };
+                format!(
+                    "data: {{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":{model},\"choices\":[{{\"index\":0,\"delta\":{{{role}\"content\":\"{}\"}},\"finish_reason\":{finish}}}]}}\n\n",
+                    token(self.next)
+                )
+            }
+        };
         self.next += 1;
         if self.next < self.total && !self.interval.is_zero() {
             self.sleep.as_mut().reset(Instant::now() + self.interval);

@@ -123,6 +123,9 @@ pub(crate) async fn handle(
     if path == "/sse" {
         return Ok(sse(shared, &req, guard));
     }
+    if path == "/v1/chat/completions" && req.method() == http::Method::POST {
+        return Ok(chat_completion(shared, req, guard).await);
+    }
     if path.starts_with("/echo") {
         return Ok(echo(shared, req, guard));
     }
@@ -203,6 +206,72 @@ fn sse(shared: &Shared, req: &Request<Incoming>, guard: InFlight) -> Response<Mo
         HeaderValue::from_static("no-cache"),
     );
     resp
+}
+
+/// An OpenAI-compatible `POST /v1/chat/completions`: the answer is
+/// `max_tokens` (default 10) tokens `tok0 tok1 …`; with `"stream": true`
+/// they arrive as SSE chunks `x-mock-token-interval-ms` (default 20) apart.
+async fn chat_completion(
+    shared: &Shared,
+    req: Request<Incoming>,
+    guard: InFlight,
+) -> Response<MockBody> {
+    let interval = req
+        .headers()
+        .get("x-mock-token-interval-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(20);
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        let body = MockBody::full(Bytes::from_static(
+            br#"{"error":{"message":"the body must be JSON","type":"invalid_request_error"}}"#,
+        ));
+        return respond(shared, StatusCode::BAD_REQUEST, JSON, body);
+    };
+    let model = doc["model"].as_str().unwrap_or("mock").to_string();
+    let tokens = doc["max_tokens"]
+        .as_u64()
+        .or(doc["max_completion_tokens"].as_u64())
+        .unwrap_or(10)
+        .clamp(1, 10_000);
+    let model_json = serde_json::Value::from(model.clone()).to_string();
+    if doc["stream"].as_bool() == Some(true) {
+        let body = MockBody::openai(
+            &model_json,
+            tokens,
+            std::time::Duration::from_millis(interval),
+            guard,
+        );
+        let mut resp = respond(shared, StatusCode::OK, "text/event-stream", body);
+        resp.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        );
+        return resp;
+    }
+    let content: String = (0..tokens).map(crate::body::token).collect();
+    let doc = serde_json::json!({
+        "id": "chatcmpl-mock",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": content},
+            "finish_reason": "stop",
+        }],
+        "usage": {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1},
+    });
+    respond(
+        shared,
+        StatusCode::OK,
+        JSON,
+        MockBody::full(doc.to_string()),
+    )
 }
 
 /// Streams the request body back, frame by frame, with the same content type.

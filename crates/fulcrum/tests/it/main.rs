@@ -12,6 +12,7 @@ mod errors;
 mod failover;
 mod kill9;
 mod native_admin;
+mod openai;
 mod policies;
 mod proxying;
 mod registry;
