@@ -195,6 +195,7 @@ class Proc:
     popen: subprocess.Popen
     log_path: Path
     lines: List[str] = field(default_factory=list)
+    line_times: List[float] = field(default_factory=list)  # time.time() each line arrived
     stdout_closed: bool = False
     _line_event: threading.Condition = field(default_factory=threading.Condition)
 
@@ -295,6 +296,7 @@ class ProcessRegistry:
                     pass
                 with proc._line_event:
                     proc.lines.append(raw.decode(errors="replace").rstrip("\n"))
+                    proc.line_times.append(time.time())
                     proc._line_event.notify_all()
         finally:
             with proc._line_event:
