@@ -1,0 +1,421 @@
+"""The ``capacity`` suite: how many voice devices does a fleet serve?
+
+A simulated voice device loops over one conversational turn:
+
+1. ASR -- ``POST /asr/echo`` with a 16 KiB body (the audio upload); the ASR
+   mock waits 80-120 ms, then echoes the body back;
+2. LLM -- ``GET /llm/sse?events=10&interval_ms=20``, read to the end (the mock
+   waits 40 ms before the first event: ~230 ms per answer);
+3. TTS -- ``POST /tts/synthesize`` with a small JSON body (50-70 ms);
+
+then "thinks" (plays the answer, listens to the user) for 2.5-3.5 s, uniformly
+at random, and starts the next turn. Every instance of every stage is a
+fulcrum-mock with ``--capacity 4`` (four requests processed at a time, the
+rest wait in FIFO order, like a GPU batch). The turn time is the time from the
+start of the ASR upload to the end of the TTS answer.
+
+For a given fleet (1 instance per stage, then 4 per stage) the suite finds
+the largest number of devices for which the turn p95 stays under the SLO
+(default 800 ms, about twice the unloaded turn of ~390 ms), by running the
+load at increasing device counts and then bisecting. The ideal scaling from 1
+to 4 instances per stage is 4x.
+
+Systems: Fulcrum for both fleets (``least_connections`` with
+``max_concurrent: 4`` per instance and its admission queue); with a full run
+also nginx (least_conn) and HAProxy (leastconn, ``maxconn 4`` per server, its
+queue) for 4 per stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import loadgen
+from common import (
+    BenchError,
+    ProcessRegistry,
+    SystemUnavailable,
+    background_busy_pct,
+    bin_dir,
+    cargo_build,
+    ensure_tools,
+    free_port,
+    log,
+    machine_info,
+    write_json,
+    write_text,
+)
+from systems import SYSTEMS, Backend, Pool, start_mock
+
+SUITE = "capacity"
+LABELS = {"fulcrum": "Fulcrum", "nginx": "nginx", "haproxy": "HAProxy"}
+
+# Stage -> (route, mock latency, latency max, request)
+STAGES = {
+    "asr": {"route": "/asr/", "latency": "80ms", "latency_max": "120ms"},
+    "llm": {"route": "/llm/", "latency": "40ms", "latency_max": None},
+    "tts": {"route": "/tts/", "latency": "50ms", "latency_max": "70ms"},
+}
+MOCK_CAPACITY = 4
+ASR_BODY = os.urandom(8192).hex().encode()  # 16 KiB
+TTS_BODY = b'{"text": "Turn left at the next junction, then continue for two kilometres."}'
+LLM_PATH = "/llm/sse?events=10&interval_ms=20"
+THINK_S = (2.5, 3.5)
+ALGO = {"fulcrum": "least_connections", "nginx": "least_connections",
+        "haproxy": "least_connections"}
+NATIVE_ALGO = {"fulcrum": f"least_connections + max_concurrent {MOCK_CAPACITY} + queue",
+               "nginx": "least_conn",
+               "haproxy": f"leastconn + maxconn {MOCK_CAPACITY} (queue)"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("capacity suite")
+    g.add_argument("--slo-ms", type=float, default=800.0,
+                   help="capacity: end-to-end turn p95 SLO in ms (default: 800)")
+    g.add_argument("--capacity-peers", action="store_true", default=None,
+                   help="capacity: also measure nginx and HAProxy at 4 instances per stage "
+                        "(default: on for a full run, off with --quick)")
+
+
+# --------------------------------------------------------------------------
+# one load level
+
+
+async def _device(i: int, port: int, t0: float, end: float, turns: List[tuple],
+                  rng: random.Random) -> None:
+    conn = loadgen.Connection("127.0.0.1", port)
+    # Devices join spread over one think time, so they do not speak in chorus.
+    await asyncio.sleep(min(rng.uniform(0, THINK_S[1]), max(0.0, end - time.perf_counter())))
+    try:
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            ok = True
+            for method, path, body in (("POST", "/asr/echo", ASR_BODY),
+                                       ("GET", LLM_PATH, b""),
+                                       ("POST", "/tts/synthesize", TTS_BODY)):
+                status, _inst, _lat = await loadgen.timed(
+                    conn, method, path, body,
+                    {"Content-Type": "application/json"} if method == "POST" else None,
+                    timeout=30.0)
+                if not 200 <= status < 300:
+                    ok = False
+                    break
+            now = time.perf_counter()
+            turns.append((start - t0, now - start, ok))
+            await asyncio.sleep(min(rng.uniform(*THINK_S), max(0.0, end - now)))
+    finally:
+        conn.close()
+
+
+def run_level(port: int, devices: int, warm_s: float, measure_s: float,
+              seed: int = 1) -> dict:
+    """``devices`` devices for warm_s + measure_s; stats of the turns that
+    started within the measured window (failed turns count as infinitely slow)."""
+    async def main():
+        turns: List[tuple] = []
+        t0 = time.perf_counter()
+        end = t0 + warm_s + measure_s
+        rng = random.Random(seed)
+        await asyncio.gather(*(_device(i, port, t0, end, turns, random.Random(rng.random()))
+                               for i in range(devices)))
+        return turns
+
+    turns = asyncio.run(main())
+    sel = [t for t in turns if warm_s <= t[0] < warm_s + measure_s]
+    lat = [t[1] if t[2] else math.inf for t in sel]
+    fails = sum(1 for t in sel if not t[2])
+    p95 = loadgen.percentile(lat, 95)
+    p50 = loadgen.percentile(lat, 50)
+    return {"devices": devices, "turns": len(sel), "failed_turns": fails,
+            "p50_ms": None if p50 is None or math.isinf(p50) else round(p50 * 1e3, 1),
+            "p95_ms": None if p95 is None else (math.inf if math.isinf(p95)
+                                                else round(p95 * 1e3, 1)),
+            "turns_per_s": round(len(sel) / measure_s, 2)}
+
+
+# --------------------------------------------------------------------------
+# a fleet behind one proxy
+
+
+@dataclass
+class Fleet:
+    system: str
+    per_stage: int
+    port: int
+    stop: object
+
+
+def start_fleet(registry: ProcessRegistry, tmp: Path, bins: Path, args, system: str,
+                per_stage: int, tag: str):
+    procs = []
+    pools = []
+    for stage, spec in STAGES.items():
+        backends = []
+        for k in range(per_stage):
+            port = free_port()
+            name = f"{stage}{k}"
+            procs.append(start_mock(registry, bins, name, port, args.load_cpu,
+                                    latency=spec["latency"], latency_max=spec["latency_max"],
+                                    capacity=MOCK_CAPACITY))
+            backends.append(Backend(name, port, 1,
+                                    max_conc=MOCK_CAPACITY if system != "nginx" else None))
+        pools.append(Pool(stage, ALGO[system], backends, route=spec["route"], strip=True))
+    kw = {}
+    if system == "fulcrum":
+        kw["extra_pool"] = "    queue: { max: 10000, timeout: 30s }\n"
+    sysobj = SYSTEMS[system](registry, tmp / tag, bins, args.proxy_cpu, pools,
+                             streaming=True, **kw)
+    if system == "haproxy":
+        from overhead import haproxy_maxconn
+        sysobj.maxconn = haproxy_maxconn()
+    try:
+        sysobj.start()
+    except Exception:
+        for p in procs:
+            registry.stop(p)
+        raise
+
+    def stop():
+        sysobj.stop()
+        for p in procs:
+            registry.stop(p)
+    return sysobj, stop
+
+
+def search(sysobj, slo_ms: float, start: int, warm_s: float, measure_s: float,
+           label: str, max_probes: int = 9) -> Tuple[Optional[int], List[dict]]:
+    """Largest device count with turn p95 < slo_ms: step up ~12 % from
+    ``start`` (or down, if it fails) until the answer flips, then bisect."""
+    probes: Dict[int, dict] = {}
+
+    def ok(n: int) -> bool:
+        if n not in probes:
+            r = run_level(sysobj.port, n, warm_s, measure_s, seed=n)
+            sysobj.check_alive()
+            probes[n] = r
+            log(f"  {label}: {n} devices -> turn p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, "
+                f"{r['turns']} turns, {r['failed_turns']} failed"
+                f" -> {'within' if r['p95_ms'] < slo_ms else 'OVER'} the SLO")
+        return probes[n]["p95_ms"] < slo_ms
+
+    lo, hi = None, None  # lo passes, hi fails
+    n = max(1, start)
+    while len(probes) < max_probes:
+        if ok(n):
+            lo = n
+            if hi is not None:
+                break
+            n = max(n + 1, int(round(n * 1.12)))
+        else:
+            hi = n
+            if lo is not None:
+                break
+            if n == 1:
+                break
+            n = max(1, int(round(n / 1.12)) if n > 2 else n - 1)
+    while lo is not None and hi is not None and hi - lo > 1 and len(probes) < max_probes:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    # Monotonicity is not guaranteed near the knee: report the largest
+    # passing count below the smallest failing one.
+    fails = [k for k, r in probes.items() if not r["p95_ms"] < slo_ms]
+    first_fail = min(fails) if fails else None
+    passing = [k for k, r in probes.items() if r["p95_ms"] < slo_ms
+               and (first_fail is None or k < first_fail)]
+    best = max(passing) if passing else None
+    return best, sorted(probes.values(), key=lambda r: r["devices"])
+
+
+# --------------------------------------------------------------------------
+# reporting
+
+
+def _f(v, spec=".1f"):
+    return "–" if v is None else format(v, spec)
+
+
+def markdown(result: dict) -> str:
+    m, prm = result["machine"], result["params"]
+    L = [
+        "# Capacity suite results",
+        "",
+        f"Generated by `bench/run capacity{' --quick' if prm['quick'] else ''}` on "
+        f"{m['date_utc']} (Fulcrum rev `{m['fulcrum_git_rev']}`).",
+        "",
+        f"Each device loops: ASR upload (16 KiB POST, 80-120 ms) -> LLM SSE stream (40 ms + "
+        f"10 events 20 ms apart) -> TTS POST (50-70 ms), then thinks {THINK_S[0]}-{THINK_S[1]} s. "
+        f"Every mock instance processes {MOCK_CAPACITY} requests at a time (FIFO beyond). "
+        f"SLO: end-to-end turn p95 < {prm['slo_ms']:.0f} ms; unloaded turn (1 device) "
+        f"p50 {_f(prm.get('unloaded_turn_p50_ms'))} ms. Each load level: "
+        f"{prm['warm_s']:g} s ramp + {prm['measure_s']:g} s measured.",
+        "",
+        "| System | Instances per stage | Algorithm | Devices within the SLO | turn p95 there (ms) "
+        "| turns/s there | ratio vs 1 per stage |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in result["records"]:
+        L.append(f"| {LABELS[r['system']]} | {r['instances_per_stage']} | {r['algorithm']} | "
+                 f"{_f(r['devices'], 'd')} | {_f(r.get('p95_ms'))} | "
+                 f"{_f(r.get('turns_per_s'), '.1f')} | {_f(r.get('ratio'), '.2f')} |")
+    L += ["", "Load levels tried (devices: turn p95 ms):", ""]
+    for r in result["records"]:
+        pts = ", ".join(f"{p['devices']}: {_f(p['p95_ms'], '.0f')}" for p in r["probes"])
+        L.append(f"* {LABELS[r['system']]}, {r['instances_per_stage']} per stage: {pts}")
+    ratio = result.get("ratio")
+    if ratio is not None:
+        L += ["", f"**Scaling 1 -> 4 instances per stage behind Fulcrum: {ratio:.2f}x** "
+                  f"(ideal 4x, target >= 3.6x: {'met' if ratio >= 3.6 else 'NOT met'})."]
+    L += ["",
+          "Machine: {cpu_model}, {nproc} CPUs, {mem_gib} GiB, Linux {kernel}; {nginx}; "
+          "{haproxy}. Background CPU load before the run: {background_cpu_busy_pct}%."
+          .format(**m), ""]
+    return "\n".join(L)
+
+
+# --------------------------------------------------------------------------
+# entry point
+
+
+def run(args: argparse.Namespace) -> int:
+    quick = bool(args.quick)
+    peers = args.capacity_peers if args.capacity_peers is not None else not quick
+    systems_allowed = [s.strip() for s in getattr(args, "quality_systems",
+                                                  "fulcrum,nginx,haproxy").split(",")]
+    warm_s, measure_s = (3.0, 8.0) if quick else (5.0, 30.0)
+    max_probes = 6 if quick else 9
+    tools = {"taskset": ["util-linux"]}
+    if peers:
+        tools.update({"nginx": ["nginx-light", "nginx"], "haproxy": ["haproxy"]})
+    ensure_tools(tools, allow_install=not args.no_install)
+    build = "skipped (--no-build)"
+    if not args.no_build:
+        build = "ok" if cargo_build(["fulcrum", "fulcrum-mock"]) else \
+            "FAILED (existing binaries used)"
+    bins = bin_dir()
+    if not (bins / "fulcrum-mock").exists():
+        raise BenchError(f"{bins / 'fulcrum-mock'} not found")
+    machine = machine_info()
+    machine["cargo_build"] = build
+    busy = background_busy_pct()
+    machine["background_cpu_busy_pct"] = busy
+    if busy > 10:
+        log(f"WARNING: the machine is already {busy:.0f}% busy before the benchmark starts; "
+            "results will be noisy")
+    tmp = Path(tempfile.mkdtemp(prefix="fulcrum-bench-capacity-"))
+    os.chmod(tmp, 0o755)
+    log(f"work dir {tmp}")
+    old_aff = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {args.load_cpu})
+    records: List[dict] = []
+    curves: Dict[str, list] = {}
+    unloaded = None
+    ok = False
+    t_start = time.monotonic()
+    # Saturation estimate for the seed of the search: the LLM stage is the
+    # bottleneck (MOCK_CAPACITY slots x ~0.23 s per answer per instance).
+    cycle = 0.39 + sum(THINK_S) / 2
+    sat1 = MOCK_CAPACITY / 0.23 * cycle
+    plan = [("fulcrum", 1), ("fulcrum", 4)]
+    if peers:
+        plan += [(s, 4) for s in ("nginx", "haproxy") if s in systems_allowed]
+    try:
+        with ProcessRegistry(tmp) as registry:
+            n1 = None
+            for system, per in plan:
+                tag = f"{system}-{per}"
+                try:
+                    sysobj, stop = start_fleet(registry, tmp, bins, args, system, per, tag)
+                except SystemUnavailable as e:
+                    log(f"SKIP {tag}: {e}")
+                    records.append({"suite": SUITE, "system": system, "instances_per_stage": per,
+                                    "algorithm": NATIVE_ALGO[system], "devices": None,
+                                    "probes": [], "note": str(e).splitlines()[0]})
+                    continue
+                try:
+                    if unloaded is None:
+                        r = run_level(sysobj.port, 1, 1.0, 4.0 if quick else 8.0)
+                        unloaded = r["p50_ms"]
+                        log(f"unloaded turn (1 device): p50 {r['p50_ms']} ms, "
+                            f"p95 {r['p95_ms']} ms")
+                    if per == 1:
+                        seed = int(sat1 * 0.8)
+                    else:
+                        seed = int((n1 or sat1 * 0.75) * per * 0.95)
+                    label = f"{LABELS[system]} {per}/stage"
+                    log(f"{label}: searching from {seed} devices (SLO p95 < {args.slo_ms:g} ms)")
+                    best, probes = search(sysobj, args.slo_ms, seed, warm_s, measure_s, label,
+                                          max_probes)
+                    config = sysobj.config_text()
+                finally:
+                    stop()
+                for p in probes:  # JSON has no infinity: a p95 made of failed turns
+                    if p["p95_ms"] is not None and math.isinf(p["p95_ms"]):
+                        p["p95_ms"], p["note"] = None, "p95 is a failed turn"
+                at = next((p for p in probes if p["devices"] == best), {})
+                rec = {"suite": SUITE, "system": system, "instances_per_stage": per,
+                       "algorithm": NATIVE_ALGO[system], "devices": best,
+                       "p95_ms": at.get("p95_ms"), "p50_ms": at.get("p50_ms"),
+                       "turns_per_s": at.get("turns_per_s"), "slo_ms": args.slo_ms,
+                       "probes": probes, "config": config}
+                if system == "fulcrum" and per == 1:
+                    n1 = best
+                if n1 and best is not None:
+                    rec["ratio"] = round(best / n1, 3)
+                records.append(rec)
+                curves[f"{system}/{per}"] = [(p["devices"], p["p95_ms"]) for p in probes
+                                             if p["p95_ms"] is not None
+                                             and not math.isinf(p["p95_ms"])]
+                log(f"{label}: {best} devices within the SLO")
+                time.sleep(0.5)
+        ok = all(r.get("devices") is not None for r in records)
+    finally:
+        os.sched_setaffinity(0, old_aff)
+        if args.keep_tmp or not ok:
+            log(f"logs and configs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    f1 = next((r for r in records if r["system"] == "fulcrum" and r["instances_per_stage"] == 1),
+              None)
+    f4 = next((r for r in records if r["system"] == "fulcrum" and r["instances_per_stage"] == 4),
+              None)
+    ratio = (round(f4["devices"] / f1["devices"], 3)
+             if f1 and f4 and f1.get("devices") and f4.get("devices") else None)
+    elapsed = time.monotonic() - t_start
+    result = {
+        "suite": SUITE,
+        "machine": machine,
+        "params": {"quick": quick, "slo_ms": args.slo_ms, "warm_s": warm_s,
+                   "measure_s": measure_s, "think_s": list(THINK_S),
+                   "mock_capacity": MOCK_CAPACITY, "stages": STAGES,
+                   "unloaded_turn_p50_ms": unloaded, "proxy_cpu": args.proxy_cpu,
+                   "load_cpu": args.load_cpu, "elapsed_s": round(elapsed, 1)},
+        "records": records,
+        "ratio": ratio,
+        "curves": curves,
+    }
+    out = Path(args.out_dir)
+    write_json(out / f"{SUITE}.json", result)
+    md = markdown(result)
+    charts_md = ""
+    try:
+        import charts
+        charts_md = charts.capacity_charts(result, out)
+    except Exception as e:
+        log(f"WARNING: charts not drawn: {type(e).__name__}: {e}")
+    write_text(out / f"{SUITE}.md", md + "\n" + charts_md)
+    print(md + "\n" + charts_md)
+    log(f"wrote {out / (SUITE + '.json')} and {out / (SUITE + '.md')} in {elapsed:.0f}s")
+    return 0 if ok else 3
