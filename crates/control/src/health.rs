@@ -105,10 +105,19 @@ async fn probe_loop(gw: Arc<Gateway>, inst: Arc<InstanceState>) {
         };
         first = false;
         tokio::time::sleep(wait).await;
-        let result = tokio::time::timeout(hc.timeout, probe(&inst, &hc.probe)).await;
+        let result = tokio::time::timeout(hc.timeout, check(&inst, &hc.probe)).await;
         let (ok, why) = match result {
             Ok(Ok(())) => (true, String::new()),
-            Ok(Err(e)) => (false, e),
+            Ok(Err(ProbeError {
+                detail,
+                local: true,
+            })) => {
+                // The gateway is out of descriptors or ports: this says
+                // nothing about the instance, so its state is left alone.
+                tracing::warn!(instance = %inst.endpoint.url, reason = %detail, "probe skipped");
+                continue;
+            }
+            Ok(Err(e)) => (false, e.detail),
             Err(_) => (false, format!("no answer within {:?}", hc.timeout)),
         };
         match inst.observe_probe(
@@ -138,6 +147,19 @@ fn jittered(interval: Duration, jitter: f64) -> Duration {
 
 /// One probe. `Err` carries the reason for the log.
 pub async fn probe(inst: &InstanceState, probe: &Probe) -> Result<(), String> {
+    check(inst, probe).await.map_err(|e| e.detail)
+}
+
+type ProbeError = fulcrum_dataplane::tls::DialError;
+
+fn failed(detail: String) -> ProbeError {
+    ProbeError {
+        detail,
+        local: false,
+    }
+}
+
+async fn check(inst: &InstanceState, probe: &Probe) -> Result<(), ProbeError> {
     let addr = &inst.endpoint.authority;
     // TCP, plus the TLS handshake for an `https://` instance.
     let stream = inst.dial().await?;
@@ -147,23 +169,23 @@ pub async fn probe(inst: &InstanceState, probe: &Probe) -> Result<(), String> {
     };
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("handshake: {e}"))?;
+        .map_err(|e| failed(format!("handshake: {e}")))?;
     let conn = tokio::spawn(conn);
     let req = http::Request::get(path.as_str())
         .header(http::header::HOST, addr.as_str())
         .header(http::header::USER_AGENT, "fulcrum-health-check")
         .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("bad probe path `{path}`: {e}"))?;
+        .map_err(|e| failed(format!("bad probe path `{path}`: {e}")))?;
     let resp = send
         .send_request(req)
         .await
-        .map_err(|e| format!("GET {path}: {e}"));
+        .map_err(|e| failed(format!("GET {path}: {e}")));
     conn.abort();
     let status = resp?.status();
     if status.is_success() || status.is_redirection() {
         Ok(())
     } else {
-        Err(format!("GET {path} answered {status}"))
+        Err(failed(format!("GET {path} answered {status}")))
     }
 }
 

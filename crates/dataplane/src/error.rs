@@ -41,6 +41,8 @@ pub enum ProxyError {
     BadRequest(String),
     #[error("the request body stalled for longer than {0:?} (timeouts.idle)")]
     ClientTimeout(std::time::Duration),
+    #[error("the gateway is out of resources: {detail}")]
+    Exhausted { pool: String, detail: String },
 }
 
 impl ProxyError {
@@ -50,7 +52,8 @@ impl ProxyError {
             ProxyError::NoInstances { .. }
             | ProxyError::AllDown { .. }
             | ProxyError::QueueFull { .. }
-            | ProxyError::QueueTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            | ProxyError::QueueTimeout { .. }
+            | ProxyError::Exhausted { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Upstream {
                 failure: Failure::Timeout,
                 ..
@@ -72,7 +75,8 @@ impl ProxyError {
             ProxyError::Upstream { .. } | ProxyError::AllDown { .. } => Blame::Upstream,
             ProxyError::NoInstances { .. }
             | ProxyError::QueueFull { .. }
-            | ProxyError::QueueTimeout { .. } => Blame::Gateway,
+            | ProxyError::QueueTimeout { .. }
+            | ProxyError::Exhausted { .. } => Blame::Gateway,
         }
     }
 
@@ -82,6 +86,7 @@ impl ProxyError {
             | ProxyError::AllDown { pool }
             | ProxyError::QueueFull { pool }
             | ProxyError::QueueTimeout { pool }
+            | ProxyError::Exhausted { pool, .. }
             | ProxyError::Upstream { pool, .. } => Some(pool),
             _ => None,
         }
@@ -91,7 +96,9 @@ impl ProxyError {
     fn retry_after(&self) -> Option<u32> {
         match self {
             ProxyError::AllDown { .. } | ProxyError::NoInstances { .. } => Some(5),
-            ProxyError::QueueFull { .. } | ProxyError::QueueTimeout { .. } => Some(1),
+            ProxyError::QueueFull { .. }
+            | ProxyError::QueueTimeout { .. }
+            | ProxyError::Exhausted { .. } => Some(1),
             _ => None,
         }
     }

@@ -100,13 +100,14 @@ impl InstanceState {
     }
 
     /// Opens a connection to the instance: TCP, plus TLS for `https://`.
-    pub async fn dial(&self) -> Result<crate::tls::Stream, String> {
+    pub async fn dial(&self) -> Result<crate::tls::Stream, crate::tls::DialError> {
         if self.endpoint.scheme == "https" {
-            let tls = self.tls.load_full().ok_or_else(|| {
-                format!(
+            let tls = self.tls.load_full().ok_or_else(|| crate::tls::DialError {
+                detail: format!(
                     "no usable TLS settings for {} (see the error logged at load)",
                     self.endpoint.url
-                )
+                ),
+                local: false,
             })?;
             crate::tls::Stream::connect(&self.endpoint, Some(&tls)).await
         } else {

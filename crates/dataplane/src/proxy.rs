@@ -361,6 +361,15 @@ async fn attempt_loop(
                 format!("no response head within {wait:?}"),
                 None,
             ),
+            Ok(Err(SendError::Local { detail })) => {
+                // Out of file descriptors or ports: retrying elsewhere would
+                // hit the same wall, and the instance is not to blame.
+                tracing::error!(pool = %pool.cfg.name, instance = %ep.url, %detail, "cannot open an upstream connection");
+                return Err(ProxyError::Exhausted {
+                    pool: pool.cfg.name.clone(),
+                    detail,
+                });
+            }
             Ok(Err(SendError::BodyTooLarge)) => {
                 return Err(ProxyError::BodyTooLarge {
                     limit: gw.snapshot().config.limits.max_body,

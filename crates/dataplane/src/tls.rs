@@ -160,6 +160,32 @@ pub fn check(cfg: &Config) -> Vec<(String, String)> {
     errs
 }
 
+/// Why a connection to an instance could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialError {
+    pub detail: String,
+    /// The gateway itself is out of a resource (file descriptors, memory,
+    /// local ports): not the instance's fault, so never counted against it.
+    pub local: bool,
+}
+
+impl DialError {
+    fn instance(detail: String) -> Self {
+        Self {
+            detail,
+            local: false,
+        }
+    }
+}
+
+/// Whether a socket error means this process or host ran out of something.
+pub fn is_local_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL)
+    )
+}
+
 /// A connection to an instance, plain or TLS.
 #[derive(Debug)]
 pub enum Stream {
@@ -169,11 +195,16 @@ pub enum Stream {
 
 impl Stream {
     /// Connects to `endpoint`, with a TLS handshake when `tls` is given.
-    pub async fn connect(endpoint: &Endpoint, tls: Option<&Upstream>) -> Result<Self, String> {
+    pub async fn connect(endpoint: &Endpoint, tls: Option<&Upstream>) -> Result<Self, DialError> {
         let addr = endpoint.authority.as_str();
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connect to {addr}: {e}"))?;
+        let tcp = TcpStream::connect(addr).await.map_err(|e| DialError {
+            local: is_local_exhaustion(&e),
+            detail: if is_local_exhaustion(&e) {
+                format!("cannot open a connection to {addr}: {e} (a limit of this gateway, e.g. `ulimit -n`, not the instance's fault)")
+            } else {
+                format!("connect to {addr}: {e}")
+            },
+        })?;
         let _ = tcp.set_nodelay(true);
         match tls {
             None => Ok(Stream::Plain(tcp)),
@@ -181,7 +212,7 @@ impl Stream {
                 let tls = tokio_rustls::TlsConnector::from(t.config.clone())
                     .connect(t.server_name.clone(), tcp)
                     .await
-                    .map_err(|e| format!("TLS handshake with {addr}: {e}"))?;
+                    .map_err(|e| DialError::instance(format!("TLS handshake with {addr}: {e}")))?;
                 Ok(Stream::Tls(Box::new(tls)))
             }
         }

@@ -17,7 +17,7 @@
 
 use crate::body::ProxyBody;
 use crate::instance::InstanceState;
-use crate::tls::Stream;
+use crate::tls::{DialError, Stream};
 use fulcrum_policy::retry::Failure;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
@@ -96,6 +96,9 @@ pub enum SendError {
         detail: String,
         unsent: Option<Box<http::Request<ProxyBody>>>,
     },
+    /// The gateway could not open a connection for want of a local
+    /// resource (file descriptors, ports): not the instance's fault.
+    Local { detail: String },
     /// The caller's body went over `limits.max_body` while streaming.
     BodyTooLarge,
     /// The caller's body failed (aborted, malformed, or silent for longer
@@ -118,9 +121,7 @@ pub async fn send(
             // hyper) larger.
             None => match Box::pin(connect(inst, connect_timeout)).await {
                 Ok(tx) => (tx, false),
-                Err(detail) => {
-                    return Err(never_sent(detail, req));
-                }
+                Err(e) => return Err(dial_failed(e, req)),
             },
         };
         if reused && tx.ready().await.is_err() {
@@ -157,7 +158,7 @@ pub async fn send_upgrade(
 ) -> Result<(http::Response<Incoming>, Pooled), SendError> {
     let (mut tx, conn) = match Box::pin(open(inst, connect_timeout)).await {
         Ok(x) => x,
-        Err(detail) => return Err(never_sent(detail, req)),
+        Err(e) => return Err(dial_failed(e, req)),
     };
     tokio::spawn(async move {
         if let Err(e) = conn.with_upgrades().await {
@@ -183,13 +184,16 @@ type Connection = hyper::client::conn::http1::Connection<TokioIo<Stream>, ProxyB
 
 /// A new connection to `inst` and the future that drives it. The timeout
 /// covers the TCP connect and, for `https://`, the TLS handshake.
-async fn open(inst: &InstanceState, timeout: Duration) -> Result<(Sender, Connection), String> {
+async fn open(inst: &InstanceState, timeout: Duration) -> Result<(Sender, Connection), DialError> {
     let stream = match tokio::time::timeout(timeout, inst.dial()).await {
         Err(_) => {
-            return Err(format!(
-                "connect to {} timed out after {timeout:?}",
-                inst.endpoint.authority
-            ))
+            return Err(DialError {
+                detail: format!(
+                    "connect to {} timed out after {timeout:?}",
+                    inst.endpoint.authority
+                ),
+                local: false,
+            })
         }
         Ok(r) => r?,
     };
@@ -197,10 +201,13 @@ async fn open(inst: &InstanceState, timeout: Duration) -> Result<(Sender, Connec
         .writev(false)
         .handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| describe(&e))
+        .map_err(|e| DialError {
+            detail: describe(&e),
+            local: false,
+        })
 }
 
-async fn connect(inst: &InstanceState, timeout: Duration) -> Result<Sender, String> {
+async fn connect(inst: &InstanceState, timeout: Duration) -> Result<Sender, DialError> {
     let (tx, conn) = open(inst, timeout).await?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
@@ -208,6 +215,16 @@ async fn connect(inst: &InstanceState, timeout: Duration) -> Result<Sender, Stri
         }
     });
     Ok(tx)
+}
+
+/// A connection that could not be opened: the instance's connect error
+/// (the request handed back for another instance), or a local limit.
+fn dial_failed(e: DialError, req: http::Request<ProxyBody>) -> SendError {
+    if e.local {
+        SendError::Local { detail: e.detail }
+    } else {
+        never_sent(e.detail, req)
+    }
 }
 
 /// A try that failed before the request was written: a connect error,

@@ -205,6 +205,13 @@ fn serve(path: Option<PathBuf>, threads: Option<usize>, log: &str) -> anyhow::Re
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = load(path.as_deref())?;
+    // Every open connection is a file descriptor (two per proxied request or
+    // WebSocket): use all the hard limit allows, as nginx's
+    // worker_rlimit_nofile would, instead of the usual soft 1024.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(open_files = n, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
     // One thread: a current-thread runtime, which skips the work-stealing
     // scheduler's cross-thread bookkeeping (measurably cheaper per request).
     let mut rt = match threads {

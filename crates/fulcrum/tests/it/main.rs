@@ -11,6 +11,7 @@ mod compat;
 mod errors;
 mod failover;
 mod kill9;
+mod limits;
 mod native_admin;
 mod openai;
 mod policies;
