@@ -1,8 +1,9 @@
 //! WebSocket pass-through. The handshake is balanced, retried and answered
 //! like any request; once the instance answers `101 Switching Protocols`,
 //! the caller's and the instance's connections are joined and bytes are
-//! copied both ways until either side closes or nothing moves for
-//! `timeouts.idle`. The instance's in-flight slot is held for the life of
+//! copied both ways until the instance closes (once everything it sent has
+//! reached the caller, the caller's side is closed too, as nginx does), the
+//! caller closes both ways, or nothing moves for `timeouts.idle`. The instance's in-flight slot is held for the life of
 //! the socket, so `least_connections` counts open WebSockets.
 
 use crate::body::{empty, ProxyBody};
@@ -62,15 +63,20 @@ pub fn open(
         };
         let seen = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
+        // Set when the instance's end has been relayed (the caller's write
+        // side shut down): the session is over, whatever the caller does.
+        let ended = Arc::new(tokio::sync::Notify::new());
         let mut a = Activity {
             inner: TokioIo::new(client),
             seen: seen.clone(),
             start,
+            shut: Some(ended.clone()),
         };
         let mut b = Activity {
             inner: TokioIo::new(upstream),
             seen: seen.clone(),
             start,
+            shut: None,
         };
         let copy = tokio::io::copy_bidirectional(&mut a, &mut b);
         tokio::pin!(copy);
@@ -82,6 +88,10 @@ pub fn open(
                     if let Err(e) = r {
                         tracing::debug!(error = %e, "WebSocket tunnel closed with an error");
                     }
+                    return;
+                }
+                _ = ended.notified() => {
+                    tracing::debug!("instance closed the WebSocket; closing the caller's side");
                     return;
                 }
                 _ = tokio::time::sleep_until(deadline) => {
@@ -113,6 +123,8 @@ pin_project! {
         inner: T,
         seen: Arc<AtomicU64>,
         start: Instant,
+        // Rung once a shutdown of `inner` completes.
+        shut: Option<Arc<tokio::sync::Notify>>,
     }
 }
 
@@ -150,7 +162,14 @@ impl<T: AsyncWrite> AsyncWrite for Activity<T> {
         self.project().inner.poll_flush(cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.project().inner.poll_shutdown(cx)
+        let this = self.project();
+        let r = this.inner.poll_shutdown(cx);
+        if r.is_ready() {
+            if let Some(n) = this.shut {
+                n.notify_one();
+            }
+        }
+        r
     }
 }
 

@@ -365,10 +365,9 @@ fn websocket(
             None,
         )
         .await;
+        // Pings are answered and a close is echoed with its code by
+        // tungstenite itself; reading on until the end sends those replies.
         while let Some(Ok(msg)) = ws.next().await {
-            if msg.is_close() {
-                break;
-            }
             if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
                 break;
             }

@@ -152,3 +152,42 @@ async fn consistent_hash_on_device_id_keeps_a_devices_sockets_on_one_instance() 
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_pong_and_close_codes_cross_the_tunnel() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let m = mock("a").await;
+    let gw = gateway(&format!(
+        "pools: {{ ws: {{ instances: [ {{ endpoint: \"{}\" }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: ws }} ]\n",
+        m.url()
+    ))
+    .await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", gw.proxy_addr))
+        .await
+        .unwrap();
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    match ws.next().await.unwrap().unwrap() {
+        Message::Pong(p) => assert_eq!(p.as_ref(), b"are you there"),
+        other => panic!("expected a pong, got {other:?}"),
+    }
+    ws.send(Message::Close(Some(CloseFrame {
+        code: CloseCode::Library(4000),
+        reason: "session over".into(),
+    })))
+    .await
+    .unwrap();
+    match ws.next().await.unwrap().unwrap() {
+        Message::Close(Some(f)) => assert_eq!(f.code, CloseCode::Library(4000)),
+        other => panic!("expected the close echoed, got {other:?}"),
+    }
+    // Both sides closed: the tunnel is gone and the slot freed.
+    eventually(Duration::from_secs(5), "socket released", || {
+        stats(&gw, "ws", &m.url()).stats.in_flight == 0
+    })
+    .await;
+    assert_eq!(stats(&gw, "ws", &m.url()).stats.open_websockets, 0);
+    gw.shutdown().await;
+}
