@@ -280,8 +280,9 @@ def markdown(result: dict) -> str:
                   f"(ideal 4x, target >= 3.6x: {'met' if ratio >= 3.6 else 'NOT met'})."]
     L += ["",
           "Machine: {cpu_model}, {nproc} CPUs, {mem_gib} GiB, Linux {kernel}; {nginx}; "
-          "{haproxy}. Background CPU load before the run: {background_cpu_busy_pct}%."
-          .format(**m), ""]
+          "{haproxy}. Background CPU load before the run: {background_cpu_busy_pct}%. "
+        "Binaries: {binaries} (fulcrum built {fulcrum_binary_mtime_utc})."
+          .format(**{"binaries": "?", "fulcrum_binary_mtime_utc": "?", **m}), ""]
     return "\n".join(L)
 
 
@@ -309,6 +310,11 @@ def run(args: argparse.Namespace) -> int:
         raise BenchError(f"{bins / 'fulcrum-mock'} not found")
     machine = machine_info()
     machine["cargo_build"] = build
+    machine["binaries"] = str(bins)
+    for exe in ("fulcrum", "fulcrum-mock"):
+        if (bins / exe).exists():
+            machine[f"{exe}_binary_mtime_utc"] = time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime((bins / exe).stat().st_mtime))
     busy = background_busy_pct()
     machine["background_cpu_busy_pct"] = busy
     if busy > 10:

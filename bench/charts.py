@@ -2,7 +2,7 @@
 
 matplotlib is the only non-stdlib dependency of the harness, and only for
 charts: if it is missing it is installed with ``python3 -m pip install
---user matplotlib`` (a message says so); if that fails the suites still write
+matplotlib`` (a message says so); if that fails the suites still write
 their JSON and Markdown results and say that the charts were skipped.
 
 Charts go to ``docs/img/`` (referenced from docs/BENCHMARKS.md) when the
@@ -181,8 +181,9 @@ def p99_chart(records: List[dict], scenario: str, path: Path, title: str) -> Opt
     if not rows:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.5))
-    labels = [f"{LABELS[r['system']]} {r['algorithm']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 0.6 * len(rows) + 1.5))
+    labels = [f"{LABELS[r['system']]} {r['algorithm']}"
+              + (f"\n{r['rps']:,.0f} req/s" if r.get("rps") else "") for r in rows]
     ys = list(range(len(rows)))[::-1]
     ax.barh([y + 0.2 for y in ys], [r["p99_ms"] for r in rows], 0.4,
             color=[COLORS[r["system"]] for r in rows], label="p99")
@@ -229,7 +230,8 @@ def quality_charts(result: dict, series: Dict[str, dict], out: Path) -> str:
                              "degraded: one of three instances 20x slower (10 -> 200 ms)"),
          "quality-degraded-p99.png", "degraded: p99 / p99.9"),
         (lambda p: p99_chart(recs, "heterogeneous", p,
-                             "heterogeneous: capacities 8 / 4 / 2, 28 clients"),
+                             "heterogeneous: capacities 8 / 4 / 2, 28 clients "
+                             "(throughput under each name)"),
          "quality-heterogeneous-p99.png", "heterogeneous: p99 / p99.9"),
     ):
         p = fn(d / name)
@@ -252,42 +254,45 @@ def capacity_chart(result: dict, path: Path) -> Optional[Path]:
     curves = result.get("curves") or {}
     if not curves:
         return None
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    fig, (ax, axn) = plt.subplots(1, 2, figsize=(12, 4.8),
+                                  gridspec_kw={"width_ratios": [1.4, 1]})
     styles = {"fulcrum": "-", "nginx": "--", "haproxy": ":"}
+    best = {(r["system"], str(r["instances_per_stage"])): r.get("devices")
+            for r in result["records"]}
+    slo = result["params"]["slo_ms"]
     for key, pts in curves.items():
         system, per = key.split("/")
         pts = sorted(pts, key=lambda p: p[0])
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=4, lw=1.5,
-                ls=styles.get(system, "-"),
-                color=COLORS.get(system, "gray") if per != "1" else "gray",
-                label=f"{LABELS.get(system, system)}, {per} instance(s) per stage")
-    slo = result["params"]["slo_ms"]
-    ax.axhline(slo, color="red", ls="--", lw=1)
-    ax.text(0, slo, f" SLO: turn p95 < {slo:.0f} ms", color="red", va="bottom", fontsize=9)
+        color = COLORS.get(system, "gray") if per != "1" else "gray"
+        n = best.get((system, per))
+        label = (f"{LABELS.get(system, system)}, {per} per stage: "
+                 f"{n if n is not None else '?'} devices")
+        for a, scale in ((ax, 1), (axn, int(per))):
+            a.plot([p[0] / scale for p in pts], [p[1] for p in pts], marker="o", ms=4, lw=1.5,
+                   ls=styles.get(system, "-"), color=color, label=label)
     un = result["params"].get("unloaded_turn_p50_ms")
+    for a in (ax, axn):
+        a.axhline(slo, color="red", ls="--", lw=1)
+        if un:
+            a.axhline(un, color="gray", ls=":", lw=1)
+        top = max([slo] + [p[1] for pts in curves.values() for p in pts])
+        a.set_ylim(0, top * 1.1)
+        a.set_ylabel("end-to-end turn p95 (ms)")
+    ax.text(1, slo, f" SLO: turn p95 < {slo:.0f} ms", color="red", va="bottom", fontsize=9)
     if un:
-        ax.axhline(un, color="gray", ls=":", lw=1)
-        ax.text(0, un, f" unloaded turn {un:.0f} ms", color="gray", va="bottom", fontsize=9)
-    n1 = None
-    for r in result["records"]:
-        if r.get("devices"):
-            c = COLORS.get(r["system"], "gray") if r["instances_per_stage"] != 1 else "gray"
-            ax.axvline(r["devices"], color=c, lw=0.8, alpha=0.6)
-            ax.text(r["devices"], 40, f" {r['devices']}", color=c, fontsize=9, rotation=90,
-                    va="bottom")
-            if r["system"] == "fulcrum" and r["instances_per_stage"] == 1:
-                n1 = r["devices"]
+        ax.text(1, un, f" unloaded turn {un:.0f} ms", color="gray", va="bottom", fontsize=9)
+    n1 = best.get(("fulcrum", "1"))
     if n1:
         ax.axvline(4 * n1, color="black", ls=":", lw=1)
-        ax.text(4 * n1, 40, f" 4 x {n1} = {4 * n1} (linear scaling)", fontsize=9, rotation=90,
-                va="bottom")
+        ax.text(4 * n1, 30, f"4 x {n1} = {4 * n1} ", fontsize=9, ha="right")
     ax.set_xlim(0, None)
-    top = max([slo] + [p[1] for pts in curves.values() for p in pts])
-    ax.set_ylim(0, top * 1.1)
-    ax.set_xlabel("simulated voice devices (each: ASR upload -> LLM stream -> TTS, then think)")
-    ax.set_ylabel("end-to-end turn p95 (ms)")
-    ax.set_title("capacity: devices vs turn p95 (vertical lines: largest count within the SLO)")
+    ax.set_xlabel("simulated voice devices")
+    ax.set_title("devices vs turn p95", fontsize=10)
     ax.legend(fontsize=8, loc="lower center")
+    axn.set_xlabel("devices per instance per stage")
+    axn.set_title("same, per instance: overlapping curves = linear scaling", fontsize=10)
+    fig.suptitle("capacity: voice devices (ASR upload -> LLM stream -> TTS, then 2.5-3.5 s "
+                 "think) within a turn-p95 SLO")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

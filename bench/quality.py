@@ -417,15 +417,19 @@ def verdicts(records: List[dict]) -> List[str]:
         odet = {s: min((r["detect_s"] for r in kill if r["system"] == s
                         and r["detect_s"] is not None), default=None)
                 for s in ("nginx", "haproxy")}
-        # 1 ms tolerance: the sources have ms (nginx, HAProxy) or µs (Fulcrum) resolution.
-        cmp_ok = fdet is not None and all(v is None or fdet <= v + 0.001 for v in odet.values())
+        # The sources have ms (nginx, HAProxy) or µs (Fulcrum) resolution.
+        strict = fdet is not None and all(v is None or fdet <= v for v in odet.values())
+        within = fdet is not None and all(v is None or fdet <= v + 0.001 for v in odet.values())
+        cmp_txt = ("no later" if strict else
+                   "no later within the 1 ms resolution of the nginx / HAProxy timings"
+                   if within else "LATER")
         out.append(
             f"kill: Fulcrum failed requests {[r['errors'] for r in fk]} "
             f"({'zero' if zero else 'NOT zero'}); out of service after: Fulcrum "
             f"{_f(None if fdet is None else fdet * 1e3, '.1f')} ms, nginx "
             f"{_f(None if odet['nginx'] is None else odet['nginx'] * 1e3, '.1f')} ms, HAProxy "
             f"{_f(None if odet['haproxy'] is None else odet['haproxy'] * 1e3, '.1f')} ms "
-            f"({'no later' if cmp_ok else 'LATER'}; best algorithm of each)")
+            f"({cmp_txt}; best algorithm of each)")
     return out
 
 
@@ -495,7 +499,9 @@ def markdown(result: dict) -> str:
         L += ["## Checks", ""] + [f"* {x}" for x in v] + [""]
     L += [
         "Machine: {cpu_model}, {nproc} CPUs, {mem_gib} GiB, Linux {kernel}; {nginx}; "
-        "{haproxy}. Background CPU load before the run: {background_cpu_busy_pct}%.".format(**m),
+        "{haproxy}. Background CPU load before the run: {background_cpu_busy_pct}%. "
+        "Binaries: {binaries} (fulcrum built {fulcrum_binary_mtime_utc}).".format(
+            **{"binaries": "?", "fulcrum_binary_mtime_utc": "?", **m}),
         "",
         "See docs/BENCHMARKS.md for what each scenario does and the exact configurations "
         "(also stored per case in bench/results/quality.json).",
@@ -532,6 +538,11 @@ def run(args: argparse.Namespace) -> int:
         raise BenchError(f"{bins / 'fulcrum-mock'} not found")
     machine = machine_info()
     machine["cargo_build"] = build
+    machine["binaries"] = str(bins)
+    for exe in ("fulcrum", "fulcrum-mock"):
+        if (bins / exe).exists():
+            machine[f"{exe}_binary_mtime_utc"] = time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime((bins / exe).stat().st_mtime))
     busy = background_busy_pct()
     machine["background_cpu_busy_pct"] = busy
     if busy > 10:
