@@ -334,7 +334,12 @@ def run_case(ctx: Ctx, scenario: str, system: str, algorithm: str) -> dict:
                 rec["detect_source"] = "last increase of the attempt counter (50 ms polls)"
         rec["detect_s"] = round(max(0.0, t_out - t_kill), 4) if t_out is not None else None
         # Attempts seen clearly after that (trial requests, expired ejections...).
-        rec["late_attempts"] = sum(1 for t in after if t_out is not None and t > t_out + 0.1)
+        late = [t for t in after if t_out is not None and t > t_out + 0.1]
+        rec["late_attempts"] = len(late)
+        # The "time until no request goes to it": the last try on the
+        # dead instance before its restart (trial requests included).
+        t_quiet = max([t_out] + late) if t_out is not None else None
+        rec["quiet_s"] = round(max(0.0, t_quiet - t_kill), 4) if t_quiet is not None else None
         rec["attempt_source"] = ("nginx access log ($upstream_addr)" if system == "nginx"
                                  else "proxy attempt counter polled every 50 ms "
                                       "(polls with an increase)")
@@ -425,13 +430,22 @@ def verdicts(records: List[dict]) -> List[str]:
         cmp_txt = ("no later" if strict else
                    "no later within the 1 ms resolution of the nginx / HAProxy timings"
                    if within else "LATER")
+        fq = min((r["quiet_s"] for r in fk if r.get("quiet_s") is not None), default=None)
+        oq = {s: min((r["quiet_s"] for r in kill if r["system"] == s
+                      and r.get("quiet_s") is not None), default=None)
+              for s in ("nginx", "haproxy")}
+        q_ok = fq is not None and all(v is None or fq <= v + 0.001 for v in oq.values())
+        q_txt = (f"; no request to it after: Fulcrum {_f(None if fq is None else fq, '.3f')} s, "
+                 f"nginx {_f(None if oq['nginx'] is None else oq['nginx'], '.3f')} s, HAProxy "
+                 f"{_f(None if oq['haproxy'] is None else oq['haproxy'], '.3f')} s "
+                 f"({'no later' if q_ok else 'LATER'})")
         out.append(
             f"kill: Fulcrum failed requests {[r['errors'] for r in fk]} "
             f"({'zero' if zero else 'NOT zero'}); out of service after: Fulcrum "
             f"{_f(None if fdet is None else fdet * 1e3, '.1f')} ms, nginx "
             f"{_f(None if odet['nginx'] is None else odet['nginx'] * 1e3, '.1f')} ms, HAProxy "
             f"{_f(None if odet['haproxy'] is None else odet['haproxy'] * 1e3, '.1f')} ms "
-            f"({cmp_txt}; best algorithm of each)")
+            f"({cmp_txt}; best algorithm of each){q_txt}")
     return out
 
 
@@ -474,13 +488,15 @@ def markdown(result: dict) -> str:
                          f"{_f(r['p99_ms'])} | {_f(r['p999_ms'])} | {sh} |")
         elif sc == "kill":
             L += ["| System | Algorithm | Requests | Failed | p99 (ms) | p99.9 (ms) | "
-                  "out of service after (ms) | later attempts | serves again after restart (s) |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "out of service after (ms) | later attempts | no request to it after (s) | "
+                  "serves again after restart (s) |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for r in rows:
                 L.append(f"| {LABELS[r['system']]} | {r['algorithm']} | {_f(r['requests'], ',')} | "
                          f"{_f(r['errors'], 'd')} | {_f(r['p99_ms'])} | {_f(r['p999_ms'])} | "
                          f"{_f(None if r['detect_s'] is None else 1e3 * r['detect_s'], '.1f')} | "
                          f"{_f(r.get('late_attempts'), 'd')} | "
+                         f"{_f(r.get('quiet_s'), '.3f')} | "
                          f"{_f(r['recover_s'], '.2f')} |")
         elif sc == "join":
             L += ["| System | Algorithm | Requests | Errors | p99 (ms) | first traffic (s) | "
