@@ -1,0 +1,203 @@
+"""capacity.py: the SLO search (with a fake load level), one real load level
+against a tiny loopback server (think time shortened), and the Markdown."""
+
+import math
+import sys
+import unittest
+from unittest import mock
+
+sys.dont_write_bytecode = True
+from . import helpers  # noqa: E402
+
+import capacity  # noqa: E402
+
+
+class FakeFleet:
+    port = 4242
+
+    def __init__(self):
+        self.checks = 0
+
+    def check_alive(self):
+        self.checks += 1
+
+
+class SearchTest(unittest.TestCase):
+    """``p95(n)`` gives the turn p95 (ms) at n devices; SLO 800 ms."""
+
+    def setUp(self):
+        p = mock.patch.object(capacity, "log", lambda *a: None)
+        p.start()
+        self.addCleanup(p.stop)
+        self.calls = []
+
+    def search(self, p95, start, max_probes=9, slo=800.0):
+        def run_level(port, n, warm_s, measure_s, seed=1):
+            self.assertEqual((port, warm_s, measure_s, seed), (4242, 3.0, 8.0, n))
+            self.calls.append(n)
+            return {"devices": n, "turns": 10 * n, "failed_turns": 0, "p50_ms": 1.0,
+                    "p95_ms": p95(n), "turns_per_s": n / 3}
+
+        # Guard against a search that never ends: its loops test len(probes)
+        # on every turn, so a module-level len() that gives up after many
+        # calls turns a hang into an error.
+        spins = [0]
+
+        def guarded_len(x):
+            spins[0] += 1
+            if spins[0] > 10_000:
+                raise RuntimeError("capacity.search does not terminate")
+            return len(x)
+
+        fleet = FakeFleet()
+        with mock.patch.object(capacity, "run_level", run_level), \
+                mock.patch.object(capacity, "len", guarded_len, create=True):
+            best, probes = capacity.search(fleet, slo, start, 3.0, 8.0, "test", max_probes)
+        self.assertEqual(fleet.checks, len(self.calls))  # the proxy is checked after each level
+        self.assertEqual(len(self.calls), len(set(self.calls)), "a level was measured twice")
+        self.assertLessEqual(len(self.calls), max_probes)
+        self.assertEqual([p["devices"] for p in probes], sorted(self.calls))
+        return best, probes
+
+    def test_steps_up_then_bisects_to_the_knee(self):
+        best, _ = self.search(lambda n: 10.0 * n, start=40, max_probes=20)  # passes below 80
+        self.assertEqual(best, 79)
+        # ~12 % steps from 40 until the first failure, then bisection
+        self.assertEqual(self.calls[:7], [40, 45, 50, 56, 63, 71, 80])
+        self.assertEqual(self.calls[7:], [75, 77, 78, 79])
+
+    def test_probe_budget(self):
+        best, probes = self.search(lambda n: 10.0 * n, start=40, max_probes=9)
+        self.assertEqual(len(probes), 9)
+        self.assertEqual(best, 77)  # bisection cut short: 77 passed, 80 failed
+
+    def test_steps_down_when_the_start_fails(self):
+        best, _ = self.search(lambda n: 10.0 * n, start=200, max_probes=30)
+        self.assertEqual(best, 79)
+        self.assertEqual(self.calls[:3], [200, 179, 160])
+
+    def test_slo_is_strict(self):
+        best, _ = self.search(lambda n: 800.0 if n >= 10 else 100.0, start=5, max_probes=30)
+        self.assertEqual(best, 9)  # p95 == SLO is over it
+
+    def test_small_counts_step_by_one(self):
+        best, _ = self.search(lambda n: 10.0 * n, start=2, max_probes=30, slo=35.0)
+        self.assertEqual(best, 3)
+        self.assertEqual(self.calls[:3], [2, 3, 4])
+
+    def test_everything_fails_from_two(self):
+        best, probes = self.search(lambda n: math.inf, start=2, max_probes=9)
+        self.assertIsNone(best)
+        self.assertEqual(self.calls, [2, 1])  # down to one device, then stop
+
+    def test_everything_fails_within_the_budget(self):
+        best, probes = self.search(lambda n: math.inf, start=100, max_probes=5)
+        self.assertIsNone(best)
+        self.assertEqual(self.calls, [100, 89, 79, 71, 63])
+
+    # KNOWN BUG in capacity.search (bench/capacity.py, not changed here): when
+    # stepping down, n = int(round(n / 1.12)) maps 3 -> 3 and 4 -> 4, the level
+    # is already in ``probes`` so the budget never runs out, and the search
+    # spins forever once it fails at 4 (or 3) devices with probes left. Latent
+    # with the suite's seeds (about 47 and 168 devices) and budgets (6 / 9
+    # probes), which run out before reaching 4. Remove the decorator once
+    # fixed (the test then reports an unexpected success).
+    @unittest.expectedFailure
+    def test_everything_fails_steps_down_to_one(self):
+        best, probes = self.search(lambda n: math.inf, start=10, max_probes=20)
+        self.assertIsNone(best)
+        self.assertEqual(self.calls[-3:], [3, 2, 1])
+
+    def test_everything_passes_within_the_budget(self):
+        best, probes = self.search(lambda n: 1.0, start=10, max_probes=4)
+        self.assertEqual(self.calls, [10, 11, 12, 13])
+        self.assertEqual(best, 13)  # the largest level tried
+
+    def test_not_monotonic_near_the_knee(self):
+        # 45 fails once (noise) although 46..79 would pass: the answer stays
+        # below the smallest failing count
+        best, _ = self.search(lambda n: 900.0 if n == 45 or n >= 80 else 100.0, start=40,
+                              max_probes=20)
+        self.assertEqual(best, 44)
+
+    def test_start_below_one(self):
+        best, _ = self.search(lambda n: 10.0 * n, start=0, max_probes=20, slo=25.0)
+        self.assertEqual(self.calls[0], 1)
+        self.assertEqual(best, 2)
+
+
+class RunLevelTest(unittest.TestCase):
+    """One real load level: devices loop ASR POST -> LLM stream -> TTS POST
+    against a local server; the think time is cut to 20-40 ms."""
+
+    def run_level(self, status):
+        with helpers.HttpServer(instances=("x",), status=status) as srv, \
+                mock.patch.object(capacity, "THINK_S", (0.02, 0.04)):
+            r = capacity.run_level(srv.port, 3, 0.1, 0.5, seed=7)
+            reqs = list(srv.requests)
+        return r, reqs
+
+    def test_successful_turns(self):
+        r, reqs = self.run_level(200)
+        self.assertEqual(r["devices"], 3)
+        self.assertGreater(r["turns"], 5)
+        self.assertEqual(r["failed_turns"], 0)
+        self.assertLess(r["p95_ms"], 1000.0)  # finite; loopback turns take a few ms
+        self.assertLessEqual(r["p50_ms"], r["p95_ms"])
+        self.assertEqual(r["turns_per_s"], round(r["turns"] / 0.5, 2))
+        # every turn is the three stages in order, on each device's connection
+        by_conn = {}
+        for conn, method, path, n, hdrs in reqs:
+            by_conn.setdefault(conn, []).append((method, path, n))
+        self.assertEqual(len(by_conn), 3)  # one keep-alive connection per device
+        for seq in by_conn.values():
+            self.assertEqual(len(seq) % 3, 0)
+            for i in range(0, len(seq), 3):
+                self.assertEqual(seq[i], ("POST", "/asr/echo", len(capacity.ASR_BODY)))
+                self.assertEqual(seq[i + 1], ("GET", capacity.LLM_PATH, 0))
+                self.assertEqual(seq[i + 2], ("POST", "/tts/synthesize", len(capacity.TTS_BODY)))
+        self.assertEqual(len(capacity.ASR_BODY), 16384)
+
+    def test_failed_turns_count_as_infinitely_slow(self):
+        r, reqs = self.run_level(500)
+        self.assertGreater(r["turns"], 0)
+        self.assertEqual(r["failed_turns"], r["turns"])
+        self.assertEqual(r["p95_ms"], math.inf)
+        self.assertIsNone(r["p50_ms"])
+        # a failing stage ends the turn: only the ASR upload was sent
+        self.assertEqual({q[2] for q in reqs}, {"/asr/echo"})
+
+
+class MarkdownTest(unittest.TestCase):
+    def test_table_and_ratio(self):
+        m = {"date_utc": "d", "fulcrum_git_rev": "r", "cpu_model": "c", "nproc": 2,
+             "mem_gib": 1, "kernel": "k", "nginx": "n", "haproxy": "h",
+             "background_cpu_busy_pct": 0}
+        recs = [
+            {"system": "fulcrum", "instances_per_stage": 1, "algorithm": "lc", "devices": 40,
+             "p95_ms": 700.0, "turns_per_s": 12.0, "probes": [
+                 {"devices": 40, "p95_ms": 700.0}, {"devices": 45, "p95_ms": None}]},
+            {"system": "fulcrum", "instances_per_stage": 4, "algorithm": "lc", "devices": 150,
+             "p95_ms": 790.0, "turns_per_s": 45.0, "ratio": 3.75,
+             "probes": [{"devices": 150, "p95_ms": 790.0}]},
+            {"system": "nginx", "instances_per_stage": 4, "algorithm": "least_conn",
+             "devices": None, "probes": [], "note": "missing"},
+        ]
+        md = capacity.markdown({"machine": m, "records": recs, "ratio": 3.75,
+                                "params": {"quick": False, "slo_ms": 800.0, "warm_s": 5.0,
+                                           "measure_s": 30.0,
+                                           "unloaded_turn_p50_ms": 390.0}})
+        self.assertIn("| Fulcrum | 4 | lc | 150 | 790.0 | 45.0 | 3.75 |", md)
+        self.assertIn("| nginx | 4 | least_conn | – | – | – | – |", md)
+        self.assertIn("* Fulcrum, 1 per stage: 40: 700, 45: –", md)
+        self.assertIn("**Scaling 1 -> 4 instances per stage behind Fulcrum: 3.75x**", md)
+        self.assertIn("target >= 3.6x: met", md)
+        md2 = capacity.markdown({"machine": m, "records": [], "ratio": 3.0,
+                                 "params": {"quick": True, "slo_ms": 800.0, "warm_s": 3.0,
+                                            "measure_s": 8.0}})
+        self.assertIn("NOT met", md2)
+        self.assertIn("`bench/run capacity --quick`", md2)
+
+
+if __name__ == "__main__":
+    unittest.main()
