@@ -21,6 +21,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+/// Copy buffer per direction of a tunnel.
+const TUNNEL_BUF: usize = 4096;
+
 /// Whether a request asks to become a WebSocket.
 pub fn wants_websocket(h: &HeaderMap) -> bool {
     let upgrade = h
@@ -78,7 +81,10 @@ pub fn open(
             start,
             shut: None,
         };
-        let copy = tokio::io::copy_bidirectional(&mut a, &mut b);
+        // 4 KiB per direction instead of tokio's 8 KiB default: an idle
+        // device socket costs memory for its whole life, and voice frames
+        // (Opus, JSON control messages) are far smaller than that.
+        let copy = tokio::io::copy_bidirectional_with_sizes(&mut a, &mut b, TUNNEL_BUF, TUNNEL_BUF);
         tokio::pin!(copy);
         loop {
             let last = Duration::from_millis(seen.load(Relaxed));
