@@ -222,7 +222,8 @@ def search(sysobj, slo_ms: float, start: int, warm_s: float, measure_s: float,
                 break
             if n == 1:
                 break
-            n = max(1, int(round(n / 1.12)) if n > 2 else n - 1)
+            # Always strictly smaller (round(4 / 1.12) is 4 again).
+            n = max(1, min(n - 1, int(round(n / 1.12))))
     while lo is not None and hi is not None and hi - lo > 1 and len(probes) < max_probes:
         mid = (lo + hi) // 2
         if ok(mid):

@@ -226,7 +226,9 @@ def percentile(values: Sequence[float], q: float) -> Optional[float]:
     if not values:
         return None
     s = sorted(values)
-    k = max(0, min(len(s) - 1, math.ceil(q / 100.0 * len(s)) - 1))
+    # q * n / 100 in exact integer steps where possible: 99.9 / 100 * 1000
+    # is 999.0000000000001 in floating point, whose ceil is one rank too far.
+    k = max(0, min(len(s) - 1, math.ceil(round(q * len(s) / 100.0, 9)) - 1))
     return s[k]
 
 

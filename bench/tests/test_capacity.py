@@ -95,14 +95,8 @@ class SearchTest(unittest.TestCase):
         self.assertIsNone(best)
         self.assertEqual(self.calls, [100, 89, 79, 71, 63])
 
-    # KNOWN BUG in capacity.search (bench/capacity.py, not changed here): when
-    # stepping down, n = int(round(n / 1.12)) maps 3 -> 3 and 4 -> 4, the level
-    # is already in ``probes`` so the budget never runs out, and the search
-    # spins forever once it fails at 4 (or 3) devices with probes left. Latent
-    # with the suite's seeds (about 47 and 168 devices) and budgets (6 / 9
-    # probes), which run out before reaching 4. Remove the decorator once
-    # fixed (the test then reports an unexpected success).
-    @unittest.expectedFailure
+    # Stepping down always makes progress (round(4 / 1.12) is 4 again: the
+    # search used to spin on it forever).
     def test_everything_fails_steps_down_to_one(self):
         best, probes = self.search(lambda n: math.inf, start=10, max_probes=20)
         self.assertIsNone(best)

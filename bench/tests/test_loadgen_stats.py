@@ -38,11 +38,10 @@ class PercentileTest(unittest.TestCase):
         thousand = list(range(1, 1001))
         self.assertEqual(loadgen.percentile(thousand, 99), 990)
         self.assertEqual(loadgen.percentile(list(range(1, 1002)), 99.9), 1000)
-        # Known float artefact: 99.9 / 100 * 1000 = 999.0000000000001, so for a
-        # multiple of 1,000 values p99.9 is the next rank (here the maximum)
-        # instead of the 999th. Accepted here; would be exact with
-        # math.ceil(q * n / 100 - 1e-9).
-        self.assertIn(loadgen.percentile(thousand, 99.9), (999, 1000))
+        # 99.9 / 100 * 1000 is 999.0000000000001 in floating point: the rank
+        # must still be the 999th, not the maximum.
+        self.assertEqual(loadgen.percentile(thousand, 99.9), 999)
+        self.assertEqual(loadgen.percentile(list(range(1, 10001)), 99.9), 9990)
 
     def test_does_not_modify_input(self):
         v = [3, 1, 2]
