@@ -151,3 +151,13 @@ pub fn test_header() -> String {
         scratch_dir()
     )
 }
+
+/// A loopback port that was free a moment ago, for a gateway process that
+/// must be told its port in its config file.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

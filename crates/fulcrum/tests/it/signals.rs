@@ -5,14 +5,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn kill(pid: u32, sig: &str) {
     assert!(Command::new("kill")
         .args([sig, &pid.to_string()])
