@@ -17,6 +17,7 @@ pub struct FileAdmin {
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct FileHealth {
     pub interval: Option<Dur>,
+    pub fast_interval: Option<Dur>,
     pub timeout: Option<Dur>,
     pub path: Option<String>,
     pub failure_threshold: Option<u32>,

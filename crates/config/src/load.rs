@@ -617,6 +617,13 @@ fn merge_health(
         Probe::Http { path: probe_path }
     };
     let interval = get(|x| x.interval).unwrap_or(Duration::from_secs(30));
+    let fast_interval = get(|x| x.fast_interval).unwrap_or(interval / 4);
+    if fast_interval.is_zero() {
+        errs.push(
+            &format!("{path}.fast_interval"),
+            "must be greater than 0".into(),
+        );
+    }
     let timeout = get(|x| x.timeout).unwrap_or(Duration::from_secs(2));
     if interval.is_zero() {
         errs.push(&format!("{path}.interval"), "must be greater than 0".into());
@@ -640,6 +647,7 @@ fn merge_health(
     };
     HealthCheck {
         interval,
+        fast_interval: fast_interval.min(interval),
         timeout,
         probe,
         failure_threshold: thr(|x| x.failure_threshold, "failure_threshold", 3, errs),

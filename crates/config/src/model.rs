@@ -114,6 +114,8 @@ pub enum Probe {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheck {
     pub interval: Duration,
+    /// For an instance that is down or between states (default interval/4).
+    pub fast_interval: Duration,
     pub timeout: Duration,
     pub probe: Probe,
     pub failure_threshold: u32,

@@ -100,8 +100,11 @@ async fn probe_loop(gw: Arc<Gateway>, inst: Arc<InstanceState>) {
         };
         let wait = if first {
             hc.interval.mul_f64(hc.jitter * fastrand::f64())
-        } else {
+        } else if inst.probe_settled() {
             jittered(hc.interval, hc.jitter)
+        } else {
+            // Down or between states: look again sooner.
+            jittered(hc.fast_interval, hc.jitter)
         };
         first = false;
         tokio::time::sleep(wait).await;

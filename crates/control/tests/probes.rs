@@ -80,3 +80,37 @@ async fn the_checker_marks_down_after_the_threshold_and_up_after_recovery() {
     m.set_healthy(true);
     wait_for(true).await;
 }
+
+#[tokio::test]
+async fn an_instance_down_or_between_states_is_probed_at_the_fast_interval() {
+    let m = mock().await;
+    m.set_healthy(false);
+    let yaml = format!(
+        "health_check: {{ interval: 1s, fast_interval: 50ms, timeout: 200ms, failure_threshold: 2, recovery_threshold: 2, jitter: 0 }}\npools: {{ p: {{ instances: [ {{ endpoint: \"{}\" }} ] }} }}\n",
+        m.url()
+    );
+    let gw = Gateway::new(fulcrum_config::parse(&yaml, &|_| None).unwrap());
+    let _hc = HealthChecker::start(&gw);
+    let healthy = || gw.stats()[0].instances[0].stats.healthy;
+    // At the normal 1 s interval both of these would take over a second.
+    let within = |want: bool, limit: Duration| async move {
+        let t0 = tokio::time::Instant::now();
+        while healthy() != want {
+            assert!(
+                t0.elapsed() < limit,
+                "not healthy={want} within {limit:?} (fast_interval ignored?)"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    within(false, Duration::from_millis(700)).await;
+    m.set_healthy(true);
+    within(true, Duration::from_millis(700)).await;
+    // Up and settled: back to the normal interval.
+    let before = m.stats().health_checks;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        m.stats().health_checks - before <= 1,
+        "a settled instance is probed at the normal interval"
+    );
+}

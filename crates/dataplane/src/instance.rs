@@ -249,6 +249,14 @@ impl InstanceState {
 
     /// Feeds one active-probe result through the hysteresis. Returns
     /// `Some(up)` when the instance flips.
+    /// Whether probes run at the normal interval (see [`Hysteresis::settled`]).
+    pub fn probe_settled(&self) -> bool {
+        self.hysteresis
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .settled()
+    }
+
     pub fn observe_probe(
         &self,
         ok: bool,

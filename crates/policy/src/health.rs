@@ -25,6 +25,14 @@ impl Hysteresis {
         self.up
     }
 
+    /// Up, with no failed probe since: the state in which probes run at the
+    /// normal interval. A down instance, or one whose last probes disagree
+    /// with its state, is probed at the fast interval (HAProxy's
+    /// `fastinter`), so it recovers or goes down sooner.
+    pub fn settled(&self) -> bool {
+        self.up && self.streak == 0
+    }
+
     /// Records one probe result. Returns `Some(new_state)` when the instance
     /// flips, `None` otherwise. Thresholds below 1 are treated as 1.
     pub fn observe(
@@ -59,6 +67,23 @@ impl Hysteresis {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_an_up_instance_without_failures_is_settled() {
+        let mut h = Hysteresis::default();
+        assert!(h.settled());
+        h.observe(false, 2, 2);
+        assert!(!h.settled(), "between states");
+        h.observe(false, 2, 2);
+        assert!(!h.settled(), "down");
+        h.observe(true, 2, 2);
+        assert!(!h.settled(), "recovering");
+        h.observe(true, 2, 2);
+        assert!(h.settled(), "up again");
+        h.observe(false, 2, 2);
+        h.observe(true, 2, 2);
+        assert!(h.settled(), "a success ends the streak");
+    }
 
     #[test]
     fn three_failures_mark_down_two_successes_mark_up() {
