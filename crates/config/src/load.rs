@@ -306,7 +306,7 @@ fn build_cache(c: FileCache, path: &str, errs: &mut Errors) -> CacheConfig {
     {
         let up = m.to_ascii_uppercase();
         match up.as_str() {
-            "GET" | "HEAD" | "POST" => {
+            "GET" | "POST" => {
                 let m = http::Method::from_bytes(up.as_bytes()).expect("a valid method");
                 if !methods.contains(&m) {
                     methods.push(m);
@@ -314,7 +314,7 @@ fn build_cache(c: FileCache, path: &str, errs: &mut Errors) -> CacheConfig {
             }
             _ => errs.push(
                 &format!("{path}.methods[{i}]"),
-                format!("`{m}` cannot be cached; expected GET, HEAD or POST"),
+                format!("`{m}` cannot be cached; expected GET or POST"),
             ),
         }
     }

@@ -78,7 +78,7 @@ pub struct CacheConfig {
     pub max_size: u64,
     /// Largest single response stored; bigger ones stream through.
     pub max_entry_size: u64,
-    /// Methods whose responses are stored (upper case).
+    /// Methods whose responses are stored: GET and/or POST.
     pub methods: Vec<http::Method>,
 }
 

@@ -36,17 +36,26 @@ use std::time::Duration;
 /// bypass the cache (and stream).
 pub const MAX_KEYED_BODY: usize = 1 << 20;
 
+/// The longest an identical request waits for the one filling the cache
+/// before going upstream itself (nginx's `proxy_cache_lock_timeout`).
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 pub type Key = [u8; 32];
 
-/// The cache key of a request.
-pub fn key(method: &Method, uri: &Uri, body: &[u8]) -> Key {
+/// The cache key of a request: its method, the `Host` it was sent to, the
+/// route's prefix length (`skip`: two routes into one pool may forward the
+/// same path differently), path, query and the SHA-256 of its body.
+pub fn key(method: &Method, host: &[u8], skip: usize, uri: &Uri, body: &[u8]) -> Key {
     use ring::digest::{digest, Context as Sha, SHA256};
     let body_hash = digest(&SHA256, body);
     let mut h = Sha::new(&SHA256);
+    let skip = (skip as u64).to_be_bytes();
     for part in [
         method.as_str().as_bytes(),
+        host,
+        &skip[..],
         uri.path().as_bytes(),
         uri.query().unwrap_or("").as_bytes(),
         body_hash.as_ref(),
@@ -66,6 +75,9 @@ pub struct Directives {
     pub no_store: bool,
     pub no_cache: bool,
     pub private: bool,
+    /// `public` or `must-revalidate`: shareable even if the request carried
+    /// credentials (RFC 9111 §3.5; `s-maxage` counts too).
+    pub shareable: bool,
     /// `s-maxage`, else `max-age`, in seconds.
     pub max_age: Option<u64>,
 }
@@ -84,33 +96,44 @@ impl Directives {
                     "no-store" => d.no_store = true,
                     "no-cache" => d.no_cache = true,
                     "private" => d.private = true,
+                    "public" | "must-revalidate" => d.shareable = true,
                     "s-maxage" => s_maxage = s_maxage.or(Some(value.unwrap_or(0))),
                     "max-age" => max_age = max_age.or(Some(value.unwrap_or(0))),
                     _ => {}
                 }
             }
         }
+        d.shareable |= s_maxage.is_some();
         d.max_age = s_maxage.or(max_age);
         d
     }
 }
 
 /// How long a response may be stored, or `None` if it must not be.
+/// `authorized`: the request carried `Authorization`; its answer is only
+/// shared when the response says so (`public`, `s-maxage`,
+/// `must-revalidate`), as RFC 9111 §3.5 requires of a shared cache.
 pub fn storable_for(
     cfg: &CacheConfig,
     status: StatusCode,
     headers: &HeaderMap,
+    authorized: bool,
 ) -> Option<Duration> {
     if status != StatusCode::OK || headers.contains_key(header::SET_COOKIE) {
         return None;
     }
     let d = Directives::parse(headers);
-    if d.no_store || d.no_cache || d.private {
+    if d.no_store || d.no_cache || d.private || (authorized && !d.shareable) {
         return None;
     }
+    // `Vary: *`, or a name that is not a header name, cannot be matched.
     if headers.get_all(header::VARY).iter().any(|v| {
-        v.to_str()
-            .map_or(true, |v| v.split(',').any(|x| x.trim() == "*"))
+        v.to_str().map_or(true, |v| {
+            v.split(',').any(|x| {
+                let x = x.trim();
+                x == "*" || (!x.is_empty() && HeaderName::from_bytes(x.as_bytes()).is_err())
+            })
+        })
     }) {
         return None;
     }
@@ -364,7 +387,9 @@ impl Fill {
         parts
             .headers
             .insert(X_CACHE, HeaderValue::from_static("MISS"));
-        let Some(ttl) = storable_for(&self.cache.cfg, parts.status, &parts.headers) else {
+        let authorized = self.req_headers.contains_key(header::AUTHORIZATION);
+        let Some(ttl) = storable_for(&self.cache.cfg, parts.status, &parts.headers, authorized)
+        else {
             return Response::from_parts(parts, body);
         };
         let limit = self.cache.cfg.max_entry_size.min(u32::MAX as u64) as usize;
@@ -424,6 +449,11 @@ impl Body for Tee {
         let res = Pin::new(&mut this.inner).poll_frame(cx);
         match &res {
             Poll::Ready(Some(Ok(frame))) => {
+                if frame.is_trailers() {
+                    // Not kept with the body: such an answer is not stored.
+                    this.buf = None;
+                    this.pending = None;
+                }
                 if let Some(data) = frame.data_ref() {
                     let over = this
                         .buf
@@ -504,14 +534,16 @@ mod tests {
     #[test]
     fn the_key_covers_method_path_query_and_body() {
         let u = |s: &str| s.parse::<Uri>().unwrap();
-        let base = key(&Method::POST, &u("/tts?v=1"), b"hello");
-        assert_eq!(base, key(&Method::POST, &u("/tts?v=1"), b"hello"));
+        let base = key(&Method::POST, b"h", 0, &u("/tts?v=1"), b"hello");
+        assert_eq!(base, key(&Method::POST, b"h", 0, &u("/tts?v=1"), b"hello"));
         for other in [
-            key(&Method::GET, &u("/tts?v=1"), b"hello"),
-            key(&Method::POST, &u("/tts?v=2"), b"hello"),
-            key(&Method::POST, &u("/tt?v=1"), b"hello"),
-            key(&Method::POST, &u("/tts?v=1"), b"hellO"),
-            key(&Method::POST, &u("/tts"), b"hello"),
+            key(&Method::GET, b"h", 0, &u("/tts?v=1"), b"hello"),
+            key(&Method::POST, b"h", 0, &u("/tts?v=2"), b"hello"),
+            key(&Method::POST, b"h", 0, &u("/tt?v=1"), b"hello"),
+            key(&Method::POST, b"h", 0, &u("/tts?v=1"), b"hellO"),
+            key(&Method::POST, b"h", 0, &u("/tts"), b"hello"),
+            key(&Method::POST, b"other", 0, &u("/tts?v=1"), b"hello"),
+            key(&Method::POST, b"h", 3, &u("/tts?v=1"), b"hello"),
         ] {
             assert_ne!(base, other);
         }
@@ -521,7 +553,7 @@ mod tests {
     fn only_storable_answers_are_kept() {
         let c = cfg();
         let s = |st: u16, h: &[(&'static str, &'static str)]| {
-            storable_for(&c, StatusCode::from_u16(st).unwrap(), &headers(h))
+            storable_for(&c, StatusCode::from_u16(st).unwrap(), &headers(h), false)
         };
         assert_eq!(s(200, &[]), Some(Duration::from_secs(60)));
         assert_eq!(
@@ -546,6 +578,18 @@ mod tests {
         ] {
             assert_eq!(s(200, h), None, "{h:?}");
         }
+        // An answer to a request with credentials is shared only if it says so.
+        let auth = |h: &[(&'static str, &'static str)]| {
+            storable_for(&c, StatusCode::OK, &headers(h), true)
+        };
+        assert_eq!(auth(&[]), None);
+        assert_eq!(auth(&[("cache-control", "max-age=5")]), None);
+        for h in ["public", "s-maxage=5", "must-revalidate"] {
+            assert!(auth(&[("cache-control", h)]).is_some(), "{h}");
+        }
+        // A Vary name that is no header name cannot be matched.
+        assert_eq!(s(200, &[("vary", "x-user id")]), None);
+        assert!(s(200, &[("vary", "accept-language, accept")]).is_some());
         for st in [201, 204, 206, 301, 404, 500, 503] {
             assert_eq!(s(st, &[]), None, "{st}");
         }
@@ -674,6 +718,51 @@ mod tests {
         *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
         drain(leader.wrap(r, 0)).await;
         assert!(w.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_answer_with_trailers_is_not_stored() {
+        let c = ResponseCache::new(cfg());
+        let req = HeaderMap::new();
+        let f = miss(&c, [11; 32], &req).await;
+        let mut tr = HeaderMap::new();
+        tr.insert("grpc-status", HeaderValue::from_static("0"));
+        let body = http_body_util::StreamBody::new(futures_iter(vec![
+            Ok(Frame::data(Bytes::from_static(b"x"))),
+            Ok(Frame::trailers(tr)),
+        ]));
+        let got = f
+            .wrap(Response::new(body.boxed_unsync()), 0)
+            .into_body()
+            .collect()
+            .await;
+        assert!(got.unwrap().trailers().is_some(), "the caller gets them");
+        assert_eq!(c.stats().stores, 0);
+    }
+
+    /// A body that never ends.
+    struct Never;
+    impl Body for Never {
+        type Data = Bytes;
+        type Error = BoxError;
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn identical_requests_wait_at_most_the_lock_timeout_for_a_slow_leader() {
+        let c = ResponseCache::new(cfg());
+        let req = HeaderMap::new();
+        let leader = miss(&c, [9; 32], &req).await;
+        let _resp = leader.wrap(Response::new(Never.boxed_unsync()), 0);
+        let t0 = tokio::time::Instant::now();
+        let r = c.lookup([9; 32], &req, || 0, LOCK_TIMEOUT).await;
+        assert!(matches!(r, Lookup::Miss(_)));
+        assert_eq!(t0.elapsed(), LOCK_TIMEOUT);
     }
 
     #[test]

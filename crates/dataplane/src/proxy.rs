@@ -136,7 +136,11 @@ where
         .cache
         .as_ref()
         .filter(|c| upgrade.is_none() && c.applies(&parts.method, &parts.headers))
-        .filter(|_| declared.is_none_or(|n| n <= cache::MAX_KEYED_BODY as u64));
+        // Only a body of declared, small size is read for the key: a
+        // chunked upload (live audio) must stream, so it bypasses the cache.
+        .filter(|_| {
+            body.is_end_stream() || declared.is_some_and(|n| n <= cache::MAX_KEYED_BODY as u64)
+        });
     let body = if body.is_end_stream() {
         Buffered::Replayable(Bytes::new())
     } else {
@@ -170,10 +174,21 @@ where
     };
     let fill = match (cache, &body) {
         (Some(c), Buffered::Replayable(b)) => {
-            let k = cache::key(&parts.method, &parts.uri, b);
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .map(|h| h.as_bytes())
+                .or(parts.uri.authority().map(|a| a.as_str().as_bytes()))
+                .unwrap_or_default();
+            let k = cache::key(&parts.method, host, skip, &parts.uri, b);
             let now = || gw.clock.now_ms();
             match c
-                .lookup(k, &parts.headers, now, pool.cfg.timeouts.response_header)
+                .lookup(
+                    k,
+                    &parts.headers,
+                    now,
+                    pool.cfg.timeouts.response_header.min(cache::LOCK_TIMEOUT),
+                )
                 .await
             {
                 cache::Lookup::Hit(resp) => return Ok(resp),

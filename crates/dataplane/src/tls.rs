@@ -182,7 +182,9 @@ impl DialError {
 pub fn is_local_exhaustion(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL)
+        // Not EADDRNOTAVAIL: it can belong to one instance's address (an
+        // IPv6 endpoint on a host without IPv6), which must fail over.
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
 }
 

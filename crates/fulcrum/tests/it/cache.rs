@@ -120,3 +120,115 @@ async fn errors_are_not_cached_and_waiters_go_upstream() {
     assert_eq!(gw.gateway.stats()[0].cache.clone().unwrap().stores, 0);
     gw.shutdown().await;
 }
+
+fn pool_yaml(url: &str, cache: &str, routes: &str) -> String {
+    format!("pools: {{ p: {{ cache: {{ {cache} }}, instances: [ {{ endpoint: \"{url}\" }} ] }} }}\nroutes: {routes}\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_to_callers_with_credentials_are_not_shared() {
+    let m = mock("m").await;
+    let gw = gateway(&pool_yaml(
+        &m.url(),
+        "ttl: 1h",
+        "[ { path_prefix: /, pool: p } ]",
+    ))
+    .await;
+    let c = client();
+    let url = format!("http://{}/v1/me", gw.proxy_addr);
+    let _ = send(
+        &c,
+        Method::GET,
+        &url,
+        b"",
+        &[("authorization", "Bearer alice-secret")],
+    )
+    .await;
+    let r = send(
+        &c,
+        Method::GET,
+        &url,
+        b"",
+        &[("authorization", "Bearer bob")],
+    )
+    .await;
+    assert_eq!(r.headers["x-cache"], "MISS");
+    assert_eq!(r.json()["headers"]["authorization"], "Bearer bob");
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_includes_the_host_and_the_route() {
+    let m = mock("m").await;
+    let gw = gateway(&pool_yaml(
+        &m.url(),
+        "ttl: 1h",
+        "[ { host: a.example, path_prefix: /v1, strip_prefix: true, pool: p }, { host: b.example, path_prefix: /v1, pool: p } ]",
+    ))
+    .await;
+    let c = client();
+    let url = format!("http://{}/v1/models", gw.proxy_addr);
+    let a = send(&c, Method::GET, &url, b"", &[("host", "a.example")]).await;
+    assert_eq!(a.json()["path"], "/models");
+    let b = send(&c, Method::GET, &url, b"", &[("host", "b.example")]).await;
+    assert_eq!(b.json()["path"], "/v1/models");
+    assert_eq!(b.json()["headers"]["x-forwarded-host"], "b.example");
+    let again = send(&c, Method::GET, &url, b"", &[("host", "a.example")]).await;
+    assert_eq!(
+        (
+            again.headers["x-cache"].to_str().unwrap(),
+            again.json()["path"].as_str()
+        ),
+        ("HIT", Some("/models"))
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_upload_streams_through_a_caching_pool() {
+    use hyper::body::Frame;
+    struct Rx(tokio::sync::mpsc::Receiver<bytes::Bytes>);
+    impl hyper::body::Body for Rx {
+        type Data = bytes::Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<Frame<bytes::Bytes>, Self::Error>>> {
+            self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+        }
+    }
+    let m = mock("m").await;
+    let gw = gateway(&pool_yaml(
+        &m.url(),
+        "methods: [POST]",
+        "[ { path_prefix: /, pool: p } ]",
+    ))
+    .await;
+    let tcp = tokio::net::TcpStream::connect(gw.proxy_addr).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let (btx, brx) = tokio::sync::mpsc::channel(4);
+    let req = http::Request::post("/echo")
+        .header("host", "x")
+        .body(Rx(brx))
+        .unwrap();
+    btx.send(bytes::Bytes::from_static(b"first audio frame"))
+        .await
+        .unwrap();
+    // The first frame comes back while the upload is still open.
+    let resp = tokio::time::timeout(Duration::from_secs(5), tx.send_request(req))
+        .await
+        .expect("response head before the body ended")
+        .unwrap();
+    use http_body_util::BodyExt;
+    let mut body = resp.into_body();
+    let first = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .expect("first frame echoed before the body ended");
+    assert!(matches!(first, Some(Ok(_))));
+    drop(btx);
+    gw.shutdown().await;
+}
