@@ -43,15 +43,13 @@ from typing import Dict, List, Optional, Tuple
 import loadgen
 from common import (
     BenchError,
+    build_and_describe,
+    note_background,
     ProcessRegistry,
     SystemUnavailable,
-    background_busy_pct,
-    bin_dir,
-    cargo_build,
     ensure_tools,
     free_port,
     log,
-    machine_info,
     write_json,
     write_text,
 )
@@ -302,25 +300,10 @@ def run(args: argparse.Namespace) -> int:
     if peers:
         tools.update({"nginx": ["nginx-light", "nginx"], "haproxy": ["haproxy"]})
     ensure_tools(tools, allow_install=not args.no_install)
-    build = "skipped (--no-build)"
-    if not args.no_build:
-        build = "ok" if cargo_build(["fulcrum", "fulcrum-mock"]) else \
-            "FAILED (existing binaries used)"
-    bins = bin_dir()
+    bins, machine = build_and_describe(["fulcrum", "fulcrum-mock"], args.no_build)
     if not (bins / "fulcrum-mock").exists():
         raise BenchError(f"{bins / 'fulcrum-mock'} not found")
-    machine = machine_info()
-    machine["cargo_build"] = build
-    machine["binaries"] = str(bins)
-    for exe in ("fulcrum", "fulcrum-mock"):
-        if (bins / exe).exists():
-            machine[f"{exe}_binary_mtime_utc"] = time.strftime(
-                "%Y-%m-%dT%H:%M:%SZ", time.gmtime((bins / exe).stat().st_mtime))
-    busy = background_busy_pct()
-    machine["background_cpu_busy_pct"] = busy
-    if busy > 10:
-        log(f"WARNING: the machine is already {busy:.0f}% busy before the benchmark starts; "
-            "results will be noisy")
+    note_background(machine)
     tmp = Path(tempfile.mkdtemp(prefix="fulcrum-bench-capacity-"))
     os.chmod(tmp, 0o755)
     log(f"work dir {tmp}")

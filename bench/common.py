@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -525,6 +525,35 @@ def git_rev() -> str:
     dirty = _cmd_output(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--",
                          "crates", "Cargo.toml", "Cargo.lock"])
     return rev + ("-dirty" if dirty and dirty != "unavailable" else "")
+
+
+def build_and_describe(packages: List[str], no_build: bool) -> Tuple[Path, dict]:
+    """The start of every suite: ``cargo build --release`` of ``packages``
+    (unless ``no_build`` or nothing to build), then the binary folder and
+    the machine description with the build outcome and each binary's
+    modification time."""
+    build = "skipped (--no-build)"
+    if not no_build and packages:
+        build = "ok" if cargo_build(packages) else "FAILED (existing binaries used)"
+    bins = bin_dir()
+    machine = machine_info()
+    machine["cargo_build"] = build
+    machine["binaries"] = str(bins)
+    for exe in ("fulcrum", "fulcrum-mock"):
+        path = bins / exe
+        if path.exists():
+            machine[f"{exe}_binary_mtime_utc"] = time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime))
+    return bins, machine
+
+
+def note_background(machine: dict) -> None:
+    """Records how busy the machine is before a run, warning above 10 %."""
+    busy = background_busy_pct()
+    machine["background_cpu_busy_pct"] = busy
+    if busy > 10:
+        log(f"WARNING: the machine is already {busy:.0f}% busy before the benchmark starts "
+            "(another build or load?); results will be noisy")
 
 
 def machine_info() -> dict:

@@ -29,16 +29,15 @@ from common import (
     background_busy_pct,
     RESULTS_DIR,
     BenchError,
+    build_and_describe,
+    note_background,
     Proc,
     ProcessRegistry,
     SystemUnavailable,
-    bin_dir,
-    cargo_build,
     cpu_seconds_between,
     ensure_tools,
     free_port,
     log,
-    machine_info,
     run_wrk,
     tree_cpu_snapshot,
     wait_http_ok,
@@ -449,29 +448,13 @@ def run(args: argparse.Namespace) -> int:
         tools.update(REQUIRED_TOOLS["nginx"])
     ensure_tools(tools, allow_install=not args.no_install)
 
-    build = "skipped (--no-build)"
-    if not args.no_build:
-        packages = ["fulcrum-mock"] if args.backend == "mock" else []
-        if "fulcrum" in systems:
-            packages.insert(0, "fulcrum")
-        if packages:
-            build = "ok" if cargo_build(packages) else "FAILED (existing binaries used)"
-    bins = bin_dir()
-
-    machine = machine_info()
-    machine["cargo_build"] = build
-    for exe in ("fulcrum", "fulcrum-mock"):
-        path = bins / exe
-        if path.exists():
-            machine[f"{exe}_binary_mtime_utc"] = time.strftime(
-                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime))
+    packages = ["fulcrum-mock"] if args.backend == "mock" else []
+    if "fulcrum" in systems:
+        packages.insert(0, "fulcrum")
+    bins, machine = build_and_describe(packages, args.no_build)
     if args.wait_quiet > 0:
         wait_quiet(args.wait_quiet)
-    busy = background_busy_pct()
-    machine["background_cpu_busy_pct"] = busy
-    if busy > 10:
-        log(f"WARNING: the machine is already {busy:.0f}% busy before the benchmark starts "
-            "(another build or load?); results will be noisy")
+    note_background(machine)
     tmp = Path(tempfile.mkdtemp(prefix="fulcrum-bench-"))
     os.chmod(tmp, 0o755)  # nginx workers drop to 'nobody' when started as root
     log(f"work dir {tmp}")

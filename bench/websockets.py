@@ -344,16 +344,14 @@ def worker_main() -> int:
 if __name__ != "__main__":
     from common import (
         BenchError,
+        build_and_describe,
         Proc,
         ProcessRegistry,
         SystemUnavailable,
-        bin_dir,
-        cargo_build,
         ensure_tools,
         free_port,
         background_busy_pct,
         log,
-        machine_info,
         process_tree,
         wait_http_ok,
         write_json,
@@ -891,19 +889,8 @@ def run(args: argparse.Namespace) -> int:
         tools["nginx"] = ["nginx-light", "nginx"]
     ensure_tools(tools, allow_install=not args.no_install)
 
-    build = "skipped (--no-build)"
-    if not args.no_build:
-        packages = ["fulcrum-mock"] + (["fulcrum"] if "fulcrum" in systems else [])
-        build = "ok" if cargo_build(packages) else "FAILED (existing binaries used)"
-    bins = bin_dir()
-
-    machine = machine_info()
-    machine["cargo_build"] = build
-    for exe in ("fulcrum", "fulcrum-mock"):
-        path = bins / exe
-        if path.exists():
-            machine[f"{exe}_binary_mtime_utc"] = time.strftime(
-                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime))
+    packages = ["fulcrum-mock"] + (["fulcrum"] if "fulcrum" in systems else [])
+    bins, machine = build_and_describe(packages, args.no_build)
 
     # memory is what is measured; CPU load from other jobs only slows the
     # opening (open_seconds), but it is recorded all the same
