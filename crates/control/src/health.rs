@@ -153,7 +153,7 @@ pub async fn probe(inst: &InstanceState, probe: &Probe) -> Result<(), String> {
     check(inst, probe).await.map_err(|e| e.detail)
 }
 
-type ProbeError = fulcrum_dataplane::tls::DialError;
+type ProbeError = fulcrum_dataplane::upstream::dial::DialError;
 
 fn failed(detail: String) -> ProbeError {
     ProbeError {
@@ -165,7 +165,7 @@ fn failed(detail: String) -> ProbeError {
 async fn check(inst: &InstanceState, probe: &Probe) -> Result<(), ProbeError> {
     let addr = &inst.endpoint.authority;
     // TCP, plus the TLS handshake for an `https://` instance.
-    let stream = inst.dial().await?;
+    let stream = inst.origin.dial().await?;
     let path = match probe {
         Probe::Tcp => return Ok(()),
         Probe::Http { path } => path,

@@ -15,6 +15,11 @@ impl Clock {
         }
     }
 
+    /// The current instant on tokio's clock (paused in tests).
+    pub fn instant(&self) -> Instant {
+        Instant::now()
+    }
+
     /// Milliseconds since this clock was created.
     pub fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64

@@ -3,40 +3,36 @@
 //! Reads an immutable [`Snapshot`] (published by the control plane through
 //! `ArcSwap`) and per-instance atomics; never blocks on the control plane.
 //!
+//! Dependencies point one way, top to bottom:
+//!
 //! * [`server`] — the listener (HTTP/1.1 + h2c, limits, graceful drain)
-//! * [`proxy`] — route → admission → tries and retries → streamed response
-//! * [`admission`] — instance choice via the policy, `max_concurrent`, queue
-//! * [`upstream`] — pooled keep-alive client, failure classification
-//! * [`cache`] — a pool's response cache (single-flight, LRU by bytes)
-//! * [`body`], [`headers`] — streaming bodies, replay buffer, forwarding headers
-//! * [`instance`], [`snapshot`] — live instance state and the runtime snapshot
-//! * [`tls`] — TLS termination and `https://` instances (rustls)
-//! * [`error`] — the one classified error type and its JSON responses
+//! * [`proxy`] — one request: route and read-ahead, admission, the attempt
+//!   loop, feedback to the instance, the response, WebSocket tunnels
+//! * [`observe`] — one record per request, finished when its body ends
+//! * [`cache`] — a pool's response cache (key, RFC 9111 rules, store)
+//! * [`runtime`] — instance state and atomics, queues, the snapshot, stats
+//! * [`upstream`] — reaching instances: connection pools, dialing, sending
+//!   one try, classifying its failure
+//! * [`http`] — body types, forwarding headers, the gateway's error answers
+//! * [`tls`], [`clock`] — TLS settings (rustls), the injected clock and RNG
 
-pub mod admission;
-pub mod body;
 pub mod cache;
 pub mod clock;
-pub mod error;
-pub mod headers;
-pub mod histogram;
-pub mod instance;
-pub mod load_report;
+pub mod http;
+pub mod observe;
 pub mod proxy;
+pub mod runtime;
 pub mod server;
-pub mod snapshot;
 pub mod tls;
-pub mod tunnel;
 pub mod upstream;
 
 pub use clock::Clock;
-pub use snapshot::Snapshot;
+pub use runtime::stats::{MemberStats, PoolStats};
+pub use runtime::{instance, snapshot, Snapshot};
 
 use arc_swap::ArcSwap;
 use fulcrum_config::Config;
-use fulcrum_policy::Algorithm;
 use serde::Serialize;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// The shared state of a running gateway: the current snapshot and the clock.
@@ -48,6 +44,8 @@ pub struct Gateway {
     overrides: std::sync::Mutex<std::collections::HashMap<String, Override>>,
     /// The proxy listener's TLS settings (replaced by reloads).
     listener_tls: arc_swap::ArcSwapOption<rustls::ServerConfig>,
+    /// Where finished request records go (set once; a debug log until then).
+    observer: std::sync::OnceLock<Arc<dyn observe::Observer>>,
 }
 
 /// What an operator set on an instance through the admin API.
@@ -66,7 +64,21 @@ impl Gateway {
             clock: Clock::new(),
             overrides: Default::default(),
             listener_tls: Default::default(),
+            observer: Default::default(),
         })
+    }
+
+    /// Sends every finished request record to `o` from now on; only the
+    /// first call takes effect.
+    pub fn set_observer(&self, o: Arc<dyn observe::Observer>) -> bool {
+        self.observer.set(o).is_ok()
+    }
+
+    /// Where finished request records go.
+    pub fn observer(&self) -> Arc<dyn observe::Observer> {
+        self.observer
+            .get_or_init(|| Arc::new(observe::LogObserver))
+            .clone()
     }
 
     /// The proxy listener's TLS settings in force.
@@ -128,82 +140,8 @@ impl Gateway {
         }
     }
 
-    /// Live statistics of every pool and instance, with each instance's
-    /// share of the pool's requests against the share its weight promises
-    /// (equal shares for the algorithms that ignore weights).
+    /// Live statistics of every pool and instance (see [`runtime::stats`]).
     pub fn stats(&self) -> Vec<PoolStats> {
-        let snap = self.snapshot();
-        let now = self.clock.now_ms();
-        snap.pools
-            .iter()
-            .map(|p| {
-                let weighted = matches!(
-                    p.cfg.algorithm,
-                    Algorithm::WeightedRoundRobin
-                        | Algorithm::LeastConnections
-                        | Algorithm::Random
-                        | Algorithm::PowerOfTwo
-                        | Algorithm::ConsistentHash
-                );
-                let stats: Vec<_> = p.members.iter().map(|m| (m, m.inst.stats(now))).collect();
-                let effective = |m: &snapshot::Member| m.inst.weight_override().unwrap_or(m.weight);
-                let total_req: u64 = stats.iter().map(|(_, s)| s.requests).sum();
-                let total_w: u64 = p.members.iter().map(|m| u64::from(effective(m))).sum();
-                let n = p.members.len().max(1) as f64;
-                PoolStats {
-                    name: p.cfg.name.clone(),
-                    algorithm: p.cfg.algorithm.name(),
-                    queued: p.waiters.waiting.load(Relaxed),
-                    cache: p.cache.as_ref().map(|c| c.stats()),
-                    instances: stats
-                        .into_iter()
-                        .map(|(m, s)| MemberStats {
-                            weight: m.weight,
-                            effective_weight: effective(m),
-                            max_concurrent: m.max_concurrent,
-                            priority: m.priority.name(),
-                            share: if total_req > 0 {
-                                s.requests as f64 / total_req as f64
-                            } else {
-                                0.0
-                            },
-                            expected_share: if weighted && total_w > 0 {
-                                f64::from(effective(m)) / total_w as f64
-                            } else {
-                                1.0 / n
-                            },
-                            stats: s,
-                        })
-                        .collect(),
-                }
-            })
-            .collect()
+        runtime::stats::pools(&self.snapshot(), self.clock.now_ms())
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PoolStats {
-    pub name: String,
-    pub algorithm: &'static str,
-    pub queued: u32,
-    pub instances: Vec<MemberStats>,
-    /// Response cache counters, when the pool has a cache.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cache: Option<cache::CacheStats>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MemberStats {
-    /// Configured weight.
-    pub weight: u32,
-    /// The weight in use (an operator's override, if any).
-    pub effective_weight: u32,
-    /// Share of the pool's requests this instance got.
-    pub share: f64,
-    /// The share its weight promises under the pool's algorithm.
-    pub expected_share: f64,
-    pub max_concurrent: Option<u32>,
-    pub priority: &'static str,
-    #[serde(flatten)]
-    pub stats: instance::InstanceStats,
 }

@@ -3,7 +3,8 @@
 //! (h2c prior knowledge) on the same port, enforces the request-head
 //! timeout (slowloris) and size (`431`), and drains on shutdown.
 
-use crate::proxy::{handle, Peer};
+use crate::http::Peer;
+use crate::proxy::handle;
 use crate::Gateway;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};

@@ -201,7 +201,7 @@ async fn https_instances_are_verified_against_the_pool_ca() {
         );
     }
     let inst = &ok.gateway.snapshot().instances[&format!("https://127.0.0.1:{port}/base")];
-    assert_eq!(inst.conns.idle(), 1);
+    assert_eq!(inst.origin.conns.idle(), 1);
 
     // The name to verify can be set: the certificate is for localhost too…
     let named = gateway(&front(format!(

@@ -6,9 +6,9 @@
 //! caller closes both ways, or nothing moves for `timeouts.idle`. The instance's in-flight slot is held for the life of
 //! the socket, so `least_connections` counts open WebSockets.
 
-use crate::body::{empty, ProxyBody};
-use crate::headers;
-use crate::instance::InFlightGuard;
+use crate::http::body::{empty, ProxyBody};
+use crate::http::headers;
+use crate::runtime::instance::{InFlightGuard, InstanceState};
 use http::{header, HeaderMap, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -46,7 +46,7 @@ pub fn open(
     resp: Response<Incoming>,
     client: hyper::upgrade::OnUpgrade,
     guard: InFlightGuard,
-    inst: Arc<crate::instance::InstanceState>,
+    inst: Arc<InstanceState>,
     idle: Duration,
 ) -> Response<ProxyBody> {
     let (parts, body) = resp.into_parts();

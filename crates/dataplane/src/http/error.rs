@@ -3,7 +3,7 @@
 //! it answers with, so the status decision lives in one place. Errors the
 //! gateway produces itself are JSON: `{"error", "pool", "request_id"}`.
 
-use crate::body::{full, ProxyBody};
+use crate::http::body::{full, ProxyBody};
 use fulcrum_policy::retry::Failure;
 use http::{header, HeaderValue, Response, StatusCode};
 
@@ -116,7 +116,7 @@ impl ProxyError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        h.insert(crate::headers::X_REQUEST_ID, request_id.clone());
+        h.insert(crate::http::headers::X_REQUEST_ID, request_id.clone());
         if let Some(s) = self.retry_after() {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }

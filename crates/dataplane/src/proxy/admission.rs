@@ -5,10 +5,10 @@
 //! again), and when every usable instance is at `max_concurrent`, waits in
 //! the pool's bounded queue until a slot frees or the queue timeout passes.
 
-use crate::error::ProxyError;
-use crate::instance::InFlightGuard;
-use crate::snapshot::PoolRuntime;
-use crate::Clock;
+use crate::clock::Clock;
+use crate::http::ProxyError;
+use crate::runtime::queue::HEAD_RECHECK;
+use crate::runtime::{InFlightGuard, PoolRuntime};
 use fulcrum_policy::rng::ThreadRng;
 use fulcrum_policy::{select, PickContext, SelectOutcome};
 use std::sync::atomic::Ordering::Relaxed;
@@ -102,7 +102,7 @@ pub async fn acquire(
     }
     let (id, bell) = pool.waiters.join();
     let _ticket = Ticket(pool, id);
-    let deadline = tokio::time::Instant::now() + q.timeout;
+    let deadline = clock.instant() + q.timeout;
     loop {
         let rung = bell.notified();
         tokio::pin!(rung);
@@ -115,10 +115,10 @@ pub async fn acquire(
                 Try::Busy => {}
             }
         }
-        if tokio::time::Instant::now() >= deadline {
+        if clock.instant() >= deadline {
             return Err(ProxyError::QueueTimeout { pool: name() });
         }
-        let wake = deadline.min(tokio::time::Instant::now() + crate::snapshot::HEAD_RECHECK);
+        let wake = deadline.min(clock.instant() + HEAD_RECHECK);
         let _ = tokio::time::timeout_at(wake, rung).await;
     }
 }
@@ -126,7 +126,7 @@ pub async fn acquire(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Snapshot;
+    use crate::runtime::Snapshot;
     use std::time::Duration;
 
     fn pool(yaml_extra: &str) -> Arc<PoolRuntime> {

@@ -1,9 +1,9 @@
-//! Body types of the proxy: one boxed body type both ways, the response
-//! wrapper that holds the instance's in-flight slot and enforces the idle
-//! timeout, and the replay buffer for retries.
+//! Body types of the proxy: one boxed body type both ways, the wrapper
+//! that enforces the idle timeout and tells a [`Completion`] how the body
+//! ended (tower's `TrackCompletion`: the request's bookkeeping rides in
+//! the body instead of in the request loop), and the bounded read-ahead
+//! that makes a small body replayable.
 
-use crate::instance::InFlightGuard;
-use crate::upstream::Pooled;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
@@ -33,43 +33,74 @@ pub fn empty() -> ProxyBody {
 #[error("no data for {0:?} on the stream (idle timeout)")]
 pub struct IdleTimeout(pub Duration);
 
+/// Told once how a [`Tracked`] body ended. Dropping the handle without
+/// calling it (the body was dropped half-way) means "not clean".
+pub trait Completion {
+    /// `clean`: the body was read to its end without an error.
+    fn complete(self, clean: bool);
+}
+
+/// Nothing to report (a request body, which only needs the idle timeout).
+impl Completion for () {
+    fn complete(self, _clean: bool) {}
+}
+
 pin_project_lite::pin_project! {
-    /// Passes a body through, holding an in-flight slot until the body
-    /// ends or is dropped, and failing it after `idle` without a frame.
-    pub struct Tracked<B> {
+    /// Passes a body through, reporting to `done` once: when the body
+    /// ends, fails, stalls for `idle` without a frame (then failing it),
+    /// or is dropped.
+    pub struct Tracked<B, C>
+    where
+        B: Body,
+        C: Completion,
+    {
         #[pin]
         inner: B,
-        guard: Option<InFlightGuard>,
-        // The upstream connection, handed back to its pool at a clean end.
-        conn: Option<Pooled>,
+        done: Option<C>,
         idle: Duration,
         // Created lazily the first time the inner body is not ready, so a
         // small response that arrives in one piece never arms a timer.
         timer: Option<Pin<Box<Sleep>>>,
     }
+
+    impl<B, C> PinnedDrop for Tracked<B, C>
+    where
+        B: Body,
+        C: Completion,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped unread: clean only if nothing was left to read (hyper
+            // does not poll a body that says it has ended).
+            let this = this.project();
+            let ended = this.inner.is_end_stream();
+            finish(this.done, ended);
+        }
+    }
 }
 
-impl<B> Tracked<B> {
-    pub fn new(
-        inner: B,
-        guard: Option<InFlightGuard>,
-        conn: Option<Pooled>,
-        idle: Duration,
-    ) -> Self {
+impl<B: Body, C: Completion> Tracked<B, C> {
+    pub fn new(inner: B, done: C, idle: Duration) -> Self {
         Self {
             inner,
-            guard,
-            conn,
+            done: Some(done),
             idle,
             timer: None,
         }
     }
 }
 
-impl<B> Body for Tracked<B>
+/// Reports to the completion handle at most once.
+fn finish<C: Completion>(done: &mut Option<C>, clean: bool) {
+    if let Some(d) = done.take() {
+        d.complete(clean);
+    }
+}
+
+impl<B, C> Body for Tracked<B, C>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
+    C: Completion,
 {
     type Data = Bytes;
     type Error = BoxError;
@@ -81,10 +112,7 @@ where
         let mut this = self.project();
         match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(None) => {
-                if let Some(c) = this.conn.take() {
-                    c.give_back();
-                }
-                this.guard.take();
+                finish(this.done, true);
                 Poll::Ready(None)
             }
             Poll::Ready(Some(r)) => {
@@ -92,15 +120,11 @@ where
                     t.as_mut().reset(tokio::time::Instant::now() + *this.idle);
                 }
                 if r.is_err() {
-                    this.guard.take();
-                    this.conn.take();
+                    finish(this.done, false);
                 } else if this.inner.is_end_stream() {
                     // The last frame: hyper's server will not poll again
                     // (it checks `is_end_stream`), so finish here.
-                    if let Some(c) = this.conn.take() {
-                        c.give_back();
-                    }
-                    this.guard.take();
+                    finish(this.done, true);
                 }
                 Poll::Ready(Some(r.map_err(Into::into)))
             }
@@ -110,7 +134,7 @@ where
                     .timer
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
                 ready!(timer.as_mut().poll(cx));
-                this.guard.take();
+                finish(this.done, false);
                 Poll::Ready(Some(Err(Box::new(IdleTimeout(idle)))))
             }
         }
@@ -254,7 +278,7 @@ mod tests {
     async fn a_silent_stream_fails_after_the_idle_timeout() {
         let (_tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(1);
         let silent = http_body_util::StreamBody::new(ReceiverStream(rx));
-        let mut t = Tracked::new(silent, None, None, Duration::from_secs(5));
+        let mut t = Tracked::new(silent, (), Duration::from_secs(5));
         let start = tokio::time::Instant::now();
         let err = t.frame().await.unwrap().unwrap_err();
         assert!(err.is::<IdleTimeout>());

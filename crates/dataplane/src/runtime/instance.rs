@@ -5,7 +5,10 @@
 //! active-probe hysteresis and passive ejection — sit behind small mutexes
 //! that only probes and failures take.
 
-use crate::load_report::LoadReport;
+use super::histogram::Histogram;
+use super::load_report::LoadReport;
+use super::queue::Waiters;
+use crate::upstream::Origin;
 use fulcrum_config::Endpoint;
 use fulcrum_policy::ewma::PeakEwma;
 use fulcrum_policy::health::Hysteresis;
@@ -17,19 +20,15 @@ use std::sync::Mutex;
 #[derive(Debug)]
 pub struct InstanceState {
     pub endpoint: Endpoint,
-    /// `Host` header value for requests to this instance, built once.
-    pub host: http::HeaderValue,
-    /// Idle keep-alive connections.
-    pub conns: crate::upstream::ConnPool,
-    /// TLS settings of an `https://` instance (set by each snapshot build).
-    tls: arc_swap::ArcSwapOption<crate::tls::Upstream>,
+    /// How the client side reaches it: address, `Host`, TLS, idle connections.
+    pub origin: Origin,
     /// Time to the response head of every answered try.
-    pub latency: crate::histogram::Histogram,
+    pub latency: Histogram,
     /// WebSockets tunnelled to this instance right now.
     websockets: AtomicU32,
     /// The admission queues of every pool this instance is in (set by
     /// each snapshot build), woken when a slot frees.
-    pub waiters: arc_swap::ArcSwap<Vec<std::sync::Arc<crate::snapshot::Waiters>>>,
+    pub waiters: arc_swap::ArcSwap<Vec<std::sync::Arc<Waiters>>>,
     in_flight: AtomicU32,
     requests: AtomicU64,
     failures: AtomicU64,
@@ -67,13 +66,9 @@ struct Perf {
 
 impl InstanceState {
     pub fn new(endpoint: Endpoint) -> Self {
-        let host = http::HeaderValue::from_str(&endpoint.authority)
-            .unwrap_or_else(|_| http::HeaderValue::from_static("invalid.invalid"));
         Self {
+            origin: Origin::new(endpoint.clone()),
             endpoint,
-            host,
-            conns: Default::default(),
-            tls: Default::default(),
             latency: Default::default(),
             websockets: AtomicU32::new(0),
             waiters: Default::default(),
@@ -91,27 +86,6 @@ impl InstanceState {
             up_since: AtomicU64::new(0),
             perf: Mutex::new(Perf::default()),
             load: Mutex::new(None),
-        }
-    }
-
-    /// Sets the TLS settings for an `https://` instance.
-    pub fn set_tls(&self, tls: Option<std::sync::Arc<crate::tls::Upstream>>) {
-        self.tls.store(tls);
-    }
-
-    /// Opens a connection to the instance: TCP, plus TLS for `https://`.
-    pub async fn dial(&self) -> Result<crate::tls::Stream, crate::tls::DialError> {
-        if self.endpoint.scheme == "https" {
-            let tls = self.tls.load_full().ok_or_else(|| crate::tls::DialError {
-                detail: format!(
-                    "no usable TLS settings for {} (see the error logged at load)",
-                    self.endpoint.url
-                ),
-                local: false,
-            })?;
-            crate::tls::Stream::connect(&self.endpoint, Some(&tls)).await
-        } else {
-            crate::tls::Stream::connect(&self.endpoint, None).await
         }
     }
 
@@ -295,7 +269,7 @@ impl InstanceState {
             requests: self.requests.load(Relaxed),
             failures: self.failures.load(Relaxed),
             ejections: self.ejections_total.load(Relaxed),
-            idle_connections: self.conns.idle(),
+            idle_connections: self.origin.conns.idle(),
             weight_override: self.weight_override(),
             open_websockets: self.websockets.load(Relaxed),
             error_rate: self
@@ -405,7 +379,7 @@ mod tests {
     #[test]
     fn load_reports_expire() {
         let i = inst();
-        let r = crate::load_report::parse("TEXT cpu_utilization=0.7").unwrap();
+        let r = crate::runtime::load_report::parse("TEXT cpu_utilization=0.7").unwrap();
         i.report_load(r, 1_000);
         assert_eq!(
             i.load_report(1_000 + LOAD_REPORT_TTL_MS - 1)

@@ -2,7 +2,7 @@
 //!
 //! * Key: SHA-256 over method, path, query and the SHA-256 of the request
 //!   body (the voice seed keys TTS audio on URI and text). Only requests
-//!   whose body is at most [`MAX_KEYED_BODY`] are looked up.
+//!   whose body is at most [`MAX_KEYED_BODY`](super::key::MAX_KEYED_BODY) are looked up.
 //! * Stored: complete `200` answers no larger than `max_entry_size`, unless
 //!   the response says `no-store`, `private`, `no-cache`, `max-age=0`,
 //!   `Vary: *` or sets a cookie; `s-maxage`/`max-age` shorten `ttl`.
@@ -17,11 +17,13 @@
 //! * Other `Vary` headers are honoured: the request values they name are
 //!   stored with the entry and must match for a hit.
 
-use crate::body::{full, BoxError, ProxyBody};
+use super::key::Key;
+use super::rules::{storable_for, vary_values, Directives};
+use crate::http::body::{full, BoxError, ProxyBody};
 use bytes::{Bytes, BytesMut};
 use fulcrum_config::CacheConfig;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Response, StatusCode, Uri};
+use http::{Method, Response};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use serde::Serialize;
@@ -32,131 +34,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// Request bodies up to this size are hashed into the key; larger ones
-/// bypass the cache (and stream).
-pub const MAX_KEYED_BODY: usize = 1 << 20;
-
 /// The longest an identical request waits for the one filling the cache
 /// before going upstream itself (nginx's `proxy_cache_lock_timeout`).
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
-
-pub type Key = [u8; 32];
-
-/// The cache key of a request: its method, the `Host` it was sent to, the
-/// route's prefix length (`skip`: two routes into one pool may forward the
-/// same path differently), path, query and the SHA-256 of its body.
-pub fn key(method: &Method, host: &[u8], skip: usize, uri: &Uri, body: &[u8]) -> Key {
-    use ring::digest::{digest, Context as Sha, SHA256};
-    let body_hash = digest(&SHA256, body);
-    let mut h = Sha::new(&SHA256);
-    let skip = (skip as u64).to_be_bytes();
-    for part in [
-        method.as_str().as_bytes(),
-        host,
-        &skip[..],
-        uri.path().as_bytes(),
-        uri.query().unwrap_or("").as_bytes(),
-        body_hash.as_ref(),
-    ] {
-        // Length-prefixed, so no two different requests hash the same bytes.
-        h.update(&(part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    let mut k = [0u8; 32];
-    k.copy_from_slice(h.finish().as_ref());
-    k
-}
-
-/// The `Cache-Control` directives that matter here.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Directives {
-    pub no_store: bool,
-    pub no_cache: bool,
-    pub private: bool,
-    /// `public` or `must-revalidate`: shareable even if the request carried
-    /// credentials (RFC 9111 §3.5; `s-maxage` counts too).
-    pub shareable: bool,
-    /// `s-maxage`, else `max-age`, in seconds.
-    pub max_age: Option<u64>,
-}
-
-impl Directives {
-    pub fn parse(headers: &HeaderMap) -> Self {
-        let mut d = Directives::default();
-        let mut s_maxage = None;
-        let mut max_age = None;
-        for v in headers.get_all(header::CACHE_CONTROL) {
-            let Ok(v) = v.to_str() else { continue };
-            for item in v.split(',') {
-                let (name, value) = item.split_once('=').unwrap_or((item, ""));
-                let value = value.trim().trim_matches('"').parse::<u64>().ok();
-                match name.trim().to_ascii_lowercase().as_str() {
-                    "no-store" => d.no_store = true,
-                    "no-cache" => d.no_cache = true,
-                    "private" => d.private = true,
-                    "public" | "must-revalidate" => d.shareable = true,
-                    "s-maxage" => s_maxage = s_maxage.or(Some(value.unwrap_or(0))),
-                    "max-age" => max_age = max_age.or(Some(value.unwrap_or(0))),
-                    _ => {}
-                }
-            }
-        }
-        d.shareable |= s_maxage.is_some();
-        d.max_age = s_maxage.or(max_age);
-        d
-    }
-}
-
-/// How long a response may be stored, or `None` if it must not be.
-/// `authorized`: the request carried `Authorization`; its answer is only
-/// shared when the response says so (`public`, `s-maxage`,
-/// `must-revalidate`), as RFC 9111 §3.5 requires of a shared cache.
-pub fn storable_for(
-    cfg: &CacheConfig,
-    status: StatusCode,
-    headers: &HeaderMap,
-    authorized: bool,
-) -> Option<Duration> {
-    if status != StatusCode::OK || headers.contains_key(header::SET_COOKIE) {
-        return None;
-    }
-    let d = Directives::parse(headers);
-    if d.no_store || d.no_cache || d.private || (authorized && !d.shareable) {
-        return None;
-    }
-    // `Vary: *`, or a name that is not a header name, cannot be matched.
-    if headers.get_all(header::VARY).iter().any(|v| {
-        v.to_str().map_or(true, |v| {
-            v.split(',').any(|x| {
-                let x = x.trim();
-                x == "*" || (!x.is_empty() && HeaderName::from_bytes(x.as_bytes()).is_err())
-            })
-        })
-    }) {
-        return None;
-    }
-    let ttl = match d.max_age {
-        Some(s) => cfg.ttl.min(Duration::from_secs(s)),
-        None => cfg.ttl,
-    };
-    (!ttl.is_zero()).then_some(ttl)
-}
-
-/// The request headers a response varies on, with the request's values.
-fn vary_values(resp: &HeaderMap, req: &HeaderMap) -> Vec<(HeaderName, Option<HeaderValue>)> {
-    resp.get_all(header::VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .map(|n| {
-            let v = req.get(&n).cloned();
-            (n, v)
-        })
-        .collect()
-}
 
 /// One stored response.
 #[derive(Debug)]
@@ -398,7 +280,7 @@ impl Fill {
         }
         let mut headers = parts.headers.clone();
         headers.remove(X_CACHE);
-        headers.remove(crate::headers::X_REQUEST_ID);
+        headers.remove(crate::http::headers::X_REQUEST_ID);
         let vary = vary_values(&parts.headers, &self.req_headers);
         let entry = Entry {
             headers,
@@ -496,6 +378,8 @@ impl Body for Tee {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::key::key;
+    use http::{StatusCode, Uri};
 
     fn cfg() -> CacheConfig {
         CacheConfig {

@@ -1,0 +1,7 @@
+//! What the gateway saw of each request: one [`record::Record`] per
+//! request, finished when its response body ends or is dropped, handed to
+//! an [`record::Observer`].
+
+pub mod record;
+
+pub use record::{LogObserver, Observer, Outcome, Pending, Record};

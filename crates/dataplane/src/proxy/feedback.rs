@@ -1,0 +1,131 @@
+//! What a try teaches about its instance, recorded in one place: time to
+//! the response head (histogram and, for the latency-aware algorithms, the
+//! estimates), errors, ORCA load reports, `Retry-After` cool-downs and
+//! passive ejection — and the completion handle that rides in the response
+//! body (tower's `TrackCompletion`), which frees the instance's slot,
+//! returns the connection to its pool at a clean end and finishes the
+//! request's record.
+
+use crate::http::body::Completion;
+use crate::observe::{Outcome, Pending};
+use crate::runtime::load_report;
+use crate::runtime::{InFlightGuard, InstanceState, PoolRuntime};
+use crate::upstream::Pooled;
+use fulcrum_policy::retry::Failure;
+use http::{header, HeaderMap, StatusCode};
+use std::time::Duration;
+
+/// The instance answered with a response head after `took`.
+pub fn answered(
+    pool: &PoolRuntime,
+    inst: &InstanceState,
+    status: StatusCode,
+    headers: &HeaderMap,
+    took: Duration,
+    now_ms: u64,
+) {
+    inst.latency.record_us(took.as_micros() as u64);
+    let inputs = pool.cfg.algorithm.inputs();
+    if inputs.latency || inputs.resources {
+        inst.observe(
+            Some(took.as_secs_f64() * 1000.0),
+            status.as_u16() >= 500,
+            now_ms,
+        );
+    }
+    if inputs.resources {
+        let report = headers
+            .get(load_report::HEADER)
+            .and_then(|v| v.to_str().ok());
+        if let Some(r) = report.and_then(load_report::parse) {
+            inst.report_load(r, now_ms);
+        }
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = retry_after_secs(headers) {
+            // The instance asked for a pause: give it one.
+            inst.cool_down(now_ms.saturating_add(secs * 1000));
+            tracing::info!(pool = %pool.cfg.name, instance = %inst.endpoint.url, status = status.as_u16(), secs, "instance cooling down (Retry-After)");
+        }
+    }
+}
+
+/// A try failed in the instance's fault: no answer at all (`waited` is
+/// the time spent when it was a timeout), or an answer whose status is
+/// listed in `retry.on` (`answered`, already measured by [`answered`]).
+pub fn failed(
+    pool: &PoolRuntime,
+    inst: &InstanceState,
+    failure: Failure,
+    answered: bool,
+    waited: Duration,
+    now_ms: u64,
+) {
+    if pool.measures() && !answered {
+        let waited = (failure == Failure::Timeout).then_some(waited.as_secs_f64() * 1000.0);
+        inst.observe(waited, true, now_ms);
+    }
+    if let Some(until) = inst.record_failure(now_ms, pool.cfg.passive) {
+        tracing::warn!(pool = %pool.cfg.name, instance = %inst.endpoint.url, failure = %failure,
+            ejected_for_ms = until - now_ms, "instance ejected after repeated failures");
+    }
+}
+
+/// Seconds in a `Retry-After` header (the delta-seconds form), capped at 5 minutes.
+fn retry_after_secs(h: &HeaderMap) -> Option<u64> {
+    h.get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| s.min(300))
+}
+
+/// Rides in a proxied response body until it ends or is dropped.
+#[derive(Debug)]
+pub struct Done {
+    /// The instance's in-flight slot (`None` for a last answer passed on
+    /// after the slot was given up).
+    pub guard: Option<InFlightGuard>,
+    /// The connection, back to its pool at a clean end.
+    pub conn: Option<Pooled>,
+    pub record: Pending,
+}
+
+impl Completion for Done {
+    fn complete(self, clean: bool) {
+        if clean {
+            if let Some(c) = self.conn {
+                c.give_back();
+            }
+        }
+        drop(self.guard);
+        self.record.finish(if clean {
+            Outcome::Complete
+        } else {
+            Outcome::BodyFailed
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn retry_after_takes_seconds_and_caps_them() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after_secs(&h), None);
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static(" 7 "));
+        assert_eq!(retry_after_secs(&h), Some(7));
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("86400"));
+        assert_eq!(retry_after_secs(&h), Some(300));
+        h.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after_secs(&h), None, "the date form is not used");
+    }
+}

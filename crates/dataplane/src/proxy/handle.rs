@@ -1,0 +1,77 @@
+//! One request, start to end: prepare it (route, read-ahead, cache), run
+//! the attempt loop, and answer — with the request's record finished when
+//! the response body ends (or at once for the gateway's own answers).
+
+use super::attempt;
+use super::request::{prepare, Ready};
+use crate::http::body::{BoxError, ProxyBody};
+use crate::http::headers::{self, X_REQUEST_ID};
+use crate::http::{Peer, ProxyError};
+use crate::observe::{Outcome, Pending};
+use crate::Gateway;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body::Body;
+use std::sync::Arc;
+
+/// Serves one request from a caller at `peer`.
+pub async fn handle<B>(gw: Arc<Gateway>, req: Request<B>, peer: &Peer) -> Response<ProxyBody>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    let rid = headers::request_id(req.headers());
+    let mut rec = Pending::new(
+        gw.observer(),
+        gw.clock.instant(),
+        req.method().clone(),
+        req.uri().clone(),
+    );
+    match serve(&gw, req, peer, &rid, &mut rec).await {
+        Ok(mut resp) => {
+            resp.headers_mut().insert(X_REQUEST_ID, rid);
+            resp
+        }
+        Err(e) => {
+            tracing::debug!(request_id = ?rid, error = %e, "request failed");
+            rec.head(e.status(), Some(e.blame()));
+            rec.finish(Outcome::Complete);
+            e.to_response(&rid)
+        }
+    }
+}
+
+async fn serve<B>(
+    gw: &Gateway,
+    req: Request<B>,
+    peer: &Peer,
+    rid: &HeaderValue,
+    rec: &mut Pending,
+) -> Result<Response<ProxyBody>, ProxyError>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    let snap = gw.snapshot();
+    let p = match prepare(&snap, &gw.clock, req, peer, rid).await? {
+        Ready::Hit(resp) => {
+            rec.record().cache_hit = true;
+            rec.head(resp.status(), None);
+            rec.hand_over().finish(Outcome::Complete);
+            return Ok(resp);
+        }
+        Ready::Go(p) => p,
+    };
+    let req = attempt::Request {
+        out: p.out,
+        idempotent: p.idempotent,
+        key: p.key,
+        upgrade: p.upgrade,
+        max_body: snap.config.limits.max_body,
+    };
+    let resp = attempt::run(&gw.clock, &p.pool, req, rec).await?;
+    Ok(match p.fill {
+        Some(fill) => fill.wrap(resp, gw.clock.now_ms()),
+        None => resp,
+    })
+}

@@ -1,0 +1,215 @@
+//! Building a [`Snapshot`] from a config, keeping the live state of the
+//! instances, queues and caches of the previous one.
+
+use super::instance::InstanceState;
+use super::queue::Waiters;
+use super::snapshot::{Member, PoolRuntime, RouteEntry, Snapshot};
+use crate::cache::ResponseCache;
+use fulcrum_config::Config;
+use fulcrum_policy::{build, hash_bytes, Priority};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// Gives every `https://` instance its TLS settings: the system's roots
+/// plus the CA files of every pool it is in. Settings are shared between
+/// instances with the same files.
+fn set_upstream_tls(pools: &[Arc<PoolRuntime>], instances: &HashMap<String, Arc<InstanceState>>) {
+    let mut per_instance: HashMap<&str, Vec<&fulcrum_config::UpstreamTls>> = HashMap::new();
+    for p in pools {
+        for m in p
+            .members
+            .iter()
+            .filter(|m| m.inst.endpoint.scheme == "https")
+        {
+            let v = per_instance
+                .entry(m.inst.endpoint.url.as_str())
+                .or_default();
+            if !v.contains(&&p.cfg.tls) {
+                v.push(&p.cfg.tls);
+            }
+        }
+    }
+    let mut configs: HashMap<Vec<&std::path::Path>, Result<_, String>> = HashMap::new();
+    for (url, settings) in per_instance {
+        let inst = &instances[url];
+        let cas: Vec<&std::path::Path> = settings.iter().filter_map(|t| t.ca.as_deref()).collect();
+        let config = configs
+            .entry(cas)
+            .or_insert_with_key(|cas| crate::tls::client_config(cas))
+            .clone();
+        match config.and_then(|c| crate::tls::Upstream::new(&inst.endpoint, &settings, c)) {
+            Ok(u) => inst.origin.set_tls(Some(Arc::new(u))),
+            Err(e) => {
+                // `tls::check` refuses such a config before it gets here; a
+                // file that went bad since leaves the instance unusable (its
+                // tries fail and it is marked down), never unverified.
+                tracing::error!(instance = %url, error = %e, "TLS settings unusable");
+                inst.origin.set_tls(None);
+            }
+        }
+    }
+}
+
+impl Snapshot {
+    /// Builds a snapshot for `config`, keeping the live state and upstream
+    /// connection pools of `prev` where they still apply.
+    ///
+    /// An instance that is new in a rebuild (not at start-up) enters slow
+    /// start at `now_ms`, and its call count starts at the minimum of its
+    /// pool's other members, so `least_calls` does not flood it.
+    pub fn build(config: Arc<Config>, prev: Option<&Snapshot>, now_ms: u64) -> Snapshot {
+        let mut instances: HashMap<String, Arc<InstanceState>> = HashMap::new();
+        let mut fresh: Vec<Arc<InstanceState>> = vec![];
+        let mut pools = vec![];
+        let mut index = HashMap::new();
+        for (name, pc) in &config.pools {
+            let members: Vec<Member> = pc
+                .instances
+                .iter()
+                .map(|ic| {
+                    let url = &ic.endpoint.url;
+                    let inst = instances
+                        .entry(url.clone())
+                        .or_insert_with(|| {
+                            prev.and_then(|p| p.instances.get(url).cloned())
+                                .unwrap_or_else(|| {
+                                    let inst = Arc::new(InstanceState::new(ic.endpoint.clone()));
+                                    if prev.is_some() {
+                                        fresh.push(inst.clone());
+                                    }
+                                    inst
+                                })
+                        })
+                        .clone();
+                    Member {
+                        inst,
+                        weight: ic.weight,
+                        max_concurrent: ic.max_concurrent,
+                        priority: ic.priority,
+                    }
+                })
+                .collect();
+            let is_fresh = |i: &Arc<InstanceState>| fresh.iter().any(|f| Arc::ptr_eq(f, i));
+            let floor = |p: Priority| {
+                members
+                    .iter()
+                    .filter(|m| !is_fresh(&m.inst) && m.priority == p)
+                    .map(|m| m.inst.calls.load(Relaxed))
+                    .min()
+            };
+            for m in members.iter().filter(|m| is_fresh(&m.inst)) {
+                m.inst.set_up_since(now_ms.max(1));
+                if let Some(floor) = floor(m.priority) {
+                    m.inst.calls.fetch_max(floor, Relaxed);
+                }
+            }
+            let ids: Vec<(u64, u32)> = members
+                .iter()
+                .map(|m| (hash_bytes(m.inst.endpoint.url.as_bytes()), m.weight))
+                .collect();
+            index.insert(name.clone(), pools.len());
+            pools.push(Arc::new(PoolRuntime {
+                balancer: build(pc.algorithm, &ids),
+                cfg: pc.clone(),
+                members,
+                // The queue survives a reload, so waiters are not stranded.
+                waiters: prev
+                    .and_then(|p| p.pool(name))
+                    .map_or_else(Default::default, |p| p.waiters.clone()),
+                // The cache survives a reload that does not change its settings.
+                cache: pc.cache.as_ref().map(|c| {
+                    prev.and_then(|p| p.pool(name))
+                        .and_then(|p| p.cache.clone())
+                        .filter(|old| old.config() == c)
+                        .unwrap_or_else(|| ResponseCache::new(c.clone()))
+                }),
+            }));
+        }
+        // Each instance's queues, gathered in one pass over the pools.
+        let mut queues: HashMap<String, Vec<Arc<Waiters>>> = HashMap::new();
+        for p in &pools {
+            for m in &p.members {
+                let q = queues.entry(m.inst.endpoint.url.clone()).or_default();
+                if !q.iter().any(|w| Arc::ptr_eq(w, &p.waiters)) {
+                    q.push(p.waiters.clone());
+                }
+            }
+        }
+        for (url, inst) in &instances {
+            inst.waiters
+                .store(Arc::new(queues.remove(url).unwrap_or_default()));
+        }
+        set_upstream_tls(&pools, &instances);
+        let mut routes: Vec<RouteEntry> = config
+            .routes
+            .iter()
+            .filter_map(|r| {
+                index.get(&r.pool).map(|&pool| RouteEntry {
+                    route: r.clone(),
+                    pool,
+                })
+            })
+            .collect();
+        routes.sort_by(|a, b| {
+            b.route
+                .path_prefix
+                .len()
+                .cmp(&a.route.path_prefix.len())
+                .then(b.route.host.is_some().cmp(&a.route.host.is_some()))
+        });
+        Snapshot {
+            config,
+            routes,
+            pools,
+            instances,
+            index,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(yaml: &str) -> Snapshot {
+        let cfg = fulcrum_config::parse(yaml, &|_| None).unwrap();
+        Snapshot::build(Arc::new(cfg), None, 0)
+    }
+
+    const YAML: &str = r#"
+pools:
+  a: { instances: [ { endpoint: "http://127.0.0.1:1" } ] }
+  b: { instances: [ { endpoint: "http://127.0.0.1:2" }, { endpoint: "http://127.0.0.1:1" } ] }
+  c: {}
+routes:
+  - { path_prefix: /, pool: a }
+  - { path_prefix: /api/, pool: b }
+  - { path_prefix: /api/, pool: c, host: Special.example }
+"#;
+
+    #[tokio::test]
+    async fn longest_prefix_then_host_wins() {
+        let s = snap(YAML);
+        let name =
+            |h: Option<&str>, p: &str| s.route(h, p).ok().map(|(pool, _)| pool.cfg.name.clone());
+        assert_eq!(name(None, "/x").as_deref(), Some("a"));
+        assert_eq!(name(None, "/api/v1").as_deref(), Some("b"));
+        assert_eq!(
+            name(Some("special.example:8080"), "/api/v1").as_deref(),
+            Some("c")
+        );
+        assert_eq!(name(Some("other"), "/api/v1").as_deref(), Some("b"));
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_in_two_pools_shares_one_state_and_survives_rebuild() {
+        let s = snap(YAML);
+        let a = &s.pool("a").unwrap().members[0].inst;
+        let b = &s.pool("b").unwrap().members[1].inst;
+        assert!(Arc::ptr_eq(a, b));
+        assert!(a.try_acquire(None));
+        let s2 = Snapshot::build(s.config.clone(), Some(&s), 0);
+        assert_eq!(s2.pool("a").unwrap().members[0].inst.in_flight(), 1);
+    }
+}

@@ -1,0 +1,16 @@
+//! The live state the request path reads: per-instance atomics and
+//! estimates ([`instance`]), each pool's admission queue ([`queue`]), the
+//! immutable [`snapshot`] of pools and routes and how one is [`build`]t,
+//! latency [`histogram`]s, ORCA [`load_report`]s and the [`stats`] views.
+
+pub mod build;
+pub mod histogram;
+pub mod instance;
+pub mod load_report;
+pub mod queue;
+pub mod snapshot;
+pub mod stats;
+
+pub use instance::{InFlightGuard, InstanceState, WebSocketGuard};
+pub use queue::Waiters;
+pub use snapshot::{Member, PoolRuntime, RouteMiss, Snapshot};

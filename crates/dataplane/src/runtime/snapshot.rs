@@ -1,0 +1,211 @@
+//! The immutable runtime snapshot the request path reads.
+//!
+//! The control plane builds a new [`Snapshot`] from a config (reusing the
+//! live [`InstanceState`] of every endpoint it already knew, so counters and
+//! health survive a reload) and publishes it with `ArcSwap`; a request loads
+//! the current one once and works on it to the end.
+
+use super::instance::InstanceState;
+use super::queue::Waiters;
+use crate::cache::ResponseCache;
+use fulcrum_config::{Config, Pool as PoolConfig, Route};
+use fulcrum_policy::{rejoin_floor, Balancer, Candidate, Priority, Slot};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// With `slow_start`, weights are multiplied by this so that even weight 1
+/// can ramp (from a tenth of its share) instead of being stuck at 1.
+pub const SLOW_START_SCALE: u32 = 100;
+
+/// One instance as a member of one pool.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub inst: Arc<InstanceState>,
+    pub weight: u32,
+    pub max_concurrent: Option<u32>,
+    pub priority: Priority,
+}
+
+#[derive(Debug)]
+pub struct PoolRuntime {
+    pub cfg: PoolConfig,
+    pub members: Vec<Member>,
+    pub balancer: Box<dyn Balancer>,
+    pub waiters: Arc<Waiters>,
+    /// The response cache, when the pool has `cache:`.
+    pub cache: Option<Arc<ResponseCache>>,
+}
+
+impl PoolRuntime {
+    /// The selector's view of every member at `now_ms`, skipping `excluded` slots.
+    pub fn slots(&self, now_ms: u64, excluded: &[usize], ignore_health: bool, out: &mut Vec<Slot>) {
+        let inputs = self.cfg.algorithm.inputs();
+        let slow_start = self.cfg.slow_start.as_millis() as u64;
+        out.clear();
+        out.extend(self.members.iter().enumerate().map(|(i, m)| {
+            let inst = &m.inst;
+            let usable = !excluded.contains(&i)
+                && if ignore_health {
+                    !inst.is_drained()
+                } else {
+                    inst.usable(now_ms)
+                };
+            let mut cand = Candidate {
+                max_concurrent: m.max_concurrent,
+                priority: m.priority,
+                ..Candidate::new(
+                    i,
+                    {
+                        // An operator's weight override applies in every pool.
+                        let w = inst.weight_override().unwrap_or(m.weight);
+                        if slow_start > 0 {
+                            inst.effective_weight(
+                                w.saturating_mul(SLOW_START_SCALE),
+                                slow_start,
+                                now_ms,
+                            )
+                        } else {
+                            w
+                        }
+                    },
+                    inst.in_flight(),
+                )
+            };
+            if usable {
+                if inputs.calls {
+                    cand.calls = inst.calls.load(Relaxed);
+                }
+                if inputs.latency {
+                    (cand.latency_ms, cand.error_rate) = inst.perf(now_ms, cand.in_flight);
+                }
+                if inputs.resources {
+                    if let Some(r) = inst.load_report(now_ms) {
+                        (cand.cpu, cand.mem) = (r.cpu, r.mem);
+                    }
+                }
+            }
+            Slot { usable, cand }
+        }));
+        if inputs.calls {
+            // Hold instances out of service at the in-service minimum, so
+            // one returning from an outage rejoins level, not far behind.
+            let floors: Vec<(Priority, Option<u64>)> = out
+                .iter()
+                .filter(|s| !s.usable)
+                .map(|s| (s.cand.priority, rejoin_floor(out, s.cand.priority)))
+                .collect();
+            for (m, s) in self
+                .members
+                .iter()
+                .zip(out.iter())
+                .filter(|(_, s)| !s.usable)
+            {
+                if let Some((_, Some(floor))) = floors.iter().find(|(p, _)| *p == s.cand.priority) {
+                    m.inst.calls.fetch_max(*floor, Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Whether tries should feed the latency and error estimates.
+    pub fn measures(&self) -> bool {
+        let i = self.cfg.algorithm.inputs();
+        i.latency || i.resources
+    }
+}
+
+/// Why no pool takes a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteMiss {
+    NoRoute,
+    /// The registry route, for a task type nobody registered.
+    NoService(String),
+}
+
+#[derive(Debug)]
+pub struct RouteEntry {
+    pub route: Route,
+    pub pool: usize,
+}
+
+#[derive(Debug)]
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    /// Most specific first: longer prefix, then host-bound before any-host.
+    pub routes: Vec<RouteEntry>,
+    pub pools: Vec<Arc<PoolRuntime>>,
+    /// Every distinct instance, by endpoint URL.
+    pub instances: HashMap<String, Arc<InstanceState>>,
+    /// Pool positions by name.
+    pub(super) index: HashMap<String, usize>,
+}
+
+impl Snapshot {
+    /// The most specific route for a request, by longest path prefix and host.
+    /// Where a request goes: the pool, and how many bytes of the path the
+    /// route consumes (the forwarded path is the endpoint's path joined with
+    /// the rest). The most specific route wins: the longest path prefix,
+    /// then a host-bound route before an any-host one. The registry route
+    /// (`registry.route_prefix`, e.g. `/infer/`) competes by the same rule:
+    /// `/infer/人数统计` goes to the pool of that task type and to the
+    /// endpoint URL exactly as registered.
+    pub fn route(
+        &self,
+        host: Option<&str>,
+        path: &str,
+    ) -> Result<(&Arc<PoolRuntime>, usize), RouteMiss> {
+        let host = host.map(strip_port);
+        let fixed = self.routes.iter().find(|r| {
+            path.starts_with(r.route.path_prefix.as_str())
+                && r.route
+                    .host
+                    .as_deref()
+                    .is_none_or(|h| host.is_some_and(|x| x.eq_ignore_ascii_case(h)))
+        });
+        let reg = &self.config.registry;
+        let prefix = reg.route_prefix.as_str();
+        if reg.enabled
+            && path.starts_with(prefix)
+            && fixed.is_none_or(|r| r.route.path_prefix.len() < prefix.len())
+        {
+            let segment = &path[prefix.len()..];
+            let segment = segment.split('/').next().unwrap_or_default();
+            let task = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+            return match self.pool(&task) {
+                Some(p) => Ok((p, path.len())),
+                None => Err(RouteMiss::NoService(task.into_owned())),
+            };
+        }
+        let r = fixed.ok_or(RouteMiss::NoRoute)?;
+        let skip = if r.route.strip_prefix {
+            r.route.path_prefix.len()
+        } else {
+            0
+        };
+        Ok((&self.pools[r.pool], skip))
+    }
+
+    pub fn pool(&self, name: &str) -> Option<&Arc<PoolRuntime>> {
+        self.index.get(name).map(|&i| &self.pools[i])
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_stripped_from_hosts() {
+        assert_eq!(strip_port("a.b:80"), "a.b");
+        assert_eq!(strip_port("[::1]:80"), "::1");
+        assert_eq!(strip_port("a.b"), "a.b");
+    }
+}

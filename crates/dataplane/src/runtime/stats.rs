@@ -1,0 +1,87 @@
+//! Point-in-time views of the pools for the admin plane: each instance's
+//! counters, and its share of the pool's requests against the share its
+//! weight promises.
+
+use super::instance::InstanceStats;
+use super::snapshot::{Member, Snapshot};
+use crate::cache::CacheStats;
+use fulcrum_policy::Algorithm;
+use serde::Serialize;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Live statistics of every pool and instance, with each instance's
+/// share of the pool's requests against the share its weight promises
+/// (equal shares for the algorithms that ignore weights).
+pub fn pools(snap: &Snapshot, now: u64) -> Vec<PoolStats> {
+    snap.pools
+        .iter()
+        .map(|p| {
+            let weighted = matches!(
+                p.cfg.algorithm,
+                Algorithm::WeightedRoundRobin
+                    | Algorithm::LeastConnections
+                    | Algorithm::Random
+                    | Algorithm::PowerOfTwo
+                    | Algorithm::ConsistentHash
+            );
+            let stats: Vec<_> = p.members.iter().map(|m| (m, m.inst.stats(now))).collect();
+            let effective = |m: &Member| m.inst.weight_override().unwrap_or(m.weight);
+            let total_req: u64 = stats.iter().map(|(_, s)| s.requests).sum();
+            let total_w: u64 = p.members.iter().map(|m| u64::from(effective(m))).sum();
+            let n = p.members.len().max(1) as f64;
+            PoolStats {
+                name: p.cfg.name.clone(),
+                algorithm: p.cfg.algorithm.name(),
+                queued: p.waiters.waiting.load(Relaxed),
+                cache: p.cache.as_ref().map(|c| c.stats()),
+                instances: stats
+                    .into_iter()
+                    .map(|(m, s)| MemberStats {
+                        weight: m.weight,
+                        effective_weight: effective(m),
+                        max_concurrent: m.max_concurrent,
+                        priority: m.priority.name(),
+                        share: if total_req > 0 {
+                            s.requests as f64 / total_req as f64
+                        } else {
+                            0.0
+                        },
+                        expected_share: if weighted && total_w > 0 {
+                            f64::from(effective(m)) / total_w as f64
+                        } else {
+                            1.0 / n
+                        },
+                        stats: s,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolStats {
+    pub name: String,
+    pub algorithm: &'static str,
+    pub queued: u32,
+    pub instances: Vec<MemberStats>,
+    /// Response cache counters, when the pool has a cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheStats>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberStats {
+    /// Configured weight.
+    pub weight: u32,
+    /// The weight in use (an operator's override, if any).
+    pub effective_weight: u32,
+    /// Share of the pool's requests this instance got.
+    pub share: f64,
+    /// The share its weight promises under the pool's algorithm.
+    pub expected_share: f64,
+    pub max_concurrent: Option<u32>,
+    pub priority: &'static str,
+    #[serde(flatten)]
+    pub stats: InstanceStats,
+}
