@@ -33,16 +33,25 @@ pub fn empty() -> ProxyBody {
 #[error("no data for {0:?} on the stream (idle timeout)")]
 pub struct IdleTimeout(pub Duration);
 
-/// Told once how a [`Tracked`] body ended. Dropping the handle without
-/// calling it (the body was dropped half-way) means "not clean".
+/// How a [`Tracked`] body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEnd {
+    /// Read to its end without an error.
+    Complete,
+    /// The inner body failed, or stalled for longer than the idle timeout.
+    Failed,
+    /// Dropped before its end (the reader went away).
+    Dropped,
+}
+
+/// Told once how a [`Tracked`] body ended.
 pub trait Completion {
-    /// `clean`: the body was read to its end without an error.
-    fn complete(self, clean: bool);
+    fn complete(self, end: BodyEnd);
 }
 
 /// Nothing to report (a request body, which only needs the idle timeout).
 impl Completion for () {
-    fn complete(self, _clean: bool) {}
+    fn complete(self, _end: BodyEnd) {}
 }
 
 pin_project_lite::pin_project! {
@@ -72,8 +81,12 @@ pin_project_lite::pin_project! {
             // Dropped unread: clean only if nothing was left to read (hyper
             // does not poll a body that says it has ended).
             let this = this.project();
-            let ended = this.inner.is_end_stream();
-            finish(this.done, ended);
+            let end = if this.inner.is_end_stream() {
+                BodyEnd::Complete
+            } else {
+                BodyEnd::Dropped
+            };
+            finish(this.done, end);
         }
     }
 }
@@ -90,9 +103,9 @@ impl<B: Body, C: Completion> Tracked<B, C> {
 }
 
 /// Reports to the completion handle at most once.
-fn finish<C: Completion>(done: &mut Option<C>, clean: bool) {
+fn finish<C: Completion>(done: &mut Option<C>, end: BodyEnd) {
     if let Some(d) = done.take() {
-        d.complete(clean);
+        d.complete(end);
     }
 }
 
@@ -112,7 +125,7 @@ where
         let mut this = self.project();
         match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(None) => {
-                finish(this.done, true);
+                finish(this.done, BodyEnd::Complete);
                 Poll::Ready(None)
             }
             Poll::Ready(Some(r)) => {
@@ -120,11 +133,11 @@ where
                     t.as_mut().reset(tokio::time::Instant::now() + *this.idle);
                 }
                 if r.is_err() {
-                    finish(this.done, false);
+                    finish(this.done, BodyEnd::Failed);
                 } else if this.inner.is_end_stream() {
                     // The last frame: hyper's server will not poll again
                     // (it checks `is_end_stream`), so finish here.
-                    finish(this.done, true);
+                    finish(this.done, BodyEnd::Complete);
                 }
                 Poll::Ready(Some(r.map_err(Into::into)))
             }
@@ -134,7 +147,7 @@ where
                     .timer
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
                 ready!(timer.as_mut().poll(cx));
-                finish(this.done, false);
+                finish(this.done, BodyEnd::Failed);
                 Poll::Ready(Some(Err(Box::new(IdleTimeout(idle)))))
             }
         }
@@ -283,6 +296,53 @@ mod tests {
         let err = t.frame().await.unwrap().unwrap_err();
         assert!(err.is::<IdleTimeout>());
         assert_eq!(start.elapsed(), Duration::from_secs(5));
+    }
+
+    /// Records how the body ended.
+    #[derive(Clone, Default)]
+    struct Seen(std::sync::Arc<std::sync::Mutex<Vec<BodyEnd>>>);
+    impl Completion for Seen {
+        fn complete(self, end: BodyEnd) {
+            self.0.lock().unwrap().push(end);
+        }
+    }
+
+    #[tokio::test]
+    async fn completion_is_told_once_how_the_body_ended() {
+        let seen = Seen::default();
+        let t = Tracked::new(chunks(&["a", "b"]), seen.clone(), Duration::from_secs(5));
+        assert_eq!(&t.collect().await.unwrap().to_bytes()[..], b"ab");
+        assert_eq!(*seen.0.lock().unwrap(), vec![BodyEnd::Complete]);
+
+        let seen = Seen::default();
+        let mut t = Tracked::new(chunks(&["a", "b"]), seen.clone(), Duration::from_secs(5));
+        t.frame().await.unwrap().unwrap();
+        drop(t);
+        assert_eq!(*seen.0.lock().unwrap(), vec![BodyEnd::Dropped]);
+
+        let seen = Seen::default();
+        let t = Tracked::new(
+            http_body_util::Empty::<Bytes>::new(),
+            seen.clone(),
+            Duration::from_secs(5),
+        );
+        drop(t);
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            vec![BodyEnd::Complete],
+            "an empty body dropped unread has ended"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_body_completes_as_failed() {
+        let seen = Seen::default();
+        let (_tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(1);
+        let silent = http_body_util::StreamBody::new(ReceiverStream(rx));
+        let mut t = Tracked::new(silent, seen.clone(), Duration::from_secs(5));
+        assert!(t.frame().await.unwrap().is_err());
+        drop(t);
+        assert_eq!(*seen.0.lock().unwrap(), vec![BodyEnd::Failed]);
     }
 
     struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);

@@ -6,7 +6,7 @@
 //! returns the connection to its pool at a clean end and finishes the
 //! request's record.
 
-use crate::http::body::Completion;
+use crate::http::body::{BodyEnd, Completion};
 use crate::observe::{Outcome, Pending};
 use crate::runtime::load_report;
 use crate::runtime::{InFlightGuard, InstanceState, PoolRuntime};
@@ -94,17 +94,17 @@ pub struct Done {
 }
 
 impl Completion for Done {
-    fn complete(self, clean: bool) {
-        if clean {
+    fn complete(self, end: BodyEnd) {
+        if end == BodyEnd::Complete {
             if let Some(c) = self.conn {
                 c.give_back();
             }
         }
         drop(self.guard);
-        self.record.finish(if clean {
-            Outcome::Complete
-        } else {
-            Outcome::BodyFailed
+        self.record.finish(match end {
+            BodyEnd::Complete => Outcome::Complete,
+            BodyEnd::Failed => Outcome::BodyFailed,
+            BodyEnd::Dropped => Outcome::Dropped,
         });
     }
 }

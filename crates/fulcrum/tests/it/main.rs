@@ -13,6 +13,7 @@ mod failover;
 mod kill9;
 mod limits;
 mod native_admin;
+mod observe;
 mod openai;
 mod policies;
 mod proxying;
