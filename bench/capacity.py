@@ -173,9 +173,6 @@ def start_fleet(registry: ProcessRegistry, tmp: Path, bins: Path, args, system: 
         kw["extra_pool"] = "    queue: { max: 10000, timeout: 30s }\n"
     sysobj = SYSTEMS[system](registry, tmp / tag, bins, args.proxy_cpu, pools,
                              streaming=True, **kw)
-    if system == "haproxy":
-        from overhead import haproxy_maxconn
-        sysobj.maxconn = haproxy_maxconn()
     try:
         sysobj.start()
     except Exception:

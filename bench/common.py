@@ -183,6 +183,23 @@ def wait_http_ok(port: int, path: str, timeout: float, proc: Optional["Proc"] = 
                             + (proc.log_tail() if proc else ""))
 
 
+def wait_tcp(port: int, timeout: float, proc: "Proc") -> None:
+    """Poll until 127.0.0.1:port accepts a connection (for a proxy whose only
+    route is a WebSocket upgrade); raise SystemUnavailable on timeout/exit."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemUnavailable(f"{proc.name} exited with code {proc.returncode} before "
+                                    "listening" + proc.log_tail())
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemUnavailable(f"{proc.name}: port {port} not accepting after {timeout:.0f}s"
+                            + proc.log_tail())
+
+
 # --------------------------------------------------------------------------
 # processes
 

@@ -9,6 +9,9 @@ the measured wrk run.
 
 Pinning: every proxy runs on ``--proxy-cpu`` (core 0) with one worker; the
 backend and wrk share ``--load-cpu`` (core 1).
+
+The proxies are configured and started by ``systems.py`` (plain proxying:
+``failover=False``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 from common import (
     machine_busy_seconds,
@@ -44,6 +47,7 @@ from common import (
     write_json,
     write_text,
 )
+from systems import SYSTEMS as PROXIES, Backend, Fulcrum, NginxStub, Pool, System, start_mock
 
 SUITE = "overhead"
 SYSTEMS = ["direct", "nginx", "haproxy", "fulcrum"]
@@ -100,176 +104,33 @@ class Ctx:
         return self.args.load_cpu
 
 
-def nginx_temp_paths(tmp: Path) -> str:
-    return "\n".join(
-        f"    {d}_temp_path {tmp}/{d};"
-        for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-
-
 def start_backend(ctx: Ctx) -> Proc:
-    port = free_port()
-    ctx.backend_port = port
+    """The one backend of the run, on the load CPU: fulcrum-mock (0 ms
+    latency) or, for development, an nginx answering 200 "ok" itself."""
     if ctx.args.backend == "mock":
-        exe = ctx.bins / "fulcrum-mock"
-        if not exe.exists():
-            raise BenchError(f"{exe} not found (cargo build --release -p fulcrum-mock failed?); "
-                             "use --backend nginx-stub only for development")
-        proc = ctx.registry.start(
-            "backend-fulcrum-mock",
-            [str(exe), "--listen", f"127.0.0.1:{port}", "--threads", "1", "--name", "b0"],
-            cpu=ctx.load_cpu, capture_stdout=True)
-        proc.wait_for_line(r"listening on http://127\.0\.0\.1:%d\b" % port, READY_TIMEOUT_S)
+        port = free_port()
+        proc = start_mock(ctx.registry, ctx.bins, "b0", port, ctx.load_cpu, latency=None)
+        wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
     else:
-        d = ctx.tmp / "backend-nginx"
-        d.mkdir()
-        conf = d / "nginx.conf"
-        conf.write_text(f"""\
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-{nginx_temp_paths(d)}
-    keepalive_requests 1000000;
-    server {{
-        listen 127.0.0.1:{port};
-        location /fast {{ default_type text/plain; return 200 "ok"; }}
-    }}
-}}
-""")
-        proc = ctx.registry.start("backend-nginx-stub",
-                                  ["nginx", "-c", str(conf), "-p", str(d),
-                                   "-e", str(d / "error.log")],
-                                  cpu=ctx.load_cpu)
-    wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
+        stub = NginxStub(ctx.registry, ctx.tmp / "backend-nginx", ctx.load_cpu,
+                         path=BENCH_PATH).start()
+        proc, port = stub.proc, stub.port
+    ctx.backend_port = port
     return proc
 
 
-def start_nginx(ctx: Ctx, port: int) -> Proc:
-    d = ctx.tmp / "nginx"
-    d.mkdir()
-    conf = d / "nginx.conf"
-    # keepalive_requests: nginx 1.22 closes a keep-alive connection after 1000
-    # requests by default (client side and upstream side). HAProxy and Fulcrum
-    # do not, so it is raised to keep the comparison about proxying, not
-    # reconnecting.
-    conf.write_text(f"""\
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-{nginx_temp_paths(d)}
-    keepalive_requests 1000000;
-    upstream b {{
-        server 127.0.0.1:{ctx.backend_port};
-        keepalive 64;
-        keepalive_requests 1000000;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://b;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-""")
-    proc = ctx.registry.start("nginx", ["nginx", "-c", str(conf), "-p", str(d),
-                                        "-e", str(d / "error.log")], cpu=ctx.proxy_cpu)
-    wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
-    return proc
+def make_proxy(ctx: Ctx, system: str) -> Optional[System]:
+    """The proxy for ``system`` (None for direct): one pool with the backend,
+    plain proxying, ready when ``GET /fast`` answers through it."""
+    if system == "direct":
+        return None
+    pool = Pool("bench", "round_robin", [Backend("b0", ctx.backend_port)])
+    kw: Dict[str, object] = {"failover": False, "ready_path": BENCH_PATH}
+    cls = PROXIES.get(system, Fulcrum)
+    if cls is Fulcrum:
+        kw["registry_enabled"] = True
+    return cls(ctx.registry, ctx.tmp / system, ctx.bins, ctx.proxy_cpu, [pool], **kw)
 
-
-def haproxy_maxconn(wanted: int = 10000) -> int:
-    """HAProxy needs ~2 fds per connection and refuses to start if it cannot
-    raise RLIMIT_NOFILE that far. Raise our limit (inherited by children) when
-    we may (root); otherwise lower maxconn to fit (far above the 64 used)."""
-    need = 2 * wanted + 100
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < need:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
-            return wanted
-        except (ValueError, OSError):
-            fit = max(1000, (hard - 100) // 2)
-            log(f"haproxy: RLIMIT_NOFILE hard limit {hard} < {need}; maxconn {fit}")
-            return fit
-    if soft != resource.RLIM_INFINITY and soft < need:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
-    return wanted
-
-
-def start_haproxy(ctx: Ctx, port: int) -> Proc:
-    d = ctx.tmp / "haproxy"
-    d.mkdir()
-    conf = d / "haproxy.cfg"
-    conf.write_text(f"""\
-global
-    nbthread 1
-    maxconn {ctx.notes.setdefault("haproxy_maxconn", haproxy_maxconn())}
-
-defaults
-    mode http
-    option http-keep-alive
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-
-frontend fe
-    bind 127.0.0.1:{port}
-    default_backend be
-
-backend be
-    http-reuse always
-    server b0 127.0.0.1:{ctx.backend_port}
-""")
-    proc = ctx.registry.start("haproxy", ["haproxy", "-f", str(conf), "-db"],
-                              cpu=ctx.proxy_cpu)
-    wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
-    return proc
-
-
-def start_fulcrum(ctx: Ctx, port: int) -> Proc:
-    exe = ctx.bins / "fulcrum"
-    if not exe.exists():
-        raise SystemUnavailable(f"{exe} does not exist (not built yet?)")
-    d = ctx.tmp / "fulcrum"
-    d.mkdir()
-    admin = free_port()
-    conf = d / "fulcrum.yaml"
-    conf.write_text(f"""\
-listen: 127.0.0.1:{port}
-admin:
-  listen: 127.0.0.1:{admin}
-health_check:
-  interval: 60s
-pools:
-  bench:
-    algorithm: round_robin
-    instances:
-      - {{ endpoint: "http://127.0.0.1:{ctx.backend_port}" }}
-routes:
-  - {{ path_prefix: /, pool: bench }}
-""")
-    proc = ctx.registry.start("fulcrum", [str(exe), "serve", "-c", str(conf), "--threads", "1"],
-                              cpu=ctx.proxy_cpu, cwd=d)
-    wait_http_ok(admin, "/readyz", READY_TIMEOUT_S, proc)
-    wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
-    return proc
-
-
-STARTERS: Dict[str, Callable[[Ctx, int], Proc]] = {
-    "nginx": start_nginx,
-    "haproxy": start_haproxy,
-    "fulcrum": start_fulcrum,
-}
 
 REQUIRED_TOOLS = {
     "nginx": {"nginx": ["nginx-light", "nginx"]},
@@ -288,20 +149,23 @@ def empty_record(system: str, note: str) -> dict:
 
 
 def measure(ctx: Ctx, system: str, backend: Proc, warmup_s: float, duration_s: float) -> dict:
+    sysobj = make_proxy(ctx, system)
     proxy: Optional[Proc] = None
     try:
-        if system == "direct":
+        if sysobj is None:
             port = ctx.backend_port
         else:
-            port = free_port()
-            proxy = STARTERS[system](ctx, port)
+            proxy = sysobj.start().proc
+            port = sysobj.port
+            if system == "haproxy":
+                ctx.notes["haproxy_maxconn"] = sysobj.maxconn
         url = f"http://127.0.0.1:{port}{BENCH_PATH}"
         wrk = dict(connections=ctx.args.connections, threads=1, cpu=ctx.load_cpu)
 
         log(f"{system}: warm-up {warmup_s:g}s")
         run_wrk(ctx.registry, url, warmup_s, name=f"wrk-warmup-{system}", **wrk)
 
-        roots_proxy = [proxy.pid] if proxy else []
+        roots_proxy = [sysobj.pid] if sysobj else []
         before_proxy = tree_cpu_snapshot(roots_proxy)
         before_backend = tree_cpu_snapshot([backend.pid])
         before_machine = machine_busy_seconds()
@@ -359,8 +223,8 @@ def measure(ctx: Ctx, system: str, backend: Proc, warmup_s: float, duration_s: f
             f"errors {res.errors}")
         return rec
     finally:
-        if proxy is not None:
-            ctx.registry.stop(proxy)
+        if sysobj is not None:
+            sysobj.stop()
 
 
 def wait_quiet(timeout_s: float, threshold_pct: float = 10.0) -> None:
@@ -452,6 +316,9 @@ def run(args: argparse.Namespace) -> int:
     if "fulcrum" in systems:
         packages.insert(0, "fulcrum")
     bins, machine = build_and_describe(packages, args.no_build)
+    if args.backend == "mock" and not (bins / "fulcrum-mock").exists():
+        raise BenchError(f"{bins / 'fulcrum-mock'} not found (cargo build --release -p "
+                         "fulcrum-mock failed?); use --backend nginx-stub only for development")
     if args.wait_quiet > 0:
         wait_quiet(args.wait_quiet)
     note_background(machine)
@@ -464,7 +331,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         with ProcessRegistry(tmp) as registry:
             ctx = Ctx(args=args, tmp=tmp, bins=bins, registry=registry, notes=notes)
-            backend = start_backend(ctx)
+            try:
+                backend = start_backend(ctx)
+            except SystemUnavailable as e:
+                raise BenchError(f"the backend did not start: {e}") from None
             log(f"backend ({args.backend}) ready on 127.0.0.1:{ctx.backend_port}")
             for system in systems:
                 if args.wait_quiet > 0:

@@ -211,9 +211,6 @@ def run_case(ctx: Ctx, scenario: str, system: str, algorithm: str) -> dict:
         kw["registry_enabled"] = True
     sysobj = cls(ctx.registry, workdir, ctx.bins, ctx.args.proxy_cpu, [pool],
                  attempt_log=(scenario == "kill" and system == "nginx"), **kw)
-    if system == "haproxy":
-        from overhead import haproxy_maxconn
-        sysobj.maxconn = haproxy_maxconn()
     poller: Optional[AttemptPoller] = None
     victim = backends[2]
     t0_box: Dict[str, float] = {}

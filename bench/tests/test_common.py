@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 import unittest
 from pathlib import Path
 from unittest import mock
@@ -224,6 +225,22 @@ class HttpProbeTest(unittest.TestCase):
         self.assertGreater(port, 0)
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))
+
+    def test_wait_tcp(self):
+        alive = types.SimpleNamespace(name="p", poll=lambda: None, log_tail=lambda: "")
+        with socket.socket() as ls:
+            ls.bind(("127.0.0.1", 0))
+            ls.listen(1)
+            common.wait_tcp(ls.getsockname()[1], 2.0, alive)
+        port = common.free_port()  # nothing listens there
+        with self.assertRaises(common.SystemUnavailable) as cm:
+            common.wait_tcp(port, 0.3, alive)
+        self.assertIn(f"port {port} not accepting", str(cm.exception))
+        dead = types.SimpleNamespace(name="p", poll=lambda: 1, returncode=1,
+                                     log_tail=lambda: "")
+        with self.assertRaises(common.SystemUnavailable) as cm:
+            common.wait_tcp(port, 2.0, dead)
+        self.assertIn("exited with code 1", str(cm.exception))
 
 
 if __name__ == "__main__":

@@ -244,7 +244,7 @@ class KillTest(RunCaseTestCase):
 
     def test_haproxy_falls_back_to_the_last_counter_increase(self):
         FakePoller.increases = [PERF0 + t for t in (2.52, 2.8)]
-        with mock.patch("overhead.haproxy_maxconn", return_value=10000):
+        with mock.patch("systems.haproxy_maxconn", return_value=10000):
             r = self.run_case("kill", "haproxy", "round_robin")
         self.assertEqual(r["algorithm"], "roundrobin")
         self.assertAlmostEqual(r["detect_s"], 0.29, places=4)  # 2.8 - 2.51

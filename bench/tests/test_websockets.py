@@ -1,12 +1,14 @@
 """websockets.py (the suite, not the PyPI package): handshake key, frame
 encoding, the client worker against a local WebSocket echo server, the
-worker's JSON-lines protocol, and the small arithmetic helpers."""
+worker's JSON-lines protocol, the small arithmetic helpers, and the proxies
+and backends it takes from systems.py."""
 
 import os
 import socket
 import sys
 import tempfile
 import time
+import types
 import unittest
 from pathlib import Path
 from unittest import mock
@@ -14,6 +16,7 @@ from unittest import mock
 sys.dont_write_bytecode = True
 from . import helpers  # noqa: E402
 
+import systems  # noqa: E402
 import websockets as ws  # noqa: E402  (bench/websockets.py)
 
 
@@ -89,6 +92,59 @@ class ArithmeticTest(unittest.TestCase):
         # no children: the "workers" sums are over nothing
         if len(m["processes"]) == 1:
             self.assertIsNone(m["workers_rss_kib"])
+
+
+class ProxiesTest(unittest.TestCase):
+    """The proxies come from systems.py (WebSocket set-up), the echo
+    backends from systems.start_mock."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = Path(self.tmp.name)
+
+    def ctx(self, **kw):
+        args = types.SimpleNamespace(proxy_cpu=0, load_cpu=1)
+        return ws.Ctx(args=args, tmp=self.dir, bins=Path("/release"), registry=None,
+                      sockets=2000, nofile_hard=20000, **kw)
+
+    def backends(self):
+        return [systems.Backend("a", 20001), systems.Backend("b", 20002)]
+
+    def test_nginx(self):
+        s = ws.make_proxy(self.ctx(), "nginx", self.backends())
+        self.assertIsInstance(s, systems.Nginx)
+        self.assertEqual((s.cpu, s.failover, s.websocket), (0, False, True))
+        self.assertEqual(s.worker_connections, ws.nginx_worker_connections(2000))
+        self.assertEqual(s.rlimit_nofile, 20000)
+        text = s._render()
+        self.assertIn("location /ws {", text)
+        self.assertIn("least_conn;", text)
+        self.assertIn("proxy_set_header Upgrade $http_upgrade;", text)
+        self.assertIn("server 127.0.0.1:20002", text)
+
+    def test_fulcrum(self):
+        s = ws.make_proxy(self.ctx(), "fulcrum", self.backends())
+        self.assertIsInstance(s, systems.Fulcrum)
+        self.assertEqual(s.exe, Path("/release/fulcrum"))
+        self.assertEqual((s.cpu, s.failover, s.websocket), (0, False, True))
+        text = s._render()
+        self.assertIn("timeouts: { idle: 10m }", text)
+        self.assertIn("path_prefix: /ws, pool: ws", text)
+
+    def test_backends_are_mocks_on_the_load_cpu(self):
+        calls = []
+
+        def start_mock(registry, bins, name, port, cpu, **kw):
+            calls.append((name, cpu, kw))
+            return name
+
+        with mock.patch.object(ws, "start_mock", start_mock):
+            procs, backends = ws.start_backends(self.ctx())
+        self.assertEqual(procs, ["a", "b"])
+        self.assertEqual(calls, [("a", 1, {"latency": None}), ("b", 1, {"latency": None})])
+        self.assertEqual([b.name for b in backends], ["a", "b"])
+        self.assertEqual(len({b.port for b in backends}), 2)
 
 
 class ClientWorkerTest(unittest.TestCase):
