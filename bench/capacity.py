@@ -44,6 +44,7 @@ import loadgen
 from common import (
     BenchError,
     build_and_describe,
+    prebuilt_binaries,
     note_background,
     ProcessRegistry,
     SystemUnavailable,
@@ -171,6 +172,7 @@ def start_fleet(registry: ProcessRegistry, tmp: Path, bins: Path, args, system: 
     kw = {}
     if system == "fulcrum":
         kw["extra_pool"] = "    queue: { max: 10000, timeout: 30s }\n"
+        kw["exe"] = prebuilt_binaries(args).get("fulcrum")
     sysobj = SYSTEMS[system](registry, tmp / tag, bins, args.proxy_cpu, pools,
                              streaming=True, **kw)
     try:
@@ -297,7 +299,8 @@ def run(args: argparse.Namespace) -> int:
     if peers:
         tools.update({"nginx": ["nginx-light", "nginx"], "haproxy": ["haproxy"]})
     ensure_tools(tools, allow_install=not args.no_install)
-    bins, machine = build_and_describe(["fulcrum", "fulcrum-mock"], args.no_build)
+    bins, machine = build_and_describe(["fulcrum", "fulcrum-mock"], args.no_build,
+                                       prebuilt_binaries(args))
     if not (bins / "fulcrum-mock").exists():
         raise BenchError(f"{bins / 'fulcrum-mock'} not found")
     note_background(machine)

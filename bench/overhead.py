@@ -34,6 +34,7 @@ from common import (
     BenchError,
     build_and_describe,
     note_background,
+    prebuilt_binaries,
     Proc,
     ProcessRegistry,
     SystemUnavailable,
@@ -94,6 +95,7 @@ class Ctx:
     registry: ProcessRegistry
     backend_port: int = 0
     notes: Dict[str, object] = field(default_factory=dict)
+    exes: Dict[str, Path] = field(default_factory=dict)  # prebuilt_binaries(args)
 
     @property
     def proxy_cpu(self) -> int:
@@ -128,7 +130,7 @@ def make_proxy(ctx: Ctx, system: str) -> Optional[System]:
     kw: Dict[str, object] = {"failover": False, "ready_path": BENCH_PATH}
     cls = PROXIES.get(system, Fulcrum)
     if cls is Fulcrum:
-        kw["registry_enabled"] = True
+        kw.update(exe=ctx.exes.get(system), registry_enabled=True)
     return cls(ctx.registry, ctx.tmp / system, ctx.bins, ctx.proxy_cpu, [pool], **kw)
 
 
@@ -315,7 +317,8 @@ def run(args: argparse.Namespace) -> int:
     packages = ["fulcrum-mock"] if args.backend == "mock" else []
     if "fulcrum" in systems:
         packages.insert(0, "fulcrum")
-    bins, machine = build_and_describe(packages, args.no_build)
+    prebuilt = prebuilt_binaries(args)
+    bins, machine = build_and_describe(packages, args.no_build, prebuilt)
     if args.backend == "mock" and not (bins / "fulcrum-mock").exists():
         raise BenchError(f"{bins / 'fulcrum-mock'} not found (cargo build --release -p "
                          "fulcrum-mock failed?); use --backend nginx-stub only for development")
@@ -330,7 +333,8 @@ def run(args: argparse.Namespace) -> int:
     ok = False
     try:
         with ProcessRegistry(tmp) as registry:
-            ctx = Ctx(args=args, tmp=tmp, bins=bins, registry=registry, notes=notes)
+            ctx = Ctx(args=args, tmp=tmp, bins=bins, registry=registry, notes=notes,
+                      exes=prebuilt)
             try:
                 backend = start_backend(ctx)
             except SystemUnavailable as e:
@@ -367,6 +371,7 @@ def run(args: argparse.Namespace) -> int:
             "backend": "fulcrum-mock --threads 1" if args.backend == "mock"
                        else "nginx stand-in (worker_processes 1)",
             "systems": systems,
+            "binaries": {k: str(v) for k, v in prebuilt.items()},
             **notes,
         },
         "records": records,

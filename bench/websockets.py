@@ -345,6 +345,7 @@ if __name__ != "__main__":
     from common import (
         BenchError,
         build_and_describe,
+        prebuilt_binaries,
         Proc,
         ProcessRegistry,
         SystemUnavailable,
@@ -500,6 +501,7 @@ class Ctx:
     registry: ProcessRegistry
     sockets: int
     nofile_hard: int
+    fulcrum_exe: Optional[Path] = None  # --fulcrum-bin
 
 
 def start_backends(ctx: Ctx) -> Tuple[List[Proc], List[Backend]]:
@@ -534,7 +536,8 @@ def make_proxy(ctx: Ctx, system: str, backends: List[Backend]) -> System:
         return Nginx(*where, failover=False, websocket=True,
                      worker_connections=nginx_worker_connections(ctx.sockets),
                      rlimit_nofile=ctx.nofile_hard)
-    return Fulcrum(*where, failover=False, websocket=True, registry_enabled=True)
+    return Fulcrum(*where, failover=False, websocket=True, registry_enabled=True,
+                   exe=ctx.fulcrum_exe)
 
 
 WORKERS_NOTE = {"nginx": "1 master + 1 worker (worker_processes 1)",
@@ -739,8 +742,9 @@ def markdown(result: dict) -> str:
         "{nginx}; {rustc}. Background CPU load before the run: "
         "{background_cpu_busy_pct}%.".format(**m),
         "",
-        f"cargo build: {m.get('cargo_build', '?')}; binaries from `{prm['bin_dir']}` "
-        f"(fulcrum built {m.get('fulcrum_binary_mtime_utc', '?')}).",
+        f"cargo build: {m.get('cargo_build', '?')}; binaries from `{prm['bin_dir']}`"
+        + (f", fulcrum from `{prm['fulcrum_bin']}`" if prm.get("fulcrum_bin") else "")
+        + f" (fulcrum built {m.get('fulcrum_binary_mtime_utc', '?')}).",
         "",
         "RSS = VmRSS from /proc/<pid>/status summed over the proxy's process tree (nginx: "
         "master + worker); Pss from /proc/<pid>/smaps_rollup. Per socket = (RSS with "
@@ -796,7 +800,8 @@ def run(args: argparse.Namespace) -> int:
     ensure_tools(tools, allow_install=not args.no_install)
 
     packages = ["fulcrum-mock"] + (["fulcrum"] if "fulcrum" in systems else [])
-    bins, machine = build_and_describe(packages, args.no_build)
+    prebuilt = prebuilt_binaries(args)
+    bins, machine = build_and_describe(packages, args.no_build, prebuilt)
     if not (bins / "fulcrum-mock").exists():
         raise BenchError(f"{bins / 'fulcrum-mock'} not found "
                          "(cargo build --release -p fulcrum-mock failed?)")
@@ -815,7 +820,7 @@ def run(args: argparse.Namespace) -> int:
         with ProcessRegistry(tmp) as registry:
             clients = ClientPool(n_clients, args.load_cpu, tmp)
             ctx = Ctx(args=args, tmp=tmp, bins=bins, registry=registry, sockets=n,
-                      nofile_hard=hard)
+                      nofile_hard=hard, fulcrum_exe=prebuilt.get("fulcrum"))
             for system in systems:
                 try:
                     records.append(measure(ctx, system, clients, settle_s, echo_sample))
@@ -848,6 +853,7 @@ def run(args: argparse.Namespace) -> int:
             "nofile_limit": hard,
             "ephemeral_ports": f"{lo}-{hi}",
             "bin_dir": str(bins),
+            "fulcrum_bin": str(prebuilt["fulcrum"]) if "fulcrum" in prebuilt else None,
             "backend": "2 x fulcrum-mock --threads 1 (WebSocket echo on /ws)",
             "nginx_worker_connections": nginx_worker_connections(n),
             "systems": systems,

@@ -172,6 +172,16 @@ class WeightedTest(RunCaseTestCase):
         self.assertFalse(FakeSystem.instances[-1].attempt_log)
 
 
+    def test_fulcrum_bin_reaches_fulcrum_only(self):
+        self.run_case("weighted", "fulcrum", "weighted_round_robin")
+        self.assertNotIn("exe", FakeSystem.instances[-1].kw)  # target/release/fulcrum
+        self.ctx.fulcrum_exe = Path("/opt/fulcrum")
+        self.run_case("weighted", "fulcrum", "weighted_round_robin")
+        self.assertEqual(FakeSystem.instances[-1].kw["exe"], Path("/opt/fulcrum"))
+        self.run_case("weighted", "haproxy", "weighted_round_robin")
+        self.assertNotIn("exe", FakeSystem.instances[-1].kw)
+
+
 class KillTest(RunCaseTestCase):
     # quick run: kill event at 2.5 s, restart at 5.5 s, 10 s of load
     T_KILL = 2.51  # time.time() just before the SIGKILL, run-relative

@@ -123,7 +123,7 @@ class ProxiesTest(unittest.TestCase):
         self.assertIn("proxy_set_header Upgrade $http_upgrade;", text)
         self.assertIn("server 127.0.0.1:20002", text)
 
-    def test_fulcrum(self):
+    def test_fulcrum_with_and_without_fulcrum_bin(self):
         s = ws.make_proxy(self.ctx(), "fulcrum", self.backends())
         self.assertIsInstance(s, systems.Fulcrum)
         self.assertEqual(s.exe, Path("/release/fulcrum"))
@@ -131,6 +131,9 @@ class ProxiesTest(unittest.TestCase):
         text = s._render()
         self.assertIn("timeouts: { idle: 10m }", text)
         self.assertIn("path_prefix: /ws, pool: ws", text)
+        s = ws.make_proxy(self.ctx(fulcrum_exe=Path("/opt/fulcrum")), "fulcrum",
+                          self.backends())
+        self.assertEqual(s.exe, Path("/opt/fulcrum"))
 
     def test_backends_are_mocks_on_the_load_cpu(self):
         calls = []
