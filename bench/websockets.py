@@ -694,6 +694,8 @@ def markdown(result: dict) -> str:
     cmd = "bench/run websockets" + (" --quick" if prm["quick"] else "")
     if prm["sockets_requested"] != (QUICK_SOCKETS if prm["quick"] else FULL_SOCKETS):
         cmd += f" --sockets {prm['sockets_requested']}"
+    if prm.get("fulcrum_bin"):
+        cmd += f" --fulcrum-bin {prm['fulcrum_bin']}"
     lines = [
         "# WebSockets suite results",
         "",
