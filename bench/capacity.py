@@ -44,6 +44,7 @@ import loadgen
 from common import (
     BenchError,
     build_and_describe,
+    prebuilt_binaries,
     note_background,
     ProcessRegistry,
     SystemUnavailable,
@@ -171,11 +172,9 @@ def start_fleet(registry: ProcessRegistry, tmp: Path, bins: Path, args, system: 
     kw = {}
     if system == "fulcrum":
         kw["extra_pool"] = "    queue: { max: 10000, timeout: 30s }\n"
+        kw["exe"] = prebuilt_binaries(args).get("fulcrum")
     sysobj = SYSTEMS[system](registry, tmp / tag, bins, args.proxy_cpu, pools,
                              streaming=True, **kw)
-    if system == "haproxy":
-        from overhead import haproxy_maxconn
-        sysobj.maxconn = haproxy_maxconn()
     try:
         sysobj.start()
     except Exception:
@@ -300,7 +299,8 @@ def run(args: argparse.Namespace) -> int:
     if peers:
         tools.update({"nginx": ["nginx-light", "nginx"], "haproxy": ["haproxy"]})
     ensure_tools(tools, allow_install=not args.no_install)
-    bins, machine = build_and_describe(["fulcrum", "fulcrum-mock"], args.no_build)
+    bins, machine = build_and_describe(["fulcrum", "fulcrum-mock"], args.no_build,
+                                       prebuilt_binaries(args))
     if not (bins / "fulcrum-mock").exists():
         raise BenchError(f"{bins / 'fulcrum-mock'} not found")
     note_background(machine)

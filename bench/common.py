@@ -14,6 +14,7 @@ Everything here is deliberately small and dependency-free:
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -181,6 +182,23 @@ def wait_http_ok(port: int, path: str, timeout: float, proc: Optional["Proc"] = 
     name = proc.name if proc else f"port {port}"
     raise SystemUnavailable(f"{name}: GET {path} not 2xx after {timeout:.0f}s (last: {last})"
                             + (proc.log_tail() if proc else ""))
+
+
+def wait_tcp(port: int, timeout: float, proc: "Proc") -> None:
+    """Poll until 127.0.0.1:port accepts a connection (for a proxy whose only
+    route is a WebSocket upgrade); raise SystemUnavailable on timeout/exit."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemUnavailable(f"{proc.name} exited with code {proc.returncode} before "
+                                    "listening" + proc.log_tail())
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemUnavailable(f"{proc.name}: port {port} not accepting after {timeout:.0f}s"
+                            + proc.log_tail())
 
 
 # --------------------------------------------------------------------------
@@ -527,23 +545,60 @@ def git_rev() -> str:
     return rev + ("-dirty" if dirty and dirty != "unavailable" else "")
 
 
-def build_and_describe(packages: List[str], no_build: bool) -> Tuple[Path, dict]:
+def prebuilt_binaries(args) -> Dict[str, Path]:
+    """Binaries given on the command line instead of built ones, by system
+    name: ``--fulcrum-bin`` (every suite) -> "fulcrum", ``--baseline-bin``
+    (overhead) -> "fulcrum-baseline". Paths are made absolute (Fulcrum is
+    started in its work directory)."""
+    out: Dict[str, Path] = {}
+    for name, attr in (("fulcrum", "fulcrum_bin"), ("fulcrum-baseline", "baseline_bin")):
+        value = getattr(args, attr, None)
+        if value:
+            out[name] = Path(value).expanduser().resolve()
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_and_describe(packages: List[str], no_build: bool,
+                       prebuilt: Optional[Dict[str, Path]] = None) -> Tuple[Path, dict]:
     """The start of every suite: ``cargo build --release`` of ``packages``
     (unless ``no_build`` or nothing to build), then the binary folder and
     the machine description with the build outcome and each binary's
-    modification time."""
-    build = "skipped (--no-build)"
-    if not no_build and packages:
+    modification time and SHA-256.
+
+    ``prebuilt`` (see ``prebuilt_binaries``): binaries used as they are; a
+    package of the same name is not built, and each must exist."""
+    prebuilt = prebuilt or {}
+    for name, path in prebuilt.items():
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise BenchError(f"{name} binary {path} does not exist or is not executable")
+    packages = [p for p in packages if p not in prebuilt]
+    if no_build:
+        build = "skipped (--no-build)"
+    elif packages:
         build = "ok" if cargo_build(packages) else "FAILED (existing binaries used)"
+    else:
+        build = "skipped (nothing to build)"
     bins = bin_dir()
     machine = machine_info()
     machine["cargo_build"] = build
     machine["binaries"] = str(bins)
-    for exe in ("fulcrum", "fulcrum-mock"):
-        path = bins / exe
+    described = {exe: bins / exe for exe in ("fulcrum", "fulcrum-mock")}
+    described.update(prebuilt)
+    for exe, path in described.items():
         if path.exists():
+            if exe in prebuilt:
+                machine[f"{exe}_binary"] = str(path)
             machine[f"{exe}_binary_mtime_utc"] = time.strftime(
                 "%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime))
+            machine[f"{exe}_binary_sha256"] = file_sha256(path)
     return bins, machine
 
 

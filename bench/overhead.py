@@ -9,6 +9,15 @@ the measured wrk run.
 
 Pinning: every proxy runs on ``--proxy-cpu`` (core 0) with one worker; the
 backend and wrk share ``--load-cpu`` (core 1).
+
+``--baseline-bin PATH`` adds a fifth system, ``fulcrum-baseline``: another
+Fulcrum binary with the same config, pinning and load, measured in the same
+run. With it every system is measured in two rounds by default
+(``--rounds``), the second in the reverse order (A B B A), so that drift of
+a shared host hits both binaries alike; the table pools the rounds.
+
+The proxies are configured and started by ``systems.py`` (plain proxying:
+``failover=False``).
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from common import (
     machine_busy_seconds,
@@ -31,6 +40,7 @@ from common import (
     BenchError,
     build_and_describe,
     note_background,
+    prebuilt_binaries,
     Proc,
     ProcessRegistry,
     SystemUnavailable,
@@ -44,9 +54,11 @@ from common import (
     write_json,
     write_text,
 )
+from systems import SYSTEMS as PROXIES, Backend, Fulcrum, NginxStub, Pool, System, start_mock
 
 SUITE = "overhead"
 SYSTEMS = ["direct", "nginx", "haproxy", "fulcrum"]
+BASELINE = "fulcrum-baseline"  # added by --baseline-bin
 BENCH_PATH = "/fast"
 READY_TIMEOUT_S = 20.0
 
@@ -55,6 +67,7 @@ LABELS = {
     "nginx": "nginx",
     "haproxy": "HAProxy",
     "fulcrum": "Fulcrum",
+    BASELINE: "Fulcrum baseline",
 }
 
 
@@ -62,8 +75,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of this suite (they are accepted by ``bench/run`` for every suite)."""
     g = p.add_argument_group("overhead suite")
     g.add_argument("--systems", default=",".join(SYSTEMS),
-                   help="comma-separated subset of %s, run in that order (default: all)"
-                        % ",".join(SYSTEMS))
+                   help="comma-separated subset of %s, run in that order (default: all; "
+                        "%s is added after fulcrum with --baseline-bin, or where named)"
+                        % (",".join(SYSTEMS), BASELINE))
     g.add_argument("--connections", type=int, default=64,
                    help="wrk connections (default: 64)")
     g.add_argument("--warmup", type=float, default=None,
@@ -76,10 +90,51 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backend", choices=["mock", "nginx-stub"], default="mock",
                    help="backend: fulcrum-mock (default; the one to publish) or a "
                         "development stand-in nginx answering 200 'ok'")
+    g.add_argument("--baseline-bin", metavar="PATH", default=None,
+                   help="also measure the Fulcrum binary at PATH as system '%s' (same "
+                        "config, pinning and load as 'fulcrum', in the same run, listed "
+                        "after it), e.g. a build of main next to this branch's" % BASELINE)
+    g.add_argument("--rounds", type=int, default=None, metavar="N",
+                   help="measure every system N times, in reverse order every other round "
+                        "(A B | B A), so that drift of the host hits all alike; results pool "
+                        "the rounds (default: 1, 2 with --baseline-bin)")
 
 
 # --------------------------------------------------------------------------
 # context and the systems under test
+
+
+def resolve_systems(args: argparse.Namespace) -> List[str]:
+    """``--systems`` checked, with ``fulcrum-baseline`` put right after
+    ``fulcrum`` (or last) when ``--baseline-bin`` is given."""
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    known = SYSTEMS + [BASELINE]
+    unknown = [s for s in systems if s not in known]
+    if unknown:
+        raise BenchError(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    if len(set(systems)) != len(systems):
+        raise BenchError(f"a system is named twice in --systems {args.systems}")
+    if BASELINE in systems and not args.baseline_bin:
+        raise BenchError(f"system {BASELINE} needs --baseline-bin PATH")
+    if args.baseline_bin and BASELINE not in systems:
+        at = systems.index("fulcrum") + 1 if "fulcrum" in systems else len(systems)
+        systems.insert(at, BASELINE)
+    return systems
+
+
+def resolve_rounds(args: argparse.Namespace) -> int:
+    rounds = args.rounds if args.rounds is not None else (2 if args.baseline_bin else 1)
+    if rounds < 1:
+        raise BenchError("--rounds must be at least 1")
+    return rounds
+
+
+def schedule(systems: List[str], rounds: int) -> List[Tuple[int, str]]:
+    """(round, system) in run order: the order is reversed every other round."""
+    out = []
+    for r in range(rounds):
+        out += [(r, s) for s in (systems if r % 2 == 0 else systems[::-1])]
+    return out
 
 
 @dataclass
@@ -90,6 +145,7 @@ class Ctx:
     registry: ProcessRegistry
     backend_port: int = 0
     notes: Dict[str, object] = field(default_factory=dict)
+    exes: Dict[str, Path] = field(default_factory=dict)  # prebuilt_binaries(args)
 
     @property
     def proxy_cpu(self) -> int:
@@ -100,176 +156,33 @@ class Ctx:
         return self.args.load_cpu
 
 
-def nginx_temp_paths(tmp: Path) -> str:
-    return "\n".join(
-        f"    {d}_temp_path {tmp}/{d};"
-        for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-
-
 def start_backend(ctx: Ctx) -> Proc:
-    port = free_port()
-    ctx.backend_port = port
+    """The one backend of the run, on the load CPU: fulcrum-mock (0 ms
+    latency) or, for development, an nginx answering 200 "ok" itself."""
     if ctx.args.backend == "mock":
-        exe = ctx.bins / "fulcrum-mock"
-        if not exe.exists():
-            raise BenchError(f"{exe} not found (cargo build --release -p fulcrum-mock failed?); "
-                             "use --backend nginx-stub only for development")
-        proc = ctx.registry.start(
-            "backend-fulcrum-mock",
-            [str(exe), "--listen", f"127.0.0.1:{port}", "--threads", "1", "--name", "b0"],
-            cpu=ctx.load_cpu, capture_stdout=True)
-        proc.wait_for_line(r"listening on http://127\.0\.0\.1:%d\b" % port, READY_TIMEOUT_S)
+        port = free_port()
+        proc = start_mock(ctx.registry, ctx.bins, "b0", port, ctx.load_cpu, latency=None)
+        wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
     else:
-        d = ctx.tmp / "backend-nginx"
-        d.mkdir()
-        conf = d / "nginx.conf"
-        conf.write_text(f"""\
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-{nginx_temp_paths(d)}
-    keepalive_requests 1000000;
-    server {{
-        listen 127.0.0.1:{port};
-        location /fast {{ default_type text/plain; return 200 "ok"; }}
-    }}
-}}
-""")
-        proc = ctx.registry.start("backend-nginx-stub",
-                                  ["nginx", "-c", str(conf), "-p", str(d),
-                                   "-e", str(d / "error.log")],
-                                  cpu=ctx.load_cpu)
-    wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
+        stub = NginxStub(ctx.registry, ctx.tmp / "backend-nginx", ctx.load_cpu,
+                         path=BENCH_PATH).start()
+        proc, port = stub.proc, stub.port
+    ctx.backend_port = port
     return proc
 
 
-def start_nginx(ctx: Ctx, port: int) -> Proc:
-    d = ctx.tmp / "nginx"
-    d.mkdir()
-    conf = d / "nginx.conf"
-    # keepalive_requests: nginx 1.22 closes a keep-alive connection after 1000
-    # requests by default (client side and upstream side). HAProxy and Fulcrum
-    # do not, so it is raised to keep the comparison about proxying, not
-    # reconnecting.
-    conf.write_text(f"""\
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-{nginx_temp_paths(d)}
-    keepalive_requests 1000000;
-    upstream b {{
-        server 127.0.0.1:{ctx.backend_port};
-        keepalive 64;
-        keepalive_requests 1000000;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://b;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-""")
-    proc = ctx.registry.start("nginx", ["nginx", "-c", str(conf), "-p", str(d),
-                                        "-e", str(d / "error.log")], cpu=ctx.proxy_cpu)
-    wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
-    return proc
+def make_proxy(ctx: Ctx, system: str) -> Optional[System]:
+    """The proxy for ``system`` (None for direct): one pool with the backend,
+    plain proxying, ready when ``GET /fast`` answers through it."""
+    if system == "direct":
+        return None
+    pool = Pool("bench", "round_robin", [Backend("b0", ctx.backend_port)])
+    kw: Dict[str, object] = {"failover": False, "ready_path": BENCH_PATH}
+    cls = PROXIES.get(system, Fulcrum)
+    if cls is Fulcrum:  # fulcrum and fulcrum-baseline: the same config
+        kw.update(name=system, exe=ctx.exes.get(system), registry_enabled=True)
+    return cls(ctx.registry, ctx.tmp / system, ctx.bins, ctx.proxy_cpu, [pool], **kw)
 
-
-def haproxy_maxconn(wanted: int = 10000) -> int:
-    """HAProxy needs ~2 fds per connection and refuses to start if it cannot
-    raise RLIMIT_NOFILE that far. Raise our limit (inherited by children) when
-    we may (root); otherwise lower maxconn to fit (far above the 64 used)."""
-    need = 2 * wanted + 100
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < need:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
-            return wanted
-        except (ValueError, OSError):
-            fit = max(1000, (hard - 100) // 2)
-            log(f"haproxy: RLIMIT_NOFILE hard limit {hard} < {need}; maxconn {fit}")
-            return fit
-    if soft != resource.RLIM_INFINITY and soft < need:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
-    return wanted
-
-
-def start_haproxy(ctx: Ctx, port: int) -> Proc:
-    d = ctx.tmp / "haproxy"
-    d.mkdir()
-    conf = d / "haproxy.cfg"
-    conf.write_text(f"""\
-global
-    nbthread 1
-    maxconn {ctx.notes.setdefault("haproxy_maxconn", haproxy_maxconn())}
-
-defaults
-    mode http
-    option http-keep-alive
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-
-frontend fe
-    bind 127.0.0.1:{port}
-    default_backend be
-
-backend be
-    http-reuse always
-    server b0 127.0.0.1:{ctx.backend_port}
-""")
-    proc = ctx.registry.start("haproxy", ["haproxy", "-f", str(conf), "-db"],
-                              cpu=ctx.proxy_cpu)
-    wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
-    return proc
-
-
-def start_fulcrum(ctx: Ctx, port: int) -> Proc:
-    exe = ctx.bins / "fulcrum"
-    if not exe.exists():
-        raise SystemUnavailable(f"{exe} does not exist (not built yet?)")
-    d = ctx.tmp / "fulcrum"
-    d.mkdir()
-    admin = free_port()
-    conf = d / "fulcrum.yaml"
-    conf.write_text(f"""\
-listen: 127.0.0.1:{port}
-admin:
-  listen: 127.0.0.1:{admin}
-health_check:
-  interval: 60s
-pools:
-  bench:
-    algorithm: round_robin
-    instances:
-      - {{ endpoint: "http://127.0.0.1:{ctx.backend_port}" }}
-routes:
-  - {{ path_prefix: /, pool: bench }}
-""")
-    proc = ctx.registry.start("fulcrum", [str(exe), "serve", "-c", str(conf), "--threads", "1"],
-                              cpu=ctx.proxy_cpu, cwd=d)
-    wait_http_ok(admin, "/readyz", READY_TIMEOUT_S, proc)
-    wait_http_ok(port, BENCH_PATH, READY_TIMEOUT_S, proc)
-    return proc
-
-
-STARTERS: Dict[str, Callable[[Ctx, int], Proc]] = {
-    "nginx": start_nginx,
-    "haproxy": start_haproxy,
-    "fulcrum": start_fulcrum,
-}
 
 REQUIRED_TOOLS = {
     "nginx": {"nginx": ["nginx-light", "nginx"]},
@@ -288,20 +201,24 @@ def empty_record(system: str, note: str) -> dict:
 
 
 def measure(ctx: Ctx, system: str, backend: Proc, warmup_s: float, duration_s: float) -> dict:
+    """One round of one system: start it, warm up, measure, stop it."""
+    sysobj = make_proxy(ctx, system)
     proxy: Optional[Proc] = None
     try:
-        if system == "direct":
+        if sysobj is None:
             port = ctx.backend_port
         else:
-            port = free_port()
-            proxy = STARTERS[system](ctx, port)
+            proxy = sysobj.start().proc
+            port = sysobj.port
+            if system == "haproxy":
+                ctx.notes["haproxy_maxconn"] = sysobj.maxconn
         url = f"http://127.0.0.1:{port}{BENCH_PATH}"
         wrk = dict(connections=ctx.args.connections, threads=1, cpu=ctx.load_cpu)
 
         log(f"{system}: warm-up {warmup_s:g}s")
         run_wrk(ctx.registry, url, warmup_s, name=f"wrk-warmup-{system}", **wrk)
 
-        roots_proxy = [proxy.pid] if proxy else []
+        roots_proxy = [sysobj.pid] if sysobj else []
         before_proxy = tree_cpu_snapshot(roots_proxy)
         before_backend = tree_cpu_snapshot([backend.pid])
         before_machine = machine_busy_seconds()
@@ -359,8 +276,87 @@ def measure(ctx: Ctx, system: str, backend: Proc, warmup_s: float, duration_s: f
             f"errors {res.errors}")
         return rec
     finally:
-        if proxy is not None:
-            ctx.registry.stop(proxy)
+        if sysobj is not None:
+            sysobj.stop()
+
+
+ROUND_KEYS = ("requests", "duration_s", "rps", "p50_ms", "p99_ms", "cpu_us_per_req",
+              "backend_cpu_us_per_req", "errors", "other_cpu_pct")
+
+
+def combine(recs: List[dict]) -> dict:
+    """One record from the rounds of a system: sums of requests, time and
+    errors; CPU per request weighted by requests (= total CPU / total
+    requests); other CPU weighted by time; latency percentiles as the
+    request-weighted mean of the rounds' (wrk gives no histogram to merge).
+    The rounds themselves are kept under ``rounds``."""
+    if len(recs) == 1:
+        return recs[0]
+    n = sum(r["requests"] for r in recs)
+    dur = sum(r["duration_s"] for r in recs)
+
+    def by_requests(key: str, nd: int) -> Optional[float]:
+        if any(r.get(key) is None for r in recs):
+            return None
+        return round(sum(r[key] * r["requests"] for r in recs) / max(n, 1), nd)
+
+    sock: Dict[str, int] = {}
+    for r in recs:
+        for k, v in r["socket_errors"].items():
+            sock[k] = sock.get(k, 0) + v
+    out = dict(recs[-1])  # suite, system, proxy_pids of the last round
+    out.update({
+        "requests": n,
+        "duration_s": round(dur, 3),
+        "rps": round(n / dur, 1) if dur else None,
+        "p50_ms": by_requests("p50_ms", 4),
+        "p99_ms": by_requests("p99_ms", 4),
+        "p75_ms": by_requests("p75_ms", 4),
+        "p90_ms": by_requests("p90_ms", 4),
+        "cpu_us_per_req": by_requests("cpu_us_per_req", 2),
+        "backend_cpu_us_per_req": by_requests("backend_cpu_us_per_req", 2),
+        "wrk_cpu_us_per_req": by_requests("wrk_cpu_us_per_req", 2),
+        "errors": sum(r["errors"] for r in recs),
+        "other_cpu_pct": round(sum(r["other_cpu_pct"] * r["duration_s"] for r in recs)
+                               / dur, 1) if dur else None,
+        "proxy_cpu_s": (None if any(r["proxy_cpu_s"] is None for r in recs)
+                        else round(sum(r["proxy_cpu_s"] for r in recs), 2)),
+        "socket_errors": sock,
+        "non_2xx_3xx": sum(r["non_2xx_3xx"] for r in recs),
+        "percentiles": "request-weighted mean of the rounds' wrk percentiles",
+        "rounds": [{k: r[k] for k in ROUND_KEYS} for r in recs],
+    })
+    return out
+
+
+def measure_all(ctx: Ctx, systems: List[str], rounds: int, backend: Proc, warmup_s: float,
+                duration_s: float) -> List[dict]:
+    """Every system ``rounds`` times (see ``schedule``), one record each in
+    ``systems`` order. A system that fails in any round is not measured."""
+    done: Dict[str, List[dict]] = {s: [] for s in systems}
+    skipped: Dict[str, str] = {}
+    for rnd, system in schedule(systems, rounds):
+        if system in skipped:
+            continue
+        if ctx.args.wait_quiet > 0:
+            wait_quiet(ctx.args.wait_quiet)
+        if rounds > 1:
+            log(f"round {rnd + 1}/{rounds}: {system}")
+        try:
+            done[system].append(measure(ctx, system, backend, warmup_s, duration_s))
+        except SystemUnavailable as e:
+            log(f"SKIP {system}: {e}")
+            skipped[system] = str(e).splitlines()[0]
+        time.sleep(1.0)  # let sockets in TIME_WAIT and the CPU settle
+    records = [empty_record(s, skipped[s]) if s in skipped else combine(done[s])
+               for s in systems]
+    if rounds > 1:
+        for r in records:
+            if r["requests"] is not None:
+                log(f"{r['system']} ({rounds} rounds pooled): {r['rps']:,.0f} req/s, "
+                    f"proxy CPU {r['cpu_us_per_req']} us/req (rounds: "
+                    + ", ".join(str(x["cpu_us_per_req"]) for x in r["rounds"]) + ")")
+    return records
 
 
 def wait_quiet(timeout_s: float, threshold_pct: float = 10.0) -> None:
@@ -384,16 +380,34 @@ def _fmt(v, spec: str) -> str:
     return "–" if v is None else format(v, spec)
 
 
+def command_line(prm: dict) -> str:
+    cmd = "bench/run overhead" + (" --quick" if prm["quick"] else "")
+    bins = prm.get("binaries", {})
+    if "fulcrum" in bins:
+        cmd += f" --fulcrum-bin {bins['fulcrum']}"
+    if BASELINE in bins:
+        cmd += f" --baseline-bin {bins[BASELINE]}"
+    rounds = prm.get("rounds", 1)
+    if rounds != (2 if BASELINE in bins else 1):
+        cmd += f" --rounds {rounds}"
+    return cmd
+
+
 def markdown(result: dict) -> str:
     m, prm = result["machine"], result["params"]
+    rounds = prm.get("rounds", 1)
+    per_system = (f"{prm['warmup_s']:g} s warm-up + {prm['duration_s']:g} s measured per system"
+                  + (f" and round; {rounds} rounds, the order reversed every other round, "
+                     "pooled (latency: request-weighted mean of the rounds)"
+                     if rounds > 1 else ""))
     lines = [
         "# Overhead suite results",
         "",
-        f"Generated by `bench/run overhead{' --quick' if prm['quick'] else ''}` on "
+        f"Generated by `{command_line(prm)}` on "
         f"{m['date_utc']} (Fulcrum rev `{m['fulcrum_git_rev']}`).",
         "",
         f"Load: wrk, 1 thread, {prm['connections']} keep-alive connections, `GET {BENCH_PATH}`, "
-        f"{prm['warmup_s']:g} s warm-up + {prm['duration_s']:g} s measured per system. "
+        f"{per_system}. "
         f"Proxies pinned to CPU {prm['proxy_cpu']} (1 worker); backend "
         f"({prm['backend']}) and wrk pinned to CPU {prm['load_cpu']}.",
         "",
@@ -419,6 +433,20 @@ def markdown(result: dict) -> str:
         "",
         f"cargo build: {m.get('cargo_build', '?')}.",
         "",
+    ]
+    for name, path in prm.get("binaries", {}).items():
+        sha = m.get(f"{name}_binary_sha256", "?")
+        lines += [f"{LABELS.get(name, name)} binary: `{path}` (sha256 {sha[:16]}, built "
+                  f"{m.get(f'{name}_binary_mtime_utc', '?')}).", ""]
+    if rounds > 1:
+        for r in result["records"]:
+            if r["requests"] is not None and "rounds" in r:
+                lines.append(f"* {LABELS.get(r['system'], r['system'])}, proxy CPU (µs/req) "
+                             "per round: " + ", ".join(_fmt(x["cpu_us_per_req"], ".1f")
+                                                      for x in r["rounds"]) + "; req/s: "
+                             + ", ".join(_fmt(x["rps"], ",.0f") for x in r["rounds"]))
+        lines.append("")
+    lines += [
         "Proxy CPU = utime+stime of the proxy's process tree (/proc/<pid>/stat) over the "
         "measured run, divided by requests completed. Other CPU = CPU time used during the "
         "run by anything but the proxy, backend, wrk and the harness, in % of one CPU "
@@ -434,10 +462,8 @@ def markdown(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    unknown = [s for s in systems if s not in SYSTEMS]
-    if unknown:
-        raise BenchError(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
+    systems = resolve_systems(args)
+    rounds = resolve_rounds(args)
     warmup_s = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
     duration_s = args.duration if args.duration is not None else (5.0 if args.quick else 15.0)
 
@@ -451,7 +477,11 @@ def run(args: argparse.Namespace) -> int:
     packages = ["fulcrum-mock"] if args.backend == "mock" else []
     if "fulcrum" in systems:
         packages.insert(0, "fulcrum")
-    bins, machine = build_and_describe(packages, args.no_build)
+    prebuilt = prebuilt_binaries(args)
+    bins, machine = build_and_describe(packages, args.no_build, prebuilt)
+    if args.backend == "mock" and not (bins / "fulcrum-mock").exists():
+        raise BenchError(f"{bins / 'fulcrum-mock'} not found (cargo build --release -p "
+                         "fulcrum-mock failed?); use --backend nginx-stub only for development")
     if args.wait_quiet > 0:
         wait_quiet(args.wait_quiet)
     note_background(machine)
@@ -463,18 +493,14 @@ def run(args: argparse.Namespace) -> int:
     ok = False
     try:
         with ProcessRegistry(tmp) as registry:
-            ctx = Ctx(args=args, tmp=tmp, bins=bins, registry=registry, notes=notes)
-            backend = start_backend(ctx)
+            ctx = Ctx(args=args, tmp=tmp, bins=bins, registry=registry, notes=notes,
+                      exes=prebuilt)
+            try:
+                backend = start_backend(ctx)
+            except SystemUnavailable as e:
+                raise BenchError(f"the backend did not start: {e}") from None
             log(f"backend ({args.backend}) ready on 127.0.0.1:{ctx.backend_port}")
-            for system in systems:
-                if args.wait_quiet > 0:
-                    wait_quiet(args.wait_quiet)
-                try:
-                    records.append(measure(ctx, system, backend, warmup_s, duration_s))
-                except SystemUnavailable as e:
-                    log(f"SKIP {system}: {e}")
-                    records.append(empty_record(system, str(e).splitlines()[0]))
-                time.sleep(1.0)  # let sockets in TIME_WAIT and the CPU settle
+            records = measure_all(ctx, systems, rounds, backend, warmup_s, duration_s)
         ok = all(r["requests"] is not None for r in records)
     finally:
         if args.keep_tmp or not ok:
@@ -497,6 +523,8 @@ def run(args: argparse.Namespace) -> int:
             "backend": "fulcrum-mock --threads 1" if args.backend == "mock"
                        else "nginx stand-in (worker_processes 1)",
             "systems": systems,
+            "rounds": rounds,
+            "binaries": {k: str(v) for k, v in prebuilt.items()},
             **notes,
         },
         "records": records,

@@ -38,6 +38,7 @@ import loadgen
 from common import (
     BenchError,
     build_and_describe,
+    prebuilt_binaries,
     note_background,
     ProcessRegistry,
     SystemUnavailable,
@@ -124,6 +125,7 @@ class Ctx:
     prm: Params
     series: Dict[str, dict]  # kept for charts: key -> data
     case_no: int = 0
+    fulcrum_exe: Optional[Path] = None  # --fulcrum-bin
 
 
 def _start_backends(ctx: Ctx, specs: List[dict]) -> Tuple[List[Backend], Dict[str, object]]:
@@ -209,11 +211,10 @@ def run_case(ctx: Ctx, scenario: str, system: str, algorithm: str) -> dict:
     kw = {}
     if system == "fulcrum" and scenario == "join":
         kw["registry_enabled"] = True
+    if system == "fulcrum" and ctx.fulcrum_exe:
+        kw["exe"] = ctx.fulcrum_exe
     sysobj = cls(ctx.registry, workdir, ctx.bins, ctx.args.proxy_cpu, [pool],
                  attempt_log=(scenario == "kill" and system == "nginx"), **kw)
-    if system == "haproxy":
-        from overhead import haproxy_maxconn
-        sysobj.maxconn = haproxy_maxconn()
     poller: Optional[AttemptPoller] = None
     victim = backends[2]
     t0_box: Dict[str, float] = {}
@@ -545,7 +546,8 @@ def run(args: argparse.Namespace) -> int:
     if "haproxy" in systems:
         tools["haproxy"] = ["haproxy"]
     ensure_tools(tools, allow_install=not args.no_install)
-    bins, machine = build_and_describe(["fulcrum", "fulcrum-mock"], args.no_build)
+    prebuilt = prebuilt_binaries(args)
+    bins, machine = build_and_describe(["fulcrum", "fulcrum-mock"], args.no_build, prebuilt)
     if not (bins / "fulcrum-mock").exists():
         raise BenchError(f"{bins / 'fulcrum-mock'} not found")
     note_background(machine)
@@ -561,7 +563,8 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.monotonic()
     try:
         with ProcessRegistry(tmp) as registry:
-            ctx = Ctx(args, tmp, bins, registry, prm, series)
+            ctx = Ctx(args, tmp, bins, registry, prm, series,
+                      fulcrum_exe=prebuilt.get("fulcrum"))
             for sc in scenarios:
                 for system in SYSTEM_ORDER:
                     if system not in systems:

@@ -1,10 +1,24 @@
-"""Backends and proxies for the quality and capacity suites.
+"""Backends and proxies for every suite (overhead, websockets, quality, capacity).
 
 * ``start_mock``: one ``fulcrum-mock`` instance (single-threaded runtime).
 * ``Nginx`` / ``HAProxy`` / ``Fulcrum``: write a config for a set of pools,
   start the proxy pinned to one CPU with one worker, wait until it answers,
-  change membership (join) the way each system's users would, and count the
+  stop it, give the pid whose process tree is measured (CPU, RSS), change
+  membership (join) the way each system's users would, and count the
   attempts each proxy makes on one instance (for the kill scenario).
+* ``NginxStub``: an nginx answering ``200 "ok"`` itself (overhead's
+  development stand-in backend).
+
+Two switches shape every config:
+
+* ``failover=True`` (quality, capacity): active health checks, passive
+  ejection, retries on another instance and short connect timeouts, as each
+  system's users would set them up for failing instances. ``False``
+  (overhead, websockets): plain proxying with each system's defaults (no
+  checks or retries configured; Fulcrum probes every 60 s).
+* ``websocket=True`` (websockets): the upgrade is passed through and idle
+  tunnels are kept 10 minutes; readiness is "accepts connections", since the
+  only route answers upgrades.
 
 Pool description shared by the three writers::
 
@@ -23,6 +37,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import time
@@ -35,7 +50,9 @@ from common import (
     ProcessRegistry,
     SystemUnavailable,
     free_port,
+    log,
     wait_http_ok,
+    wait_tcp,
 )
 
 READY_TIMEOUT_S = 20.0
@@ -70,10 +87,13 @@ class Pool:
 # the mock backends
 
 
-def mock_cmd(bins: Path, name: str, port: int, latency: str = "10ms",
+def mock_cmd(bins: Path, name: str, port: int, latency: Optional[str] = "10ms",
              latency_max: Optional[str] = None, capacity: Optional[int] = None) -> List[str]:
+    """``latency=None``: the mock's default (0 ms), as overhead and websockets use."""
     cmd = [str(bins / "fulcrum-mock"), "--listen", f"127.0.0.1:{port}", "--threads", "1",
-           "--name", name, "--latency", latency]
+           "--name", name]
+    if latency:
+        cmd += ["--latency", latency]
     if latency_max:
         cmd += ["--latency-max", latency_max]
     if capacity:
@@ -122,22 +142,80 @@ def nginx_temp_paths(d: Path) -> str:
                      for x in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
 
 
+def nginx_conf(d: Path, http: str, access: str = "access_log off;",
+               worker_connections: int = 4096, rlimit_nofile: Optional[int] = None) -> str:
+    """The frame of every nginx config here: one worker in the foreground,
+    pid, error log and temp paths in ``d``; ``http`` is the rest of the
+    http block (upstreams, server).
+
+    keepalive_requests: nginx 1.22 closes a keep-alive connection after 1000
+    requests by default (client side; upstreams set their own). HAProxy and
+    Fulcrum do not, so it is raised to keep comparisons about proxying, not
+    reconnecting."""
+    rlimit = f"worker_rlimit_nofile {rlimit_nofile};\n" if rlimit_nofile else ""
+    return f"""\
+worker_processes 1;
+{rlimit}daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections {worker_connections}; }}
+http {{
+    {access}
+{nginx_temp_paths(d)}
+    keepalive_requests 1000000;
+{http}
+}}
+"""
+
+
+def haproxy_maxconn(wanted: int = 10000) -> int:
+    """HAProxy needs ~2 fds per connection and refuses to start if it cannot
+    raise RLIMIT_NOFILE that far. Raise our limit (inherited by children) when
+    we may (root); otherwise lower maxconn to fit (far above what is used)."""
+    need = 2 * wanted + 100
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+            return wanted
+        except (ValueError, OSError):
+            fit = max(1000, (hard - 100) // 2)
+            log(f"haproxy: RLIMIT_NOFILE hard limit {hard} < {need}; maxconn {fit}")
+            return fit
+    if soft != resource.RLIM_INFINITY and soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    return wanted
+
+
 # --------------------------------------------------------------------------
 # proxies
 
 
 class System:
-    """A proxy under test. Subclasses write their config and start it."""
+    """A proxy under test, pinned to ``cpu`` with one worker. Subclasses
+    write their config and start it.
+
+    ``failover`` / ``websocket``: see the module docstring. ``ready_path``:
+    what must answer 2xx through the proxy before it counts as started
+    (default: ``probe_path()``). ``name``: the name in logs and results (to
+    run two of the same kind side by side, e.g. "fulcrum-baseline")."""
 
     name = "?"
     label = "?"
 
     def __init__(self, registry: ProcessRegistry, workdir: Path, bins: Path, cpu: int,
-                 pools: List[Pool], streaming: bool = False, attempt_log: bool = False):
+                 pools: List[Pool], streaming: bool = False, attempt_log: bool = False,
+                 failover: bool = True, websocket: bool = False,
+                 ready_path: Optional[str] = None, name: Optional[str] = None):
         self.registry, self.bins, self.cpu = registry, bins, cpu
         self.pools = pools
         self.streaming = streaming
         self.attempt_log = attempt_log
+        self.failover = failover
+        self.websocket = websocket
+        self.ready_path = ready_path
+        if name:
+            self.name = name
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -146,6 +224,21 @@ class System:
 
     def start(self) -> "System":
         raise NotImplementedError
+
+    @property
+    def pid(self) -> int:
+        """The started process: the root of the tree whose CPU and memory are
+        measured (nginx: the master, its worker is a child)."""
+        assert self.proc is not None, f"{self.name} is not running"
+        return self.proc.pid
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None
+        if self.websocket:
+            wait_tcp(self.port, READY_TIMEOUT_S, self.proc)
+        else:
+            wait_http_ok(self.port, self.ready_path or self.probe_path(), READY_TIMEOUT_S,
+                         self.proc)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -189,60 +282,69 @@ class Nginx(System):
     # out for fail_timeout; after that one live request tries it again.
     MAX_FAILS, FAIL_TIMEOUT = 1, "2s"
 
+    def __init__(self, *a, worker_connections: int = 4096,
+                 rlimit_nofile: Optional[int] = None, **kw):
+        super().__init__(*a, **kw)
+        self.worker_connections = worker_connections
+        self.rlimit_nofile = rlimit_nofile
+
+    def _server(self, b: Backend) -> str:
+        health = (f" max_fails={self.MAX_FAILS} fail_timeout={self.FAIL_TIMEOUT}"
+                  if self.failover else "")
+        return f"        server {b.addr} weight={b.weight}{health};"
+
+    def _location(self, p: Pool) -> str:
+        target = f"http://{p.name}/" if p.strip else f"http://{p.name}"
+        lines = [f"proxy_pass {target};", "proxy_http_version 1.1;"]
+        if self.websocket:
+            lines += ["proxy_set_header Upgrade $http_upgrade;",
+                      "proxy_set_header Connection $connection_upgrade;",
+                      "proxy_set_header Host $host;"]
+        else:
+            lines.append('proxy_set_header Connection "";')  # upstream keep-alive
+        if self.failover:
+            lines += ["proxy_next_upstream error timeout http_502 http_503 http_504 "
+                      "non_idempotent;", "proxy_next_upstream_tries 3;",
+                      "proxy_connect_timeout 1s;"]
+        if self.websocket:
+            lines += ["proxy_read_timeout 10m;", "proxy_send_timeout 10m;"]
+        elif self.failover:
+            lines.append("proxy_read_timeout 60s;")
+        if self.streaming:
+            lines.append("proxy_buffering off;")
+        body = "\n".join(f"            {x}" for x in lines)
+        return f"        location {p.route} {{\n{body}\n        }}"
+
     def _render(self) -> str:
-        ups, locs = [], []
+        parts = []
+        if self.websocket:
+            parts.append("""\
+    map $http_upgrade $connection_upgrade {
+        default upgrade;
+        ''      close;
+    }""")
         for p in self.pools:
-            servers = "\n".join(
-                f"        server {b.addr} weight={b.weight} max_fails={self.MAX_FAILS} "
-                f"fail_timeout={self.FAIL_TIMEOUT};" for b in p.backends)
-            ups.append(f"""\
-    upstream {p.name} {{
-        {self.ALGO[p.algorithm]}
-{servers}
-        keepalive 64;
-        keepalive_requests 1000000;
-    }}""")
-            target = f"http://{p.name}/" if p.strip else f"http://{p.name}"
-            locs.append(f"""\
-        location {p.route} {{
-            proxy_pass {target};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;
-            proxy_next_upstream_tries 3;
-            proxy_connect_timeout 1s;
-            proxy_read_timeout 60s;
-            {"proxy_buffering off;" if self.streaming else ""}
-        }}""")
+            algo = self.ALGO[p.algorithm]
+            lines = ([f"        {algo}"] if algo else []) + [self._server(b) for b in p.backends]
+            if not self.websocket:  # an upgraded connection is never reused
+                lines += ["        keepalive 64;", "        keepalive_requests 1000000;"]
+            parts.append(f"    upstream {p.name} {{\n" + "\n".join(lines) + "\n    }")
+        locs = "\n".join(self._location(p) for p in self.pools)
+        parts.append(f"    server {{\n        listen 127.0.0.1:{self.port};\n{locs}\n    }}")
         access = (f'log_format attempts \'$msec $request_time "$upstream_addr" "$upstream_response_time" $status\';\n'
                   f'    access_log {self.dir}/access.log attempts;') if self.attempt_log \
             else "access_log off;"
-        ups_s, locs_s = "\n".join(ups), "\n".join(locs)
-        return f"""\
-worker_processes 1;
-daemon off;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    {access}
-{nginx_temp_paths(self.dir)}
-    keepalive_requests 1000000;
-{ups_s}
-    server {{
-        listen 127.0.0.1:{self.port};
-{locs_s}
-    }}
-}}
-"""
+        return nginx_conf(self.dir, "\n".join(parts), access=access,
+                          worker_connections=self.worker_connections,
+                          rlimit_nofile=self.rlimit_nofile)
 
     def start(self) -> "Nginx":
         self.conf = self.dir / "nginx.conf"
         self.conf.write_text(self._render())
         self.proc = self.registry.start(
-            "nginx", ["nginx", "-c", str(self.conf), "-p", str(self.dir),
-                      "-e", str(self.dir / "error.log")], cpu=self.cpu)
-        wait_http_ok(self.port, self.probe_path(), READY_TIMEOUT_S, self.proc)
+            self.name, ["nginx", "-c", str(self.conf), "-p", str(self.dir),
+                        "-e", str(self.dir / "error.log")], cpu=self.cpu)
+        self.wait_ready()
         return self
 
     def add_backend(self, pool: str, b: Backend) -> None:
@@ -281,16 +383,54 @@ http {{
         return out
 
 
+class NginxStub(Nginx):
+    """An nginx answering ``GET path`` with ``200 "ok"`` itself: overhead's
+    development stand-in backend (no pools)."""
+
+    name, label = "nginx-stub", "nginx stand-in backend"
+
+    def __init__(self, registry: ProcessRegistry, workdir: Path, cpu: int, path: str = "/fast",
+                 **kw):
+        super().__init__(registry, workdir, Path("/nonexistent"), cpu, [], failover=False,
+                         ready_path=path, **kw)
+        self.path = path
+
+    def _render(self) -> str:
+        return nginx_conf(self.dir, f"""\
+    server {{
+        listen 127.0.0.1:{self.port};
+        location {self.path} {{ default_type text/plain; return 200 "ok"; }}
+    }}""")
+
+
 class HAProxy(System):
     name, label = "haproxy", "HAProxy"
     ALGO = {"round_robin": "roundrobin", "weighted_round_robin": "roundrobin",
             "least_connections": "leastconn"}
+    # wanted; start() lowers it to what RLIMIT_NOFILE allows (haproxy_maxconn)
     maxconn = 10000
+    CHECK = "check inter 1s fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down"
 
     def _server(self, b: Backend) -> str:
         mc = f" maxconn {b.max_conc}" if b.max_conc else ""
-        return (f"    server {b.name} {b.addr} weight {b.weight}{mc} check inter 1s fall 2 rise 2 "
-                f"observe layer4 error-limit 1 on-error mark-down")
+        check = f" {self.CHECK}" if self.failover else ""
+        return f"    server {b.name} {b.addr} weight {b.weight}{mc}{check}"
+
+    def _defaults(self) -> str:
+        if not self.failover:
+            return """\
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s"""
+        return """\
+    timeout connect 1s
+    timeout client 60s
+    timeout server 60s
+    timeout queue 30s
+    timeout check 500ms
+    retries 3
+    option redispatch 1
+    retry-on all-retryable-errors"""
 
     def _render(self) -> str:
         fe_rules, backends = [], []
@@ -299,12 +439,12 @@ class HAProxy(System):
                 fe_rules.append(f"    use_backend {p.name} if {{ path_beg {p.route} }}")
             strip = (f"    http-request replace-path {p.route}(.*) /\\1\n" if p.strip else "")
             servers = "\n".join(self._server(b) for b in p.backends)
+            chk = "    option httpchk GET /health\n" if self.failover else ""
             backends.append(f"""\
 backend {p.name}
     balance {self.ALGO[p.algorithm]}
     http-reuse always
-    option httpchk GET /health
-{strip}{servers}
+{chk}{strip}{servers}
 """)
         default = next((p.name for p in self.pools if p.route == "/"), self.pools[0].name)
         fe = "\n".join(fe_rules)
@@ -318,14 +458,7 @@ global
 defaults
     mode http
     option http-keep-alive
-    timeout connect 1s
-    timeout client 60s
-    timeout server 60s
-    timeout queue 30s
-    timeout check 500ms
-    retries 3
-    option redispatch 1
-    retry-on all-retryable-errors
+{self._defaults()}
 
 frontend fe
     bind 127.0.0.1:{self.port}
@@ -335,14 +468,16 @@ frontend fe
 {bes}"""
 
     def start(self) -> "HAProxy":
+        self.maxconn = haproxy_maxconn(self.maxconn)
         self.conf = self.dir / "haproxy.cfg"
         self.conf.write_text(self._render())
         # stderr through stdout so that the harness timestamps each line as it
-        # arrives ("Server X is DOWN" has no timestamp of its own with -db).
+        # arrives ("Server X is DOWN" has no timestamp of its own with -db);
+        # exec: the pid is haproxy's own.
         self.proc = self.registry.start(
-            "haproxy", ["sh", "-c", 'exec haproxy -f "$0" -db 2>&1', str(self.conf)],
+            self.name, ["sh", "-c", 'exec haproxy -f "$0" -db 2>&1', str(self.conf)],
             cpu=self.cpu, capture_stdout=True)
-        wait_http_ok(self.port, self.probe_path(), READY_TIMEOUT_S, self.proc)
+        self.wait_ready()
         return self
 
     def cli(self, cmd: str) -> str:
@@ -365,8 +500,7 @@ frontend fe
         # HAProxy's runtime API adds a server without a reload (dynamic
         # servers, HAProxy >= 2.4); it starts in maintenance, so enable it
         # and its health checks. Keyword order as in the static config.
-        out = self.cli(f"add server {pool}/{b.name} {b.addr} weight {b.weight} check inter 1s "
-                       f"fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down")
+        out = self.cli(f"add server {pool}/{b.name} {b.addr} weight {b.weight} {self.CHECK}")
         if "New server registered" not in out:
             raise RuntimeError(f"haproxy add server failed: {out.strip()}")
         self.cli(f"enable health {pool}/{b.name}")
@@ -402,15 +536,20 @@ frontend fe
 
 
 class Fulcrum(System):
+    """``exe``: the binary (default ``bins/fulcrum``; ``--fulcrum-bin``,
+    ``--baseline-bin``). ``health_interval`` default: 1s with failover, 60s
+    without."""
+
     name, label = "fulcrum", "Fulcrum"
 
     def __init__(self, *a, registry_enabled: bool = False, extra_pool: str = "",
-                 health_interval: str = "1s", **kw):
+                 health_interval: Optional[str] = None, exe: Optional[Path] = None, **kw):
         super().__init__(*a, **kw)
         self.admin = free_port()
         self.registry_enabled = registry_enabled
         self.extra_pool = extra_pool
-        self.health_interval = health_interval
+        self.health_interval = health_interval or ("1s" if self.failover else "60s")
+        self.exe = Path(exe) if exe else self.bins / "fulcrum"
 
     def _render(self) -> str:
         pools, routes = [], []
@@ -420,23 +559,22 @@ class Fulcrum(System):
                 mc = f", max_concurrent: {b.max_conc}" if b.max_conc else ""
                 insts.append(f'      - {{ endpoint: "{b.url}", weight: {b.weight}{mc} }}')
             insts_s = "\n".join(insts) if insts else "      []"
+            retry = ("    retry: { tries: 3, on: [error, timeout, http_502, http_503, http_504] }\n"
+                     if self.failover else "")
+            idle = "    timeouts: { idle: 10m }\n" if self.websocket else ""
             pools.append(f"""\
   {p.name}:
     algorithm: {p.algorithm}
-    retry: {{ tries: 3, on: [error, timeout, http_502, http_503, http_504] }}
-{self.extra_pool}    instances:
+{retry}{idle}{self.extra_pool}    instances:
 {insts_s}""")
             routes.append(f"  - {{ path_prefix: {p.route}, pool: {p.name}, "
                           f"strip_prefix: {'true' if p.strip else 'false'} }}")
         pools_s, routes_s = "\n".join(pools), "\n".join(routes)
         reg = (f"registry:\n  enabled: true\n  path: {self.dir}/registry\n"
                if self.registry_enabled else "registry:\n  enabled: false\n")
-        return f"""\
-listen: 127.0.0.1:{self.port}
-admin:
-  listen: 127.0.0.1:{self.admin}
-{reg}health_check:
-  interval: {self.health_interval}
+        health = f"health_check:\n  interval: {self.health_interval}\n"
+        if self.failover:
+            health += """\
   timeout: 500ms
   path: /health
   failure_threshold: 2
@@ -446,24 +584,28 @@ passive:
   fail_timeout: 2s
 timeouts:
   connect: 1s
-pools:
+"""
+        return f"""\
+listen: 127.0.0.1:{self.port}
+admin:
+  listen: 127.0.0.1:{self.admin}
+{reg}{health}pools:
 {pools_s}
 routes:
 {routes_s}
 """
 
     def start(self) -> "Fulcrum":
-        exe = self.bins / "fulcrum"
-        if not exe.exists():
-            raise SystemUnavailable(f"{exe} does not exist (not built yet?)")
+        if not self.exe.exists():
+            raise SystemUnavailable(f"{self.exe} does not exist (not built yet?)")
         self.conf = self.dir / "fulcrum.yaml"
         self.conf.write_text(self._render())
         self.proc = self.registry.start(
-            "fulcrum", [str(exe), "serve", "-c", str(self.conf), "--threads", "1"],
+            self.name, [str(self.exe), "serve", "-c", str(self.conf), "--threads", "1"],
             cpu=self.cpu, cwd=self.dir)
         wait_http_ok(self.admin, "/readyz", READY_TIMEOUT_S, self.proc)
         if self.pools[0].backends:
-            wait_http_ok(self.port, self.probe_path(), READY_TIMEOUT_S, self.proc)
+            self.wait_ready()
         return self
 
     def add_backend(self, pool: str, b: Backend) -> None:

@@ -9,7 +9,8 @@ baseline) and again once the N sockets are open and memory has settled:
     per-connection bytes = (RSS after - RSS baseline) / N
 
 The same is done, in the same run and with fresh processes each time, for
-nginx (one worker) and Fulcrum (``--threads 1``).
+nginx (one worker) and Fulcrum (``--threads 1``), configured and started by
+``systems.py`` (``websocket=True``, plain proxying: ``failover=False``).
 
 The client is Python asyncio on raw non-blocking sockets, run in one or more
 worker processes (``python3 websockets.py --worker``, driven over stdin /
@@ -41,15 +42,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 SUITE = "websockets"
 SYSTEMS = ["nginx", "fulcrum"]
 WS_PATH = "/ws"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-READY_TIMEOUT_S = 20.0
 FULL_SOCKETS = 9900
 QUICK_SOCKETS = 2000
 WARMUP_SOCKETS = 20
@@ -345,6 +345,7 @@ if __name__ != "__main__":
     from common import (
         BenchError,
         build_and_describe,
+        prebuilt_binaries,
         Proc,
         ProcessRegistry,
         SystemUnavailable,
@@ -353,10 +354,10 @@ if __name__ != "__main__":
         background_busy_pct,
         log,
         process_tree,
-        wait_http_ok,
         write_json,
         write_text,
     )
+    from systems import Backend, Fulcrum, Nginx, Pool, System, start_mock
 
 
 class ClientPool:
@@ -500,47 +501,18 @@ class Ctx:
     registry: ProcessRegistry
     sockets: int
     nofile_hard: int
-    backend_ports: List[int] = field(default_factory=list)
+    fulcrum_exe: Optional[Path] = None  # --fulcrum-bin
 
 
-def nginx_temp_paths(tmp: Path) -> str:
-    return "\n".join(
-        f"    {d}_temp_path {tmp}/{d};"
-        for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-
-
-def wait_tcp(port: int, timeout: float, proc: Proc) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemUnavailable(f"{proc.name} exited with code {proc.returncode} before "
-                                    "listening" + proc.log_tail())
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1.0):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemUnavailable(f"{proc.name}: port {port} not accepting after {timeout:.0f}s"
-                            + proc.log_tail())
-
-
-def start_backends(ctx: Ctx, system: str) -> List[Proc]:
-    exe = ctx.bins / "fulcrum-mock"
-    if not exe.exists():
-        raise BenchError(f"{exe} not found (cargo build --release -p fulcrum-mock failed?)")
-    procs, ports = [], []
+def start_backends(ctx: Ctx) -> Tuple[List[Proc], List[Backend]]:
+    """The two WebSocket echo instances (fulcrum-mock) on the load CPU."""
+    procs, backends = [], []
     for name in ("a", "b"):
         port = free_port()
-        proc = ctx.registry.start(
-            f"{system}-backend-{name}",
-            [str(exe), "--listen", f"127.0.0.1:{port}", "--threads", "1", "--name", name],
-            cpu=ctx.args.load_cpu, capture_stdout=True)
-        proc.wait_for_line(r"listening on http://127\.0\.0\.1:%d\b" % port, READY_TIMEOUT_S)
-        procs.append(proc)
-        ports.append(port)
-    ctx.backend_ports = ports
-    return procs
+        procs.append(start_mock(ctx.registry, ctx.bins, name, port, ctx.args.load_cpu,
+                                latency=None))
+        backends.append(Backend(name, port))
+    return procs, backends
 
 
 def nginx_worker_connections(n: int) -> int:
@@ -554,84 +526,20 @@ def nginx_worker_connections(n: int) -> int:
     return math.ceil((2 * n + 1) * 16 / 15) + 100
 
 
-def start_nginx(ctx: Ctx, port: int) -> Proc:
-    d = ctx.tmp / "nginx"
-    d.mkdir()
-    conf = d / "nginx.conf"
-    servers = "\n".join(f"        server 127.0.0.1:{p};" for p in ctx.backend_ports)
-    conf.write_text(f"""\
-worker_processes 1;
-worker_rlimit_nofile {ctx.nofile_hard};
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections {nginx_worker_connections(ctx.sockets)}; }}
-http {{
-    access_log off;
-{nginx_temp_paths(d)}
-    map $http_upgrade $connection_upgrade {{
-        default upgrade;
-        ''      close;
-    }}
-    upstream ws {{
-        least_conn;
-{servers}
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location {WS_PATH} {{
-            proxy_pass http://ws;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $host;
-            proxy_read_timeout 10m;
-            proxy_send_timeout 10m;
-        }}
-    }}
-}}
-""")
-    proc = ctx.registry.start("nginx", ["nginx", "-c", str(conf), "-p", str(d),
-                                        "-e", str(d / "error.log")], cpu=ctx.args.proxy_cpu)
-    wait_tcp(port, READY_TIMEOUT_S, proc)
-    return proc
+def make_proxy(ctx: Ctx, system: str, backends: List[Backend]) -> System:
+    """The proxy for ``system``: ``WS_PATH`` balanced (least connections)
+    over ``backends``, upgrades passed through, idle tunnels kept 10 min,
+    ready when its port accepts."""
+    pool = Pool("ws", "least_connections", backends, route=WS_PATH)
+    where = (ctx.registry, ctx.tmp / system, ctx.bins, ctx.args.proxy_cpu, [pool])
+    if system == "nginx":
+        return Nginx(*where, failover=False, websocket=True,
+                     worker_connections=nginx_worker_connections(ctx.sockets),
+                     rlimit_nofile=ctx.nofile_hard)
+    return Fulcrum(*where, failover=False, websocket=True, registry_enabled=True,
+                   exe=ctx.fulcrum_exe)
 
 
-def start_fulcrum(ctx: Ctx, port: int) -> Proc:
-    exe = ctx.bins / "fulcrum"
-    if not exe.exists():
-        raise SystemUnavailable(f"{exe} does not exist (not built yet?)")
-    d = ctx.tmp / "fulcrum"
-    d.mkdir()
-    admin = free_port()
-    conf = d / "fulcrum.yaml"
-    instances = "\n".join(f'      - {{ endpoint: "http://127.0.0.1:{p}" }}'
-                          for p in ctx.backend_ports)
-    conf.write_text(f"""\
-listen: 127.0.0.1:{port}
-admin:
-  listen: 127.0.0.1:{admin}
-health_check:
-  interval: 60s
-registry:
-  path: {d}/fulcrum-data
-pools:
-  ws:
-    algorithm: least_connections
-    timeouts: {{ idle: 10m }}
-    instances:
-{instances}
-routes:
-  - {{ path_prefix: {WS_PATH}, pool: ws }}
-""")
-    proc = ctx.registry.start("fulcrum", [str(exe), "serve", "-c", str(conf), "--threads", "1"],
-                              cpu=ctx.args.proxy_cpu, cwd=d)
-    wait_http_ok(admin, "/readyz", READY_TIMEOUT_S, proc)
-    wait_tcp(port, READY_TIMEOUT_S, proc)
-    return proc
-
-
-STARTERS = {"nginx": start_nginx, "fulcrum": start_fulcrum}
 WORKERS_NOTE = {"nginx": "1 master + 1 worker (worker_processes 1)",
                 "fulcrum": "1 process, --threads 1 (current-thread runtime)"}
 
@@ -658,11 +566,12 @@ def measure(ctx: Ctx, system: str, clients: ClientPool, settle_s: float,
     timeout = SOCKET_TIMEOUT_S
     conc = split(max(len(clients.procs), ctx.args.ws_concurrency), len(clients.procs))
     backends: List[Proc] = []
-    proxy: Optional[Proc] = None
+    sysobj: Optional[System] = None
     try:
-        backends = start_backends(ctx, system)
-        port = free_port()
-        proxy = STARTERS[system](ctx, port)
+        backends, pool = start_backends(ctx)
+        sysobj = make_proxy(ctx, system, pool)
+        proxy = sysobj.start().proc
+        port = sysobj.port
 
         # warm-up: a few sockets through every code path, then closed
         warm = clients.all([{"cmd": "open", "port": port, "count": c, "concurrency": 10,
@@ -677,7 +586,7 @@ def measure(ctx: Ctx, system: str, clients: ClientPool, settle_s: float,
             raise SystemUnavailable(f"{system}: warm-up failed ({warm_fail} handshakes, "
                                     f"{echo_fail} echoes): {errs}" + proxy.log_tail())
         time.sleep(1.0)
-        base = tree_memory(proxy.pid)
+        base = tree_memory(sysobj.pid)
         log(f"{system}: baseline RSS {base['rss_kib']:,} KiB (Pss {base['pss_kib']}) "
             f"after {WARMUP_SOCKETS} warm-up sockets")
 
@@ -707,7 +616,7 @@ def measure(ctx: Ctx, system: str, clients: ClientPool, settle_s: float,
         log(f"{system}: echo checked on {echo_checked} sockets, {echo_ok} ok")
 
         time.sleep(settle_s)
-        after = tree_memory(proxy.pid)
+        after = tree_memory(sysobj.pid)
         backend_fds = [_fd_count(b.pid) for b in backends]
         checks = clients.broadcast({"cmd": "check"})
         still_open = sum(c["open"] for c in checks)
@@ -766,8 +675,8 @@ def measure(ctx: Ctx, system: str, clients: ClientPool, settle_s: float,
             clients.broadcast({"cmd": "close"})
         except BenchError as e:
             log(f"closing client sockets: {e}")
-        if proxy is not None:
-            ctx.registry.stop(proxy)
+        if sysobj is not None:
+            sysobj.stop()
         for b in backends:
             ctx.registry.stop(b)
 
@@ -785,6 +694,8 @@ def markdown(result: dict) -> str:
     cmd = "bench/run websockets" + (" --quick" if prm["quick"] else "")
     if prm["sockets_requested"] != (QUICK_SOCKETS if prm["quick"] else FULL_SOCKETS):
         cmd += f" --sockets {prm['sockets_requested']}"
+    if prm.get("fulcrum_bin"):
+        cmd += f" --fulcrum-bin {prm['fulcrum_bin']}"
     lines = [
         "# WebSockets suite results",
         "",
@@ -833,8 +744,9 @@ def markdown(result: dict) -> str:
         "{nginx}; {rustc}. Background CPU load before the run: "
         "{background_cpu_busy_pct}%.".format(**m),
         "",
-        f"cargo build: {m.get('cargo_build', '?')}; binaries from `{prm['bin_dir']}` "
-        f"(fulcrum built {m.get('fulcrum_binary_mtime_utc', '?')}).",
+        f"cargo build: {m.get('cargo_build', '?')}; binaries from `{prm['bin_dir']}`"
+        + (f", fulcrum from `{prm['fulcrum_bin']}`" if prm.get("fulcrum_bin") else "")
+        + f" (fulcrum built {m.get('fulcrum_binary_mtime_utc', '?')}).",
         "",
         "RSS = VmRSS from /proc/<pid>/status summed over the proxy's process tree (nginx: "
         "master + worker); Pss from /proc/<pid>/smaps_rollup. Per socket = (RSS with "
@@ -890,7 +802,11 @@ def run(args: argparse.Namespace) -> int:
     ensure_tools(tools, allow_install=not args.no_install)
 
     packages = ["fulcrum-mock"] + (["fulcrum"] if "fulcrum" in systems else [])
-    bins, machine = build_and_describe(packages, args.no_build)
+    prebuilt = prebuilt_binaries(args)
+    bins, machine = build_and_describe(packages, args.no_build, prebuilt)
+    if not (bins / "fulcrum-mock").exists():
+        raise BenchError(f"{bins / 'fulcrum-mock'} not found "
+                         "(cargo build --release -p fulcrum-mock failed?)")
 
     # memory is what is measured; CPU load from other jobs only slows the
     # opening (open_seconds), but it is recorded all the same
@@ -906,7 +822,7 @@ def run(args: argparse.Namespace) -> int:
         with ProcessRegistry(tmp) as registry:
             clients = ClientPool(n_clients, args.load_cpu, tmp)
             ctx = Ctx(args=args, tmp=tmp, bins=bins, registry=registry, sockets=n,
-                      nofile_hard=hard)
+                      nofile_hard=hard, fulcrum_exe=prebuilt.get("fulcrum"))
             for system in systems:
                 try:
                     records.append(measure(ctx, system, clients, settle_s, echo_sample))
@@ -939,6 +855,7 @@ def run(args: argparse.Namespace) -> int:
             "nofile_limit": hard,
             "ephemeral_ports": f"{lo}-{hi}",
             "bin_dir": str(bins),
+            "fulcrum_bin": str(prebuilt["fulcrum"]) if "fulcrum" in prebuilt else None,
             "backend": "2 x fulcrum-mock --threads 1 (WebSocket echo on /ws)",
             "nginx_worker_connections": nginx_worker_connections(n),
             "systems": systems,

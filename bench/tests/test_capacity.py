@@ -1,9 +1,12 @@
-"""capacity.py: the SLO search (with a fake load level), one real load level
-against a tiny loopback server (think time shortened), and the Markdown."""
+"""capacity.py: the fleet's proxy (--fulcrum-bin), the SLO search (with a
+fake load level), one real load level against a tiny loopback server (think
+time shortened), and the Markdown."""
 
 import math
 import sys
+import types
 import unittest
+from pathlib import Path
 from unittest import mock
 
 sys.dont_write_bytecode = True
@@ -20,6 +23,37 @@ class FakeFleet:
 
     def check_alive(self):
         self.checks += 1
+
+
+class StartFleetTest(unittest.TestCase):
+    """start_fleet: the proxy from systems.SYSTEMS, Fulcrum's binary from
+    --fulcrum-bin when given."""
+
+    def start(self, system, **args):
+        made = []
+
+        class FakeProxy:
+            def __init__(self, registry, workdir, bins, cpu, pools, **kw):
+                self.pools, self.kw = pools, kw
+                made.append(self)
+
+            def start(self):
+                return self
+
+        fake_systems = {"fulcrum": FakeProxy, "nginx": FakeProxy, "haproxy": FakeProxy}
+        ns = types.SimpleNamespace(load_cpu=1, proxy_cpu=0, **args)
+        with mock.patch.object(capacity, "start_mock", lambda *a, **k: object()), \
+                mock.patch.object(capacity, "SYSTEMS", fake_systems):
+            capacity.start_fleet(None, Path("/tmp/x"), Path("/release"), ns, system, 1, "t")
+        return made[0]
+
+    def test_fulcrum_bin(self):
+        self.assertIsNone(self.start("fulcrum", fulcrum_bin=None).kw["exe"])
+        self.assertEqual(self.start("fulcrum", fulcrum_bin="/opt/f").kw["exe"], Path("/opt/f"))
+        self.assertNotIn("exe", self.start("nginx", fulcrum_bin="/opt/f").kw)
+        s = self.start("haproxy")
+        self.assertEqual([p.name for p in s.pools], ["asr", "llm", "tts"])
+        self.assertTrue(s.kw["streaming"])
 
 
 class SearchTest(unittest.TestCase):

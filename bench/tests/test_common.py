@@ -1,6 +1,8 @@
 """common.py: wrk output parsing, CPU accounting arithmetic, atomic writes,
-and the process registry / readiness probes (with tiny local children)."""
+the process registry / readiness probes (with tiny local children) and the
+prebuilt binaries (--fulcrum-bin, --baseline-bin)."""
 
+import hashlib
 import http.server
 import json
 import os
@@ -9,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 import unittest
 from pathlib import Path
 from unittest import mock
@@ -224,6 +227,95 @@ class HttpProbeTest(unittest.TestCase):
         self.assertGreater(port, 0)
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))
+
+    def test_wait_tcp(self):
+        alive = types.SimpleNamespace(name="p", poll=lambda: None, log_tail=lambda: "")
+        with socket.socket() as ls:
+            ls.bind(("127.0.0.1", 0))
+            ls.listen(1)
+            common.wait_tcp(ls.getsockname()[1], 2.0, alive)
+        port = common.free_port()  # nothing listens there
+        with self.assertRaises(common.SystemUnavailable) as cm:
+            common.wait_tcp(port, 0.3, alive)
+        self.assertIn(f"port {port} not accepting", str(cm.exception))
+        dead = types.SimpleNamespace(name="p", poll=lambda: 1, returncode=1,
+                                     log_tail=lambda: "")
+        with self.assertRaises(common.SystemUnavailable) as cm:
+            common.wait_tcp(port, 2.0, dead)
+        self.assertIn("exited with code 1", str(cm.exception))
+
+
+class BinariesTest(unittest.TestCase):
+    """--fulcrum-bin / --baseline-bin: prebuilt binaries, not built, described."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = Path(self.tmp.name)
+        for target, attr, new in ((common, "machine_info", lambda: {"m": 1}),
+                                  (common, "bin_dir", lambda: self.dir / "release")):
+            p = mock.patch.object(common, attr, new)
+            p.start()
+            self.addCleanup(p.stop)
+        (self.dir / "release").mkdir()
+        (self.dir / "release" / "fulcrum-mock").write_bytes(b"mock")
+
+    def exe(self, name, data=b"bin"):
+        path = self.dir / name
+        path.write_bytes(data)
+        path.chmod(0o755)
+        return path
+
+    def test_prebuilt_binaries_from_args(self):
+        ns = types.SimpleNamespace
+        self.assertEqual(common.prebuilt_binaries(ns()), {})
+        self.assertEqual(common.prebuilt_binaries(ns(fulcrum_bin=None, baseline_bin=None)), {})
+        old = os.getcwd()
+        os.chdir(self.dir)
+        try:
+            got = common.prebuilt_binaries(ns(fulcrum_bin="a/fulcrum", baseline_bin="/x/b"))
+        finally:
+            os.chdir(old)
+        self.assertEqual(got, {"fulcrum": self.dir.resolve() / "a" / "fulcrum",
+                               "fulcrum-baseline": Path("/x/b")})
+
+    def test_prebuilt_fulcrum_is_not_built_and_is_described(self):
+        fb, base = self.exe("fulcrum", b"new"), self.exe("old-fulcrum", b"old")
+        with mock.patch.object(common, "cargo_build", return_value=True) as cb:
+            bins, m = common.build_and_describe(["fulcrum", "fulcrum-mock"], False,
+                                                {"fulcrum": fb, "fulcrum-baseline": base})
+        cb.assert_called_once_with(["fulcrum-mock"])
+        self.assertEqual(bins, self.dir / "release")
+        self.assertEqual(m["cargo_build"], "ok")
+        self.assertEqual(m["fulcrum_binary"], str(fb))
+        self.assertEqual(m["fulcrum-baseline_binary"], str(base))
+        self.assertEqual(m["fulcrum_binary_sha256"], hashlib.sha256(b"new").hexdigest())
+        self.assertEqual(m["fulcrum-baseline_binary_sha256"], hashlib.sha256(b"old").hexdigest())
+        self.assertEqual(m["fulcrum-mock_binary_sha256"], hashlib.sha256(b"mock").hexdigest())
+        self.assertIn("fulcrum-baseline_binary_mtime_utc", m)
+        self.assertNotIn("fulcrum-mock_binary", m)  # built, not given
+
+    def test_no_build_still_wins_and_nothing_to_build(self):
+        fb = self.exe("fulcrum")
+        with mock.patch.object(common, "cargo_build") as cb:
+            _, m = common.build_and_describe(["fulcrum", "fulcrum-mock"], True, {"fulcrum": fb})
+            self.assertEqual(m["cargo_build"], "skipped (--no-build)")
+            _, m = common.build_and_describe(["fulcrum"], False, {"fulcrum": fb})
+            self.assertEqual(m["cargo_build"], "skipped (nothing to build)")
+            _, m = common.build_and_describe(["fulcrum", "fulcrum-mock"], True)
+            self.assertEqual(m["cargo_build"], "skipped (--no-build)")
+            self.assertNotIn("fulcrum_binary", m)
+        cb.assert_not_called()
+
+    def test_missing_or_not_executable_binary_is_fatal(self):
+        plain = self.dir / "not-executable"
+        plain.write_bytes(b"x")
+        plain.chmod(0o644)
+        for path in (self.dir / "missing", plain, self.dir):
+            with self.subTest(path=path), mock.patch.object(common, "cargo_build") as cb:
+                with self.assertRaises(common.BenchError):
+                    common.build_and_describe(["fulcrum"], False, {"fulcrum": path})
+                cb.assert_not_called()
 
 
 if __name__ == "__main__":

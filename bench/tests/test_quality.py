@@ -172,6 +172,16 @@ class WeightedTest(RunCaseTestCase):
         self.assertFalse(FakeSystem.instances[-1].attempt_log)
 
 
+    def test_fulcrum_bin_reaches_fulcrum_only(self):
+        self.run_case("weighted", "fulcrum", "weighted_round_robin")
+        self.assertNotIn("exe", FakeSystem.instances[-1].kw)  # target/release/fulcrum
+        self.ctx.fulcrum_exe = Path("/opt/fulcrum")
+        self.run_case("weighted", "fulcrum", "weighted_round_robin")
+        self.assertEqual(FakeSystem.instances[-1].kw["exe"], Path("/opt/fulcrum"))
+        self.run_case("weighted", "haproxy", "weighted_round_robin")
+        self.assertNotIn("exe", FakeSystem.instances[-1].kw)
+
+
 class KillTest(RunCaseTestCase):
     # quick run: kill event at 2.5 s, restart at 5.5 s, 10 s of load
     T_KILL = 2.51  # time.time() just before the SIGKILL, run-relative
@@ -244,7 +254,7 @@ class KillTest(RunCaseTestCase):
 
     def test_haproxy_falls_back_to_the_last_counter_increase(self):
         FakePoller.increases = [PERF0 + t for t in (2.52, 2.8)]
-        with mock.patch("overhead.haproxy_maxconn", return_value=10000):
+        with mock.patch("systems.haproxy_maxconn", return_value=10000):
             r = self.run_case("kill", "haproxy", "round_robin")
         self.assertEqual(r["algorithm"], "roundrobin")
         self.assertAlmostEqual(r["detect_s"], 0.29, places=4)  # 2.8 - 2.51

@@ -1,5 +1,6 @@
-"""systems.py: the nginx / HAProxy / Fulcrum config writers and the log and
-stats parsers used by the quality suite (kill scenario)."""
+"""systems.py: the nginx / HAProxy / Fulcrum config writers (failover, plain
+and WebSocket set-ups), start / readiness / stop with a fake registry, and
+the log and stats parsers used by the quality suite (kill scenario)."""
 
 import calendar
 import sys
@@ -45,6 +46,10 @@ class BackendPoolTest(unittest.TestCase):
                                capacity=4)
         self.assertEqual(cmd[-4:], ["--latency-max", "120ms", "--capacity", "4"])
         self.assertIn("80ms", cmd)
+        # the mock's own default latency (0 ms), as overhead and websockets run it
+        self.assertEqual(systems.mock_cmd(Path("/bin"), "b0", 5002, latency=None),
+                         ["/bin/fulcrum-mock", "--listen", "127.0.0.1:5002", "--threads", "1",
+                          "--name", "b0"])
 
     def test_nginx_temp_paths(self):
         text = systems.nginx_temp_paths(Path("/w"))
@@ -257,6 +262,233 @@ class FulcrumTest(SystemTestCase):
             self.assertEqual(s.attempts(Backend("a", 20001)), 3)
             self.assertIsNone(s.attempts(Backend("b", 20002)))
         hj.assert_called_with("GET", s.admin, "/api/v1/instances")
+
+
+def one(port=20001):
+    return [Pool("bench", "round_robin", [Backend("b0", port)])]
+
+
+def ws_pool():
+    return [Pool("ws", "least_connections", [Backend("a", 20001), Backend("b", 20002)],
+                 route="/ws")]
+
+
+class NginxFrameTest(SystemTestCase):
+    def test_frame(self):
+        text = systems.nginx_conf(Path("/w"), "    server { listen 127.0.0.1:1; }")
+        self.assertTrue(text.startswith("worker_processes 1;\ndaemon off;\n"))
+        self.assertIn("pid /w/nginx.pid;", text)
+        self.assertIn("error_log /w/error.log warn;", text)
+        self.assertIn("events { worker_connections 4096; }", text)
+        self.assertIn("    access_log off;", text)
+        self.assertIn("    keepalive_requests 1000000;", text)
+        self.assertIn(systems.nginx_temp_paths(Path("/w")), text)
+        self.assertIn("    server { listen 127.0.0.1:1; }\n}\n", text)
+        self.assertNotIn("worker_rlimit_nofile", text)
+        text = systems.nginx_conf(Path("/w"), "", worker_connections=21222, rlimit_nofile=20000)
+        self.assertIn("worker_processes 1;\nworker_rlimit_nofile 20000;\ndaemon off;", text)
+        self.assertIn("events { worker_connections 21222; }", text)
+
+    def test_stub_backend(self):
+        s = systems.NginxStub(None, self.dir / "stub", 1)
+        text = s._render()
+        self.assertIn(f"listen 127.0.0.1:{s.port};", text)
+        self.assertIn('location /fast { default_type text/plain; return 200 "ok"; }', text)
+        self.assertNotIn("upstream", text)
+        self.assertEqual(text.count("{"), text.count("}"))
+        self.assertEqual((s.name, s.cpu, s.ready_path, s.failover), ("nginx-stub", 1, "/fast",
+                                                                      False))
+
+
+class PlainModeTest(SystemTestCase):
+    """failover=False: the overhead suite's plain proxying."""
+
+    def test_nginx(self):
+        s = self.make(systems.Nginx, one(), failover=False)
+        text = s._render()
+        self.assertIn("    upstream bench {\n        server 127.0.0.1:20001 weight=1;\n"
+                      "        keepalive 64;\n        keepalive_requests 1000000;\n    }", text)
+        self.assertIn("        location / {\n            proxy_pass http://bench;\n"
+                      "            proxy_http_version 1.1;\n"
+                      '            proxy_set_header Connection "";\n        }', text)
+        for absent in ("max_fails", "proxy_next_upstream", "proxy_connect_timeout",
+                       "proxy_read_timeout", "least_conn", "map $http_upgrade", "Upgrade"):
+            self.assertNotIn(absent, text)
+        self.assertEqual(text.count("{"), text.count("}"))
+
+    def test_haproxy(self):
+        s = self.make(systems.HAProxy, one(), failover=False)
+        text = s._render()
+        self.assertIn("    server b0 127.0.0.1:20001 weight 1\n", text)
+        self.assertIn("defaults\n    mode http\n    option http-keep-alive\n"
+                      "    timeout connect 5s\n    timeout client 30s\n"
+                      "    timeout server 30s\n\nfrontend fe", text)
+        self.assertIn("    http-reuse always\n", text)
+        self.assertIn("nbthread 1", text)
+        self.assertIn("default_backend bench", text)
+        for absent in ("check", "httpchk", "retries", "retry-on", "redispatch", "timeout queue"):
+            self.assertNotIn(absent, text)
+
+    def test_fulcrum(self):
+        s = self.make(systems.Fulcrum, one(), failover=False, registry_enabled=True)
+        text = s._render()
+        self.assertIn(f"registry:\n  enabled: true\n  path: {s.dir}/registry\n"
+                      "health_check:\n  interval: 60s\npools:\n", text)
+        self.assertIn("  bench:\n    algorithm: round_robin\n    instances:\n"
+                      '      - { endpoint: "http://127.0.0.1:20001", weight: 1 }\n', text)
+        for absent in ("passive", "retry", "timeouts", "failure_threshold", "idle"):
+            self.assertNotIn(absent, text)
+
+    def test_fulcrum_health_interval_default_follows_failover(self):
+        self.assertEqual(self.make(systems.Fulcrum, one()).health_interval, "1s")
+        self.assertEqual(self.make(systems.Fulcrum, one(), failover=False).health_interval,
+                         "60s")
+        self.assertEqual(self.make(systems.Fulcrum, one(), failover=False,
+                                   health_interval="5s").health_interval, "5s")
+
+
+class WebSocketModeTest(SystemTestCase):
+    """websocket=True: the websockets suite's set-up."""
+
+    def test_nginx(self):
+        s = self.make(systems.Nginx, ws_pool(), failover=False, websocket=True,
+                      worker_connections=4368, rlimit_nofile=20000)
+        text = s._render()
+        self.assertIn("worker_rlimit_nofile 20000;", text)
+        self.assertIn("events { worker_connections 4368; }", text)
+        self.assertIn("    map $http_upgrade $connection_upgrade {\n        default upgrade;\n"
+                      "        ''      close;\n    }", text)
+        self.assertIn("    upstream ws {\n        least_conn;\n"
+                      "        server 127.0.0.1:20001 weight=1;\n"
+                      "        server 127.0.0.1:20002 weight=1;\n    }", text)
+        for line in ("location /ws {", "proxy_pass http://ws;", "proxy_http_version 1.1;",
+                     "proxy_set_header Upgrade $http_upgrade;",
+                     "proxy_set_header Connection $connection_upgrade;",
+                     "proxy_set_header Host $host;", "proxy_read_timeout 10m;",
+                     "proxy_send_timeout 10m;"):
+            self.assertIn(line, text)
+        # upgraded connections are never reused: no upstream keep-alive
+        self.assertNotIn("keepalive 64", text)
+        self.assertNotIn('Connection ""', text)
+        self.assertEqual(text.count("proxy_read_timeout"), 1)
+        self.assertEqual(text.count("{"), text.count("}"))
+
+    def test_nginx_with_failover_keeps_one_read_timeout(self):
+        text = self.make(systems.Nginx, ws_pool(), websocket=True)._render()
+        self.assertEqual(text.count("proxy_read_timeout"), 1)
+        self.assertIn("proxy_read_timeout 10m;", text)
+        self.assertIn("proxy_next_upstream_tries 3;", text)
+
+    def test_fulcrum(self):
+        s = self.make(systems.Fulcrum, ws_pool(), failover=False, websocket=True,
+                      registry_enabled=True)
+        text = s._render()
+        self.assertIn("  ws:\n    algorithm: least_connections\n"
+                      "    timeouts: { idle: 10m }\n    instances:\n", text)
+        self.assertIn("  - { path_prefix: /ws, pool: ws, strip_prefix: false }", text)
+        self.assertIn("health_check:\n  interval: 60s\n", text)
+
+
+class FakeRegistry:
+    def __init__(self):
+        self.started, self.stopped = [], []
+
+    def start(self, name, cmd, cpu=None, capture_stdout=False, cwd=None):
+        proc = types.SimpleNamespace(name=name, pid=4242, cmd=cmd, cpu=cpu, cwd=cwd,
+                                     capture_stdout=capture_stdout)
+        self.started.append(proc)
+        return proc
+
+    def stop(self, proc):
+        self.stopped.append(proc)
+
+
+class StartStopTest(SystemTestCase):
+    """start(): command, pinning, name; readiness; stop(); pid."""
+
+    def setUp(self):
+        super().setUp()
+        self.reg = FakeRegistry()
+        self.waits = []
+        for name in ("wait_http_ok", "wait_tcp"):
+            p = mock.patch.object(systems, name, side_effect=lambda *a, n=name:
+                                  self.waits.append((n,) + a[:2]))
+            p.start()
+            self.addCleanup(p.stop)
+
+    def test_nginx_pinned_ready_path_pid_and_stop(self):
+        s = systems.Nginx(self.reg, self.dir / "nginx", Path("/b"), 3, one(), failover=False,
+                          ready_path="/fast")
+        self.assertIs(s.start(), s)
+        proc = self.reg.started[0]
+        self.assertEqual(proc.name, "nginx")
+        self.assertEqual(proc.cpu, 3)
+        self.assertEqual(proc.cmd, ["nginx", "-c", str(s.dir / "nginx.conf"), "-p", str(s.dir),
+                                    "-e", str(s.dir / "error.log")])
+        self.assertEqual((s.dir / "nginx.conf").read_text(), s._render())
+        self.assertEqual(self.waits, [("wait_http_ok", s.port, "/fast")])
+        self.assertEqual(s.pid, 4242)
+        s.stop()
+        self.assertEqual(self.reg.stopped, [proc])
+        self.assertIs(s.stopped_proc, proc)
+        self.assertIsNone(s.proc)
+
+    def test_default_readiness_is_the_probe_path_and_websocket_is_tcp(self):
+        s = systems.Nginx(self.reg, self.dir / "n1", Path("/b"), 0, one()).start()
+        self.assertEqual(self.waits[-1], ("wait_http_ok", s.port, "/__mock/stats"))
+        s = systems.Nginx(self.reg, self.dir / "n2", Path("/b"), 0, ws_pool(),
+                          websocket=True).start()
+        self.assertEqual(self.waits[-1][:2], ("wait_tcp", s.port))
+
+    def test_haproxy_maxconn_fitted_at_start(self):
+        s = systems.HAProxy(self.reg, self.dir / "h", Path("/b"), 0, one(), failover=False,
+                            ready_path="/fast")
+        with mock.patch.object(systems, "haproxy_maxconn", return_value=3000) as hm:
+            s.start()
+        hm.assert_called_once_with(10000)
+        self.assertEqual(s.maxconn, 3000)
+        self.assertIn("maxconn 3000", (s.dir / "haproxy.cfg").read_text())
+        self.assertEqual(self.reg.started[0].cmd[-1], str(s.dir / "haproxy.cfg"))
+        self.assertTrue(self.reg.started[0].capture_stdout)
+
+    def test_fulcrum_exe_and_name(self):
+        exe = self.dir / "other-fulcrum"
+        exe.write_text("")
+        s = systems.Fulcrum(self.reg, self.dir / "fb", Path("/b"), 0, one(), failover=False,
+                            ready_path="/fast", exe=exe, name="fulcrum-baseline")
+        s.start()
+        proc = self.reg.started[0]
+        self.assertEqual(proc.name, "fulcrum-baseline")
+        self.assertEqual(proc.cmd, [str(exe), "serve", "-c", str(s.dir / "fulcrum.yaml"),
+                                    "--threads", "1"])
+        self.assertEqual(proc.cwd, s.dir)
+        self.assertEqual(self.waits, [("wait_http_ok", s.admin, "/readyz"),
+                                      ("wait_http_ok", s.port, "/fast")])
+        self.assertEqual(systems.Fulcrum.name, "fulcrum")  # the class keeps its name
+
+    def test_fulcrum_default_exe_and_missing_binary(self):
+        s = systems.Fulcrum(self.reg, self.dir / "f", self.dir / "bins", 0, one())
+        self.assertEqual(s.exe, self.dir / "bins" / "fulcrum")
+        with self.assertRaises(systems.SystemUnavailable):
+            s.start()
+        self.assertEqual(self.reg.started, [])
+
+
+class HAProxyMaxconnTest(unittest.TestCase):
+    def test_raises_the_limit_or_fits_maxconn(self):
+        inf = systems.resource.RLIM_INFINITY
+        with mock.patch.object(systems.resource, "getrlimit", return_value=(1024, inf)), \
+                mock.patch.object(systems.resource, "setrlimit") as sr:
+            self.assertEqual(systems.haproxy_maxconn(10000), 10000)
+            sr.assert_called_once_with(systems.resource.RLIMIT_NOFILE, (20100, inf))
+        with mock.patch.object(systems.resource, "getrlimit", return_value=(1024, 4096)), \
+                mock.patch.object(systems.resource, "setrlimit", side_effect=ValueError), \
+                mock.patch.object(systems, "log"):
+            self.assertEqual(systems.haproxy_maxconn(10000), (4096 - 100) // 2)
+        with mock.patch.object(systems.resource, "getrlimit", return_value=(30000, 30000)), \
+                mock.patch.object(systems.resource, "setrlimit") as sr:
+            self.assertEqual(systems.haproxy_maxconn(10000), 10000)
+            sr.assert_not_called()
 
 
 class SystemsTableTest(unittest.TestCase):
