@@ -19,19 +19,18 @@
 
 use super::key::Key;
 use super::rules::{storable_for, vary_values, Directives};
-use crate::http::body::{full, BoxError, ProxyBody};
-use bytes::{Bytes, BytesMut};
+use super::tee::{Keep, Tee};
+use crate::http::body::{full, ProxyBody};
+use bytes::Bytes;
 use fulcrum_config::CacheConfig;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use http_body_util::BodyExt;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// The longest an identical request waits for the one filling the cache
@@ -244,6 +243,20 @@ impl ResponseCache {
     }
 }
 
+/// An entry waiting for its body: stored when the tee saw the whole body.
+struct Pending {
+    fill: Fill,
+    entry: Entry,
+}
+
+impl Keep for Pending {
+    fn keep(self, body: Bytes) {
+        let Pending { fill, mut entry } = self;
+        entry.body = body;
+        fill.cache.store(fill.key, entry);
+    }
+}
+
 /// A miss on its way upstream. Dropping it (error, not storable, caller
 /// gone) ends the flight so waiters go on.
 pub struct Fill {
@@ -289,89 +302,8 @@ impl Fill {
             expires_ms: now_ms.saturating_add(ttl.as_millis() as u64),
             vary,
         };
-        let tee = Tee {
-            inner: body,
-            buf: Some(BytesMut::new()),
-            limit,
-            pending: Some((self, entry)),
-        };
+        let tee = Tee::new(body, limit, Pending { fill: self, entry });
         Response::from_parts(parts, tee.boxed_unsync())
-    }
-}
-
-/// Passes a response body through, keeping a copy; stores it when the body
-/// ends complete and within the size limit.
-struct Tee {
-    inner: ProxyBody,
-    buf: Option<BytesMut>,
-    limit: usize,
-    pending: Option<(Fill, Entry)>,
-}
-
-impl Tee {
-    /// The body ended complete: store it (once).
-    fn finish(&mut self) {
-        if let (Some(buf), Some((fill, mut entry))) = (self.buf.take(), self.pending.take()) {
-            entry.body = buf.freeze();
-            fill.cache.store(fill.key, entry);
-            drop(fill);
-        }
-    }
-}
-
-impl Body for Tee {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.get_mut();
-        let res = Pin::new(&mut this.inner).poll_frame(cx);
-        match &res {
-            Poll::Ready(Some(Ok(frame))) => {
-                if frame.is_trailers() {
-                    // Not kept with the body: such an answer is not stored.
-                    this.buf = None;
-                    this.pending = None;
-                }
-                if let Some(data) = frame.data_ref() {
-                    let over = this
-                        .buf
-                        .as_ref()
-                        .is_some_and(|b| b.len() + data.len() > this.limit);
-                    if over {
-                        this.buf = None;
-                        this.pending = None;
-                    } else if let Some(b) = &mut this.buf {
-                        b.extend_from_slice(data);
-                    }
-                }
-                // With a Content-Length, the server may stop polling as soon
-                // as that many bytes went out: complete now.
-                if this.inner.is_end_stream() {
-                    this.finish();
-                }
-            }
-            Poll::Ready(Some(Err(_))) => {
-                // Incomplete: never stored.
-                this.buf = None;
-                this.pending = None;
-            }
-            Poll::Ready(None) => this.finish(),
-            Poll::Pending => {}
-        }
-        res
-    }
-
-    fn is_end_stream(&self) -> bool {
-        // Only after poll_frame saw the end, so the entry is stored.
-        self.pending.is_none() && self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
@@ -379,7 +311,11 @@ impl Body for Tee {
 mod tests {
     use super::*;
     use crate::cache::key::key;
+    use crate::http::body::BoxError;
     use http::{StatusCode, Uri};
+    use http_body::Frame;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
 
     fn cfg() -> CacheConfig {
         CacheConfig {
