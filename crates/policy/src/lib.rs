@@ -10,7 +10,7 @@
 //!   `least_connections`, `least_calls`, `response_time`, `resource_based`,
 //!   `random`, `power_of_two`, `consistent_hash`.
 //! * [`ewma`] — the peak-EWMA latency estimate behind `response_time`.
-//! * [`select`] — eligibility and priority tiers around an algorithm: which
+//! * [`select`](mod@select) — eligibility and priority tiers around an algorithm: which
 //!   instances may be chosen at all, and what to answer when none may.
 //! * [`health`] — the active-probe hysteresis (failure / recovery thresholds).
 //! * [`passive`] — passive outlier ejection (`max_fails` within
@@ -18,17 +18,28 @@
 //! * [`retry`] — the retry decision: which failures may be retried, how often,
 //!   for which methods.
 //! * [`rng`] — the injectable random source.
+//! * [`candidate`], [`priority`], [`slot`] — the plain types the pieces
+//!   above share: what an algorithm sees of an instance, its tier, and the
+//!   selector's view of it.
+//!
+//! This file only declares the modules and re-exports the names other
+//! crates use; no module imports it.
 
 pub mod algorithms;
+pub mod candidate;
 pub mod ewma;
 pub mod health;
 pub mod passive;
+pub mod priority;
 pub mod retry;
 pub mod rng;
 pub mod select;
+pub mod slot;
 
-pub use algorithms::{
-    build, hash_bytes, rejoin_floor, Algorithm, Balancer, Candidate, Inputs, PickContext,
-};
+pub use algorithms::registry::{build, Algorithm};
+pub use algorithms::{hash_bytes, rejoin_floor};
+pub use candidate::{Balancer, Candidate, Inputs, PickContext};
+pub use priority::Priority;
 pub use rng::RandomSource;
-pub use select::{select, Priority, SelectOutcome, Slot};
+pub use select::{select, SelectOutcome};
+pub use slot::Slot;
