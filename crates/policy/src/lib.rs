@@ -10,6 +10,10 @@
 //!   `least_connections`, `least_calls`, `response_time`, `resource_based`,
 //!   `random`, `power_of_two`, `consistent_hash`.
 //! * [`ewma`] — the peak-EWMA latency estimate behind `response_time`.
+//! * [`estimate`] — the estimates an instance carries (latency, error rate)
+//!   and how they are updated, the load-report lifetime: every estimator
+//!   constant, defined once.
+//! * [`slow_start`] — the weight ramp of an instance entering service.
 //! * [`select`](mod@select) — eligibility and priority tiers around an algorithm: which
 //!   instances may be chosen at all, and what to answer when none may.
 //! * [`health`] — the active-probe hysteresis (failure / recovery thresholds).
@@ -27,6 +31,7 @@
 
 pub mod algorithms;
 pub mod candidate;
+pub mod estimate;
 pub mod ewma;
 pub mod health;
 pub mod passive;
@@ -35,6 +40,7 @@ pub mod retry;
 pub mod rng;
 pub mod select;
 pub mod slot;
+pub mod slow_start;
 
 pub use algorithms::registry::{build, Algorithm};
 pub use algorithms::{hash_bytes, rejoin_floor};
