@@ -14,6 +14,10 @@
 //!   and how they are updated, the load-report lifetime: every estimator
 //!   constant, defined once.
 //! * [`slow_start`] — the weight ramp of an instance entering service.
+//! * [`view`] — the one place that turns a pool's members ([`facts`]:
+//!   weights, health, drain, ejection, load, estimates) into the slots the
+//!   selector sees, and chooses (with panic mode); the data plane and the
+//!   simulator both decide through it.
 //! * [`select`](mod@select) — eligibility and priority tiers around an algorithm: which
 //!   instances may be chosen at all, and what to answer when none may.
 //! * [`health`] — the active-probe hysteresis (failure / recovery thresholds).
@@ -33,6 +37,7 @@ pub mod algorithms;
 pub mod candidate;
 pub mod estimate;
 pub mod ewma;
+pub mod facts;
 pub mod health;
 pub mod passive;
 pub mod priority;
@@ -41,11 +46,15 @@ pub mod rng;
 pub mod select;
 pub mod slot;
 pub mod slow_start;
+pub mod view;
 
 pub use algorithms::registry::{build, Algorithm};
 pub use algorithms::{hash_bytes, rejoin_floor};
 pub use candidate::{Balancer, Candidate, Inputs, PickContext};
+pub use estimate::Estimates;
+pub use facts::{Facts, InstanceFacts, Load};
 pub use priority::Priority;
 pub use rng::RandomSource;
 pub use select::{select, SelectOutcome};
 pub use slot::Slot;
+pub use view::{Change, Choice, PoolView, Scratch};
