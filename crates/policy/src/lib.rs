@@ -10,7 +10,15 @@
 //!   `least_connections`, `least_calls`, `response_time`, `resource_based`,
 //!   `random`, `power_of_two`, `consistent_hash`.
 //! * [`ewma`] — the peak-EWMA latency estimate behind `response_time`.
-//! * [`select`] — eligibility and priority tiers around an algorithm: which
+//! * [`estimate`] — the estimates an instance carries (latency, error rate)
+//!   and how they are updated, the load-report lifetime: every estimator
+//!   constant, defined once.
+//! * [`slow_start`] — the weight ramp of an instance entering service.
+//! * [`view`] — the one place that turns a pool's members ([`facts`]:
+//!   weights, health, drain, ejection, load, estimates) into the slots the
+//!   selector sees, and chooses (with panic mode); the data plane and the
+//!   simulator both decide through it.
+//! * [`select`](mod@select) — eligibility and priority tiers around an algorithm: which
 //!   instances may be chosen at all, and what to answer when none may.
 //! * [`health`] — the active-probe hysteresis (failure / recovery thresholds).
 //! * [`passive`] — passive outlier ejection (`max_fails` within
@@ -18,17 +26,35 @@
 //! * [`retry`] — the retry decision: which failures may be retried, how often,
 //!   for which methods.
 //! * [`rng`] — the injectable random source.
+//! * [`candidate`], [`priority`], [`slot`] — the plain types the pieces
+//!   above share: what an algorithm sees of an instance, its tier, and the
+//!   selector's view of it.
+//!
+//! This file only declares the modules and re-exports the names other
+//! crates use; no module imports it.
 
 pub mod algorithms;
+pub mod candidate;
+pub mod estimate;
 pub mod ewma;
+pub mod facts;
 pub mod health;
 pub mod passive;
+pub mod priority;
 pub mod retry;
 pub mod rng;
 pub mod select;
+pub mod slot;
+pub mod slow_start;
+pub mod view;
 
-pub use algorithms::{
-    build, hash_bytes, rejoin_floor, Algorithm, Balancer, Candidate, Inputs, PickContext,
-};
+pub use algorithms::registry::{build, Algorithm};
+pub use algorithms::{hash_bytes, rejoin_floor};
+pub use candidate::{Balancer, Candidate, Inputs, PickContext};
+pub use estimate::Estimates;
+pub use facts::{Facts, InstanceFacts, Load};
+pub use priority::Priority;
 pub use rng::RandomSource;
-pub use select::{select, Priority, SelectOutcome, Slot};
+pub use select::{select, SelectOutcome};
+pub use slot::Slot;
+pub use view::{Change, Choice, PoolView, Scratch};

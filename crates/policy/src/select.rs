@@ -11,66 +11,10 @@
 //! `max_concurrent` spills to the next. `backup` instances are used only when
 //! every non-backup instance is down (not merely busy).
 
-use crate::algorithms::{Balancer, Candidate, PickContext};
-use std::fmt;
-use std::str::FromStr;
-
-/// An instance's priority tier. Lower value = preferred.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum Priority {
-    High = 0,
-    #[default]
-    Normal = 1,
-    Low = 2,
-    Backup = 3,
-}
-
-impl Priority {
-    pub const NAMES: &'static [&'static str] = &["high", "normal", "low", "backup"];
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Priority {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "high" => Ok(Priority::High),
-            "normal" => Ok(Priority::Normal),
-            "low" => Ok(Priority::Low),
-            "backup" => Ok(Priority::Backup),
-            other => Err(format!(
-                "unknown priority `{other}`; expected one of: {}",
-                Priority::NAMES.join(", ")
-            )),
-        }
-    }
-}
-
-/// The state of one instance as the selector sees it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Slot {
-    /// Healthy, not ejected, not drained, not excluded by the caller.
-    pub usable: bool,
-    /// What the algorithm will see if this instance is eligible
-    /// (`cand.slot` is this slot's index; `cand.priority` its tier).
-    pub cand: Candidate,
-}
-
-impl Slot {
-    fn has_room(&self) -> bool {
-        self.cand
-            .max_concurrent
-            .is_none_or(|m| self.cand.in_flight < m)
-    }
-}
+use crate::candidate::{Balancer, Candidate, PickContext};
+// Re-exported so the old paths `select::{Priority, Slot}` keep working.
+pub use crate::priority::Priority;
+pub use crate::slot::Slot;
 
 /// What the selector decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,12 +37,7 @@ pub fn select(
     scratch: &mut Vec<Candidate>,
 ) -> SelectOutcome {
     let mut any_usable_primary = false;
-    for tier in [
-        Priority::High,
-        Priority::Normal,
-        Priority::Low,
-        Priority::Backup,
-    ] {
+    for tier in Priority::ALL {
         if tier == Priority::Backup && any_usable_primary {
             // Backups serve only when every other instance is down.
             return SelectOutcome::Busy;
@@ -133,7 +72,7 @@ pub fn select(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algorithms::{build, Algorithm};
+    use crate::algorithms::registry::{build, Algorithm};
     use proptest::prelude::*;
 
     fn slot(priority: Priority, usable: bool, in_flight: u32, max: Option<u32>) -> Slot {

@@ -4,27 +4,24 @@
 //! Events are ordered by `Reverse((time_us, seq))`: earliest first, and among
 //! simultaneous events the one scheduled first, so a run never depends on
 //! anything but its inputs. Each request's instance is chosen exactly as the
-//! data plane does it (see `fulcrum_dataplane::snapshot::PoolRuntime::slots`):
-//! a [`Slot`] per instance with its in-flight count, call count, peak-EWMA
-//! latency and error rate, handed to [`select()`]. `Busy` parks the request in
-//! the gateway's FIFO admission queue until an instance frees a slot or the
-//! queue timeout passes (503); `Down` fails it at once (503).
+//! data plane does it, by the same code: the policy's view
+//! ([`fulcrum_policy::view::choose`]) reads each instance's facts
+//! (`instance.rs`) and hands the slots to the selector. `Busy` parks
+//! the request in the gateway's FIFO admission queue until an instance frees
+//! a slot or the queue timeout passes (503); `Down` fails it at once (503).
 //!
 //! Two random streams keep the comparison between algorithms fair: the
 //! policy's (random, P2C) and one per instance for service times and errors,
 //! so an instance's n-th request takes as long whatever the algorithm.
 
+use crate::instance::Inst;
 use crate::model::{InstanceModel, Stop, Workload};
 use crate::report::{Outcome, Recorder, Report};
-use fulcrum_policy::ewma::PeakEwma;
-use fulcrum_policy::{
-    build, hash_bytes, select, Algorithm, Balancer, Candidate, PickContext, SelectOutcome, Slot,
-};
+use fulcrum_policy::view::{self, Change, PoolView, Scratch};
+use fulcrum_policy::{build, hash_bytes, Algorithm, Balancer, Inputs, PickContext, SelectOutcome};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-/// Weight of one outcome in the error-rate average (as in the data plane).
-const ERROR_ALPHA: f64 = 0.1;
 /// Least pause after a request that failed without taking any time.
 const MIN_FAIL_PAUSE_US: u64 = 1_000;
 
@@ -52,19 +49,6 @@ enum Event {
     Health,
 }
 
-pub(crate) struct Inst<'a> {
-    pub model: &'a InstanceModel,
-    pub in_flight: u32,
-    busy: usize,
-    fifo: VecDeque<usize>,
-    pub calls: u64,
-    ewma: PeakEwma,
-    error_rate: f64,
-    rng: fastrand::Rng,
-    pub max_in_flight: u32,
-    pub errors: u64,
-}
-
 struct Client {
     key: Option<(usize, u64)>,
     nth: u64,
@@ -81,9 +65,9 @@ struct Sim<'a> {
     clients: Vec<Client>,
     queue: VecDeque<usize>,
     balancer: Box<dyn Balancer>,
+    view: PoolView,
     rng: fastrand::Rng,
-    slots: Vec<Slot>,
-    scratch: Vec<Candidate>,
+    scratch: Scratch,
     sent: u64,
     work: &'a Workload,
     rec: Recorder,
@@ -109,19 +93,9 @@ pub fn run_with(
     let insts = instances
         .iter()
         .enumerate()
-        .map(|(i, model)| Inst {
-            model,
-            in_flight: 0,
-            busy: 0,
-            fifo: VecDeque::new(),
-            calls: 0,
-            ewma: PeakEwma::default(),
-            error_rate: 0.0,
-            rng: fastrand::Rng::with_seed(
-                workload.seed ^ (i as u64 + 1).wrapping_mul(0x5851_f42d_4c95_7f2d),
-            ),
-            max_in_flight: 0,
-            errors: 0,
+        .map(|(i, model)| {
+            let seed = workload.seed ^ (i as u64 + 1).wrapping_mul(0x5851_f42d_4c95_7f2d);
+            Inst::new(model, fastrand::Rng::with_seed(seed))
         })
         .collect();
     let clients = (0..workload.clients)
@@ -144,9 +118,21 @@ pub fn run_with(
         clients,
         queue: VecDeque::new(),
         balancer: build(alg, &members),
+        // `calls` for every algorithm, not only least_calls as in the data
+        // plane: the report counts an instance's requests by its `calls`,
+        // which the rejoin floor has always raised here for every
+        // algorithm. Picks are the same either way (only least_calls reads
+        // calls); this keeps the reports as they were.
+        view: PoolView::new(
+            Inputs {
+                calls: true,
+                ..alg.inputs()
+            },
+            0,
+            false,
+        ),
         rng: fastrand::Rng::with_seed(workload.seed),
-        slots: Vec::with_capacity(instances.len()),
-        scratch: Vec::with_capacity(instances.len()),
+        scratch: Scratch::default(),
         sent: 0,
         work: workload,
         rec: Recorder::default(),
@@ -189,56 +175,36 @@ impl Sim<'_> {
         }
     }
 
-    /// The selector's view of every instance now, as the data plane builds it.
+    /// Chooses an instance for `client`'s request now, through the policy's
+    /// view as the data plane does, and applies the changes it returns.
     fn choose(&mut self, client: usize) -> SelectOutcome {
         let now_ms = self.now_us / 1000;
-        self.slots.clear();
-        self.slots
-            .extend(self.insts.iter().enumerate().map(|(i, s)| {
-                let load = f64::from(s.in_flight) / s.model.capacity.max(1) as f64;
-                Slot {
-                    usable: !s.model.is_down(now_ms),
-                    cand: Candidate {
-                        max_concurrent: s.model.max_concurrent,
-                        priority: s.model.priority,
-                        calls: s.calls,
-                        latency_ms: s.ewma.cost_basis(now_ms, s.in_flight),
-                        error_rate: s.error_rate,
-                        cpu: Some(load.min(1.0)),
-                        mem: Some(load.min(1.0)),
-                        ..Candidate::new(i, s.model.weight, s.in_flight)
-                    },
-                }
-            }));
-        // As the data plane does: instances out of service are held at the
-        // in-service minimum of calls, so they rejoin level.
-        let floors: Vec<Option<u64>> = self
-            .slots
-            .iter()
-            .map(|slot| {
-                if slot.usable {
-                    None
-                } else {
-                    fulcrum_policy::rejoin_floor(&self.slots, slot.cand.priority)
-                }
-            })
-            .collect();
-        for (s, floor) in self.insts.iter_mut().zip(floors) {
-            if let Some(floor) = floor {
-                s.calls = s.calls.max(floor);
-            }
+        for s in &mut self.insts {
+            s.refresh(now_ms);
         }
         let key = self.clients[client].key.map(|(_, h)| h);
         let mut ctx = PickContext {
             rng: &mut self.rng,
             key,
         };
-        select(
-            &self.slots,
+        let choice = view::choose(
+            &self.view,
+            &self.insts,
+            &[],
+            now_ms,
             self.balancer.as_ref(),
             &mut ctx,
             &mut self.scratch,
-        )
+        );
+        for c in &self.scratch.changes {
+            match *c {
+                Change::RaiseCalls { slot, floor } => {
+                    let calls = &mut self.insts[slot].calls;
+                    *calls = (*calls).max(floor);
+                }
+            }
+        }
+        choice.outcome
     }
 
     fn on_send(&mut self, client: usize) {
@@ -308,9 +274,7 @@ impl Sim<'_> {
         s.busy -= 1;
         s.in_flight -= 1;
         let failed = s.model.error_rate > 0.0 && s.rng.f64() < s.model.error_rate;
-        s.ewma.observe(rtt_ms, now_ms);
-        let x = if failed { 1.0 } else { 0.0 };
-        s.error_rate = s.error_rate * (1.0 - ERROR_ALPHA) + x * ERROR_ALPHA;
+        s.estimates.observe(Some(rtt_ms), failed, now_ms);
         if failed {
             s.errors += 1;
         }

@@ -19,7 +19,9 @@
 //!   errors, outages) and [`Workload`] (closed-loop clients, keys, the
 //!   gateway's admission queue).
 //! * [`engine`] — the event loop: [`run`], and [`run_with`] to observe each
-//!   routing decision.
+//!   routing decision, made through the policy's view
+//!   ([`fulcrum_policy::view`]) like the data plane's; `instance.rs` is what
+//!   that view reads of each simulated instance.
 //! * [`report`] — [`Report`]: shares, failures, latency percentiles, queue
 //!   statistics, and Markdown rendering.
 //! * [`scenarios`] — the named scenarios the binary compares algorithms on.
@@ -43,6 +45,7 @@
 //! with `down_between`), slow start, and several gateway replicas.
 
 pub mod engine;
+mod instance;
 pub mod model;
 pub mod report;
 pub mod scenarios;

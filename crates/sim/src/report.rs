@@ -8,7 +8,7 @@
 //! and a run's few hundred thousand samples sort in milliseconds — an HDR
 //! histogram would only pay off for far longer runs.
 
-use crate::engine::Inst;
+use crate::instance::Inst;
 use fulcrum_policy::Algorithm;
 use std::fmt::Write as _;
 

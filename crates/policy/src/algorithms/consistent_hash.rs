@@ -20,7 +20,8 @@
 //! ~2 requests in flight over 4 instances). Requests without a key fall
 //! back to the power of two choices.
 
-use super::{Balancer, Candidate, PickContext, PowerOfTwo};
+use super::power_of_two::PowerOfTwo;
+use crate::candidate::{Balancer, Candidate, PickContext};
 
 /// Points per unit of weight.
 pub const VNODES_PER_WEIGHT: u32 = 100;

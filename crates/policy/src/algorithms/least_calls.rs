@@ -11,8 +11,10 @@
 //! level with them (the simulator showed a returning instance taking every
 //! request for 19 s without this).
 
-use super::{Balancer, Candidate, PickContext};
-use crate::select::Slot;
+use super::scan::rotating_min;
+use crate::candidate::{Balancer, Candidate, PickContext};
+use crate::priority::Priority;
+use crate::slot::Slot;
 use std::sync::atomic::AtomicUsize;
 
 #[derive(Debug, Default)]
@@ -22,7 +24,7 @@ pub struct LeastCalls {
 
 impl Balancer for LeastCalls {
     fn pick(&self, cands: &[Candidate], _ctx: &mut PickContext<'_>) -> usize {
-        super::rotating_min(cands, &self.offset, |a, b| a.calls < b.calls)
+        rotating_min(cands, &self.offset, |a, b| a.calls < b.calls)
     }
 }
 
@@ -31,7 +33,7 @@ impl Balancer for LeastCalls {
 /// service (`None` when none is). Per tier, because a backup or low-priority
 /// instance that is rarely used has few calls and would make the floor
 /// meaningless for the tier that serves.
-pub fn rejoin_floor(slots: &[Slot], priority: crate::select::Priority) -> Option<u64> {
+pub fn rejoin_floor(slots: &[Slot], priority: Priority) -> Option<u64> {
     slots
         .iter()
         .filter(|s| s.usable && s.cand.priority == priority)

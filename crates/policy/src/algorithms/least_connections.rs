@@ -7,7 +7,8 @@
 //! scan starts at a moving offset, so an idle pool is served round-robin
 //! instead of always by its first instance.
 
-use super::{Balancer, Candidate, PickContext};
+use super::scan::rotating_min;
+use crate::candidate::{Balancer, Candidate, PickContext};
 use std::sync::atomic::AtomicUsize;
 
 #[derive(Debug, Default)]
@@ -23,7 +24,7 @@ pub fn lighter(a: &Candidate, b: &Candidate) -> bool {
 
 impl Balancer for LeastConnections {
     fn pick(&self, cands: &[Candidate], _ctx: &mut PickContext<'_>) -> usize {
-        super::rotating_min(cands, &self.offset, lighter)
+        rotating_min(cands, &self.offset, lighter)
     }
 }
 
@@ -40,7 +41,7 @@ mod tests {
     fn picks_the_fewest_in_flight() {
         let lc = LeastConnections::default();
         let mut rng = fastrand::Rng::with_seed(1);
-        let mut rng = crate::algorithms::PickContext::new(&mut rng);
+        let mut rng = PickContext::new(&mut rng);
         let cands = [c(0, 1, 5), c(1, 1, 2), c(2, 1, 9)];
         for _ in 0..5 {
             assert_eq!(lc.pick(&cands, &mut rng), 1);
@@ -52,7 +53,7 @@ mod tests {
         // 6 in flight on weight 3 (2 per unit) beats 3 on weight 1.
         let lc = LeastConnections::default();
         let mut rng = fastrand::Rng::with_seed(1);
-        let mut rng = crate::algorithms::PickContext::new(&mut rng);
+        let mut rng = PickContext::new(&mut rng);
         assert_eq!(lc.pick(&[c(0, 1, 3), c(1, 3, 6)], &mut rng), 1);
     }
 
@@ -60,7 +61,7 @@ mod tests {
     fn ties_rotate() {
         let lc = LeastConnections::default();
         let mut rng = fastrand::Rng::with_seed(1);
-        let mut rng = crate::algorithms::PickContext::new(&mut rng);
+        let mut rng = PickContext::new(&mut rng);
         let cands = [c(0, 1, 0), c(1, 1, 0), c(2, 1, 0)];
         let picks: Vec<usize> = (0..3).map(|_| lc.pick(&cands, &mut rng)).collect();
         let mut sorted = picks.clone();
@@ -76,7 +77,7 @@ mod tests {
         ) {
             let lc = LeastConnections::default();
             let mut rng = fastrand::Rng::with_seed(3);
-        let mut rng = crate::algorithms::PickContext::new(&mut rng);
+        let mut rng = PickContext::new(&mut rng);
             let cands: Vec<Candidate> = loads.iter().enumerate().map(|(s, &(w, f))| c(s, w, f)).collect();
             for _ in 0..turns {
                 let i = lc.pick(&cands, &mut rng);

@@ -4,7 +4,9 @@
 //! least-connections at spreading load, without scanning every instance and
 //! without herding when several balancers share one view.
 
-use super::{lighter, two_distinct, Balancer, Candidate, PickContext};
+use super::least_connections::lighter;
+use super::scan::two_distinct;
+use crate::candidate::{Balancer, Candidate, PickContext};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PowerOfTwo;

@@ -1,7 +1,7 @@
 //! `random`: a uniformly random instance, weighted by weight (an instance
 //! of weight 3 is three times as likely as one of weight 1). Stateless.
 
-use super::{Balancer, Candidate, PickContext};
+use crate::candidate::{Balancer, Candidate, PickContext};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WeightedRandom;

@@ -17,8 +17,9 @@
 //! tiers themselves are applied first, by `select`, so with one tier per
 //! priority they have no effect.
 
-use super::{two_distinct, Balancer, Candidate, PickContext};
-use crate::select::Priority;
+use super::scan::two_distinct;
+use crate::candidate::{Balancer, Candidate, PickContext};
+use crate::priority::Priority;
 
 #[derive(Debug, Default)]
 pub struct ResourceBased;

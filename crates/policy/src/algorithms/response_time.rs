@@ -9,7 +9,8 @@
 //! catches up (the failure of naive least-time balancing, e.g. traefik
 //! #12306); two random samples spread the load while still avoiding the slow.
 
-use super::{two_distinct, Balancer, Candidate, PickContext};
+use super::scan::two_distinct;
+use crate::candidate::{Balancer, Candidate, PickContext};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ResponseTime;
@@ -43,7 +44,6 @@ impl Balancer for ResponseTime {
 mod tests {
     use super::*;
     use crate::algorithms::testutil::with_ctx;
-    use crate::algorithms::two_distinct;
 
     fn c(slot: usize, latency_ms: f64, in_flight: u32) -> Candidate {
         Candidate {

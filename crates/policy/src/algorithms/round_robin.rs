@@ -1,7 +1,7 @@
 //! `round_robin`: plain rotation over the eligible instances, ignoring
 //! weights. One relaxed atomic increment per pick.
 
-use super::{Balancer, Candidate, PickContext};
+use crate::candidate::{Balancer, Candidate, PickContext};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug, Default)]
@@ -26,7 +26,7 @@ mod tests {
         let rr = RoundRobin::default();
         let c = cands(&[5, 1, 1]);
         let mut rng = fastrand::Rng::with_seed(1);
-        let mut rng = crate::algorithms::PickContext::new(&mut rng);
+        let mut rng = PickContext::new(&mut rng);
         let picks: Vec<usize> = (0..6).map(|_| rr.pick(&c, &mut rng)).collect();
         assert_eq!(picks, vec![0, 1, 2, 0, 1, 2]);
     }
@@ -37,7 +37,7 @@ mod tests {
             let rr = RoundRobin::default();
             let c = cands(&vec![1; n]);
             let mut rng = fastrand::Rng::with_seed(7);
-        let mut rng = crate::algorithms::PickContext::new(&mut rng);
+        let mut rng = PickContext::new(&mut rng);
             let mut counts = vec![0usize; n];
             for _ in 0..n * cycles {
                 counts[rr.pick(&c, &mut rng)] += 1;

@@ -10,7 +10,7 @@
 //! The state is a short vector behind a mutex held for a few additions; the
 //! proxy's per-request cost is dominated by I/O, not by this lock.
 
-use super::{Balancer, Candidate, PickContext};
+use crate::candidate::{Balancer, Candidate, PickContext};
 use std::sync::Mutex;
 
 #[derive(Debug)]
@@ -59,7 +59,7 @@ mod tests {
         let wrr = SmoothWeightedRoundRobin::new(weights.len());
         let c = cands(weights);
         let mut rng = fastrand::Rng::with_seed(1);
-        let mut rng = crate::algorithms::PickContext::new(&mut rng);
+        let mut rng = PickContext::new(&mut rng);
         (0..n).map(|_| c[wrr.pick(&c, &mut rng)].slot).collect()
     }
 
@@ -119,7 +119,7 @@ mod tests {
     fn an_instance_leaving_the_eligible_set_does_not_stall_the_others() {
         let wrr = SmoothWeightedRoundRobin::new(3);
         let mut rng = fastrand::Rng::with_seed(1);
-        let mut rng = crate::algorithms::PickContext::new(&mut rng);
+        let mut rng = PickContext::new(&mut rng);
         let all = cands(&[1, 1, 1]);
         let without_b = vec![all[0], all[2]];
         let picks: Vec<usize> = (0..4)
