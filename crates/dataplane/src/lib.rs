@@ -40,6 +40,8 @@ use std::sync::Arc;
 pub struct Gateway {
     snap: ArcSwap<Snapshot>,
     pub clock: Clock,
+    /// The random source of balancing decisions (seeded in tests).
+    pub rng: clock::Rng,
     /// Operator overrides by endpoint, re-applied to every new snapshot.
     overrides: std::sync::Mutex<std::collections::HashMap<String, Override>>,
     /// The proxy listener's TLS settings (replaced by reloads).
@@ -62,6 +64,7 @@ impl Gateway {
         Arc::new(Self {
             snap: ArcSwap::from_pointee(Snapshot::build(Arc::new(config), None, 0)),
             clock: Clock::new(),
+            rng: Default::default(),
             overrides: Default::default(),
             listener_tls: Default::default(),
             observer: Default::default(),

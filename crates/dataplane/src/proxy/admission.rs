@@ -5,12 +5,12 @@
 //! again), and when every usable instance is at `max_concurrent`, waits in
 //! the pool's bounded queue until a slot frees or the queue timeout passes.
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Rng};
 use crate::http::ProxyError;
 use crate::runtime::queue::HEAD_RECHECK;
 use crate::runtime::{InFlightGuard, PoolRuntime};
-use fulcrum_policy::rng::ThreadRng;
-use fulcrum_policy::{select, PickContext, SelectOutcome};
+use fulcrum_policy::view::choose;
+use fulcrum_policy::{Change, PickContext, Scratch, SelectOutcome};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -22,49 +22,62 @@ enum Try {
 
 thread_local! {
     // Reused per thread so choosing an instance allocates nothing.
-    static SCRATCH: std::cell::RefCell<(Vec<fulcrum_policy::Slot>, Vec<fulcrum_policy::Candidate>)> =
-        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
-fn try_once(pool: &Arc<PoolRuntime>, clock: &Clock, excluded: &[usize], key: Option<u64>) -> Try {
+/// One choice through the policy's view, then the slot: a lost
+/// compare-and-swap race chooses again (bounded so a storm cannot spin us).
+fn try_once(pool: &PoolRuntime, env: Env<'_>, excluded: &[usize], key: Option<u64>) -> Try {
     SCRATCH.with(|s| {
-        let (slots, scratch) = &mut *s.borrow_mut();
-        try_once_with(pool, clock, excluded, key, slots, scratch)
+        let scratch = &mut *s.borrow_mut();
+        let mut view = pool.view;
+        for _ in 0..=pool.members.len() {
+            let now = env.clock.now_ms();
+            let choice = env.rng.with(|rng| {
+                let mut ctx = PickContext { rng, key };
+                choose(
+                    &view,
+                    &pool.members,
+                    excluded,
+                    now,
+                    pool.balancer.as_ref(),
+                    &mut ctx,
+                    scratch,
+                )
+            });
+            apply(pool, &scratch.changes);
+            view.ignore_health = choice.ignored_health;
+            match choice.outcome {
+                SelectOutcome::Picked(i) => {
+                    let m = &pool.members[i];
+                    if m.inst.try_acquire(m.max_concurrent) {
+                        return Try::Got(i, InFlightGuard::new(m.inst.clone()));
+                    }
+                }
+                SelectOutcome::Busy => return Try::Busy,
+                SelectOutcome::Down => return Try::Down,
+            }
+        }
+        Try::Busy
     })
 }
 
-fn try_once_with(
-    pool: &Arc<PoolRuntime>,
-    clock: &Clock,
-    excluded: &[usize],
-    key: Option<u64>,
-    slots: &mut Vec<fulcrum_policy::Slot>,
-    scratch: &mut Vec<fulcrum_policy::Candidate>,
-) -> Try {
-    let mut ignore_health = false;
-    // A lost CAS race re-reads the slots; bounded so a storm cannot spin us.
-    for _ in 0..=pool.members.len() {
-        pool.slots(clock.now_ms(), excluded, ignore_health, slots);
-        let mut ctx = PickContext {
-            rng: &mut ThreadRng,
-            key,
-        };
-        match select(slots, pool.balancer.as_ref(), &mut ctx, scratch) {
-            SelectOutcome::Picked(i) => {
-                let m = &pool.members[i];
-                if m.inst.try_acquire(m.max_concurrent) {
-                    return Try::Got(i, InFlightGuard::new(m.inst.clone()));
-                }
+/// The state changes the view asked for.
+fn apply(pool: &PoolRuntime, changes: &[Change]) {
+    for c in changes {
+        match *c {
+            Change::RaiseCalls { slot, floor } => {
+                pool.members[slot].inst.calls.fetch_max(floor, Relaxed);
             }
-            SelectOutcome::Busy => return Try::Busy,
-            SelectOutcome::Down if pool.cfg.panic && excluded.is_empty() && !ignore_health => {
-                // Panic mode: every instance looks down; try them anyway.
-                ignore_health = true;
-            }
-            SelectOutcome::Down => return Try::Down,
         }
     }
-    Try::Busy
+}
+
+/// The injected clock and random source.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    pub clock: &'a Clock,
+    pub rng: &'a Rng,
 }
 
 /// Leaves the queue however the wait ends (served, timed out, cancelled).
@@ -79,7 +92,7 @@ impl Drop for Ticket<'_> {
 /// in-flight slot on it.
 pub async fn acquire(
     pool: &Arc<PoolRuntime>,
-    clock: &Clock,
+    env: Env<'_>,
     excluded: &[usize],
     key: Option<u64>,
 ) -> Result<(usize, InFlightGuard), ProxyError> {
@@ -90,7 +103,7 @@ pub async fn acquire(
     // While others wait, a newcomer queues behind them instead of taking
     // the slot that was freed for the longest waiter.
     if pool.waiters.waiting.load(Relaxed) == 0 {
-        match try_once(pool, clock, excluded, key) {
+        match try_once(pool, env, excluded, key) {
             Try::Got(i, g) => return Ok((i, g)),
             Try::Down => return Err(ProxyError::AllDown { pool: name() }),
             Try::Busy => {}
@@ -102,23 +115,23 @@ pub async fn acquire(
     }
     let (id, bell) = pool.waiters.join();
     let _ticket = Ticket(pool, id);
-    let deadline = clock.instant() + q.timeout;
+    let deadline = env.clock.instant() + q.timeout;
     loop {
         let rung = bell.notified();
         tokio::pin!(rung);
         // Register before checking so a release in between is not lost.
         rung.as_mut().enable();
         if pool.waiters.is_head(id) {
-            match try_once(pool, clock, excluded, key) {
+            match try_once(pool, env, excluded, key) {
                 Try::Got(i, g) => return Ok((i, g)),
                 Try::Down => return Err(ProxyError::AllDown { pool: name() }),
                 Try::Busy => {}
             }
         }
-        if clock.instant() >= deadline {
+        if env.clock.instant() >= deadline {
             return Err(ProxyError::QueueTimeout { pool: name() });
         }
-        let wake = deadline.min(clock.instant() + HEAD_RECHECK);
+        let wake = deadline.min(env.clock.instant() + HEAD_RECHECK);
         let _ = tokio::time::timeout_at(wake, rung).await;
     }
 }
@@ -127,6 +140,15 @@ pub async fn acquire(
 mod tests {
     use super::*;
     use crate::runtime::Snapshot;
+
+    static THREAD: Rng = Rng::Thread;
+
+    fn env(clock: &Clock) -> Env<'_> {
+        Env {
+            clock,
+            rng: &THREAD,
+        }
+    }
     use std::time::Duration;
 
     fn pool(yaml_extra: &str) -> Arc<PoolRuntime> {
@@ -141,9 +163,9 @@ mod tests {
     async fn a_waiter_times_out_after_the_queue_timeout() {
         let p = pool("    queue: { max: 10, timeout: 5s }\n");
         let clock = Clock::new();
-        let (_, _held) = acquire(&p, &clock, &[], None).await.unwrap();
+        let (_, _held) = acquire(&p, env(&clock), &[], None).await.unwrap();
         let start = tokio::time::Instant::now();
-        let err = acquire(&p, &clock, &[], None).await.unwrap_err();
+        let err = acquire(&p, env(&clock), &[], None).await.unwrap_err();
         assert_eq!(err, ProxyError::QueueTimeout { pool: "p".into() });
         assert_eq!(start.elapsed(), Duration::from_secs(5));
         assert_eq!(p.waiters.waiting.load(Relaxed), 0);
@@ -153,10 +175,14 @@ mod tests {
     async fn a_released_slot_goes_to_the_waiter() {
         let p = pool("    queue: { max: 10, timeout: 5s }\n");
         let clock = Clock::new();
-        let (_, held) = acquire(&p, &clock, &[], None).await.unwrap();
+        let (_, held) = acquire(&p, env(&clock), &[], None).await.unwrap();
         let waiter = tokio::spawn({
             let p = p.clone();
-            async move { acquire(&p, &Clock::new(), &[], None).await.map(|(i, _g)| i) }
+            async move {
+                acquire(&p, env(&Clock::new()), &[], None)
+                    .await
+                    .map(|(i, _g)| i)
+            }
         });
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(p.waiters.waiting.load(Relaxed), 1);
@@ -168,12 +194,12 @@ mod tests {
     async fn waiters_are_served_in_arrival_order_even_when_a_newcomer_arrives_at_the_release() {
         let p = pool("    queue: { max: 10, timeout: 30s }\n");
         let clock = Clock::new();
-        let (_, held) = acquire(&p, &clock, &[], None).await.unwrap();
+        let (_, held) = acquire(&p, env(&clock), &[], None).await.unwrap();
         let order = Arc::new(std::sync::Mutex::new(Vec::new()));
         let spawn = |name: &'static str| {
             let (p, order) = (p.clone(), order.clone());
             tokio::spawn(async move {
-                let (_, g) = acquire(&p, &Clock::new(), &[], None).await.unwrap();
+                let (_, g) = acquire(&p, env(&Clock::new()), &[], None).await.unwrap();
                 order.lock().unwrap().push(name);
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 drop(g);
@@ -199,9 +225,9 @@ mod tests {
     async fn a_full_queue_refuses_at_once() {
         let p = pool("    queue: { max: 0 }\n");
         let clock = Clock::new();
-        let (_, _held) = acquire(&p, &clock, &[], None).await.unwrap();
+        let (_, _held) = acquire(&p, env(&clock), &[], None).await.unwrap();
         assert_eq!(
-            acquire(&p, &clock, &[], None).await.unwrap_err(),
+            acquire(&p, env(&clock), &[], None).await.unwrap_err(),
             ProxyError::QueueFull { pool: "p".into() }
         );
     }
@@ -211,7 +237,7 @@ mod tests {
         let p = pool("");
         let clock = Clock::new();
         assert_eq!(
-            acquire(&p, &clock, &[0], None).await.unwrap_err(),
+            acquire(&p, env(&clock), &[0], None).await.unwrap_err(),
             ProxyError::AllDown { pool: "p".into() }
         );
     }

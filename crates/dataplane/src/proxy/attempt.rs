@@ -6,7 +6,7 @@
 //! who is to blame; what each try taught about the instance is recorded by
 //! [`feedback`](super::feedback).
 
-use super::admission::acquire;
+use super::admission::{acquire, Env};
 use super::feedback;
 use super::request::Outgoing;
 use super::response::respond;
@@ -48,12 +48,12 @@ struct Failed {
 /// Tries `req` on instances of `pool` until one answers or the retry
 /// policy gives up.
 pub async fn run(
-    clock: &Clock,
+    env: Env<'_>,
     pool: &Arc<PoolRuntime>,
     mut req: Request,
     rec: &mut Pending,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let policy = &pool.cfg.retry;
+    let (policy, clock) = (&pool.cfg.retry, env.clock);
     // Only read the clock when a retry budget needs it.
     let started = policy.timeout.map(|_| clock.instant());
     let mut tried: Vec<usize> = Vec::new();
@@ -62,7 +62,7 @@ pub async fn run(
     // that answer (as with nginx), not a gateway-made 502.
     let mut last: Option<(ProxyError, Option<Answer>)> = None;
     loop {
-        let (slot, guard) = match acquire(pool, clock, &tried, req.key).await {
+        let (slot, guard) = match acquire(pool, env, &tried, req.key).await {
             Ok(x) => x,
             Err(e) => return Err(e).or_else(|e| give_up(e, last, pool, rec)),
         };

@@ -2,6 +2,7 @@
 //! the attempt loop, and answer — with the request's record finished when
 //! the response body ends (or at once for the gateway's own answers).
 
+use super::admission::Env;
 use super::attempt;
 use super::request::{prepare, Ready};
 use crate::http::body::{BoxError, ProxyBody};
@@ -69,7 +70,11 @@ where
         upgrade: p.upgrade,
         max_body: snap.config.limits.max_body,
     };
-    let resp = attempt::run(&gw.clock, &p.pool, req, rec).await?;
+    let env = Env {
+        clock: &gw.clock,
+        rng: &gw.rng,
+    };
+    let resp = attempt::run(env, &p.pool, req, rec).await?;
     Ok(match p.fill {
         Some(fill) => fill.wrap(resp, gw.clock.now_ms()),
         None => resp,

@@ -6,7 +6,7 @@ use super::queue::Waiters;
 use super::snapshot::{Member, PoolRuntime, RouteEntry, Snapshot};
 use crate::cache::ResponseCache;
 use fulcrum_config::Config;
-use fulcrum_policy::{build, hash_bytes, Priority};
+use fulcrum_policy::{build, hash_bytes, PoolView, Priority};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -111,6 +111,11 @@ impl Snapshot {
             index.insert(name.clone(), pools.len());
             pools.push(Arc::new(PoolRuntime {
                 balancer: build(pc.algorithm, &ids),
+                view: PoolView::new(
+                    pc.algorithm.inputs(),
+                    pc.slow_start.as_millis() as u64,
+                    pc.panic,
+                ),
                 cfg: pc.clone(),
                 members,
                 // The queue survives a reload, so waiters are not stranded.

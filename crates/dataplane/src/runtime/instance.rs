@@ -10,9 +10,9 @@ use super::load_report::LoadReport;
 use super::queue::Waiters;
 use crate::upstream::Origin;
 use fulcrum_config::Endpoint;
-use fulcrum_policy::ewma::PeakEwma;
 use fulcrum_policy::health::Hysteresis;
 use fulcrum_policy::passive::{Ejector, PassiveConfig};
+use fulcrum_policy::{Estimates, Load};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -48,20 +48,9 @@ pub struct InstanceState {
     /// 0 for instances present when the gateway started.
     up_since: AtomicU64,
     /// Latency and error-rate estimates (recorded when an algorithm uses them).
-    perf: Mutex<Perf>,
+    perf: Mutex<Estimates>,
     /// The last ORCA load report and when it arrived.
     load: Mutex<Option<(LoadReport, u64)>>,
-}
-
-/// How long a load report stays valid without a newer one.
-pub const LOAD_REPORT_TTL_MS: u64 = 30_000;
-/// Weight of one new outcome in the error-rate average.
-const ERROR_ALPHA: f64 = 0.1;
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Perf {
-    latency: PeakEwma,
-    error_rate: f64,
 }
 
 impl InstanceState {
@@ -84,7 +73,7 @@ impl InstanceState {
             ejector: Mutex::new(Ejector::default()),
             calls: AtomicU64::new(0),
             up_since: AtomicU64::new(0),
-            perf: Mutex::new(Perf::default()),
+            perf: Mutex::new(Estimates::default()),
             load: Mutex::new(None),
         }
     }
@@ -94,23 +83,14 @@ impl InstanceState {
         self.up_since.store(now_ms, Relaxed);
     }
 
-    /// `weight` ramped by slow start: from a tenth of `weight` (at least 1)
-    /// up to `weight` over `slow_start_ms` after the instance entered
-    /// service or its last ejection or cool-down ended.
-    pub fn effective_weight(&self, weight: u32, slow_start_ms: u64, now_ms: u64) -> u32 {
-        if slow_start_ms == 0 {
-            return weight;
-        }
-        let since = self
-            .up_since
-            .load(Relaxed)
-            .max(self.ejected_until.load(Relaxed));
-        let elapsed = now_ms.saturating_sub(since);
-        if since == 0 || elapsed >= slow_start_ms {
-            return weight;
-        }
-        let ramped = u128::from(weight) * u128::from(elapsed) / u128::from(slow_start_ms);
-        (ramped as u32).max(weight / 10).max(1)
+    /// Since when the instance is in service (0 = since start-up).
+    pub fn up_since_ms(&self) -> u64 {
+        self.up_since.load(Relaxed)
+    }
+
+    /// Until when an ejection or cool-down keeps it out (0 = never).
+    pub fn ejected_until_ms(&self) -> u64 {
+        self.ejected_until.load(Relaxed)
     }
 
     /// Keeps the instance out until `until_ms` (a `Retry-After` cool-down).
@@ -118,20 +98,18 @@ impl InstanceState {
         self.ejected_until.fetch_max(until_ms, Relaxed);
     }
 
-    /// Records how long a try took to its response head, and whether it failed.
+    /// Records how long a try took to its response head, and whether it
+    /// failed (the policy's estimators, [`Estimates::observe`]).
     pub fn observe(&self, latency_ms: Option<f64>, failed: bool, now_ms: u64) {
-        let mut p = self.perf.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(l) = latency_ms {
-            p.latency.observe(l, now_ms);
-        }
-        let x = if failed { 1.0 } else { 0.0 };
-        p.error_rate = p.error_rate * (1.0 - ERROR_ALPHA) + x * ERROR_ALPHA;
+        self.perf
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .observe(latency_ms, failed, now_ms);
     }
 
-    /// (latency estimate ms, error rate) as of `now_ms`.
-    pub fn perf(&self, now_ms: u64, in_flight: u32) -> (f64, f64) {
-        let p = self.perf.lock().unwrap_or_else(|e| e.into_inner());
-        (p.latency.cost_basis(now_ms, in_flight), p.error_rate)
+    /// The latency and error-rate estimates now.
+    pub fn estimates(&self) -> Estimates {
+        *self.perf.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Stores an ORCA load report received at `now_ms`.
@@ -139,12 +117,15 @@ impl InstanceState {
         *self.load.lock().unwrap_or_else(|e| e.into_inner()) = Some((report, now_ms));
     }
 
-    /// The last load report if it is younger than [`LOAD_REPORT_TTL_MS`].
-    pub fn load_report(&self, now_ms: u64) -> Option<LoadReport> {
+    /// The last load report and when it came, stale or not (the view
+    /// decides whether it is still fresh).
+    pub fn load(&self) -> Option<Load> {
         let l = self.load.lock().unwrap_or_else(|e| e.into_inner());
-        l.as_ref()
-            .filter(|(_, at)| now_ms.saturating_sub(*at) < LOAD_REPORT_TTL_MS)
-            .map(|(r, _)| r.clone())
+        l.as_ref().map(|(r, at)| Load {
+            cpu: r.cpu,
+            mem: r.mem,
+            at_ms: *at,
+        })
     }
 
     pub fn in_flight(&self) -> u32 {
@@ -272,11 +253,7 @@ impl InstanceState {
             idle_connections: self.origin.conns.idle(),
             weight_override: self.weight_override(),
             open_websockets: self.websockets.load(Relaxed),
-            error_rate: self
-                .perf
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .error_rate,
+            error_rate: self.estimates().error_rate(),
             latency_p50_ms: self.latency.quantile_ms(0.50),
             latency_p95_ms: self.latency.quantile_ms(0.95),
             latency_p99_ms: self.latency.quantile_ms(0.99),
@@ -377,43 +354,27 @@ mod tests {
     }
 
     #[test]
-    fn load_reports_expire() {
+    fn the_last_load_report_is_kept_with_its_arrival_time() {
+        // Whether it is still fresh is the view's rule (policy::estimate).
         let i = inst();
+        assert_eq!(i.load(), None);
         let r = crate::runtime::load_report::parse("TEXT cpu_utilization=0.7").unwrap();
         i.report_load(r, 1_000);
-        assert_eq!(
-            i.load_report(1_000 + LOAD_REPORT_TTL_MS - 1)
-                .and_then(|r| r.cpu),
-            Some(0.7)
-        );
-        assert_eq!(
-            i.load_report(1_000 + LOAD_REPORT_TTL_MS),
-            None,
-            "a stale report is not used"
-        );
+        let l = i.load().unwrap();
+        assert_eq!((l.cpu, l.at_ms), (Some(0.7), 1_000));
     }
 
     #[test]
-    fn slow_start_ramps_from_one_to_the_full_weight() {
+    fn entering_service_and_ejections_are_the_slow_start_anchors() {
         let i = inst();
-        assert_eq!(
-            i.effective_weight(10, 30_000, 5_000),
-            10,
-            "present since start-up: no ramp"
-        );
+        assert_eq!((i.up_since_ms(), i.ejected_until_ms()), (0, 0));
         i.set_up_since(10_000);
-        assert_eq!(i.effective_weight(10, 30_000, 10_000), 1);
+        i.cool_down(25_000);
+        assert_eq!((i.up_since_ms(), i.ejected_until_ms()), (10_000, 25_000));
         assert_eq!(
-            i.effective_weight(100, 30_000, 10_000),
-            10,
-            "starts at a tenth"
-        );
-        assert_eq!(i.effective_weight(10, 30_000, 25_000), 5);
-        assert_eq!(i.effective_weight(10, 30_000, 40_000), 10);
-        assert_eq!(
-            i.effective_weight(10, 0, 10_000),
-            10,
-            "off when slow_start is 0"
+            fulcrum_policy::slow_start::weight(10, 30_000, i.up_since_ms(), 0, 10_000),
+            100,
+            "ramps from a tenth of the scaled weight"
         );
     }
 

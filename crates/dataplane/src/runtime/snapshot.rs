@@ -9,14 +9,9 @@ use super::instance::InstanceState;
 use super::queue::Waiters;
 use crate::cache::ResponseCache;
 use fulcrum_config::{Config, Pool as PoolConfig, Route};
-use fulcrum_policy::{rejoin_floor, Balancer, Candidate, Priority, Slot};
+use fulcrum_policy::{Balancer, PoolView, Priority};
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-
-/// With `slow_start`, weights are multiplied by this so that even weight 1
-/// can ramp (from a tenth of its share) instead of being stuck at 1.
-pub const SLOW_START_SCALE: u32 = 100;
 
 /// One instance as a member of one pool.
 #[derive(Debug, Clone)]
@@ -32,82 +27,14 @@ pub struct PoolRuntime {
     pub cfg: PoolConfig,
     pub members: Vec<Member>,
     pub balancer: Box<dyn Balancer>,
+    /// How the policy's view reads this pool's members.
+    pub view: PoolView,
     pub waiters: Arc<Waiters>,
     /// The response cache, when the pool has `cache:`.
     pub cache: Option<Arc<ResponseCache>>,
 }
 
 impl PoolRuntime {
-    /// The selector's view of every member at `now_ms`, skipping `excluded` slots.
-    pub fn slots(&self, now_ms: u64, excluded: &[usize], ignore_health: bool, out: &mut Vec<Slot>) {
-        let inputs = self.cfg.algorithm.inputs();
-        let slow_start = self.cfg.slow_start.as_millis() as u64;
-        out.clear();
-        out.extend(self.members.iter().enumerate().map(|(i, m)| {
-            let inst = &m.inst;
-            let usable = !excluded.contains(&i)
-                && if ignore_health {
-                    !inst.is_drained()
-                } else {
-                    inst.usable(now_ms)
-                };
-            let mut cand = Candidate {
-                max_concurrent: m.max_concurrent,
-                priority: m.priority,
-                ..Candidate::new(
-                    i,
-                    {
-                        // An operator's weight override applies in every pool.
-                        let w = inst.weight_override().unwrap_or(m.weight);
-                        if slow_start > 0 {
-                            inst.effective_weight(
-                                w.saturating_mul(SLOW_START_SCALE),
-                                slow_start,
-                                now_ms,
-                            )
-                        } else {
-                            w
-                        }
-                    },
-                    inst.in_flight(),
-                )
-            };
-            if usable {
-                if inputs.calls {
-                    cand.calls = inst.calls.load(Relaxed);
-                }
-                if inputs.latency {
-                    (cand.latency_ms, cand.error_rate) = inst.perf(now_ms, cand.in_flight);
-                }
-                if inputs.resources {
-                    if let Some(r) = inst.load_report(now_ms) {
-                        (cand.cpu, cand.mem) = (r.cpu, r.mem);
-                    }
-                }
-            }
-            Slot { usable, cand }
-        }));
-        if inputs.calls {
-            // Hold instances out of service at the in-service minimum, so
-            // one returning from an outage rejoins level, not far behind.
-            let floors: Vec<(Priority, Option<u64>)> = out
-                .iter()
-                .filter(|s| !s.usable)
-                .map(|s| (s.cand.priority, rejoin_floor(out, s.cand.priority)))
-                .collect();
-            for (m, s) in self
-                .members
-                .iter()
-                .zip(out.iter())
-                .filter(|(_, s)| !s.usable)
-            {
-                if let Some((_, Some(floor))) = floors.iter().find(|(p, _)| *p == s.cand.priority) {
-                    m.inst.calls.fetch_max(*floor, Relaxed);
-                }
-            }
-        }
-    }
-
     /// Whether tries should feed the latency and error estimates.
     pub fn measures(&self) -> bool {
         let i = self.cfg.algorithm.inputs();
