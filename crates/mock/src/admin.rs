@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 
 use crate::body::MockBody;
-use crate::handler::{respond, JSON};
+use crate::response::{respond, JSON};
 use crate::state::Shared;
 use crate::{FailureMode, Latency};
 

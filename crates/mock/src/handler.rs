@@ -13,17 +13,16 @@ use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::body::MockBody;
+use crate::response::{respond, JSON, X_MOCK_INSTANCE};
 use crate::state::{InFlight, Shared};
 use crate::{admin, FailureMode};
 
-pub(crate) const X_MOCK_INSTANCE: HeaderName = HeaderName::from_static("x-mock-instance");
-pub(crate) const JSON: &str = "application/json";
 const TEXT: &str = "text/plain";
 /// Upper bound of `events` on `/sse`, so a typo cannot stream forever.
 const MAX_SSE_EVENTS: u64 = 1_000_000;
@@ -132,29 +131,6 @@ pub(crate) async fn handle(
     let resp = describe(shared, req).await;
     drop(guard);
     Ok(resp)
-}
-
-/// Builds a response carrying the content type and `x-mock-instance`.
-pub(crate) fn respond(
-    shared: &Shared,
-    status: StatusCode,
-    content_type: &'static str,
-    body: MockBody,
-) -> Response<MockBody> {
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    let headers = resp.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(X_MOCK_INSTANCE, shared.instance_header.clone());
-    if let Some(r) = shared
-        .load_report
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-    {
-        headers.insert("endpoint-load-metrics", r.clone());
-    }
-    resp
 }
 
 async fn health(conn: &Conn, req: Request<Incoming>) -> Result<Response<MockBody>, Abort> {

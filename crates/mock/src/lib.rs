@@ -25,6 +25,7 @@ mod admin;
 mod body;
 mod config;
 mod handler;
+mod response;
 mod server;
 mod state;
 
