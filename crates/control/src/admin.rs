@@ -29,8 +29,9 @@ pub struct AdminState {
     pub registry: Option<Arc<crate::registry::Registry>>,
     /// `admin.token`: required on mutating calls when set.
     pub token: Option<String>,
-    /// Where overrides are kept (the registry's store), if any.
-    pub store: Option<Arc<fulcrum_store::Store>>,
+    /// Operator overrides (a source of the publisher, kept in the store).
+    pub overrides: Arc<crate::publish::Overrides>,
+    pub publisher: Arc<crate::publish::Publisher>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -128,7 +129,7 @@ fn change(
     s: &AdminState,
     headers: &axum::http::HeaderMap,
     id: &str,
-    f: impl FnOnce(&mut fulcrum_dataplane::Override),
+    f: impl FnOnce(&mut crate::publish::Override),
 ) -> Response {
     if !authorized(s, headers) {
         return err(
@@ -142,30 +143,16 @@ fn change(
             format!("no instance `{id}` (use an instance_id or a percent-encoded endpoint)"),
         );
     };
-    // One change at a time: read-modify-write of the override and its
-    // stored copy must not interleave (a drain and a re-weight at once).
-    static CHANGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = CHANGE.lock().unwrap_or_else(|e| e.into_inner());
-    let mut o = s.gateway.overrides().remove(&ep).unwrap_or_default();
-    f(&mut o);
-    if let Some(store) = &s.store {
-        let result = if o == fulcrum_dataplane::Override::default() {
-            store.delete(fulcrum_store::Table::Overrides, &ep).map(drop)
-        } else {
-            store.put(
-                fulcrum_store::Table::Overrides,
-                &ep,
-                &serde_json::to_vec(&o).unwrap_or_default(),
-            )
-        };
-        if let Err(e) = result {
+    let o = match s.overrides.update(&ep, f) {
+        Ok(o) => o,
+        Err(e) => {
             return err(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("could not store the change: {e}"),
-            );
+            )
         }
-    }
-    s.gateway.set_override(&ep, o.clone());
+    };
+    s.publisher.publish();
     tracing::info!(endpoint = %ep, weight = ?o.weight, drained = o.drained, "operator override");
     Json(serde_json::json!({"ok": true, "endpoint": ep, "weight": o.weight, "drained": o.drained}))
         .into_response()

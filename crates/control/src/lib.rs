@@ -1,14 +1,20 @@
 //! # fulcrum-control — the control plane
 //!
-//! Watches instances and publishes what it learns to the data plane:
+//! Decides what the data plane serves and watches how it goes:
 //!
+//! * [`publish`] — the one [`publish::Publisher`] that builds and swaps
+//!   snapshots, and its [`publish::Source`]s: the config file, operator
+//!   overrides, the [`registry`].
+//! * [`registry`] — services that register themselves (the video-analysis
+//!   platform's API), a source of instances.
+//! * [`persist`] — where what must survive a restart is kept.
 //! * [`health`] — active probes per instance, feeding the health flag the
 //!   request path reads.
-//! * [`admin`] — the admin listener (liveness, readiness, live stats).
-//!
-//! Configuration loading lives in `fulcrum-config`; snapshots are
-//! published through [`fulcrum_dataplane::Gateway::apply`].
+//! * [`admin`] — the admin listener (liveness, readiness, live stats,
+//!   operator overrides).
 
 pub mod admin;
 pub mod health;
+pub mod persist;
+pub mod publish;
 pub mod registry;

@@ -10,13 +10,26 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     start: Instant,
+    /// Wall time at `start`, ms since the Unix epoch: wall time is this
+    /// plus tokio's elapsed time, so paused time moves it too.
+    start_unix_ms: u64,
 }
 
 impl Clock {
+    #[allow(clippy::disallowed_methods)] // The one place the wall clock is read.
     pub fn new() -> Self {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         Self {
             start: Instant::now(),
+            start_unix_ms: unix,
         }
+    }
+
+    /// Seconds since the Unix epoch, on this clock.
+    pub fn unix_secs(&self) -> u64 {
+        (self.start_unix_ms + self.now_ms()) / 1000
     }
 
     /// The current instant on tokio's clock (paused in tests).
@@ -49,6 +62,17 @@ pub enum Rng {
 impl Rng {
     pub fn seeded(seed: u64) -> Self {
         Rng::Seeded(std::sync::Mutex::new(fastrand::Rng::with_seed(seed)))
+    }
+
+    /// A uniformly random float in `0..1` (jitter), from this source.
+    pub fn f64(&self) -> f64 {
+        const SCALE: u64 = 1 << 53;
+        self.with(|r| r.below(SCALE) as f64 / SCALE as f64)
+    }
+
+    /// A random 128-bit value (request ids), from this source.
+    pub fn u128(&self) -> u128 {
+        self.with(|r| (u128::from(r.below(u64::MAX)) << 64) | u128::from(r.below(u64::MAX)))
     }
 
     /// Runs `f` with this source.

@@ -32,7 +32,6 @@ pub use runtime::{instance, snapshot, Snapshot};
 
 use arc_swap::ArcSwap;
 use fulcrum_config::Config;
-use serde::Serialize;
 use std::sync::Arc;
 
 /// The shared state of a running gateway: the current snapshot and the clock.
@@ -42,30 +41,21 @@ pub struct Gateway {
     pub clock: Clock,
     /// The random source of balancing decisions (seeded in tests).
     pub rng: clock::Rng,
-    /// Operator overrides by endpoint, re-applied to every new snapshot.
-    overrides: std::sync::Mutex<std::collections::HashMap<String, Override>>,
     /// The proxy listener's TLS settings (replaced by reloads).
     listener_tls: arc_swap::ArcSwapOption<rustls::ServerConfig>,
     /// Where finished request records go (set once; a debug log until then).
     observer: std::sync::OnceLock<Arc<dyn observe::Observer>>,
 }
 
-/// What an operator set on an instance through the admin API.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Override {
-    /// Replaces the configured weight in every pool; `None` = configured.
-    pub weight: Option<u32>,
-    /// No new requests while set (in-flight ones finish).
-    pub drained: bool,
-}
-
 impl Gateway {
+    /// A gateway serving `config` until the control plane publishes (the
+    /// control plane's publisher replaces this first snapshot at start-up;
+    /// tests of the data plane alone may keep it).
     pub fn new(config: Config) -> Arc<Self> {
         Arc::new(Self {
             snap: ArcSwap::from_pointee(Snapshot::build(Arc::new(config), None, 0)),
             clock: Clock::new(),
             rng: Default::default(),
-            overrides: Default::default(),
             listener_tls: Default::default(),
             observer: Default::default(),
         })
@@ -99,48 +89,10 @@ impl Gateway {
         self.snap.load_full()
     }
 
-    /// Publishes a snapshot for `config`, keeping live instance state.
-    pub fn apply(&self, config: Config) {
-        let next = Snapshot::build(
-            Arc::new(config),
-            Some(&self.snapshot()),
-            self.clock.now_ms(),
-        );
-        self.apply_overrides(&next);
+    /// Swaps in `next` (built by the control plane's publisher, the only
+    /// caller); requests in flight finish on the snapshot they started with.
+    pub fn publish(&self, next: Snapshot) {
         self.snap.store(Arc::new(next));
-    }
-
-    /// Sets (or, with the default value, clears) the override of `endpoint`.
-    pub fn set_override(&self, endpoint: &str, o: Override) {
-        {
-            let mut map = self.overrides.lock().unwrap_or_else(|e| e.into_inner());
-            if o == Override::default() {
-                map.remove(endpoint);
-            } else {
-                map.insert(endpoint.to_string(), o.clone());
-            }
-        }
-        if let Some(inst) = self.snapshot().instances.get(endpoint) {
-            inst.set_weight_override(o.weight);
-            inst.set_drained(o.drained);
-        }
-    }
-
-    pub fn overrides(&self) -> std::collections::HashMap<String, Override> {
-        self.overrides
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn apply_overrides(&self, snap: &Snapshot) {
-        let map = self.overrides.lock().unwrap_or_else(|e| e.into_inner());
-        for (ep, o) in map.iter() {
-            if let Some(inst) = snap.instances.get(ep) {
-                inst.set_weight_override(o.weight);
-                inst.set_drained(o.drained);
-            }
-        }
     }
 
     /// Live statistics of every pool and instance (see [`runtime::stats`]).

@@ -4,7 +4,9 @@ use anyhow::Context;
 use fulcrum_config::Config;
 use fulcrum_control::admin::{self, AdminState};
 use fulcrum_control::health::HealthChecker;
-use fulcrum_control::registry::{Embedded, Registry};
+use fulcrum_control::persist::{Embedded, Persist};
+use fulcrum_control::publish::{ConfigFile, Overrides, Publisher};
+use fulcrum_control::registry::Registry;
 use fulcrum_dataplane::server::{self, ListenerOptions};
 use fulcrum_dataplane::Gateway;
 use std::net::SocketAddr;
@@ -22,7 +24,9 @@ pub struct Running {
     pub gateway: Arc<Gateway>,
     /// The service registry, when `registry.enabled`.
     pub registry: Option<Arc<Registry>>,
-    health: Arc<HealthChecker>,
+    /// The config file as the publisher's first source (reloads replace it).
+    file: Arc<ConfigFile>,
+    publisher: Arc<Publisher>,
     stop: watch::Sender<bool>,
     proxy: JoinHandle<()>,
     admin: JoinHandle<()>,
@@ -67,40 +71,58 @@ pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result
         grace,
         ..ListenerOptions::from_config(&config)
     };
+    // Start-up, one way: the data plane on the file's config, the health
+    // probers, then the publisher and its sources (file, registry,
+    // overrides), and one publication of them all.
     let gateway = Gateway::new(config.clone());
     gateway.set_listener_tls(listener_tls);
     let health = HealthChecker::start(&gateway);
     let admin_token = config.admin.token.clone();
-    let (registry, store) = if config.registry.enabled {
-        let store = Arc::new(
+    let publisher = Publisher::new(gateway.clone(), health);
+    let file = Arc::new(ConfigFile::new(config.clone()));
+    publisher.add_source(file.clone());
+    let store: Option<Arc<fulcrum_store::Store>> = if config.registry.enabled {
+        Some(Arc::new(
             fulcrum_store::Store::open(&config.registry.path).with_context(|| {
                 format!(
                     "cannot open the registry store in {}",
                     config.registry.path.display()
                 )
             })?,
-        );
-        // Operator overrides (drain, weight) kept from before the restart.
-        for (ep, bytes) in store
-            .load(fulcrum_store::Table::Overrides)
-            .context("cannot read stored overrides")?
-        {
-            match serde_json::from_slice::<fulcrum_dataplane::Override>(&bytes) {
-                Ok(o) => gateway.set_override(&ep, o),
-                Err(e) => anyhow::bail!("stored override for {ep} is unreadable ({e}); remove it with the admin API or move the store aside"),
-            }
-        }
-        let reg = Registry::open(
-            config,
-            gateway.clone(),
-            health.clone(),
-            Arc::new(Embedded(store.clone())),
-        )
-        .map_err(|e| anyhow::anyhow!("cannot load the registry: {e}"))?;
-        (Some(reg), Some(store))
+        ))
     } else {
-        (None, None)
+        None
     };
+    let table = |s: &Arc<fulcrum_store::Store>, table| -> Arc<dyn Persist> {
+        Arc::new(Embedded {
+            store: s.clone(),
+            table,
+        })
+    };
+    // Operator overrides (drain, weight), kept from before a restart when
+    // there is a store.
+    let overrides = Arc::new(
+        Overrides::open(
+            store
+                .as_ref()
+                .map(|s| table(s, fulcrum_store::Table::Overrides)),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?,
+    );
+    publisher.add_source(overrides.clone());
+    let registry = match &store {
+        Some(s) => Some(
+            Registry::open(
+                file.clone(),
+                gateway.clone(),
+                &publisher,
+                table(s, fulcrum_store::Table::Registrations),
+            )
+            .map_err(|e| anyhow::anyhow!("cannot load the registry: {e}"))?,
+        ),
+        None => None,
+    };
+    publisher.publish();
     let (stop, stop_rx) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(false));
 
@@ -112,7 +134,8 @@ pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result
         ready: ready.clone(),
         registry: registry.clone(),
         token: admin_token,
-        store,
+        overrides,
+        publisher: publisher.clone(),
     });
     let expiry = registry.clone().map(|reg| {
         tokio::spawn(async move {
@@ -147,7 +170,8 @@ pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result
         admin_addr,
         gateway,
         registry,
-        health,
+        file,
+        publisher,
         stop,
         proxy,
         admin,
@@ -171,14 +195,8 @@ impl Running {
                 self.gateway.set_listener_tls(Some(t));
             }
         }
-        match &self.registry {
-            // The registry merges its registrations into the new file's pools.
-            Some(reg) => reg.set_base(config),
-            None => {
-                self.gateway.apply(config);
-                self.health.sync(&self.gateway);
-            }
-        }
+        self.file.set(config);
+        self.publisher.publish();
         Ok(fixed)
     }
 

@@ -16,9 +16,7 @@
 //! When `registry.token` is set, the mutating calls need
 //! `Authorization: Bearer <token>` (compared in constant time).
 
-use super::{
-    instance_id, unix_now, HeartbeatStats, Record, RegisterRequest, Registry, RegistryError,
-};
+use super::{instance_id, HeartbeatStats, Record, RegisterRequest, Registry, RegistryError};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -267,7 +265,7 @@ fn live(s: &ApiState) -> HashMap<String, (u64, u64, bool, u32)> {
         .collect()
 }
 
-fn row(r: &Record, live: &HashMap<String, (u64, u64, bool, u32)>) -> Value {
+fn row(r: &Record, live: &HashMap<String, (u64, u64, bool, u32)>, now: u64) -> Value {
     let (calls, failures, healthy, in_flight) = live.get(&r.endpoint).copied().unwrap_or_default();
     json!({
         "service_id": r.service_id,
@@ -285,14 +283,19 @@ fn row(r: &Record, live: &HashMap<String, (u64, u64, bool, u32)>) -> Value {
         "healthy": healthy,
         "in_flight": in_flight,
         "failures": failures,
-        "heartbeat_age_s": unix_now().saturating_sub(r.last_heartbeat),
+        "heartbeat_age_s": now.saturating_sub(r.last_heartbeat),
         "stats": r.stats,
     })
 }
 
 async fn services(State(s): State<ApiState>) -> Response {
     let live = live(&s);
-    let rows: Vec<Value> = s.registry.list().iter().map(|r| row(r, &live)).collect();
+    let rows: Vec<Value> = s
+        .registry
+        .list()
+        .iter()
+        .map(|r| row(r, &live, s.registry.unix_now()))
+        .collect();
     Json(json!({"services": rows, "total": rows.len()})).into_response()
 }
 
@@ -303,7 +306,7 @@ async fn services_of(State(s): State<ApiState>, Path(task): Path<String>) -> Res
         .list()
         .iter()
         .filter(|r| r.task_types.contains(&task))
-        .map(|r| row(r, &live))
+        .map(|r| row(r, &live, s.registry.unix_now()))
         .collect();
     Json(json!({"services": rows, "total": rows.len(), "task_type": task})).into_response()
 }

@@ -1,65 +1,41 @@
 //! The service registry: instances that register themselves over HTTP
-//! (the video-analysis platform's API, see [`api`]), merged with the
-//! instances of the config file into one model.
+//! (the video-analysis platform's API, see [`api`]), a [`Source`] of the
+//! publisher's desired state.
 //!
 //! Every task type a registered instance names is a pool of that name: a
 //! `pools:` entry of the same name supplies its policy, otherwise the
 //! registry's default pool (global defaults + `registry.default_algorithm`).
-//! Any change publishes a new snapshot to the data plane and re-aligns the
-//! health probers, so a registered instance is probed like a configured
-//! one (a service that heartbeats but fails its probe gets no traffic).
+//! Any change asks the [`Publisher`] to publish, which merges the
+//! registrations into the config file's pools and re-aligns the health
+//! probers, so a registered instance is probed like a configured one (a
+//! service that heartbeats but fails its probe gets no traffic).
 //!
 //! Registrations are kept in a [`Persist`] store (the embedded database),
 //! written before the change is acknowledged, so they survive a restart and
-//! a `kill -9`.
+//! a `kill -9`. Time is the gateway's injected clock, so expiry follows
+//! tokio's paused time in tests.
 
 pub mod api;
+mod error;
 mod record;
 
+pub use error::RegistryError;
 pub use record::{instance_id, HeartbeatStats, Record, RegisterRequest};
 
-use crate::health::HealthChecker;
+use crate::persist::Persist;
+use crate::publish::{ConfigFile, Desired, Publisher, Source};
 use fulcrum_config::{parse_endpoint, Config, Instance};
 use fulcrum_dataplane::Gateway;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Where registrations are kept (the embedded store, or memory in tests).
-pub trait Persist: Send + Sync {
-    fn put(&self, key: &str, value: &[u8]) -> Result<(), String>;
-    fn delete(&self, key: &str) -> Result<(), String>;
-    fn clear(&self) -> Result<(), String>;
-    fn load(&self) -> Result<Vec<(String, Vec<u8>)>, String>;
-}
-
-/// A registry operation that failed; the API turns it into a 4xx/5xx JSON error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RegistryError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("no registered instance matches `{0}` (an instance_id, endpoint or service_id)")]
-    NotFound(String),
-    #[error("the registry store failed: {0}")]
-    Store(String),
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use std::sync::{Arc, Mutex, Weak};
 
 pub struct Registry {
-    /// Held while a snapshot is computed and published, so two changes
-    /// cannot publish out of order (an older view overwriting a newer one).
-    publishing: Mutex<()>,
-    base: Mutex<Config>,
+    file: Arc<ConfigFile>,
     records: Mutex<BTreeMap<String, Record>>,
     store: Arc<dyn Persist>,
-    gateway: Arc<Gateway>,
-    health: Arc<HealthChecker>,
+    pub gateway: Arc<Gateway>,
+    /// Weak: the publisher holds this registry as a source.
+    publisher: Weak<Publisher>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -69,44 +45,44 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// Loads the stored registrations and publishes `base` merged with them.
-    /// A restart counts as a heartbeat: instances get a full
+    /// Loads the stored registrations and joins the publisher's sources
+    /// (the caller publishes). A restart counts as a heartbeat: instances get a full
     /// `heartbeat_timeout` to send their next one.
     pub fn open(
-        base: Config,
+        file: Arc<ConfigFile>,
         gateway: Arc<Gateway>,
-        health: Arc<HealthChecker>,
+        publisher: &Arc<Publisher>,
         store: Arc<dyn Persist>,
     ) -> Result<Arc<Self>, RegistryError> {
         let mut records = BTreeMap::new();
-        let now = unix_now();
+        let (now, now_ms) = (gateway.clock.unix_secs(), gateway.clock.now_ms());
         for (key, bytes) in store.load().map_err(RegistryError::Store)? {
             let mut r: Record = serde_json::from_slice(&bytes).map_err(|e| {
                 RegistryError::Store(format!("stored registration `{key}` is unreadable: {e}"))
             })?;
             r.last_heartbeat = now;
+            r.seen_ms = now_ms;
             records.insert(key, r);
         }
         let reg = Arc::new(Self {
-            publishing: Mutex::new(()),
-            base: Mutex::new(base),
+            file,
             records: Mutex::new(records),
             store,
             gateway,
-            health,
+            publisher: Arc::downgrade(publisher),
         });
-        reg.publish();
+        publisher.add_source(reg.clone());
         Ok(reg)
     }
 
-    /// Replaces the static part of the configuration (a reload).
-    pub fn set_base(&self, base: Config) {
-        *self.base.lock().unwrap_or_else(|e| e.into_inner()) = base;
-        self.publish();
+    /// Seconds since the Unix epoch, on the gateway's clock.
+    pub fn unix_now(&self) -> u64 {
+        self.gateway.clock.unix_secs()
     }
 
+    /// The config file's settings in force (tokens, `allowed_hosts`, timeouts).
     pub fn config(&self) -> Config {
-        self.base.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.file.get()
     }
 
     fn records(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Record>> {
@@ -116,8 +92,8 @@ impl Registry {
     /// Adds or replaces (same endpoint) a registration.
     pub fn register(&self, req: RegisterRequest) -> Result<Record, RegistryError> {
         let allowed = self.config().registry.allowed_hosts;
-        let now = unix_now();
-        let record = req.into_record(now, &allowed)?;
+        let mut record = req.into_record(self.unix_now(), &allowed)?;
+        record.seen_ms = self.gateway.clock.now_ms();
         let bytes = serde_json::to_vec(&record).map_err(|e| RegistryError::Store(e.to_string()))?;
         {
             let mut recs = self.records();
@@ -163,11 +139,11 @@ impl Registry {
         if hits.is_empty() {
             return Err(RegistryError::NotFound(id.to_string()));
         }
-        let now = unix_now();
+        let (now, now_ms) = (self.unix_now(), self.gateway.clock.now_ms());
         for ep in &hits {
             if let Some(r) = recs.get_mut(ep) {
                 r.last_heartbeat = now;
-                r.seen = std::time::Instant::now();
+                r.seen_ms = now_ms;
                 r.warned = false;
                 // Stats describe one process: a heartbeat naming a whole
                 // service_id refreshes all its instances but cannot say
@@ -226,11 +202,12 @@ impl Registry {
     /// Returns the removed endpoints.
     pub fn expire(&self) -> Vec<String> {
         let timeout = self.config().registry.heartbeat_timeout.as_secs_f64();
+        let now_ms = self.gateway.clock.now_ms();
         let mut removed = vec![];
         {
             let mut recs = self.records();
             for r in recs.values_mut() {
-                let silent = r.seen.elapsed().as_secs_f64();
+                let silent = now_ms.saturating_sub(r.seen_ms) as f64 / 1000.0;
                 if silent >= timeout {
                     removed.push(r.endpoint.clone());
                 } else if silent >= 0.8 * timeout && !r.warned {
@@ -252,9 +229,18 @@ impl Registry {
         removed
     }
 
-    /// The configuration in force: the file's, plus one pool per registered task type.
-    pub fn merged(&self) -> Config {
-        let mut cfg = self.config();
+    /// Asks the publisher to publish the registry's new state.
+    fn publish(&self) {
+        if let Some(p) = self.publisher.upgrade() {
+            p.publish();
+        }
+    }
+}
+
+impl Source for Registry {
+    /// One pool per registered task type, added to the file's pools.
+    fn contribute(&self, desired: &mut Desired) {
+        let cfg = &mut desired.config;
         let recs = self.records();
         for r in recs.values() {
             let Ok(endpoint) = parse_endpoint(&r.endpoint) else {
@@ -288,72 +274,5 @@ impl Registry {
                 });
             }
         }
-        cfg
-    }
-
-    fn publish(&self) {
-        let _order = self.publishing.lock().unwrap_or_else(|e| e.into_inner());
-        self.gateway.apply(self.merged());
-        self.health.sync(&self.gateway);
-    }
-}
-
-/// Registrations in the embedded database (`fulcrum-store`, redb).
-#[derive(Debug)]
-pub struct Embedded(pub Arc<fulcrum_store::Store>);
-
-impl Persist for Embedded {
-    fn put(&self, key: &str, value: &[u8]) -> Result<(), String> {
-        self.0
-            .put(fulcrum_store::Table::Registrations, key, value)
-            .map_err(|e| e.to_string())
-    }
-    fn delete(&self, key: &str) -> Result<(), String> {
-        self.0
-            .delete(fulcrum_store::Table::Registrations, key)
-            .map(drop)
-            .map_err(|e| e.to_string())
-    }
-    fn clear(&self) -> Result<(), String> {
-        self.0
-            .clear(fulcrum_store::Table::Registrations)
-            .map(drop)
-            .map_err(|e| e.to_string())
-    }
-    fn load(&self) -> Result<Vec<(String, Vec<u8>)>, String> {
-        self.0
-            .load(fulcrum_store::Table::Registrations)
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// Keeps registrations in memory only (tests, or `registry.enabled` with no store).
-#[derive(Debug, Default)]
-pub struct MemoryStore(Mutex<BTreeMap<String, Vec<u8>>>);
-
-impl Persist for MemoryStore {
-    fn put(&self, key: &str, value: &[u8]) -> Result<(), String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.into(), value.to_vec());
-        Ok(())
-    }
-    fn delete(&self, key: &str) -> Result<(), String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
-        Ok(())
-    }
-    fn clear(&self) -> Result<(), String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        Ok(())
-    }
-    fn load(&self) -> Result<Vec<(String, Vec<u8>)>, String> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
     }
 }

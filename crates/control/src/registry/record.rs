@@ -5,7 +5,7 @@
 //! and `health_path`. It is checked field by field so each rejection names
 //! the field and what was wrong with it.
 
-use super::RegistryError;
+use super::error::RegistryError;
 use fulcrum_config::parse_endpoint;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -75,11 +75,12 @@ pub struct Record {
     /// The 80 % expiry warning was logged (not stored meaningfully).
     #[serde(default, skip_serializing)]
     pub warned: bool,
-    /// When the last heartbeat arrived, on the monotonic clock: expiry is
-    /// measured with this, so a wall-clock step (NTP) cannot expire every
-    /// registration at once. `last_heartbeat` is for display.
-    #[serde(skip, default = "std::time::Instant::now")]
-    pub seen: std::time::Instant,
+    /// When the last heartbeat arrived, in ms on the gateway's monotonic
+    /// clock (set by the registry): expiry is measured with this, so a
+    /// wall-clock step (NTP) cannot expire every registration at once.
+    /// `last_heartbeat` is for display.
+    #[serde(skip)]
+    pub seen_ms: u64,
 }
 
 /// A stable id for an instance: 16 hex digits of the xxh3 hash of its endpoint.
@@ -192,7 +193,7 @@ impl RegisterRequest {
             last_heartbeat: now,
             stats: None,
             warned: false,
-            seen: std::time::Instant::now(),
+            seen_ms: 0,
         })
     }
 }
