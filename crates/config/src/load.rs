@@ -127,7 +127,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             "timeouts" => timeouts = errs.section(v, "timeouts").unwrap_or_default(),
             "limits" => limits = errs.section(v, "limits").unwrap_or_default(),
             "registry" => registry = errs.section(v, "registry").unwrap_or_default(),
-            "tls" => tls = errs.section(v, "tls"),
+            "tls" => tls = listener_tls(v, &mut errs),
             "pools" => match v {
                 Value::Mapping(m) => {
                     for (name, pool) in m {
@@ -238,26 +238,36 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         limits,
         pools: out_pools,
         routes: out_routes,
-        tls: tls.map(|t| build_listener_tls(t, &mut errs)),
+        tls: tls.map(|t| ListenerTls {
+            cert: t.cert.into(),
+            key: t.key.into(),
+        }),
     })
 }
 
-fn build_listener_tls(t: FileListenerTls, errs: &mut Errors) -> ListenerTls {
-    for (key, v) in [("cert", &t.cert), ("key", &t.key)] {
-        if v.trim().is_empty() {
-            errs.push(&format!("tls.{key}"), "must name a PEM file".into());
+/// Reads the top-level `tls:` section. Its files must be named: an empty
+/// `cert` or `key` is reported here, with every other error, even when the
+/// section is otherwise incomplete, and never reaches a file read.
+fn listener_tls(v: Value, errs: &mut Errors) -> Option<FileListenerTls> {
+    if let Value::Mapping(m) = &v {
+        for key in ["cert", "key"] {
+            if let Some(Value::String(s)) = m.get(key) {
+                if s.trim().is_empty() {
+                    errs.push(&format!("tls.{key}"), NOT_EMPTY_PEM.into());
+                }
+            }
         }
     }
-    ListenerTls {
-        cert: t.cert.into(),
-        key: t.key.into(),
-    }
+    errs.section(v, "tls")
 }
+
+/// The error for a TLS file setting that names no file.
+const NOT_EMPTY_PEM: &str = "must not be empty; name a PEM file";
 
 fn build_upstream_tls(t: Option<FileUpstreamTls>, path: &str, errs: &mut Errors) -> UpstreamTls {
     let t = t.unwrap_or_default();
     if t.ca.as_deref().is_some_and(|c| c.trim().is_empty()) {
-        errs.push(&format!("{path}.tls.ca"), "must name a PEM file".into());
+        errs.push(&format!("{path}.tls.ca"), NOT_EMPTY_PEM.into());
     }
     if let Some(n) = &t.server_name {
         if rustls_pki_types::ServerName::try_from(n.as_str()).is_err() {

@@ -375,3 +375,35 @@ fn the_registry_section_has_defaults_and_checks() {
         );
     }
 }
+
+#[test]
+fn empty_tls_files_are_named_with_the_other_errors() {
+    // An empty listener certificate or key is a config error naming its
+    // key, reported with every other error, not left for a file read.
+    let errs = errors("tls: { cert: \"\", key: k.pem }");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("tls.cert: must not be empty")),
+        "{errs:?}"
+    );
+    let errs = errors("listen: nowhere\ntls: { cert: c.pem, key: \"  \" }");
+    for w in [
+        "listen: `nowhere` is not an address",
+        "tls.key: must not be empty",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
+    }
+    // Also when the section is incomplete.
+    let errs = errors("tls: { cert: \"\" }");
+    for w in ["tls: missing field `key`", "tls.cert: must not be empty"] {
+        assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
+    }
+    // A pool's CA file likewise.
+    let errs = errors("listen: nowhere\npools: { p: { tls: { ca: \"\" } } }");
+    for w in [
+        "listen: `nowhere` is not an address",
+        "pools.p.tls.ca: must not be empty",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
+    }
+}
