@@ -5,6 +5,7 @@
 //! next) → semantic validation. Every error carries the YAML path of the
 //! offending key, e.g. `pools.asr.instances[1].weight`.
 
+use crate::defaults::*;
 use crate::file::*;
 use crate::model::*;
 use crate::units::{expand_env, Dur};
@@ -71,11 +72,10 @@ const TOP_KEYS: &[&str] = &[
 const NOT_YET_TOP: &[&str] = &[];
 const NOT_YET_POOL: &[&str] = &["dynamic_weights"];
 
-/// Largest accepted instance weight (keeps weight arithmetic far from overflow).
-pub const MAX_WEIGHT: u32 = 1_000_000;
-
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
-pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+// Defaults once defined here, still reachable as `load::…`.
+pub use crate::defaults::{
+    DEFAULT_ADMIN_LISTEN, DEFAULT_CACHE_ENTRY, DEFAULT_CACHE_SIZE, DEFAULT_LISTEN, MAX_WEIGHT,
+};
 
 /// Parses and validates a config file's text. `env` looks up `${NAME}`.
 pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
@@ -186,12 +186,15 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     );
     let admin_token = admin.token.filter(|t| !t.is_empty());
     let limits = Limits {
-        max_body: limits.max_body.map_or(64 << 20, |s| s.0),
-        max_header: limits.max_header.map_or(32 << 10, |s| s.0),
-        max_connections: limits.max_connections.unwrap_or(65_536),
+        max_body: limits.max_body.map_or(DEFAULT_MAX_BODY, |s| s.0),
+        max_header: limits.max_header.map_or(DEFAULT_MAX_HEADER, |s| s.0),
+        max_connections: limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
     };
-    if limits.max_header < 8192 {
-        errs.push("limits.max_header", "must be at least 8KiB".into());
+    if limits.max_header < MIN_MAX_HEADER {
+        errs.push(
+            "limits.max_header",
+            format!("must be at least {}KiB", MIN_MAX_HEADER >> 10),
+        );
     }
     if limits.max_connections == 0 {
         errs.push("limits.max_connections", "must be at least 1".into());
@@ -199,7 +202,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
 
     let client_header = timeouts
         .client_header
-        .map_or(Duration::from_secs(10), |d| d.0);
+        .map_or(DEFAULT_CLIENT_HEADER_TIMEOUT, |d| d.0);
     if client_header.is_zero() {
         errs.push("timeouts.client_header", "must be greater than 0".into());
     }
@@ -214,7 +217,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     let default_pool = build_pool(
         "",
         FilePool {
-            algorithm: Some(default_algorithm),
+            algorithm: Some(default_algorithm.to_string()),
             ..FilePool::default()
         },
         &health,
@@ -283,14 +286,9 @@ fn build_upstream_tls(t: Option<FileUpstreamTls>, path: &str, errs: &mut Errors)
     }
 }
 
-/// Default `cache.max_size`.
-pub const DEFAULT_CACHE_SIZE: u64 = 256 << 20;
-/// Default `cache.max_entry_size` (or `max_size`, if smaller).
-pub const DEFAULT_CACHE_ENTRY: u64 = 8 << 20;
-
 fn build_cache(c: FileCache, path: &str, errs: &mut Errors) -> CacheConfig {
     let path = format!("{path}.cache");
-    let ttl = c.ttl.map_or(Duration::from_secs(300), |d| d.0);
+    let ttl = c.ttl.map_or(DEFAULT_CACHE_TTL, |d| d.0);
     if ttl.is_zero() {
         errs.push(&format!("{path}.ttl"), "must be greater than 0".into());
     }
@@ -310,7 +308,7 @@ fn build_cache(c: FileCache, path: &str, errs: &mut Errors) -> CacheConfig {
     let mut methods = vec![];
     for (i, m) in c
         .methods
-        .unwrap_or_else(|| vec!["GET".into()])
+        .unwrap_or_else(|| DEFAULT_CACHE_METHODS.iter().map(|&m| m.into()).collect())
         .iter()
         .enumerate()
     {
@@ -347,7 +345,7 @@ pub fn embedded_default() -> Config {
     parse("", &|_| None).expect("the empty config is valid")
 }
 
-fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, String) {
+fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, &'static str) {
     match r.store.as_deref() {
         None | Some("embedded") => {}
         Some("redis") => errs.push(
@@ -362,41 +360,51 @@ fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, String) {
     if r.redis_url.is_some() && r.store.as_deref() != Some("redis") {
         errs.push("registry.redis_url", "only used with `store: redis`".into());
     }
-    let route_prefix = r.route_prefix.unwrap_or_else(|| "/infer/".into());
+    let route_prefix = r
+        .route_prefix
+        .unwrap_or_else(|| DEFAULT_ROUTE_PREFIX.into());
     if !route_prefix.starts_with('/') || !route_prefix.ends_with('/') {
         errs.push(
             "registry.route_prefix",
             "must start and end with `/`, e.g. `/infer/`".into(),
         );
     }
-    let heartbeat_timeout = r.heartbeat_timeout.map_or(Duration::from_secs(90), |d| d.0);
+    let heartbeat_timeout = r
+        .heartbeat_timeout
+        .map_or(DEFAULT_HEARTBEAT_TIMEOUT, |d| d.0);
     if heartbeat_timeout.is_zero() {
         errs.push(
             "registry.heartbeat_timeout",
             "must be greater than 0".into(),
         );
     }
-    let default_algorithm = r.default_algorithm.unwrap_or_else(|| "least_calls".into());
-    let mut default_algorithm = default_algorithm;
-    if let Err(m) = default_algorithm.parse::<Algorithm>() {
-        errs.push("registry.default_algorithm", m);
-        default_algorithm = "least_calls".into();
-    } else if default_algorithm == "consistent_hash" {
-        errs.push(
-            "registry.default_algorithm",
-            "consistent_hash needs a hash_key: declare the pool under `pools:`".into(),
-        );
-        default_algorithm = "least_calls".into();
-    }
+    let default_algorithm = match r.default_algorithm.as_deref().map(str::parse::<Algorithm>) {
+        None => DEFAULT_REGISTRY_ALGORITHM,
+        Some(Ok(Algorithm::ConsistentHash)) => {
+            errs.push(
+                "registry.default_algorithm",
+                "consistent_hash needs a hash_key: declare the pool under `pools:`".into(),
+            );
+            DEFAULT_REGISTRY_ALGORITHM
+        }
+        Some(Ok(a)) => a,
+        Some(Err(m)) => {
+            errs.push("registry.default_algorithm", m);
+            DEFAULT_REGISTRY_ALGORITHM
+        }
+    };
     let registry = Registry {
-        enabled: r.enabled.unwrap_or(true),
-        path: r.path.unwrap_or_else(|| "./fulcrum-data".into()).into(),
+        enabled: r.enabled.unwrap_or(DEFAULT_REGISTRY_ENABLED),
+        path: r
+            .path
+            .unwrap_or_else(|| DEFAULT_REGISTRY_PATH.into())
+            .into(),
         heartbeat_timeout,
         route_prefix,
         token: r.token.filter(|t| !t.is_empty()),
         allowed_hosts: r.allowed_hosts.unwrap_or_default(),
     };
-    (registry, default_algorithm)
+    (registry, default_algorithm.name())
 }
 
 fn strip_keys(v: Value, keys: &[&str]) -> Value {
@@ -420,16 +428,12 @@ fn build_pool(
     errs: &mut Errors,
 ) -> Pool {
     let path = format!("pools.{name}");
-    let algorithm = match p
-        .algorithm
-        .as_deref()
-        .unwrap_or("round_robin")
-        .parse::<Algorithm>()
-    {
-        Ok(a) => a,
-        Err(m) => {
+    let algorithm = match p.algorithm.as_deref().map(str::parse::<Algorithm>) {
+        None => DEFAULT_ALGORITHM,
+        Some(Ok(a)) => a,
+        Some(Err(m)) => {
             errs.push(&format!("{path}.algorithm"), m);
-            Algorithm::RoundRobin
+            DEFAULT_ALGORITHM
         }
     };
     let health = merge_health(
@@ -443,19 +447,20 @@ fn build_pool(
         max_fails: pv
             .and_then(|x| x.max_fails)
             .or(g_passive.max_fails)
-            .unwrap_or(2),
+            .unwrap_or(DEFAULT_MAX_FAILS),
         fail_timeout_ms: millis(
             pv.and_then(|x| x.fail_timeout).or(g_passive.fail_timeout),
-            30_000,
+            DEFAULT_FAIL_TIMEOUT,
         ),
     };
     let t = p.timeouts.as_ref();
-    let pick =
-        |f: fn(&FileTimeouts) -> Option<Dur>, d: u64| millis(t.and_then(f).or(f(g_timeouts)), d);
+    let pick = |f: fn(&FileTimeouts) -> Option<Dur>, d: Duration| {
+        Duration::from_millis(millis(t.and_then(f).or(f(g_timeouts)), d))
+    };
     let timeouts = Timeouts {
-        connect: Duration::from_millis(pick(|x| x.connect, 2_000)),
-        response_header: Duration::from_millis(pick(|x| x.response_header, 60_000)),
-        idle: Duration::from_millis(pick(|x| x.idle, 120_000)),
+        connect: pick(|x| x.connect, DEFAULT_CONNECT_TIMEOUT),
+        response_header: pick(|x| x.response_header, DEFAULT_RESPONSE_HEADER_TIMEOUT),
+        idle: pick(|x| x.idle, DEFAULT_IDLE_TIMEOUT),
     };
     if t.is_some_and(|t| t.client_header.is_some()) {
         errs.push(
@@ -499,11 +504,11 @@ fn build_pool(
             "consistent_hash needs a key: client_ip, header:NAME, cookie:NAME or query:NAME".into(),
         );
     }
-    let slow_start = p.slow_start.map_or(Duration::ZERO, |d| d.0);
+    let slow_start = p.slow_start.map_or(DEFAULT_SLOW_START, |d| d.0);
     let q = p.queue.unwrap_or_default();
     let queue = Queue {
-        max: q.max.unwrap_or(1000),
-        timeout: q.timeout.map_or(Duration::from_secs(5), |d| d.0),
+        max: q.max.unwrap_or(DEFAULT_QUEUE_MAX),
+        timeout: q.timeout.map_or(DEFAULT_QUEUE_TIMEOUT, |d| d.0),
     };
     if queue.timeout.is_zero() {
         errs.push(
@@ -532,7 +537,7 @@ fn build_pool(
                 format!("`{}` is listed twice in this pool", endpoint.url),
             );
         }
-        let weight = inst.weight.unwrap_or(1);
+        let weight = inst.weight.unwrap_or(DEFAULT_WEIGHT);
         if weight == 0 {
             errs.push(
                 &format!("{ipath}.weight"),
@@ -551,16 +556,12 @@ fn build_pool(
                 "must be at least 1 (omit it for no limit)".into(),
             );
         }
-        let priority = match inst
-            .priority
-            .as_deref()
-            .unwrap_or("normal")
-            .parse::<Priority>()
-        {
-            Ok(p) => p,
-            Err(m) => {
+        let priority = match inst.priority.as_deref().map(str::parse::<Priority>) {
+            None => DEFAULT_PRIORITY,
+            Some(Ok(p)) => p,
+            Some(Err(m)) => {
                 errs.push(&format!("{ipath}.priority"), m);
-                Priority::Normal
+                DEFAULT_PRIORITY
             }
         };
         if let Some(hp) = &inst.health_path {
@@ -590,7 +591,7 @@ fn build_pool(
         health_check: health,
         passive,
         timeouts,
-        panic: p.panic.unwrap_or(false),
+        panic: p.panic.unwrap_or(DEFAULT_PANIC),
         hash_key,
         slow_start,
         tls,
@@ -598,10 +599,11 @@ fn build_pool(
     }
 }
 
-fn millis(d: Option<Dur>, default_ms: u64) -> u64 {
-    d.map_or(default_ms, |d| {
-        d.0.as_millis().min(u128::from(u64::MAX)) as u64
-    })
+/// Whole milliseconds of `d` (or of `default`), saturating.
+fn millis(d: Option<Dur>, default: Duration) -> u64 {
+    d.map_or(default, |d| d.0)
+        .as_millis()
+        .min(u128::from(u64::MAX)) as u64
 }
 
 fn merge_health(
@@ -614,7 +616,7 @@ fn merge_health(
     let probe_path = p
         .and_then(|x| x.path.clone())
         .or(g.path.clone())
-        .unwrap_or_else(|| "/health".into());
+        .unwrap_or_else(|| DEFAULT_HEALTH_PATH.into());
     let probe = if probe_path == "tcp" {
         Probe::Tcp
     } else {
@@ -626,22 +628,25 @@ fn merge_health(
         }
         Probe::Http { path: probe_path }
     };
-    let interval = get(|x| x.interval).unwrap_or(Duration::from_secs(30));
-    let fast_interval = get(|x| x.fast_interval).unwrap_or(interval / 4);
+    let interval = get(|x| x.interval).unwrap_or(DEFAULT_HEALTH_INTERVAL);
+    let fast_interval = get(|x| x.fast_interval).unwrap_or(interval / FAST_INTERVAL_DIVISOR);
     if fast_interval.is_zero() {
         errs.push(
             &format!("{path}.fast_interval"),
             "must be greater than 0".into(),
         );
     }
-    let timeout = get(|x| x.timeout).unwrap_or(Duration::from_secs(2));
+    let timeout = get(|x| x.timeout).unwrap_or(DEFAULT_HEALTH_TIMEOUT);
     if interval.is_zero() {
         errs.push(&format!("{path}.interval"), "must be greater than 0".into());
     }
     if timeout.is_zero() {
         errs.push(&format!("{path}.timeout"), "must be greater than 0".into());
     }
-    let jitter = p.and_then(|x| x.jitter).or(g.jitter).unwrap_or(0.1);
+    let jitter = p
+        .and_then(|x| x.jitter)
+        .or(g.jitter)
+        .unwrap_or(DEFAULT_JITTER);
     if !(0.0..=1.0).contains(&jitter) {
         errs.push(
             &format!("{path}.jitter"),
@@ -660,8 +665,18 @@ fn merge_health(
         fast_interval: fast_interval.min(interval),
         timeout,
         probe,
-        failure_threshold: thr(|x| x.failure_threshold, "failure_threshold", 3, errs),
-        recovery_threshold: thr(|x| x.recovery_threshold, "recovery_threshold", 2, errs),
+        failure_threshold: thr(
+            |x| x.failure_threshold,
+            "failure_threshold",
+            DEFAULT_FAILURE_THRESHOLD,
+            errs,
+        ),
+        recovery_threshold: thr(
+            |x| x.recovery_threshold,
+            "recovery_threshold",
+            DEFAULT_RECOVERY_THRESHOLD,
+            errs,
+        ),
         jitter: jitter.clamp(0.0, 1.0),
     }
 }
@@ -691,7 +706,7 @@ fn build_retry(r: FileRetry, path: &str, errs: &mut Errors) -> RetryPolicy {
         tries: tries.max(1),
         on,
         timeout: r.timeout.map(|t| t.0),
-        non_idempotent: r.non_idempotent.unwrap_or(false),
+        non_idempotent: r.non_idempotent.unwrap_or(d.non_idempotent),
         buffer: r
             .buffer
             .map_or(d.buffer, |b| b.0.min(usize::MAX as u64) as usize),
@@ -701,8 +716,10 @@ fn build_retry(r: FileRetry, path: &str, errs: &mut Errors) -> RetryPolicy {
 /// Validates an instance endpoint: an absolute `http://` URL with a host, no
 /// credentials, no query or fragment.
 pub fn parse_endpoint(raw: &str) -> Result<Endpoint, String> {
-    if raw.len() > 2048 {
-        return Err("endpoint URL is longer than 2048 characters".into());
+    if raw.len() > MAX_ENDPOINT_LEN {
+        return Err(format!(
+            "endpoint URL is longer than {MAX_ENDPOINT_LEN} characters"
+        ));
     }
     let uri: http::Uri = raw
         .parse()
@@ -711,8 +728,8 @@ pub fn parse_endpoint(raw: &str) -> Result<Endpoint, String> {
         .scheme_str()
         .ok_or_else(|| format!("`{raw}` needs a scheme, e.g. `http://{raw}`"))?;
     let default_port = match scheme {
-        "http" => 80,
-        "https" => 443,
+        "http" => HTTP_PORT,
+        "https" => HTTPS_PORT,
         other => {
             return Err(format!(
                 "`{raw}`: scheme `{other}` is not supported; use http:// or https://"
@@ -780,7 +797,7 @@ fn build_routes(
         out.push(Route {
             path_prefix: r.path_prefix,
             pool: r.pool,
-            strip_prefix: r.strip_prefix.unwrap_or(false),
+            strip_prefix: r.strip_prefix.unwrap_or(DEFAULT_STRIP_PREFIX),
             host,
         });
     }
