@@ -3,8 +3,10 @@
 //! Config flows in three named stages (as in sozu): [`file`] is the shape
 //! of the YAML as serde reads it, [`load`] validates and collects every
 //! error with its YAML path, and [`model`] is the runtime configuration the
-//! gateway runs on. [`units`] parses durations, sizes and `${ENV}`.
+//! gateway runs on. [`units`] parses durations, sizes and `${ENV}`;
+//! [`defaults`] names every default value and limit.
 
+pub mod defaults;
 pub mod file;
 pub mod load;
 pub mod model;

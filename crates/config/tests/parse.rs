@@ -375,3 +375,98 @@ fn the_registry_section_has_defaults_and_checks() {
         );
     }
 }
+
+#[test]
+fn empty_tls_files_are_named_with_the_other_errors() {
+    // An empty listener certificate or key is a config error naming its
+    // key, reported with every other error, not left for a file read.
+    let errs = errors("tls: { cert: \"\", key: k.pem }");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("tls.cert: must not be empty")),
+        "{errs:?}"
+    );
+    let errs = errors("listen: nowhere\ntls: { cert: c.pem, key: \"  \" }");
+    for w in [
+        "listen: `nowhere` is not an address",
+        "tls.key: must not be empty",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
+    }
+    // Also when the section is incomplete.
+    let errs = errors("tls: { cert: \"\" }");
+    for w in ["tls: missing field `key`", "tls.cert: must not be empty"] {
+        assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
+    }
+    // A pool's CA file likewise.
+    let errs = errors("listen: nowhere\npools: { p: { tls: { ca: \"\" } } }");
+    for w in [
+        "listen: `nowhere` is not an address",
+        "pools.p.tls.ca: must not be empty",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
+    }
+}
+
+#[test]
+fn omitted_settings_take_the_named_defaults() {
+    use fulcrum_config::defaults::*;
+    let c = parse("pools: { p: { instances: [ { endpoint: \"http://h\" } ], cache: {} } }\nroutes: [ { path_prefix: /, pool: p } ]", &env).unwrap();
+    assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(c.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
+    assert_eq!(c.limits.max_body, DEFAULT_MAX_BODY);
+    assert_eq!(c.limits.max_header, DEFAULT_MAX_HEADER);
+    assert_eq!(c.limits.max_connections, DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(c.client_header, DEFAULT_CLIENT_HEADER_TIMEOUT);
+    assert_eq!(c.registry.heartbeat_timeout, DEFAULT_HEARTBEAT_TIMEOUT);
+    assert_eq!(c.registry.route_prefix, DEFAULT_ROUTE_PREFIX);
+    assert_eq!(c.default_pool.algorithm, DEFAULT_REGISTRY_ALGORITHM);
+    assert!(!c.routes[0].strip_prefix);
+    let p = &c.pools["p"];
+    assert_eq!(p.algorithm, DEFAULT_ALGORITHM);
+    assert_eq!(p.timeouts.connect, DEFAULT_CONNECT_TIMEOUT);
+    assert_eq!(p.timeouts.response_header, DEFAULT_RESPONSE_HEADER_TIMEOUT);
+    assert_eq!(p.timeouts.idle, DEFAULT_IDLE_TIMEOUT);
+    assert_eq!(p.passive.max_fails, DEFAULT_MAX_FAILS);
+    assert_eq!(
+        p.passive.fail_timeout_ms,
+        DEFAULT_FAIL_TIMEOUT.as_millis() as u64
+    );
+    let h = &p.health_check;
+    assert_eq!(
+        h.probe,
+        Probe::Http {
+            path: DEFAULT_HEALTH_PATH.into()
+        }
+    );
+    assert_eq!(h.interval, DEFAULT_HEALTH_INTERVAL);
+    assert_eq!(
+        h.fast_interval,
+        DEFAULT_HEALTH_INTERVAL / FAST_INTERVAL_DIVISOR
+    );
+    assert_eq!(h.timeout, DEFAULT_HEALTH_TIMEOUT);
+    assert_eq!(h.jitter, DEFAULT_JITTER);
+    assert_eq!(
+        (h.failure_threshold, h.recovery_threshold),
+        (DEFAULT_FAILURE_THRESHOLD, DEFAULT_RECOVERY_THRESHOLD)
+    );
+    assert_eq!(
+        (p.queue.max, p.queue.timeout),
+        (DEFAULT_QUEUE_MAX, DEFAULT_QUEUE_TIMEOUT)
+    );
+    assert_eq!(p.slow_start, DEFAULT_SLOW_START);
+    assert_eq!(p.panic, DEFAULT_PANIC);
+    let i = &p.instances[0];
+    assert_eq!((i.weight, i.priority), (DEFAULT_WEIGHT, DEFAULT_PRIORITY));
+    assert_eq!(i.endpoint.authority, format!("h:{HTTP_PORT}"));
+    let cache = p.cache.clone().unwrap();
+    assert_eq!(cache.ttl, DEFAULT_CACHE_TTL);
+    assert_eq!(
+        (cache.max_size, cache.max_entry_size),
+        (DEFAULT_CACHE_SIZE, DEFAULT_CACHE_ENTRY)
+    );
+    assert_eq!(cache.methods.len(), DEFAULT_CACHE_METHODS.len());
+    // The old paths still name them.
+    assert_eq!(fulcrum_config::load::MAX_WEIGHT, MAX_WEIGHT);
+    assert_eq!(fulcrum_config::load::DEFAULT_LISTEN, DEFAULT_LISTEN);
+}

@@ -1,0 +1,120 @@
+//! Every default value and fixed limit of the config, in one place.
+//!
+//! A setting left out of the YAML file takes the value named here; the
+//! bounds checked by validation are here too. [`crate::load`] is the only
+//! reader. The retry defaults (`tries`, `on`, `buffer`, `non_idempotent`)
+//! are those of [`fulcrum_policy::retry::RetryPolicy::default`], which
+//! owns them.
+
+use fulcrum_policy::{Algorithm, Priority};
+use std::time::Duration;
+
+// --- listeners -------------------------------------------------------
+
+/// `listen:` — the proxy listener.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+/// `admin.listen:` — the admin API, on loopback only unless configured.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+
+// --- limits ----------------------------------------------------------
+
+/// `limits.max_body:` — largest request body accepted (64 MiB).
+pub const DEFAULT_MAX_BODY: u64 = 64 << 20;
+/// `limits.max_header:` — largest request head accepted (32 KiB).
+pub const DEFAULT_MAX_HEADER: u64 = 32 << 10;
+/// Smallest `limits.max_header:` accepted (8 KiB).
+pub const MIN_MAX_HEADER: u64 = 8 << 10;
+/// `limits.max_connections:` — client connections open at once.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 65_536;
+
+// --- timeouts --------------------------------------------------------
+
+/// `timeouts.client_header:` — a caller must send its request head within this.
+pub const DEFAULT_CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// `timeouts.connect:` — connecting to an instance.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// `timeouts.response_header:` — an instance's response head, after the request is sent.
+pub const DEFAULT_RESPONSE_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+/// `timeouts.idle:` — no bytes on a request or response body for this long.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+// --- passive health ----------------------------------------------------
+
+/// `passive.max_fails:` — failures within `fail_timeout` that mark an instance down.
+pub const DEFAULT_MAX_FAILS: u32 = 2;
+/// `passive.fail_timeout:` — the failure window (and the first ejection's length).
+pub const DEFAULT_FAIL_TIMEOUT: Duration = Duration::from_secs(30);
+
+// --- active health checks ----------------------------------------------
+
+/// `health_check.path:` — the probe's `GET` path (`tcp` for connect-only).
+pub const DEFAULT_HEALTH_PATH: &str = "/health";
+/// `health_check.interval:` — between probes of a healthy instance.
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+/// `health_check.fast_interval:` defaults to `interval` divided by this.
+pub const FAST_INTERVAL_DIVISOR: u32 = 4;
+/// `health_check.timeout:` — one probe.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// `health_check.jitter:` — fraction of `interval` each probe is randomly shifted by.
+pub const DEFAULT_JITTER: f64 = 0.1;
+/// `health_check.failure_threshold:` — failed probes in a row that mark an instance down.
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
+/// `health_check.recovery_threshold:` — passed probes in a row that bring it back.
+pub const DEFAULT_RECOVERY_THRESHOLD: u32 = 2;
+
+// --- pools and instances -----------------------------------------------
+
+/// A pool's `algorithm:`.
+pub const DEFAULT_ALGORITHM: Algorithm = Algorithm::RoundRobin;
+/// An instance's `weight:`.
+pub const DEFAULT_WEIGHT: u32 = 1;
+/// Largest accepted instance weight (keeps weight arithmetic far from overflow).
+pub const MAX_WEIGHT: u32 = 1_000_000;
+/// An instance's `priority:`.
+pub const DEFAULT_PRIORITY: Priority = Priority::Normal;
+/// A pool's `queue.max:` — requests that may wait for a free instance.
+pub const DEFAULT_QUEUE_MAX: u32 = 1000;
+/// A pool's `queue.timeout:` — how long a request may wait.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A pool's `slow_start:` — off.
+pub const DEFAULT_SLOW_START: Duration = Duration::ZERO;
+/// A pool's `panic:` — fail fast when every instance is down.
+pub const DEFAULT_PANIC: bool = false;
+
+// --- endpoints -----------------------------------------------------------
+
+/// Port of an `http://` endpoint that names none.
+pub const HTTP_PORT: u16 = 80;
+/// Port of an `https://` endpoint that names none.
+pub const HTTPS_PORT: u16 = 443;
+/// Longest accepted endpoint URL, in bytes.
+pub const MAX_ENDPOINT_LEN: usize = 2048;
+
+// --- response cache ------------------------------------------------------
+
+/// `cache.ttl:` — how long a stored response is served.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
+/// Default `cache.max_size` (256 MiB).
+pub const DEFAULT_CACHE_SIZE: u64 = 256 << 20;
+/// Default `cache.max_entry_size` (8 MiB, or `max_size`, if smaller).
+pub const DEFAULT_CACHE_ENTRY: u64 = 8 << 20;
+/// `cache.methods:` — methods whose responses are stored.
+pub const DEFAULT_CACHE_METHODS: &[&str] = &["GET"];
+
+// --- routes --------------------------------------------------------------
+
+/// A route's `strip_prefix:` — the path is forwarded as received.
+pub const DEFAULT_STRIP_PREFIX: bool = false;
+
+// --- registry ------------------------------------------------------------
+
+/// `registry.enabled:`.
+pub const DEFAULT_REGISTRY_ENABLED: bool = true;
+/// `registry.path:` — directory of the embedded store.
+pub const DEFAULT_REGISTRY_PATH: &str = "./fulcrum-data";
+/// `registry.heartbeat_timeout:` — a registered instance silent this long is removed.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
+/// `registry.route_prefix:` — `POST {prefix}{task_type}` goes to that task type's pool.
+pub const DEFAULT_ROUTE_PREFIX: &str = "/infer/";
+/// `registry.default_algorithm:` — for pools formed by registration.
+pub const DEFAULT_REGISTRY_ALGORITHM: Algorithm = Algorithm::LeastCalls;

@@ -1,0 +1,63 @@
+//! A pool's `cache:`: the response cache.
+
+use super::errors::Errors;
+use crate::defaults::{
+    DEFAULT_CACHE_ENTRY, DEFAULT_CACHE_METHODS, DEFAULT_CACHE_SIZE, DEFAULT_CACHE_TTL,
+};
+use crate::file::FileCache;
+use crate::model::CacheConfig;
+
+/// A pool's `cache:` (`path` is the pool's).
+pub(super) fn build_cache(c: FileCache, path: &str, errs: &mut Errors) -> CacheConfig {
+    let path = format!("{path}.cache");
+    let ttl = c.ttl.map_or(DEFAULT_CACHE_TTL, |d| d.0);
+    if ttl.is_zero() {
+        errs.push(&format!("{path}.ttl"), "must be greater than 0".into());
+    }
+    let max_size = c.max_size.map_or(DEFAULT_CACHE_SIZE, |s| s.0);
+    if max_size == 0 {
+        errs.push(&format!("{path}.max_size"), "must be greater than 0".into());
+    }
+    let max_entry_size = c
+        .max_entry_size
+        .map_or(DEFAULT_CACHE_ENTRY.min(max_size), |s| s.0);
+    if max_entry_size == 0 || max_entry_size > max_size {
+        errs.push(
+            &format!("{path}.max_entry_size"),
+            format!("must be between 1 and max_size ({max_size} bytes)"),
+        );
+    }
+    let mut methods = vec![];
+    for (i, m) in c
+        .methods
+        .unwrap_or_else(|| DEFAULT_CACHE_METHODS.iter().map(|&m| m.into()).collect())
+        .iter()
+        .enumerate()
+    {
+        let up = m.to_ascii_uppercase();
+        match up.as_str() {
+            "GET" | "POST" => {
+                let m = http::Method::from_bytes(up.as_bytes()).expect("a valid method");
+                if !methods.contains(&m) {
+                    methods.push(m);
+                }
+            }
+            _ => errs.push(
+                &format!("{path}.methods[{i}]"),
+                format!("`{m}` cannot be cached; expected GET or POST"),
+            ),
+        }
+    }
+    if methods.is_empty() {
+        errs.push(
+            &format!("{path}.methods"),
+            "must name at least one method".into(),
+        );
+    }
+    CacheConfig {
+        ttl,
+        max_size,
+        max_entry_size,
+        methods,
+    }
+}

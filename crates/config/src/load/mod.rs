@@ -1,0 +1,163 @@
+//! Stage 2: from text to a validated [`Config`], collecting every error.
+//!
+//! The pipeline is: `${ENV}` expansion → YAML syntax → each section
+//! deserialized on its own (so one bad pool does not hide errors in the
+//! next) → semantic validation. Every error carries the YAML path of the
+//! offending key, e.g. `pools.asr.instances[1].weight`.
+//!
+//! This file is the pipeline and the top-level keys; each section is
+//! validated in its own module, all reporting into the collector of
+//! `errors`. The children never import this file.
+
+mod cache;
+mod endpoints;
+mod errors;
+mod health;
+mod instances;
+mod listen;
+mod pools;
+mod registry;
+mod retry;
+mod routes;
+mod timeouts;
+mod tls;
+
+pub use endpoints::parse_endpoint;
+pub use errors::{ConfigError, ConfigErrors};
+// Defaults once defined here, still reachable as `load::…`.
+pub use crate::defaults::{
+    DEFAULT_ADMIN_LISTEN, DEFAULT_CACHE_ENTRY, DEFAULT_CACHE_SIZE, DEFAULT_LISTEN, MAX_WEIGHT,
+};
+
+use crate::file::*;
+use crate::model::*;
+use crate::units::expand_env;
+use errors::Errors;
+use serde_yaml_ng::{Mapping, Value};
+use std::collections::BTreeMap;
+
+/// Top-level keys and what they hold.
+const TOP_KEYS: &[&str] = &[
+    "listen",
+    "admin",
+    "health_check",
+    "passive",
+    "timeouts",
+    "limits",
+    "pools",
+    "routes",
+    "registry",
+    "tls",
+];
+/// Keys from the product specification that this version does not implement yet.
+const NOT_YET_TOP: &[&str] = &[];
+
+/// Parses and validates a config file's text. `env` looks up `${NAME}`.
+pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    let map = read_root(text, env)?;
+    let mut errs = Errors::default();
+    let sections = read_sections(map, &mut errs);
+    build(sections, errs)
+}
+
+/// The embedded default: proxy on 0.0.0.0:8080, admin on 127.0.0.1:9090, no pools.
+pub fn embedded_default() -> Config {
+    parse("", &|_| None).expect("the empty config is valid")
+}
+
+/// `${ENV}` expansion and YAML syntax: the top-level mapping, or the one
+/// error that stops everything.
+fn read_root(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Mapping, ConfigErrors> {
+    let whole_file = |message| ConfigErrors(vec![ConfigError::whole_file(message)]);
+    let text = expand_env(text, env).map_err(whole_file)?;
+    let root: Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| whole_file(format!("invalid YAML: {e}")))?;
+    match root {
+        Value::Mapping(m) => Ok(m),
+        Value::Null => Ok(Mapping::default()),
+        _ => Err(whole_file(
+            "the config file must be a mapping of keys such as `listen:` and `pools:`".into(),
+        )),
+    }
+}
+
+/// Every top-level section as read from the file, before validation.
+#[derive(Default)]
+struct Sections {
+    listen: Option<String>,
+    admin: FileAdmin,
+    health: FileHealth,
+    passive: FilePassive,
+    timeouts: FileTimeouts,
+    limits: FileLimits,
+    pools: Vec<(String, FilePool)>,
+    routes: Vec<(usize, FileRoute)>,
+    registry: FileRegistry,
+    tls: Option<FileListenerTls>,
+}
+
+/// Deserializes each top-level key on its own; unknown keys are errors.
+fn read_sections(map: Mapping, errs: &mut Errors) -> Sections {
+    let mut s = Sections::default();
+    for (k, v) in map {
+        let Some(key) = k.as_str().map(str::to_owned) else {
+            errs.push("", format!("keys must be strings, found {k:?}"));
+            continue;
+        };
+        match key.as_str() {
+            "listen" => s.listen = errs.section::<String>(v, "listen"),
+            "admin" => s.admin = errs.section(v, "admin").unwrap_or_default(),
+            "health_check" => s.health = errs.section(v, "health_check").unwrap_or_default(),
+            "passive" => s.passive = errs.section(v, "passive").unwrap_or_default(),
+            "timeouts" => s.timeouts = errs.section(v, "timeouts").unwrap_or_default(),
+            "limits" => s.limits = errs.section(v, "limits").unwrap_or_default(),
+            "registry" => s.registry = errs.section(v, "registry").unwrap_or_default(),
+            "tls" => s.tls = tls::read_listener_tls(v, errs),
+            "pools" => s.pools.extend(pools::read_pools(v, errs)),
+            "routes" => s.routes.extend(routes::read_routes(v, errs)),
+            other if NOT_YET_TOP.contains(&other) => {
+                errs.push(other, "not supported by this version of fulcrum yet".into())
+            }
+            other => errs.push(
+                other,
+                format!("unknown key; expected one of: {}", TOP_KEYS.join(", ")),
+            ),
+        }
+    }
+    s
+}
+
+/// Validates every section, then either the config or every error found.
+fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
+    let listen = listen::listen_addr(s.listen.as_deref(), &mut errs);
+    let admin = listen::build_admin(s.admin, &mut errs);
+    let limits = listen::build_limits(s.limits, &mut errs);
+    let client_header = listen::client_header(&s.timeouts, &mut errs);
+
+    let globals = pools::Globals {
+        health: &s.health,
+        passive: &s.passive,
+        timeouts: &s.timeouts,
+    };
+    let mut out_pools = BTreeMap::new();
+    for (name, p) in s.pools {
+        let pool = pools::build_pool(&name, p, &globals, &mut errs);
+        out_pools.insert(name, pool);
+    }
+    let out_routes = routes::build_routes(s.routes, &out_pools, &mut errs);
+    let (registry, default_algorithm) = registry::build_registry(s.registry, &mut errs);
+    let default_pool = pools::build_default_pool(default_algorithm, &globals, &mut errs);
+
+    errs.into_result()?;
+    Ok(Config {
+        client_header,
+        registry,
+        default_pool,
+        listen: listen.expect("no errors"),
+        admin: admin.expect("no errors"),
+        limits,
+        pools: out_pools,
+        routes: out_routes,
+        tls: s.tls.map(tls::build_listener_tls),
+    })
+}

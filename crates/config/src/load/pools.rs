@@ -1,0 +1,170 @@
+//! `pools:`: each pool's settings, merged over the global `health_check:`,
+//! `passive:` and `timeouts:`, and the default pool of registration.
+
+use super::cache::build_cache;
+use super::errors::Errors;
+use super::health::{merge_health, merge_passive};
+use super::instances::build_instances;
+use super::retry::build_retry;
+use super::timeouts::merge_timeouts;
+use super::tls::build_upstream_tls;
+use crate::defaults::{
+    DEFAULT_ALGORITHM, DEFAULT_PANIC, DEFAULT_QUEUE_MAX, DEFAULT_QUEUE_TIMEOUT, DEFAULT_SLOW_START,
+};
+use crate::file::{FileHealth, FilePassive, FilePool, FileQueue, FileTimeouts};
+use crate::model::{HashKey, Pool, Queue};
+use fulcrum_policy::Algorithm;
+use serde_yaml_ng::Value;
+
+/// Pool keys from the product specification that this version does not implement yet.
+const NOT_YET_POOL: &[&str] = &["dynamic_weights"];
+
+/// The global sections every pool's settings are merged over.
+pub(super) struct Globals<'a> {
+    pub(super) health: &'a FileHealth,
+    pub(super) passive: &'a FilePassive,
+    pub(super) timeouts: &'a FileTimeouts,
+}
+
+/// Reads `pools:`, each pool on its own, by name.
+pub(super) fn read_pools(v: Value, errs: &mut Errors) -> Vec<(String, FilePool)> {
+    let mut pools = vec![];
+    match v {
+        Value::Mapping(m) => {
+            for (name, pool) in m {
+                let Some(name) = name.as_str().map(str::to_owned) else {
+                    errs.push(
+                        "pools",
+                        format!("pool names must be strings, found {name:?}"),
+                    );
+                    continue;
+                };
+                let path = format!("pools.{name}");
+                if let Value::Mapping(pm) = &pool {
+                    for k in NOT_YET_POOL {
+                        if pm.contains_key(*k) {
+                            errs.push(
+                                &format!("{path}.{k}"),
+                                "not supported by this version of fulcrum yet".into(),
+                            );
+                        }
+                    }
+                }
+                let pool = strip_keys(pool, NOT_YET_POOL);
+                if let Some(p) = errs.section::<FilePool>(pool, &path) {
+                    pools.push((name, p));
+                }
+            }
+        }
+        Value::Null => {}
+        _ => errs.push("pools", "expected a mapping of pool name to pool".into()),
+    }
+    pools
+}
+
+fn strip_keys(v: Value, keys: &[&str]) -> Value {
+    match v {
+        Value::Mapping(mut m) => {
+            for k in keys {
+                m.remove(*k);
+            }
+            Value::Mapping(m)
+        }
+        other => other,
+    }
+}
+
+/// The settings of a pool formed by registration with no `pools:` entry:
+/// the global sections and `registry.default_algorithm`.
+pub(super) fn build_default_pool(algorithm: &str, g: &Globals, errs: &mut Errors) -> Pool {
+    let p = FilePool {
+        algorithm: Some(algorithm.to_string()),
+        ..FilePool::default()
+    };
+    build_pool("", p, g, errs)
+}
+
+/// One pool, `pools.{name}`.
+pub(super) fn build_pool(name: &str, p: FilePool, g: &Globals, errs: &mut Errors) -> Pool {
+    let path = format!("pools.{name}");
+    let algorithm = build_algorithm(p.algorithm.as_deref(), &path, errs);
+    let health = merge_health(
+        g.health,
+        p.health_check.as_ref(),
+        &format!("{path}.health_check"),
+        errs,
+    );
+    let passive = merge_passive(g.passive, p.passive.as_ref());
+    let timeouts = merge_timeouts(g.timeouts, p.timeouts.as_ref(), &path, errs);
+    let retry = build_retry(p.retry.unwrap_or_default(), &format!("{path}.retry"), errs);
+    let hash_key = build_hash_key(p.hash_key.as_deref(), algorithm, &path, errs);
+    let slow_start = p.slow_start.map_or(DEFAULT_SLOW_START, |d| d.0);
+    let queue = build_queue(p.queue.unwrap_or_default(), &path, errs);
+    let instances = build_instances(p.instances, &path, errs);
+    let tls = build_upstream_tls(p.tls, &path, errs);
+    let cache = p.cache.map(|c| build_cache(c, &path, errs));
+    Pool {
+        name: name.to_string(),
+        algorithm,
+        instances,
+        retry,
+        queue,
+        health_check: health,
+        passive,
+        timeouts,
+        panic: p.panic.unwrap_or(DEFAULT_PANIC),
+        hash_key,
+        slow_start,
+        tls,
+        cache,
+    }
+}
+
+fn build_algorithm(name: Option<&str>, path: &str, errs: &mut Errors) -> Algorithm {
+    match name.map(str::parse::<Algorithm>) {
+        None => DEFAULT_ALGORITHM,
+        Some(Ok(a)) => a,
+        Some(Err(m)) => {
+            errs.push(&format!("{path}.algorithm"), m);
+            DEFAULT_ALGORITHM
+        }
+    }
+}
+
+/// `hash_key:`, which `consistent_hash` cannot do without.
+fn build_hash_key(
+    raw: Option<&str>,
+    algorithm: Algorithm,
+    path: &str,
+    errs: &mut Errors,
+) -> Option<HashKey> {
+    let hash_key = match raw.map(str::parse::<HashKey>) {
+        None => None,
+        Some(Ok(k)) => Some(k),
+        Some(Err(m)) => {
+            errs.push(&format!("{path}.hash_key"), m);
+            None
+        }
+    };
+    if algorithm == Algorithm::ConsistentHash && hash_key.is_none() && raw.is_none() {
+        errs.push(
+            &format!("{path}.hash_key"),
+            "consistent_hash needs a key: client_ip, header:NAME, cookie:NAME or query:NAME".into(),
+        );
+    }
+    hash_key
+}
+
+fn build_queue(q: FileQueue, path: &str, errs: &mut Errors) -> Queue {
+    let queue = Queue {
+        max: q.max.unwrap_or(DEFAULT_QUEUE_MAX),
+        timeout: q.timeout.map_or(DEFAULT_QUEUE_TIMEOUT, |d| d.0),
+    };
+    if queue.timeout.is_zero() {
+        errs.push(
+            &format!("{path}.queue.timeout"),
+            "must be greater than 0 (use `max: 0` for no queue)".into(),
+        );
+    }
+    queue
+}
