@@ -4,9 +4,9 @@
 //! Events are ordered by `Reverse((time_us, seq))`: earliest first, and among
 //! simultaneous events the one scheduled first, so a run never depends on
 //! anything but its inputs. Each request's instance is chosen exactly as the
-//! data plane does it, by the same code: the policy's view
-//! ([`fulcrum_policy::view::choose`]) reads each instance's facts
-//! (`instance.rs`) and hands the slots to the selector. `Busy` parks
+//! data plane does it, by the same code: the [`Decider`] asks the policy's
+//! view ([`fulcrum_policy::view::choose`]), which reads each instance's
+//! facts (`instance.rs`) and hands the slots to the selector. `Busy` parks
 //! the request in the gateway's FIFO admission queue until an instance frees
 //! a slot or the queue timeout passes (503); `Down` fails it at once (503).
 //!
@@ -14,11 +14,10 @@
 //! policy's (random, P2C) and one per instance for service times and errors,
 //! so an instance's n-th request takes as long whatever the algorithm.
 
-use crate::instance::Inst;
+use crate::decider::Decider;
 use crate::model::{InstanceModel, Stop, Workload};
 use crate::report::{Outcome, Recorder, Report};
-use fulcrum_policy::view::{self, Change, PoolView, Scratch};
-use fulcrum_policy::{build, hash_bytes, Algorithm, Balancer, Inputs, PickContext, SelectOutcome};
+use fulcrum_policy::{hash_bytes, Algorithm, SelectOutcome};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -61,13 +60,10 @@ struct Sim<'a> {
     now_us: u64,
     seq: u64,
     events: BinaryHeap<Reverse<(u64, u64, Event)>>,
-    insts: Vec<Inst<'a>>,
+    /// The gateway: every decision, and what it knows of the instances.
+    gw: Decider<'a>,
     clients: Vec<Client>,
     queue: VecDeque<usize>,
-    balancer: Box<dyn Balancer>,
-    view: PoolView,
-    rng: fastrand::Rng,
-    scratch: Scratch,
     sent: u64,
     work: &'a Workload,
     rec: Recorder,
@@ -86,18 +82,6 @@ pub fn run_with(
     workload: &Workload,
     observer: &mut dyn FnMut(&Dispatch),
 ) -> Report {
-    let members: Vec<(u64, u32)> = instances
-        .iter()
-        .map(|m| (hash_bytes(m.name.as_bytes()), m.weight))
-        .collect();
-    let insts = instances
-        .iter()
-        .enumerate()
-        .map(|(i, model)| {
-            let seed = workload.seed ^ (i as u64 + 1).wrapping_mul(0x5851_f42d_4c95_7f2d);
-            Inst::new(model, fastrand::Rng::with_seed(seed))
-        })
-        .collect();
     let clients = (0..workload.clients)
         .map(|c| Client {
             key: workload.keys.filter(|&k| k > 0).map(|k| {
@@ -114,25 +98,9 @@ pub fn run_with(
         now_us: 0,
         seq: 0,
         events: BinaryHeap::new(),
-        insts,
+        gw: Decider::new(alg, instances, workload.seed),
         clients,
         queue: VecDeque::new(),
-        balancer: build(alg, &members),
-        // `calls` for every algorithm, not only least_calls as in the data
-        // plane: the report counts an instance's requests by its `calls`,
-        // which the rejoin floor has always raised here for every
-        // algorithm. Picks are the same either way (only least_calls reads
-        // calls); this keeps the reports as they were.
-        view: PoolView::new(
-            Inputs {
-                calls: true,
-                ..alg.inputs()
-            },
-            0,
-            false,
-        ),
-        rng: fastrand::Rng::with_seed(workload.seed),
-        scratch: Scratch::default(),
         sent: 0,
         work: workload,
         rec: Recorder::default(),
@@ -148,6 +116,7 @@ pub fn run_with(
     }
     while let Some(Reverse((at, _, ev))) = sim.events.pop() {
         sim.now_us = at;
+        sim.gw.advance_to(at / 1000);
         match ev {
             Event::Send { client } => sim.on_send(client),
             Event::Done { inst, client } => sim.on_done(inst, client),
@@ -155,7 +124,7 @@ pub fn run_with(
             Event::Health => sim.drain_queue(),
         }
     }
-    sim.rec.finish(alg, &sim.insts)
+    sim.rec.finish(alg, &sim.gw.insts)
 }
 
 fn ms_to_us(ms: f64) -> u64 {
@@ -176,35 +145,11 @@ impl Sim<'_> {
     }
 
     /// Chooses an instance for `client`'s request now, through the policy's
-    /// view as the data plane does, and applies the changes it returns.
+    /// view as the data plane does ([`Decider::choose`]); on `Picked(i)`
+    /// the request holds a slot on `i` and must be dispatched to it.
     fn choose(&mut self, client: usize) -> SelectOutcome {
-        let now_ms = self.now_us / 1000;
-        for s in &mut self.insts {
-            s.refresh(now_ms);
-        }
         let key = self.clients[client].key.map(|(_, h)| h);
-        let mut ctx = PickContext {
-            rng: &mut self.rng,
-            key,
-        };
-        let choice = view::choose(
-            &self.view,
-            &self.insts,
-            &[],
-            now_ms,
-            self.balancer.as_ref(),
-            &mut ctx,
-            &mut self.scratch,
-        );
-        for c in &self.scratch.changes {
-            match *c {
-                Change::RaiseCalls { slot, floor } => {
-                    let calls = &mut self.insts[slot].calls;
-                    *calls = (*calls).max(floor);
-                }
-            }
-        }
-        choice.outcome
+        self.gw.choose(key, &[])
     }
 
     fn on_send(&mut self, client: usize) {
@@ -242,10 +187,6 @@ impl Sim<'_> {
         let c = &mut self.clients[client];
         c.at_instance_us = self.now_us;
         let key = c.key.map(|(k, _)| k);
-        let s = &mut self.insts[i];
-        s.in_flight += 1;
-        s.calls += 1;
-        s.max_in_flight = s.max_in_flight.max(s.in_flight);
         self.rec.dispatched(key, i);
         (self.observer)(&Dispatch {
             at_ms: self.now_us as f64 / 1000.0,
@@ -253,6 +194,7 @@ impl Sim<'_> {
             key,
             instance: i,
         });
+        let s = &mut self.gw.insts[i];
         if s.busy < s.model.capacity.max(1) {
             self.start(i, client);
         } else {
@@ -261,24 +203,23 @@ impl Sim<'_> {
     }
 
     fn start(&mut self, i: usize, client: usize) {
-        let s = &mut self.insts[i];
+        let s = &mut self.gw.insts[i];
         s.busy += 1;
         let service = ms_to_us(s.model.latency.sample_ms(&mut s.rng)).max(1);
         self.schedule(self.now_us + service, Event::Done { inst: i, client });
     }
 
     fn on_done(&mut self, i: usize, client: usize) {
-        let now_ms = self.now_us / 1000;
         let rtt_ms = (self.now_us - self.clients[client].at_instance_us) as f64 / 1000.0;
-        let s = &mut self.insts[i];
+        let s = &mut self.gw.insts[i];
         s.busy -= 1;
-        s.in_flight -= 1;
         let failed = s.model.error_rate > 0.0 && s.rng.f64() < s.model.error_rate;
-        s.estimates.observe(Some(rtt_ms), failed, now_ms);
         if failed {
             s.errors += 1;
         }
-        if let Some(next) = s.fifo.pop_front() {
+        let next = s.fifo.pop_front();
+        self.gw.finish(i, Some(rtt_ms), failed);
+        if let Some(next) = next {
             self.start(i, next);
         }
         self.finish(client, if failed { Outcome::Error } else { Outcome::Ok });

@@ -8,7 +8,8 @@
 //! the `least_calls` floor and the estimators' updates are the policy's
 //! ([`fulcrum_policy::view`], [`fulcrum_policy::estimate`]). What the data
 //! plane learns from probes and load reports is read off the model at
-//! each decision instead ([`Inst::refresh`]).
+//! each decision instead ([`Inst::refresh`]), or, for probes, given by
+//! whoever drives the [`crate::Decider`] ([`Inst::set_probed`]).
 
 use crate::model::InstanceModel;
 use fulcrum_policy::estimate::Estimates;
@@ -35,6 +36,12 @@ pub(crate) struct Inst<'a> {
     /// Down at the time of the last [`Inst::refresh`] (what active health
     /// checks would have found).
     down: bool,
+    /// Found down by probes ([`Inst::set_probed`]), besides the model's
+    /// `down_between` window.
+    probed_down: bool,
+    /// Since when the instance is in service, for slow start (0 = since
+    /// the start).
+    up_since_ms: u64,
     /// The load report as of the last [`Inst::refresh`]: in-flight over
     /// capacity, reported at that instant.
     report: Load,
@@ -53,14 +60,31 @@ impl<'a> Inst<'a> {
             max_in_flight: 0,
             errors: 0,
             down: false,
+            probed_down: false,
+            up_since_ms: 0,
             report: Load::default(),
         }
+    }
+
+    /// Active probes found the instance down or up at `now_ms`. Back up, it
+    /// is in service from `now_ms` (as the data plane's
+    /// `InstanceState::observe_probe`: at least 1, 0 meaning since the
+    /// start).
+    pub fn set_probed(&mut self, up: bool, now_ms: u64) {
+        if up && self.probed_down {
+            self.up_since_ms = self.up_since_ms.max(now_ms.max(1));
+        }
+        self.probed_down = !up;
     }
 
     /// Brings what the gateway knows of the instance to `now_ms`: whether
     /// it is down, and a load report that is exact and fresh.
     pub fn refresh(&mut self, now_ms: u64) {
-        self.down = self.model.is_down(now_ms);
+        self.down = self.probed_down || self.model.is_down(now_ms);
+        if let Some((_, t1)) = self.model.down_between.filter(|&(_, t1)| now_ms >= t1) {
+            // Back in service since its outage ended.
+            self.up_since_ms = self.up_since_ms.max(t1.max(1));
+        }
         let load = (f64::from(self.in_flight) / self.model.capacity.max(1) as f64).min(1.0);
         self.report = Load {
             cpu: Some(load),
@@ -87,7 +111,7 @@ impl InstanceFacts for Inst<'_> {
         0
     }
     fn up_since_ms(&self) -> u64 {
-        0
+        self.up_since_ms
     }
     fn in_flight(&self) -> u32 {
         self.in_flight

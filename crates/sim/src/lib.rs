@@ -19,9 +19,14 @@
 //!   errors, outages) and [`Workload`] (closed-loop clients, keys, the
 //!   gateway's admission queue).
 //! * [`engine`] — the event loop: [`run`], and [`run_with`] to observe each
-//!   routing decision, made through the policy's view
-//!   ([`fulcrum_policy::view`]) like the data plane's; `instance.rs` is what
-//!   that view reads of each simulated instance.
+//!   routing decision.
+//! * [`decider`] — [`Decider`], the gateway's side, one step at a time:
+//!   every routing decision of the engine, made through the policy's view
+//!   ([`fulcrum_policy::view`]) like the data plane's, and what the gateway
+//!   learns from each completion and probe; `instance.rs` is what that view
+//!   reads of each simulated instance. Driven by hand, it replays a
+//!   sequence of events through the simulator's decisions (the data
+//!   plane's `same_picks` test compares them with the data plane's).
 //! * [`report`] — [`Report`]: shares, failures, latency percentiles, queue
 //!   statistics, and Markdown rendering.
 //! * [`scenarios`] — the named scenarios the binary compares algorithms on.
@@ -40,16 +45,21 @@
 //! assert_eq!(r, run(Algorithm::ResponseTime, &pool, &work)); // deterministic
 //! ```
 //!
-//! What is *not* modelled (see `docs/SIMULATION.md`): the network, retries,
-//! active health checks and passive ejection (an outage is given explicitly
-//! with `down_between`), slow start, and several gateway replicas.
+//! What is *not* modelled by [`run`] (see `docs/SIMULATION.md`): the
+//! network, retries, active health checks and passive ejection (an outage
+//! is given explicitly with `down_between`), slow start, and several
+//! gateway replicas. A [`Decider`] driven by hand takes exclusions (a
+//! retry's tried instances), probe results and a pool's `slow_start` and
+//! `panic`.
 
+pub mod decider;
 pub mod engine;
 mod instance;
 pub mod model;
 pub mod report;
 pub mod scenarios;
 
+pub use decider::Decider;
 pub use engine::{run, run_with, Dispatch};
 pub use model::{InstanceModel, LatencyModel, Stop, Workload};
 pub use report::{InstanceReport, Latency, QueueReport, Report};
