@@ -141,8 +141,13 @@ fn host_of(endpoint: &Endpoint) -> &str {
 pub fn check(cfg: &Config) -> Vec<(String, String)> {
     let mut errs = vec![];
     if let Some(t) = &cfg.tls {
-        if let Err(e) = server_config(t) {
-            errs.push(("tls".to_string(), e));
+        // Each file under its own key first, then whether they make a pair.
+        let cert = read_certs(&t.cert).map_err(|e| errs.push(("tls.cert".to_string(), e)));
+        let key = read_key(&t.key).map_err(|e| errs.push(("tls.key".to_string(), e)));
+        if cert.is_ok() && key.is_ok() {
+            if let Err(e) = server_config(t) {
+                errs.push(("tls".to_string(), e));
+            }
         }
     }
     for (name, pool) in &cfg.pools {
@@ -188,6 +193,25 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.contains("cannot read") && e.contains("none.pem"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn each_unusable_listener_file_is_named_by_its_key() {
+        let dir = std::env::temp_dir().join(format!("fulcrum-tls-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "hello").unwrap();
+        let mut cfg = fulcrum_config::embedded_default();
+        cfg.tls = Some(ListenerTls {
+            cert: dir.join("none.pem"),
+            key: junk.clone(),
+        });
+        let errs = check(&cfg);
+        let keys: Vec<&str> = errs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["tls.cert", "tls.key"], "{errs:?}");
+        assert!(errs[0].1.contains("none.pem"), "{errs:?}");
+        assert!(errs[1].1.contains("junk.pem"), "{errs:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
