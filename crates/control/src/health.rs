@@ -9,10 +9,10 @@
 
 use fulcrum_config::{HealthCheck, Probe};
 use fulcrum_dataplane::instance::InstanceState;
+use fulcrum_dataplane::upstream::error::TryError;
+use fulcrum_dataplane::upstream::send::{send, Deadlines};
 use fulcrum_dataplane::Gateway;
-use http_body_util::Empty;
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -99,16 +99,16 @@ async fn probe_loop(gw: Arc<Gateway>, inst: Arc<InstanceState>) {
             return;
         };
         let wait = if first {
-            hc.interval.mul_f64(hc.jitter * fastrand::f64())
+            hc.interval.mul_f64(hc.jitter * gw.rng.f64())
         } else if inst.probe_settled() {
-            jittered(hc.interval, hc.jitter)
+            jittered(hc.interval, hc.jitter, gw.rng.f64())
         } else {
             // Down or between states: look again sooner.
-            jittered(hc.fast_interval, hc.jitter)
+            jittered(hc.fast_interval, hc.jitter, gw.rng.f64())
         };
         first = false;
         tokio::time::sleep(wait).await;
-        let result = tokio::time::timeout(hc.timeout, check(&inst, &hc.probe)).await;
+        let result = tokio::time::timeout(hc.timeout, check(&inst, &hc.probe, hc.timeout)).await;
         let (ok, why) = match result {
             Ok(Ok(())) => (true, String::new()),
             Ok(Err(ProbeError {
@@ -143,14 +143,19 @@ async fn probe_loop(gw: Arc<Gateway>, inst: Arc<InstanceState>) {
     }
 }
 
-fn jittered(interval: Duration, jitter: f64) -> Duration {
-    let f = 1.0 + jitter * (2.0 * fastrand::f64() - 1.0);
+/// `interval` shifted by up to ±`jitter` of itself; `u` is uniform in 0..1.
+fn jittered(interval: Duration, jitter: f64, u: f64) -> Duration {
+    let f = 1.0 + jitter * (2.0 * u - 1.0);
     interval.mul_f64(f.max(0.0))
 }
 
 /// One probe. `Err` carries the reason for the log.
 pub async fn probe(inst: &InstanceState, probe: &Probe) -> Result<(), String> {
-    check(inst, probe).await.map_err(|e| e.detail)
+    let wait = Duration::from_secs(10);
+    match tokio::time::timeout(wait, check(inst, probe, wait)).await {
+        Ok(r) => r.map_err(|e| e.detail),
+        Err(_) => Err(format!("no answer within {wait:?}")),
+    }
 }
 
 type ProbeError = fulcrum_dataplane::upstream::dial::DialError;
@@ -162,29 +167,40 @@ fn failed(detail: String) -> ProbeError {
     }
 }
 
-async fn check(inst: &InstanceState, probe: &Probe) -> Result<(), ProbeError> {
-    let addr = &inst.endpoint.authority;
-    // TCP, plus the TLS handshake for an `https://` instance.
-    let stream = inst.origin.dial().await?;
+/// Largest probe answer read to its end (so its connection can be kept).
+const PROBE_BODY_MAX: usize = 64 * 1024;
+
+async fn check(inst: &InstanceState, probe: &Probe, wait: Duration) -> Result<(), ProbeError> {
     let path = match probe {
-        Probe::Tcp => return Ok(()),
+        // TCP, plus the TLS handshake for an `https://` instance.
+        Probe::Tcp => return inst.origin.dial().await.map(drop),
         Probe::Http { path } => path,
     };
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| failed(format!("handshake: {e}")))?;
-    let conn = tokio::spawn(conn);
+    // The same upstream client as the request path: its connection pool,
+    // TLS settings and failure classification.
     let req = http::Request::get(path.as_str())
-        .header(http::header::HOST, addr.as_str())
+        .header(http::header::HOST, inst.origin.host.clone())
         .header(http::header::USER_AGENT, "fulcrum-health-check")
-        .body(Empty::<Bytes>::new())
+        .body(fulcrum_dataplane::http::body::empty())
         .map_err(|e| failed(format!("bad probe path `{path}`: {e}")))?;
-    let resp = send
-        .send_request(req)
-        .await
-        .map_err(|e| failed(format!("GET {path}: {e}")));
-    conn.abort();
-    let status = resp?.status();
+    let limits = Deadlines {
+        connect: wait,
+        head: wait,
+    };
+    let (resp, conn) = send(&inst.origin, req, limits).await.map_err(|e| match e {
+        TryError::Local { detail } => ProbeError {
+            detail,
+            local: true,
+        },
+        TryError::Instance { detail, .. } => failed(format!("GET {path}: {detail}")),
+        other => failed(format!("GET {path}: {other:?}")),
+    })?;
+    let status = resp.status();
+    // Read the (small) answer to its end so the connection can be reused.
+    let body = http_body_util::Limited::new(resp.into_body(), PROBE_BODY_MAX);
+    if body.collect().await.is_ok() {
+        conn.give_back();
+    }
     if status.is_success() || status.is_redirection() {
         Ok(())
     } else {
@@ -198,15 +214,16 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_its_fraction() {
+        let rng = fulcrum_dataplane::clock::Rng::seeded(7);
         for _ in 0..1000 {
-            let d = jittered(Duration::from_secs(10), 0.1);
+            let d = jittered(Duration::from_secs(10), 0.1, rng.f64());
             assert!(
                 d >= Duration::from_secs(9) && d <= Duration::from_secs(11),
                 "{d:?}"
             );
         }
         assert_eq!(
-            jittered(Duration::from_secs(10), 0.0),
+            jittered(Duration::from_secs(10), 0.0, rng.f64()),
             Duration::from_secs(10)
         );
     }

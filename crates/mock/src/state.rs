@@ -65,6 +65,9 @@ impl Shared {
             zero_latency: AtomicBool::new(cfg.latency.is_zero()),
             latency: RwLock::new(cfg.latency),
             error_rate_bits: AtomicU64::new(clamp_rate(cfg.error_rate).to_bits()),
+            // The mock's one unseeded draw: a server started without a
+            // `seed` picks one (and reports it), as the docs promise.
+            #[allow(clippy::disallowed_methods)]
             seed: cfg.seed.unwrap_or_else(|| fastrand::u64(..)),
             draws: AtomicU64::new(0),
             requests: AtomicU64::new(0),

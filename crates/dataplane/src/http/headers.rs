@@ -46,7 +46,7 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
 
 /// The caller's `X-Request-Id` when it is sane (1–200 visible ASCII
 /// characters), otherwise a new random 128-bit hex id.
-pub fn request_id(h: &HeaderMap) -> HeaderValue {
+pub fn request_id(h: &HeaderMap, rng: &crate::clock::Rng) -> HeaderValue {
     if let Some(v) = h.get(X_REQUEST_ID) {
         let b = v.as_bytes();
         if !b.is_empty() && b.len() <= 200 && b.iter().all(|c| c.is_ascii_graphic()) {
@@ -55,7 +55,7 @@ pub fn request_id(h: &HeaderMap) -> HeaderValue {
     }
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = [0u8; 32];
-    let mut n = fastrand::u128(..);
+    let mut n = rng.u128();
     for b in id.iter_mut().rev() {
         *b = HEX[(n & 0xf) as usize];
         n >>= 4;
@@ -173,13 +173,14 @@ mod tests {
 
     #[test]
     fn request_ids_are_kept_when_sane_and_generated_otherwise() {
+        let rng = crate::clock::Rng::default();
         let mut h = HeaderMap::new();
-        let a = request_id(&h);
+        let a = request_id(&h, &rng);
         assert_eq!(a.len(), 32);
-        assert_ne!(a, request_id(&h));
+        assert_ne!(a, request_id(&h, &rng));
         h.insert(X_REQUEST_ID, "abc-123".parse().unwrap());
-        assert_eq!(request_id(&h), "abc-123");
+        assert_eq!(request_id(&h, &rng), "abc-123");
         h.insert(X_REQUEST_ID, "has space".parse().unwrap());
-        assert_ne!(request_id(&h), "has space");
+        assert_ne!(request_id(&h, &rng), "has space");
     }
 }

@@ -21,7 +21,7 @@ where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let rid = headers::request_id(req.headers());
+    let rid = headers::request_id(req.headers(), &gw.rng);
     let mut rec = Pending::new(
         gw.observer(),
         gw.clock.instant(),

@@ -1,6 +1,11 @@
 //! Loopback integration tests: the whole gateway in-process on
 //! `127.0.0.1:0` in front of the project's own mock inference servers.
 
+// These tests time real sockets and processes (a gateway, mock servers,
+// child processes) on the wall clock, which paused time cannot drive; the
+// clippy.toml fence on `std::time::Instant` is for the crates' own code.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 mod admin;
