@@ -9,8 +9,8 @@
 //! * [`proxy`] — one request: route and read-ahead, admission, the attempt
 //!   loop, feedback to the instance, the response, WebSocket tunnels
 //! * [`observe`] — one record per request, finished when its body ends
-//! * [`cache`] — a pool's response cache (key, RFC 9111 rules, store)
 //! * [`runtime`] — instance state and atomics, queues, the snapshot, stats
+//! * [`cache`] — a pool's response cache (key, RFC 9111 rules, store)
 //! * [`upstream`] — reaching instances: connection pools, dialing, sending
 //!   one try, classifying its failure
 //! * [`http`] — body types, forwarding headers, the gateway's error answers
