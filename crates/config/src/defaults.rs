@@ -44,6 +44,18 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_MAX_FAILS: u32 = 2;
 /// `passive.fail_timeout:` — the failure window (and the first ejection's length).
 pub const DEFAULT_FAIL_TIMEOUT: Duration = Duration::from_secs(30);
+/// `passive.max_ejection_percent:` — the largest share of a pool's members
+/// passive ejection may hold out at once (rounded down; and never the last
+/// member in service). Half, not Envoy's 10 %: inference pools are small,
+/// and 10 % of 2–9 instances is none, while Envoy then ejects one anyway,
+/// which for a pool of 2 is half. Up to half lets a pool of 2 or 3 set one
+/// bad instance aside and a pool of 4 two, while the other half — which
+/// takes the ejected ones' traffic — stays: beyond it, each remaining
+/// instance would carry more than twice its load, and failures caused by
+/// that overload would eject those too, emptying the pool (issue #11).
+pub const DEFAULT_MAX_EJECTION_PERCENT: u32 = 50;
+/// Largest `passive.max_ejection_percent:`.
+pub const MAX_EJECTION_PERCENT: u32 = 100;
 
 // --- active health checks ----------------------------------------------
 

@@ -29,6 +29,7 @@ pub struct FileHealth {
 pub struct FilePassive {
     pub max_fails: Option<u32>,
     pub fail_timeout: Option<Dur>,
+    pub max_ejection_percent: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

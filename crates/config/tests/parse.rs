@@ -432,6 +432,7 @@ fn omitted_settings_take_the_named_defaults() {
         p.passive.fail_timeout_ms,
         DEFAULT_FAIL_TIMEOUT.as_millis() as u64
     );
+    assert_eq!(p.passive.max_ejection_percent, DEFAULT_MAX_EJECTION_PERCENT);
     let h = &p.health_check;
     assert_eq!(
         h.probe,
@@ -469,4 +470,28 @@ fn omitted_settings_take_the_named_defaults() {
     // The old paths still name them.
     assert_eq!(fulcrum_config::load::MAX_WEIGHT, MAX_WEIGHT);
     assert_eq!(fulcrum_config::load::DEFAULT_LISTEN, DEFAULT_LISTEN);
+}
+
+#[test]
+fn max_ejection_percent_merges_over_the_global_one_and_is_a_percentage() {
+    let c = parse(
+        "passive: { max_ejection_percent: 30 }\npools:\n  a: {}\n  b: { passive: { max_ejection_percent: 100 } }\n",
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.pools["a"].passive.max_ejection_percent, 30);
+    assert_eq!(c.pools["b"].passive.max_ejection_percent, 100);
+    assert_eq!(c.default_pool.passive.max_ejection_percent, 30);
+    let errs = errors("pools:\n  p: { passive: { max_ejection_percent: 101 } }\n");
+    assert_eq!(
+        errs,
+        ["pools.p.passive.max_ejection_percent: must be a percentage, 0 to 100"]
+    );
+    let errs = errors("passive: { max_ejection_percent: 250 }\n");
+    assert!(
+        errs.iter()
+            .all(|e| e == "passive.max_ejection_percent: must be a percentage, 0 to 100"),
+        "{errs:?}"
+    );
+    assert!(!errors("passive: { max_ejection_percent: -1 }\n").is_empty());
 }

@@ -5,8 +5,8 @@ use super::errors::Errors;
 use super::timeouts::millis;
 use crate::defaults::{
     DEFAULT_FAILURE_THRESHOLD, DEFAULT_FAIL_TIMEOUT, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_PATH,
-    DEFAULT_HEALTH_TIMEOUT, DEFAULT_JITTER, DEFAULT_MAX_FAILS, DEFAULT_RECOVERY_THRESHOLD,
-    FAST_INTERVAL_DIVISOR,
+    DEFAULT_HEALTH_TIMEOUT, DEFAULT_JITTER, DEFAULT_MAX_EJECTION_PERCENT, DEFAULT_MAX_FAILS,
+    DEFAULT_RECOVERY_THRESHOLD, FAST_INTERVAL_DIVISOR, MAX_EJECTION_PERCENT,
 };
 use crate::file::{FileHealth, FilePassive};
 use crate::model::{HealthCheck, Probe};
@@ -90,8 +90,28 @@ pub(super) fn merge_health(
     }
 }
 
-/// A pool's `passive:` (`p`) over the global one (`g`).
-pub(super) fn merge_passive(g: &FilePassive, p: Option<&FilePassive>) -> PassiveConfig {
+/// A pool's `passive:` (`p`) over the global one (`g`); `path` is the
+/// pool's. A bad value is reported where it is written.
+pub(super) fn merge_passive(
+    g: &FilePassive,
+    p: Option<&FilePassive>,
+    path: &str,
+    errs: &mut Errors,
+) -> PassiveConfig {
+    let own = p.and_then(|x| x.max_ejection_percent);
+    let max_ejection_percent = own
+        .or(g.max_ejection_percent)
+        .unwrap_or(DEFAULT_MAX_EJECTION_PERCENT);
+    if max_ejection_percent > MAX_EJECTION_PERCENT {
+        let at = match own {
+            Some(_) => format!("{path}.passive.max_ejection_percent"),
+            None => "passive.max_ejection_percent".into(),
+        };
+        errs.push(
+            &at,
+            format!("must be a percentage, 0 to {MAX_EJECTION_PERCENT}"),
+        );
+    }
     PassiveConfig {
         max_fails: p
             .and_then(|x| x.max_fails)
@@ -101,5 +121,6 @@ pub(super) fn merge_passive(g: &FilePassive, p: Option<&FilePassive>) -> Passive
             p.and_then(|x| x.fail_timeout).or(g.fail_timeout),
             DEFAULT_FAIL_TIMEOUT,
         ),
+        max_ejection_percent: max_ejection_percent.min(MAX_EJECTION_PERCENT),
     }
 }

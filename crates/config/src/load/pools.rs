@@ -94,7 +94,7 @@ pub(super) fn build_pool(name: &str, p: FilePool, g: &Globals, errs: &mut Errors
         &format!("{path}.health_check"),
         errs,
     );
-    let passive = merge_passive(g.passive, p.passive.as_ref());
+    let passive = merge_passive(g.passive, p.passive.as_ref(), &path, errs);
     let timeouts = merge_timeouts(g.timeouts, p.timeouts.as_ref(), &path, errs);
     let retry = build_retry(p.retry.unwrap_or_default(), &format!("{path}.retry"), errs);
     let hash_key = build_hash_key(p.hash_key.as_deref(), algorithm, &path, errs);

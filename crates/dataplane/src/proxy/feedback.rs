@@ -1,7 +1,8 @@
 //! What a try teaches about its instance, recorded in one place: time to
 //! the response head (histogram and, for the latency-aware algorithms, the
 //! estimates), errors, ORCA load reports, `Retry-After` cool-downs and
-//! passive ejection — and the completion handle that rides in the response
+//! passive ejection (within the pool's `max_ejection_percent`,
+//! `fulcrum_policy::passive::may_eject`) — and the completion handle that rides in the response
 //! body (tower's `TrackCompletion`), which frees the instance's slot,
 //! returns the connection to its pool at a clean end and finishes the
 //! request's record.
@@ -11,6 +12,7 @@ use crate::observe::{Outcome, Pending};
 use crate::runtime::load_report;
 use crate::runtime::{InFlightGuard, InstanceState, PoolRuntime};
 use crate::upstream::Pooled;
+use fulcrum_policy::passive::{may_eject, Verdict};
 use fulcrum_policy::retry::Failure;
 use http::{header, HeaderMap, StatusCode};
 use std::time::Duration;
@@ -65,9 +67,26 @@ pub fn failed(
         let waited = (failure == Failure::Timeout).then_some(waited.as_secs_f64() * 1000.0);
         inst.observe(waited, true, now_ms);
     }
-    if let Some(until) = inst.record_failure(now_ms, pool.cfg.passive) {
-        tracing::warn!(pool = %pool.cfg.name, instance = %inst.endpoint.url, failure = %failure,
-            ejected_for_ms = until - now_ms, "instance ejected after repeated failures");
+    let cfg = pool.cfg.passive;
+    // The pool's cap, read only when this failure would eject.
+    let within_cap = || {
+        let members = &pool.members;
+        let slot = members.iter().position(|m| std::ptr::eq(&*m.inst, inst));
+        slot.is_some_and(|s| may_eject(members, s, now_ms, cfg.max_ejection_percent))
+    };
+    match inst.record_failure(now_ms, cfg, within_cap) {
+        Verdict::Ejected { until } => {
+            tracing::warn!(pool = %pool.cfg.name, instance = %inst.endpoint.url, failure = %failure,
+                ejected_for_ms = until - now_ms, "instance ejected after repeated failures");
+        }
+        Verdict::Capped => {
+            // Counted; the next failure in the window asks again. Not a
+            // warning: under churn this can be every failure.
+            tracing::debug!(pool = %pool.cfg.name, instance = %inst.endpoint.url, failure = %failure,
+                max_ejection_percent = cfg.max_ejection_percent,
+                "instance not ejected: the pool keeps at least one instance and at most max_ejection_percent out");
+        }
+        Verdict::Counted => {}
     }
 }
 

@@ -3,7 +3,9 @@
 //! The request path only touches atomics here (in-flight, counters, the
 //! health and ejection flags). The two state machines that change rarely —
 //! active-probe hysteresis and passive ejection — sit behind small mutexes
-//! that only probes and failures take.
+//! that only probes and failures take; an ejection is decided under one
+//! more lock, shared by all instances, so that the pool-wide cap
+//! (`passive.max_ejection_percent`) is checked and kept in one step.
 
 use super::histogram::Histogram;
 use super::load_report::LoadReport;
@@ -11,11 +13,16 @@ use super::queue::Waiters;
 use crate::upstream::Origin;
 use fulcrum_config::Endpoint;
 use fulcrum_policy::health::Hysteresis;
-use fulcrum_policy::passive::{Ejector, PassiveConfig};
+use fulcrum_policy::passive::{Ejector, PassiveConfig, Verdict};
 use fulcrum_policy::{Estimates, Load};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
+
+/// Held while an ejection is decided and recorded: the cap reads every
+/// member's ejection, so two instances failing at once must not both pass
+/// it. Taken only by a failure that reaches `max_fails`.
+static EJECTING: Mutex<()> = Mutex::new(());
 
 #[derive(Debug)]
 pub struct InstanceState {
@@ -191,15 +198,32 @@ impl InstanceState {
         self.in_flight.fetch_sub(1, Relaxed);
     }
 
-    /// Records a failed try; returns `Some(until_ms)` when it ejects the instance.
-    pub fn record_failure(&self, now_ms: u64, cfg: PassiveConfig) -> Option<u64> {
+    /// Records a failed try. When it reaches `max_fails`, `may_eject` (the
+    /// pool's cap, `fulcrum_policy::passive::may_eject`) decides whether
+    /// the instance is ejected; it is asked, and the ejection recorded,
+    /// under one lock shared by every instance.
+    pub fn record_failure(
+        &self,
+        now_ms: u64,
+        cfg: PassiveConfig,
+        may_eject: impl FnOnce() -> bool,
+    ) -> Verdict {
         self.failures.fetch_add(1, Relaxed);
         let mut ej = self.ejector.lock().unwrap_or_else(|e| e.into_inner());
-        let until = ej.record_failure(now_ms, cfg)?;
-        // fetch_max: an ejection must not cut short a longer Retry-After cool-down.
-        self.ejected_until.fetch_max(until, Relaxed);
-        self.ejections_total.fetch_add(1, Relaxed);
-        Some(until)
+        let verdict = ej.record_failure(now_ms, cfg, |until| {
+            let _one_at_a_time = EJECTING.lock().unwrap_or_else(|e| e.into_inner());
+            let ok = may_eject();
+            if ok {
+                // fetch_max: an ejection must not cut short a longer
+                // Retry-After cool-down.
+                self.ejected_until.fetch_max(until, Relaxed);
+            }
+            ok
+        });
+        if let Verdict::Ejected { .. } = verdict {
+            self.ejections_total.fetch_add(1, Relaxed);
+        }
+        verdict
     }
 
     /// Feeds one active-probe result through the hysteresis. Returns
@@ -378,14 +402,27 @@ mod tests {
         );
     }
 
+    fn cfg(max_fails: u32, fail_timeout_ms: u64) -> PassiveConfig {
+        PassiveConfig {
+            max_fails,
+            fail_timeout_ms,
+            max_ejection_percent: 50,
+        }
+    }
+
+    /// The cap allows it.
+    fn allow() -> bool {
+        true
+    }
+
     #[test]
     fn passing_the_recovery_probes_lifts_a_running_ejection() {
         let i = inst();
-        let cfg = PassiveConfig {
-            max_fails: 1,
-            fail_timeout_ms: 60_000,
-        };
-        assert!(i.record_failure(0, cfg).is_some());
+        let cfg = cfg(1, 60_000);
+        assert_eq!(
+            i.record_failure(0, cfg, allow),
+            Verdict::Ejected { until: 60_000 }
+        );
         assert_eq!(i.observe_probe(false, 1, 2, 0), Some(false));
         assert_eq!(i.observe_probe(true, 1, 2, 0), None);
         assert!(!i.usable(10));
@@ -397,15 +434,34 @@ mod tests {
     }
 
     #[test]
+    fn an_ejection_the_cap_forbids_is_not_made_but_the_failure_counts() {
+        let i = inst();
+        let cfg = cfg(2, 1_000);
+        assert_eq!(
+            i.record_failure(10, cfg, || unreachable!()),
+            Verdict::Counted
+        );
+        assert_eq!(i.record_failure(20, cfg, || false), Verdict::Capped);
+        assert!(i.usable(30));
+        let s = i.stats(30);
+        assert_eq!((s.failures, s.ejections, s.ejected), (2, 0, false));
+        assert_eq!(
+            i.record_failure(40, cfg, allow),
+            Verdict::Ejected { until: 1_040 }
+        );
+        assert_eq!(i.stats(50).ejections, 1);
+    }
+
+    #[test]
     fn ejection_makes_the_instance_unusable_until_it_expires() {
         let i = inst();
-        let cfg = PassiveConfig {
-            max_fails: 2,
-            fail_timeout_ms: 1000,
-        };
+        let cfg = cfg(2, 1000);
         assert!(i.usable(0));
-        assert_eq!(i.record_failure(10, cfg), None);
-        assert_eq!(i.record_failure(20, cfg), Some(1020));
+        assert_eq!(i.record_failure(10, cfg, allow), Verdict::Counted);
+        assert_eq!(
+            i.record_failure(20, cfg, allow),
+            Verdict::Ejected { until: 1020 }
+        );
         assert!(!i.usable(500));
         assert!(i.usable(1020));
         assert_eq!(i.stats(500).ejections, 1);

@@ -193,3 +193,79 @@ async fn panic_mode_tries_instances_that_look_down() {
     let r = get(&client(), &format!("http://{}/", gw.proxy_addr)).await;
     assert_eq!(r.status, 200, "panic mode serves from a 'down' instance");
 }
+
+// --- passive ejection under churn (issue #11, finding 2) -----------------
+
+/// The issue's retry settings.
+const CHURN_RETRY: &str =
+    "    retry: { tries: 3, on: [error, timeout, http_502, http_503], non_idempotent: true }\n";
+
+/// A pool `p` of `urls` with `passive` and `health` (the global sections)
+/// and the issue's retry settings; `passive.max_ejection_percent` is left
+/// at its default.
+fn churn_yaml(urls: &[String], passive: &str, health: &str) -> String {
+    let inst: Vec<String> = urls
+        .iter()
+        .map(|u| format!("{{ endpoint: \"{u}\" }}"))
+        .collect();
+    format!(
+        "health_check: {health}\npassive: {passive}\n\
+         pools:\n  p:\n    algorithm: round_robin\n{CHURN_RETRY}    instances: [ {} ]\n\
+         routes: [ {{ path_prefix: /, pool: p }} ]\n",
+        inst.join(", ")
+    )
+}
+
+/// Probes that never run again after the first one (no probe ends an
+/// ejection or marks an instance down during the test).
+const NO_PROBES: &str = "{ interval: 1h, jitter: 0 }";
+
+fn ejected(gw: &fulcrum::app::Running, url: &str) -> bool {
+    stats(gw, "p", url).stats.ejected
+}
+
+/// Which instances answer `n` GETs; every one must be a 200.
+async fn answering(
+    c: &TestClient,
+    url: &str,
+    n: usize,
+) -> std::collections::HashMap<String, usize> {
+    let mut seen = std::collections::HashMap::new();
+    for _ in 0..n {
+        let r = get(c, url).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        *seen.entry(r.instance()).or_insert(0) += 1;
+    }
+    seen
+}
+
+/// Two of three instances die: passive ejection takes out one (50 % of 3,
+/// rounded down); the other keeps its failures counted, and its requests
+/// are retried. Once both are back, the one not ejected serves at once.
+/// (No probes after the first, so only the cap keeps it in.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passive_ejection_takes_out_at_most_half_of_the_pool() {
+    let (a, b, c) = (mock("a").await, mock("b").await, mock("c").await);
+    let gw = gateway(&churn_yaml(
+        &[a.url(), b.url(), c.url()],
+        "{ max_fails: 2, fail_timeout: 60s }",
+        NO_PROBES,
+    ))
+    .await;
+    let (cl, url) = (client(), format!("http://{}/", gw.proxy_addr));
+    a.kill().await;
+    b.kill().await;
+    assert_eq!(answering(&cl, &url, 30).await.get("c"), Some(&30));
+    let (ea, eb) = (ejected(&gw, &a.url()), ejected(&gw, &b.url()));
+    assert!(ea != eb, "exactly one of a and b ejected: {ea} {eb}");
+    let kept = if ea { &b } else { &a };
+    assert!(stats(&gw, "p", &kept.url()).stats.failures >= 2);
+    a.restart().await.unwrap();
+    b.restart().await.unwrap();
+    let seen = answering(&cl, &url, 30).await;
+    let name = if ea { "b" } else { "a" };
+    assert!(
+        seen.get(name).copied().unwrap_or(0) >= 10,
+        "{name}, never ejected, is back in rotation: {seen:?}"
+    );
+}
