@@ -4,6 +4,13 @@
 //! [`fulcrum_policy::health`]. `GET path` is healthy on 2xx/3xx; `tcp`
 //! only connects. Flips are logged and counted.
 //!
+//! A passing probe also ends a running passive ejection (Envoy's
+//! `successful_active_health_check_uneject_host`; logged). An ejected
+//! instance is probed at the fast interval, and its prober is woken when
+//! the ejection starts, so an instance that failed a few requests while it
+//! restarted is back as soon as a probe finds it answering — not after
+//! `fail_timeout` (issue #11).
+//!
 //! Probers follow the published snapshot: [`HealthChecker::sync`] starts
 //! probers for new endpoints and stops those of removed ones.
 
@@ -100,14 +107,18 @@ async fn probe_loop(gw: Arc<Gateway>, inst: Arc<InstanceState>) {
         };
         let wait = if first {
             hc.interval.mul_f64(hc.jitter * gw.rng.f64())
-        } else if inst.probe_settled() {
+        } else if inst.probe_settled(gw.clock.now_ms()) {
             jittered(hc.interval, hc.jitter, gw.rng.f64())
         } else {
             // Down or between states: look again sooner.
             jittered(hc.fast_interval, hc.jitter, gw.rng.f64())
         };
         first = false;
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            // Just ejected: plan again, at the fast interval.
+            _ = inst.ejected.notified() => continue,
+        }
         let result = tokio::time::timeout(hc.timeout, check(&inst, &hc.probe, hc.timeout)).await;
         let (ok, why) = match result {
             Ok(Ok(())) => (true, String::new()),
@@ -123,12 +134,17 @@ async fn probe_loop(gw: Arc<Gateway>, inst: Arc<InstanceState>) {
             Ok(Err(e)) => (false, e.detail),
             Err(_) => (false, format!("no answer within {:?}", hc.timeout)),
         };
-        match inst.observe_probe(
+        let probed = inst.observe_probe(
             ok,
             hc.failure_threshold,
             hc.recovery_threshold,
             gw.clock.now_ms(),
-        ) {
+        );
+        if let Some(left) = probed.ended_ejection_ms {
+            tracing::info!(instance = %inst.endpoint.url, cut_short_ms = left,
+                "passive ejection ended: the instance passed a probe");
+        }
+        match probed.flip {
             Some(true) => {
                 tracing::info!(instance = %inst.endpoint.url, "instance is up: passed {} probes", hc.recovery_threshold)
             }

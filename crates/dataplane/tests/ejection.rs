@@ -1,14 +1,18 @@
-//! Passive ejection must not empty a pool (issue #11, finding 2), through
-//! the data plane's own code on paused time: pools built from a config
-//! ([`Snapshot::build`]), failures recorded as the attempt loop records
-//! them ([`feedback::failed`]), probes as the health checker feeds them
-//! (`InstanceState::observe_probe`).
+//! Passive ejection must not outlive recovery nor empty a pool (issue #11,
+//! finding 2), through the data plane's own code on paused time: pools
+//! built from a config ([`Snapshot::build`]), failures recorded as the
+//! attempt loop records them ([`feedback::failed`]), probes as the health
+//! checker feeds them (`InstanceState::observe_probe`), instances chosen
+//! with [`admission::acquire`].
 //!
 //! 1. `passive.max_ejection_percent` (default 50) caps the share of a pool
 //!    that is ejected; the last instance in service is never ejected; a
 //!    capped failure still counts.
+//! 2. A passing active probe ends a running ejection.
 
-use fulcrum_dataplane::clock::Clock;
+use fulcrum_dataplane::clock::{Clock, Rng};
+use fulcrum_dataplane::http::ProxyError;
+use fulcrum_dataplane::proxy::admission::{self, Env};
 use fulcrum_dataplane::proxy::feedback;
 use fulcrum_dataplane::runtime::PoolRuntime;
 use fulcrum_dataplane::Snapshot;
@@ -76,6 +80,17 @@ fn ejected(pool: &PoolRuntime, clock: &Clock) -> Vec<bool> {
         .collect()
 }
 
+/// The member `acquire` chooses (its slot released at once), or the error.
+async fn choose(
+    pool: &Arc<PoolRuntime>,
+    env: Env<'_>,
+    excluded: &[usize],
+) -> Result<usize, ProxyError> {
+    admission::acquire(pool, env, excluded, None)
+        .await
+        .map(|(i, _slot)| i)
+}
+
 #[tokio::test(start_paused = true)]
 async fn passive_ejection_takes_out_at_most_half_of_a_pool_and_never_its_last_instance() {
     let clock = Clock::new();
@@ -136,4 +151,36 @@ async fn a_capped_instance_is_ejected_by_its_next_failure_once_the_cap_allows() 
         [false, true, false],
         "its failures were counted: one more in the window ejects it"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_passing_probe_ends_an_ejection_at_once() {
+    let clock = Clock::new();
+    let rng = Rng::seeded(1);
+    let env = Env {
+        clock: &clock,
+        rng: &rng,
+    };
+    let p = pool(2, "");
+    fail(&p, 0, &clock);
+    fail(&p, 0, &clock);
+    assert_eq!(ejected(&p, &clock), [true, false]);
+    // The instance restarted within a second and answers again; probes
+    // never found it down, so nothing else would end the 30 s ejection.
+    tokio::time::advance(Duration::from_millis(1_500)).await;
+    for _ in 0..4 {
+        assert_eq!(choose(&p, env, &[]).await, Ok(1));
+    }
+    probe(&p, 0, true, &clock);
+    assert_eq!(ejected(&p, &clock), [false, false]);
+    let mut seen = vec![];
+    for _ in 0..4 {
+        seen.push(choose(&p, env, &[]).await.unwrap());
+    }
+    assert!(seen.contains(&0), "back in rotation: {seen:?}");
+    // A failed probe ends nothing.
+    fail(&p, 0, &clock);
+    fail(&p, 0, &clock);
+    probe(&p, 0, false, &clock);
+    assert_eq!(ejected(&p, &clock), [true, false]);
 }

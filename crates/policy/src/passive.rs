@@ -1,5 +1,6 @@
 //! Passive outlier ejection, nginx's `max_fails` / `fail_timeout` with
-//! Envoy's growing ejection time and its `max_ejection_percent` cap.
+//! Envoy's growing ejection time, its `max_ejection_percent` cap and its
+//! un-ejection by a passing active probe.
 //!
 //! Real traffic is the probe: connect errors, timeouts, resets and the
 //! statuses a pool treats as failures are recorded here. `max_fails`
@@ -14,7 +15,8 @@
 //! ([`may_eject`]): it never takes more than `max_ejection_percent` of a
 //! pool's members out, and never the last member that probes say is up. An
 //! ejection the cap forbids is not made; the failure still counts, so the
-//! next failure in the window asks again.
+//! next failure in the window asks again. And an active probe that passes
+//! ends a running ejection ([`Ejector::end`]): the instance answers again.
 //!
 //! Time is a millisecond count passed in by the caller.
 
@@ -110,11 +112,19 @@ impl Ejector {
         Verdict::Ejected { until }
     }
 
-    /// Lifts an ejection early (an admin action, or a passed active probe
-    /// after recovery); keeps the multiplier.
-    pub fn lift(&mut self) {
-        self.ejected_until = 0;
+    /// Ends a running ejection at `now` (a passing active probe, or probes
+    /// marking the instance up again) and returns how long it still had to
+    /// run, ms; `None` when none was running. The multiplier is kept, so an
+    /// instance ejected again soon is ejected for longer, and the quiet
+    /// windows that reset it count from `now`.
+    pub fn end(&mut self, now: u64) -> Option<u64> {
         self.fails = 0;
+        if now >= self.ejected_until {
+            return None;
+        }
+        let left = self.ejected_until - now;
+        self.ejected_until = now;
+        Some(left)
     }
 }
 
@@ -238,6 +248,23 @@ mod tests {
         assert_eq!(verdict(&mut e, 0, false), Verdict::Counted);
         assert_eq!(verdict(&mut e, 1, false), Verdict::Capped);
         assert_eq!(verdict(&mut e, 40_000, true), Verdict::Counted);
+    }
+
+    #[test]
+    fn ending_an_ejection_lets_the_instance_back_now_and_keeps_the_multiplier() {
+        let mut e = Ejector::default();
+        fail(&mut e, 0, CFG);
+        assert_eq!(fail(&mut e, 0, CFG), Some(30_000));
+        assert_eq!(e.end(1_000), Some(29_000));
+        assert!(!e.is_ejected(1_000));
+        assert_eq!(e.ejected_until(), 1_000, "ended now");
+        assert_eq!(e.end(2_000), None, "nothing left to end");
+        fail(&mut e, 2_000, CFG);
+        assert_eq!(
+            fail(&mut e, 2_000, CFG),
+            Some(62_000),
+            "the second ejection of the streak is twice as long"
+        );
     }
 
     fn member(ejected_until_ms: u64, healthy: bool, drained: bool) -> Facts {

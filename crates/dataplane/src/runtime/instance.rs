@@ -18,6 +18,7 @@ use fulcrum_policy::{Estimates, Load};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
+use tokio::sync::Notify;
 
 /// Held while an ejection is decided and recorded: the cap reads every
 /// member's ejection, so two instances failing at once must not both pass
@@ -47,6 +48,11 @@ pub struct InstanceState {
     weight_override: AtomicU32,
     /// Clock ms until which passive ejection keeps the instance out.
     ejected_until: AtomicU64,
+    /// Clock ms until which a `Retry-After` cool-down keeps it out.
+    cool_until: AtomicU64,
+    /// Rung when the instance is ejected, so that its prober looks at it
+    /// again soon (a passing probe ends the ejection).
+    pub ejected: Notify,
     hysteresis: Mutex<Hysteresis>,
     ejector: Mutex<Ejector>,
     /// Calls so far, for `least_calls`; a newcomer starts at its pools' minimum.
@@ -76,6 +82,8 @@ impl InstanceState {
             drained: AtomicBool::new(false),
             weight_override: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
+            cool_until: AtomicU64::new(0),
+            ejected: Notify::new(),
             hysteresis: Mutex::new(Hysteresis::default()),
             ejector: Mutex::new(Ejector::default()),
             calls: AtomicU64::new(0),
@@ -97,12 +105,20 @@ impl InstanceState {
 
     /// Until when an ejection or cool-down keeps it out (0 = never).
     pub fn ejected_until_ms(&self) -> u64 {
-        self.ejected_until.load(Relaxed)
+        self.ejected_until
+            .load(Relaxed)
+            .max(self.cool_until.load(Relaxed))
+    }
+
+    /// Whether a passive ejection (not a cool-down) keeps it out at `now_ms`.
+    pub fn passively_ejected(&self, now_ms: u64) -> bool {
+        now_ms < self.ejected_until.load(Relaxed)
     }
 
     /// Keeps the instance out until `until_ms` (a `Retry-After` cool-down).
+    /// Probes do not end it: the instance asked for the pause.
     pub fn cool_down(&self, until_ms: u64) {
-        self.ejected_until.fetch_max(until_ms, Relaxed);
+        self.cool_until.fetch_max(until_ms, Relaxed);
     }
 
     /// Records how long a try took to its response head, and whether it
@@ -143,7 +159,7 @@ impl InstanceState {
     pub fn usable(&self, now_ms: u64) -> bool {
         self.healthy.load(Relaxed)
             && !self.drained.load(Relaxed)
-            && now_ms >= self.ejected_until.load(Relaxed)
+            && now_ms >= self.ejected_until_ms()
     }
 
     pub fn is_drained(&self) -> bool {
@@ -214,56 +230,70 @@ impl InstanceState {
             let _one_at_a_time = EJECTING.lock().unwrap_or_else(|e| e.into_inner());
             let ok = may_eject();
             if ok {
-                // fetch_max: an ejection must not cut short a longer
-                // Retry-After cool-down.
-                self.ejected_until.fetch_max(until, Relaxed);
+                self.ejected_until.store(until, Relaxed);
             }
             ok
         });
         if let Verdict::Ejected { .. } = verdict {
             self.ejections_total.fetch_add(1, Relaxed);
+            self.ejected.notify_one();
         }
         verdict
     }
 
-    /// Feeds one active-probe result through the hysteresis. Returns
-    /// `Some(up)` when the instance flips.
-    /// Whether probes run at the normal interval (see [`Hysteresis::settled`]).
-    pub fn probe_settled(&self) -> bool {
+    /// Whether probes run at the normal interval at `now_ms`: up with no
+    /// failed probe since ([`Hysteresis::settled`]) and not passively
+    /// ejected — an ejected instance is probed at the fast interval, so a
+    /// passing probe lets it back soon.
+    pub fn probe_settled(&self, now_ms: u64) -> bool {
         self.hysteresis
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .settled()
+            && !self.passively_ejected(now_ms)
     }
 
+    /// Feeds one active-probe result through the hysteresis. A passing
+    /// probe also ends a running passive ejection (Envoy's
+    /// `successful_active_health_check_uneject_host`): the instance answers
+    /// again, whatever the requests that failed on it said. A `Retry-After`
+    /// cool-down is kept, unless the instance flips back up.
     pub fn observe_probe(
         &self,
         ok: bool,
         failure_threshold: u32,
         recovery_threshold: u32,
         now_ms: u64,
-    ) -> Option<bool> {
+    ) -> Probed {
         let mut h = self.hysteresis.lock().unwrap_or_else(|e| e.into_inner());
         let flip = h.observe(ok, failure_threshold, recovery_threshold);
+        let mut ended_ejection_ms = None;
+        if ok {
+            let mut ej = self.ejector.lock().unwrap_or_else(|e| e.into_inner());
+            ended_ejection_ms = ej.end(now_ms);
+            if ended_ejection_ms.is_some() {
+                // Ended now: slow start, if any, ramps from here.
+                self.ejected_until.store(now_ms, Relaxed);
+            }
+        }
         if let Some(up) = flip {
             if up {
-                // Probes vouch for it again: a passive ejection still
-                // running (up to 16 × fail_timeout) must not keep it out.
-                self.ejector
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .lift();
+                // Back in service now: any cool-down is over too, and slow
+                // start ramps from here.
+                self.cool_until.store(0, Relaxed);
                 self.ejected_until.store(0, Relaxed);
-                // Back in service now: slow start ramps from here.
                 self.up_since.store(now_ms.max(1), Relaxed);
             }
             self.healthy.store(up, Relaxed);
         }
-        flip
+        Probed {
+            flip,
+            ended_ejection_ms,
+        }
     }
 
     pub fn stats(&self, now_ms: u64) -> InstanceStats {
-        let until = self.ejected_until.load(Relaxed);
+        let until = self.ejected_until_ms();
         InstanceStats {
             endpoint: self.endpoint.url.clone(),
             healthy: self.is_healthy(),
@@ -283,6 +313,16 @@ impl InstanceState {
             latency_p99_ms: self.latency.quantile_ms(0.99),
         }
     }
+}
+
+/// What one active-probe result changed ([`InstanceState::observe_probe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probed {
+    /// `Some(up)` when the instance flipped.
+    pub flip: Option<bool>,
+    /// The probe passed and ended a passive ejection that had this long
+    /// (ms) still to run.
+    pub ended_ejection_ms: Option<u64>,
 }
 
 /// A point-in-time copy of an instance's counters, for the admin plane.
@@ -423,14 +463,46 @@ mod tests {
             i.record_failure(0, cfg, allow),
             Verdict::Ejected { until: 60_000 }
         );
-        assert_eq!(i.observe_probe(false, 1, 2, 0), Some(false));
-        assert_eq!(i.observe_probe(true, 1, 2, 0), None);
-        assert!(!i.usable(10));
-        assert_eq!(i.observe_probe(true, 1, 2, 0), Some(true));
+        assert_eq!(i.observe_probe(false, 1, 2, 0).flip, Some(false));
+        assert_eq!(i.observe_probe(true, 1, 2, 0).flip, None);
+        assert!(!i.usable(10), "down by probes");
+        assert_eq!(i.observe_probe(true, 1, 2, 0).flip, Some(true));
         assert!(
             i.usable(10),
             "up after recovery_threshold probes, despite the 60 s ejection"
         );
+    }
+
+    #[test]
+    fn one_passing_probe_ends_a_passive_ejection_but_not_a_cool_down() {
+        let i = inst();
+        assert!(i.probe_settled(0));
+        i.record_failure(0, cfg(1, 60_000), allow);
+        assert!(!i.usable(1_000) && i.passively_ejected(1_000));
+        assert!(!i.probe_settled(1_000), "probed at the fast interval");
+        assert_eq!(
+            i.observe_probe(true, 3, 2, 1_000),
+            Probed {
+                flip: None,
+                ended_ejection_ms: Some(59_000)
+            }
+        );
+        assert!(i.usable(1_000) && i.probe_settled(1_000));
+        assert_eq!(
+            i.ejected_until_ms(),
+            1_000,
+            "ended now: slow start from here"
+        );
+        assert_eq!(i.observe_probe(true, 3, 2, 2_000).ended_ejection_ms, None);
+        i.cool_down(10_000);
+        assert_eq!(i.observe_probe(true, 3, 2, 3_000).ended_ejection_ms, None);
+        assert!(!i.usable(3_000), "the instance asked for the pause");
+        assert!(i.probe_settled(3_000));
+        assert!(i.usable(10_000));
+        // A failed probe ends nothing.
+        i.record_failure(20_000, cfg(1, 60_000), allow);
+        assert_eq!(i.observe_probe(false, 3, 2, 21_000).ended_ejection_ms, None);
+        assert!(!i.usable(21_000));
     }
 
     #[test]

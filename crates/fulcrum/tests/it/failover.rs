@@ -92,11 +92,14 @@ async fn killing_an_instance_under_load_fails_no_request_and_it_is_taken_back() 
 async fn a_listed_status_is_retried_elsewhere_and_ejects_the_instance() {
     let (a, b) = (mock("a").await, mock("b").await);
     a.set_mode(FailureMode::Error500);
-    let gw = gateway(&pool_yaml(
+    // No probes after the first: a passes them (its /health is fine), and
+    // a passing probe ends an ejection; here only the ejection is tested.
+    let yaml = pool_yaml(
         &[a.url(), b.url()],
         "    retry: { tries: 2, on: [error, http_500] }\n",
-    ))
-    .await;
+    )
+    .replace("interval: 100ms", "interval: 1h, jitter: 0");
+    let gw = gateway(&yaml).await;
     let c = client();
     for _ in 0..20 {
         let r = get(&c, &format!("http://{}/", gw.proxy_addr)).await;
@@ -237,6 +240,41 @@ async fn answering(
         *seen.entry(r.instance()).or_insert(0) += 1;
     }
     seen
+}
+
+/// An instance ejected while it restarted is let back by the first probe
+/// it passes, not after `fail_timeout` (60 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passing_probe_ends_an_ejection_early() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    let gw = gateway(&churn_yaml(
+        &[a.url(), b.url()],
+        "{ max_fails: 2, fail_timeout: 60s }",
+        "{ interval: 200ms, timeout: 200ms, failure_threshold: 1000, recovery_threshold: 1 }",
+    ))
+    .await;
+    let (c, url) = (client(), format!("http://{}/", gw.proxy_addr));
+    a.kill().await;
+    for _ in 0..10 {
+        assert_eq!(get(&c, &url).await.status, 200, "retried on b");
+    }
+    assert!(ejected(&gw, &a.url()), "{:?}", stats(&gw, "p", &a.url()));
+    a.restart().await.expect("a restarts");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let r = get(&c, &url).await;
+        assert_eq!(r.status, 200);
+        if r.instance() == "a" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a still ejected 3 s after it came back: {:?}",
+            stats(&gw, "p", &a.url())
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!ejected(&gw, &a.url()));
 }
 
 /// Two of three instances die: passive ejection takes out one (50 % of 3,
