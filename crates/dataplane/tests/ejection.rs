@@ -9,6 +9,8 @@
 //!    that is ejected; the last instance in service is never ejected; a
 //!    capped failure still counts.
 //! 2. A passing active probe ends a running ejection.
+//! 3. When every instance left is ejected but probes say it is up, the
+//!    request is tried on those rather than refused with 503.
 
 use fulcrum_dataplane::clock::{Clock, Rng};
 use fulcrum_dataplane::http::ProxyError;
@@ -183,4 +185,71 @@ async fn a_passing_probe_ends_an_ejection_at_once() {
     fail(&p, 0, &clock);
     probe(&p, 0, false, &clock);
     assert_eq!(ejected(&p, &clock), [true, false]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_every_instance_left_is_ejected_but_up_it_is_tried_instead_of_a_503() {
+    let clock = Clock::new();
+    let rng = Rng::seeded(1);
+    let env = Env {
+        clock: &clock,
+        rng: &rng,
+    };
+    let p = pool(3, "");
+    fail(&p, 0, &clock);
+    fail(&p, 0, &clock);
+    assert_eq!(ejected(&p, &clock), [true, false, false]);
+    // Then probes find the two others down: only the ejected one is up.
+    probed_down(&p, 1, &clock);
+    probed_down(&p, 2, &clock);
+    for _ in 0..3 {
+        assert_eq!(choose(&p, env, &[]).await, Ok(0), "tried anyway");
+    }
+    // A retry that already tried it, or probes finding it down too: 503.
+    let all_down = Err(ProxyError::AllDown { pool: "p".into() });
+    assert_eq!(choose(&p, env, &[0]).await, all_down);
+    probed_down(&p, 0, &clock);
+    assert_eq!(choose(&p, env, &[]).await, all_down);
+}
+
+/// A `Retry-After` cool-down on every instance: tried anyway too, though
+/// probes do not end a cool-down (the instance asked for the pause).
+#[tokio::test(start_paused = true)]
+async fn when_every_instance_is_cooling_down_it_is_tried_instead_of_a_503() {
+    let clock = Clock::new();
+    let rng = Rng::seeded(1);
+    let env = Env {
+        clock: &clock,
+        rng: &rng,
+    };
+    let p = pool(2, "");
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("20"),
+    );
+    for m in &p.members {
+        let status = http::StatusCode::SERVICE_UNAVAILABLE;
+        feedback::answered(
+            &p,
+            &m.inst,
+            status,
+            &headers,
+            Duration::ZERO,
+            clock.now_ms(),
+        );
+    }
+    assert_eq!(ejected(&p, &clock), [true, true]);
+    probe(&p, 0, true, &clock);
+    assert_eq!(
+        ejected(&p, &clock),
+        [true, true],
+        "a probe does not end a cool-down"
+    );
+    let mut seen = vec![];
+    for _ in 0..4 {
+        seen.push(choose(&p, env, &[]).await.expect("tried anyway"));
+    }
+    seen.sort();
+    assert_eq!(seen, [0, 0, 1, 1]);
 }

@@ -8,8 +8,10 @@
 //! rules:
 //!
 //! * **usable** = healthy, not drained, not ejected or cooling down
-//!   (`now ≥ ejected_until`), not excluded by the caller; in panic mode
-//!   (`ignore_health`) only not drained and not excluded.
+//!   (`now ≥ ejected_until`), not excluded by the caller. When that leaves
+//!   nothing, the ejected ones are tried anyway (`ignore_ejection`):
+//!   healthy, not drained, not excluded. In panic mode (`ignore_health`)
+//!   only not drained and not excluded.
 //! * **weight** = the operator's override, else a dynamic weight, else the
 //!   configured one; then the slow-start ramp ([`crate::slow_start`]).
 //! * **measurements** are read only for usable instances and only those the
@@ -22,9 +24,17 @@
 //!   [`Change`] that the caller applies (the data plane with `fetch_max`).
 //!
 //! Nothing is allocated per call: the caller keeps the vectors (a
-//! [`Scratch`]) and the view clears and refills them. Panic mode is
-//! Envoy's panic threshold at 0 %: when every instance looks down, trying
-//! them anyway beats refusing every request.
+//! [`Scratch`]) and the view clears and refills them.
+//!
+//! Two fallbacks, when nothing is usable. **Ejected but up**: passive
+//! ejection (and a `Retry-After` cool-down) is a guess from a few failed
+//! requests, and active probes may have since found the instance fine,
+//! so when the only instances left are ejected ones that probes say are
+//! up, they are tried rather than the request refused (issue #11; what
+//! Envoy's panic routing does for ejected hosts). Always on. **Panic
+//! mode** (the pool's `panic`) is Envoy's panic threshold at 0 %: when
+//! every instance looks down, trying them anyway beats refusing every
+//! request.
 
 use crate::algorithms::rejoin_floor;
 use crate::candidate::{Balancer, Candidate, Inputs, PickContext};
@@ -48,6 +58,9 @@ pub struct PoolView {
     pub panic: bool,
     /// This pass is in panic mode: health, ejection and cool-down ignored.
     pub ignore_health: bool,
+    /// This pass tries the ejected (or cooling-down) instances that probes
+    /// say are up: nothing else was usable.
+    pub ignore_ejection: bool,
 }
 
 impl PoolView {
@@ -57,6 +70,7 @@ impl PoolView {
             slow_start_ms,
             panic,
             ignore_health: false,
+            ignore_ejection: false,
         }
     }
 }
@@ -89,7 +103,8 @@ pub fn candidates<F: InstanceFacts>(
     out.extend(members.iter().enumerate().map(|(i, m)| {
         let usable = !excluded.contains(&i)
             && !m.drained()
-            && (view.ignore_health || (m.healthy() && now_ms >= m.ejected_until_ms()));
+            && (view.ignore_health
+                || (m.healthy() && (view.ignore_ejection || now_ms >= m.ejected_until_ms())));
         let mut cand = Candidate {
             max_concurrent: m.max_concurrent(),
             priority: m.priority(),
@@ -170,13 +185,19 @@ pub struct Choice {
     /// again for the same request (it lost the race for the picked
     /// instance's slot) sets [`PoolView::ignore_health`] to this.
     pub ignored_health: bool,
+    /// Whether the outcome was reached trying ejected instances that
+    /// probes say are up, nothing else being usable. (Choosing again
+    /// falls back the same way by itself.)
+    pub ignored_ejection: bool,
 }
 
-/// Chooses a member: [`candidates`] then [`select`], and when that finds
-/// nothing usable, the pool has `panic` and nothing is excluded, once more
-/// ignoring health. The caller then applies `scratch.changes` and, on
-/// `Picked(i)`, takes an in-flight slot on member `i` (which can fail under
-/// a race, in which case it chooses again).
+/// Chooses a member: [`candidates`] then [`select`]. When that finds
+/// nothing usable but some member left is only ejected or cooling down
+/// (probes say it is up, it is not drained nor excluded), once more with
+/// those usable; and when there is still nothing, the pool has `panic` and
+/// nothing is excluded, once more ignoring health. The caller then applies
+/// `scratch.changes` and, on `Picked(i)`, takes an in-flight slot on member
+/// `i` (which can fail under a race, in which case it chooses again).
 pub fn choose<F: InstanceFacts>(
     view: &PoolView,
     members: &[F],
@@ -198,6 +219,18 @@ pub fn choose<F: InstanceFacts>(
         );
         let outcome = select(&scratch.slots, balancer, ctx, &mut scratch.cands);
         if outcome == SelectOutcome::Down
+            && !view.ignore_ejection
+            && !view.ignore_health
+            && ejected_but_up(members, excluded, now_ms)
+        {
+            // Every member left is ejected, and probes say some are up: try
+            // those rather than refuse. (Nothing was usable, so no change
+            // is lost.)
+            debug_assert!(scratch.changes.is_empty());
+            view.ignore_ejection = true;
+            continue;
+        }
+        if outcome == SelectOutcome::Down
             && view.panic
             && excluded.is_empty()
             && !view.ignore_health
@@ -211,8 +244,17 @@ pub fn choose<F: InstanceFacts>(
         return Choice {
             outcome,
             ignored_health: view.ignore_health,
+            ignored_ejection: view.ignore_ejection && !view.ignore_health,
         };
     }
+}
+
+/// Whether some member, not excluded, is out only because it is ejected or
+/// cooling down: probes say it is up and it is not drained.
+fn ejected_but_up<F: InstanceFacts>(members: &[F], excluded: &[usize], now_ms: u64) -> bool {
+    members.iter().enumerate().any(|(i, m)| {
+        now_ms < m.ejected_until_ms() && m.healthy() && !m.drained() && !excluded.contains(&i)
+    })
 }
 
 #[cfg(test)]

@@ -242,6 +242,95 @@ async fn answering(
     seen
 }
 
+/// The hostile scenario in small: 32 clients POST while each of three
+/// instances in turn is killed and restarted 300 ms later. Probes are
+/// slower than the outages (5 failed probes mark an instance down), so
+/// they never see one down: before the fix every killed instance stayed
+/// ejected for `fail_timeout` (30 s), the third kill emptied the pool and
+/// every request got a 503. Now: no request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_killed_and_restarted_in_turn_fail_no_request() {
+    let (a, b, c) = (mock("a").await, mock("b").await, mock("c").await);
+    let gw = gateway(&churn_yaml(
+        &[a.url(), b.url(), c.url()],
+        "{ max_fails: 2, fail_timeout: 30s }",
+        "{ interval: 500ms, fast_interval: 100ms, timeout: 200ms, failure_threshold: 5, recovery_threshold: 2 }",
+    ))
+    .await;
+    let url = format!("http://{}/infer", gw.proxy_addr);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let statuses = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+    let workers: Vec<_> = (0..32)
+        .map(|_| {
+            let (url, stop, ok, failed) = (url.clone(), stop.clone(), ok.clone(), failed.clone());
+            let statuses = statuses.clone();
+            tokio::spawn(async move {
+                let c = client();
+                while !stop.load(Ordering::Relaxed) {
+                    let r = post(&c, &url, br#"{"image_url":"x"}"#).await;
+                    if r.status == 200 {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        *statuses
+                            .lock()
+                            .unwrap()
+                            .entry(r.status.as_u16())
+                            .or_insert(0) += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    eventually(Duration::from_secs(5), "traffic on c", || {
+        c.stats().requests > 50
+    })
+    .await;
+    let (mut ejections, mut not_back) = (0, vec![]);
+    for _round in 0..2 {
+        for m in [&a, &b, &c] {
+            let seen = m.stats().requests;
+            m.kill().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            ejections += u64::from(ejected(&gw, &m.url()));
+            m.restart().await.expect("restarts on its port");
+            // Until it serves again (at most 3 s: then on to the next kill,
+            // and the test fails below).
+            let until = tokio::time::Instant::now() + Duration::from_secs(3);
+            while m.stats().requests <= seen + 20 {
+                if tokio::time::Instant::now() >= until {
+                    not_back.push(m.url());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} requests failed: {:?}",
+        ok + failed,
+        statuses.lock().unwrap()
+    );
+    assert_eq!(
+        not_back,
+        Vec::<String>::new(),
+        "served again within 3 s of a restart"
+    );
+    assert!(ejections >= 1, "the kills ejected instances");
+    for m in [&a, &b, &c] {
+        let s = stats(&gw, "p", &m.url()).stats;
+        assert!(s.healthy, "never marked down by probes: {s:?}");
+    }
+}
+
 /// An instance ejected while it restarted is let back by the first probe
 /// it passes, not after `fail_timeout` (60 s here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,4 +395,43 @@ async fn passive_ejection_takes_out_at_most_half_of_the_pool() {
         seen.get(name).copied().unwrap_or(0) >= 10,
         "{name}, never ejected, is back in rotation: {seen:?}"
     );
+}
+
+/// The only instance in service goes away (here: drained by the
+/// operator) while the other is still ejected but answers again: the
+/// request is tried on the ejected one instead of a gateway 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_instance_left_is_ejected_requests_are_tried_anyway() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    let yaml = format!(
+        "admin: {{ token: adm1n }}\n{}",
+        churn_yaml(
+            &[a.url(), b.url()],
+            "{ max_fails: 1, fail_timeout: 60s }",
+            NO_PROBES
+        )
+        .replace("http_503]", "http_503, http_500]")
+    );
+    let gw = gateway(&yaml).await;
+    let (c, url) = (client(), format!("http://{}/", gw.proxy_addr));
+    a.set_mode(FailureMode::Error500);
+    let r = get(&c, &url).await;
+    assert_eq!((r.status.as_u16(), r.instance()), (200, "b".to_string()));
+    assert!(ejected(&gw, &a.url()));
+    a.set_mode(FailureMode::Normal);
+    let enc = b.url().replace(':', "%3A").replace('/', "%2F");
+    let drain = format!("http://{}/api/v1/instances/{enc}/drain", gw.admin_addr);
+    let auth = [("authorization", "Bearer adm1n")];
+    let r = send(&c, http::Method::POST, &drain, b"", &auth).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    for _ in 0..5 {
+        let r = get(&c, &url).await;
+        assert_eq!(
+            r.status, 200,
+            "tried on a rather than refused: {:?}",
+            r.body
+        );
+        assert_eq!(r.instance(), "a");
+    }
+    assert!(ejected(&gw, &a.url()), "still ejected: tried anyway");
 }

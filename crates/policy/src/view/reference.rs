@@ -1,7 +1,8 @@
 //! Properties of the view: it gives exactly what the data plane's
 //! `PoolRuntime::slots` gave before the view existed (ported below over
 //! plain facts, as the reference), it writes nothing, and [`choose`] only
-//! picks usable members and only panics when none is.
+//! picks usable members, and falls back (ejected but up, then panic
+//! mode) only when none is.
 
 use super::*;
 use crate::algorithms::registry::{build, Algorithm};
@@ -162,30 +163,42 @@ proptest! {
         prop_assert_eq!((again, changes_again), (out, changes));
     }
 
-    /// Whatever the facts, a pick is a usable member with room, and panic
-    /// mode is only entered when nothing was usable.
+    /// Whatever the facts, a pick is a usable member with room; ejected
+    /// members that probes say are up are tried only when nothing else is
+    /// usable, and panic mode is only entered when not even those are.
     #[test]
-    fn choose_picks_usable_members_and_panics_only_when_none_is(
+    fn choose_picks_usable_members_and_falls_back_only_when_none_is(
         members in proptest::collection::vec(arb_facts(), 1..8),
         panic in any::<bool>(),
         alg in 0usize..9,
     ) {
         let alg = Algorithm::ALL[alg];
+        let now = 30_000;
         let v = PoolView::new(alg.inputs(), 0, panic);
         let b = build(alg, &(0..members.len() as u64).map(|i| (i, 1)).collect::<Vec<_>>());
         let mut rng = fastrand::Rng::with_seed(3);
         let mut ctx = PickContext::new(&mut rng);
         let mut scratch = Scratch::default();
-        let c = choose(&v, &members, &[], 30_000, b.as_ref(), &mut ctx, &mut scratch);
+        let c = choose(&v, &members, &[], now, b.as_ref(), &mut ctx, &mut scratch);
         let healthy_usable = {
             let (mut out, mut changes) = (Vec::new(), Vec::new());
-            candidates(&v, &members, &[], 30_000, &mut out, &mut changes);
+            candidates(&v, &members, &[], now, &mut out, &mut changes);
             out.iter().any(|s| s.usable)
         };
-        prop_assert_eq!(c.ignored_health, panic && !healthy_usable);
+        let ejected_but_up = members
+            .iter()
+            .any(|m| m.healthy && !m.drained && now < m.ejected_until_ms);
+        prop_assert_eq!(c.ignored_ejection, !healthy_usable && ejected_but_up);
+        prop_assert_eq!(c.ignored_health, panic && !healthy_usable && !ejected_but_up);
         if let SelectOutcome::Picked(i) = c.outcome {
+            let m = &members[i];
             prop_assert!(scratch.slots[i].usable && scratch.slots[i].has_room());
-            prop_assert!(!members[i].drained);
+            prop_assert!(!m.drained);
+            if c.ignored_ejection {
+                prop_assert!(m.healthy && now < m.ejected_until_ms);
+            } else if !c.ignored_health {
+                prop_assert!(m.healthy && now >= m.ejected_until_ms);
+            }
         }
     }
 }

@@ -321,10 +321,12 @@ fn panic_mode_tries_the_unhealthy_but_never_the_drained_or_with_exclusions() {
     let picked = |i| Choice {
         outcome: SelectOutcome::Picked(i),
         ignored_health: true,
+        ignored_ejection: false,
     };
     let down_choice = |ignored_health| Choice {
         outcome: SelectOutcome::Down,
         ignored_health,
+        ignored_ejection: false,
     };
     assert_eq!(choose_with(&panic, &[drained, down], &[]), picked(1));
     assert_eq!(choose_with(&panic, &[drained], &[]), down_choice(true));
@@ -334,6 +336,79 @@ fn panic_mode_tries_the_unhealthy_but_never_the_drained_or_with_exclusions() {
     let healthy = Choice {
         outcome: SelectOutcome::Picked(1),
         ignored_health: false,
+        ignored_ejection: false,
     };
     assert_eq!(choose_with(&panic, &[down, Facts::default()], &[]), healthy);
+}
+
+/// Issue #11: passive ejection must not empty a pool. When every member
+/// left is ejected (or cooling down) but probes say it is up, the request
+/// is tried on those anyway instead of being refused; members that probes
+/// found down, drained or excluded ones are still never tried, and an
+/// un-ejected member is always preferred.
+#[test]
+fn when_every_member_left_is_ejected_the_ejected_ones_are_tried_anyway() {
+    let ejected = Facts {
+        ejected_until_ms: 60_000,
+        ..Facts::default()
+    };
+    let down = Facts {
+        healthy: false,
+        ..Facts::default()
+    };
+    let drained_ejected = Facts {
+        drained: true,
+        ..ejected
+    };
+    let down_ejected = Facts {
+        healthy: false,
+        ..ejected
+    };
+    let v = PoolView::new(Inputs::default(), 0, false);
+    let outcome =
+        |members: &[Facts], excluded: &[usize]| choose_with(&v, members, excluded).outcome;
+    assert_eq!(outcome(&[ejected, down], &[]), SelectOutcome::Picked(0));
+    assert_eq!(
+        outcome(&[down, ejected, drained_ejected], &[]),
+        SelectOutcome::Picked(1)
+    );
+    assert_eq!(
+        outcome(&[ejected, ejected], &[0]),
+        SelectOutcome::Picked(1),
+        "a retry too"
+    );
+    assert_eq!(
+        outcome(&[ejected, down], &[0]),
+        SelectOutcome::Down,
+        "excluded"
+    );
+    assert_eq!(
+        outcome(&[drained_ejected, down_ejected], &[]),
+        SelectOutcome::Down
+    );
+    assert_eq!(
+        outcome(&[ejected, Facts::default()], &[]),
+        SelectOutcome::Picked(1)
+    );
+    // Every ejected member that probes vouch for takes a share.
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut ctx = PickContext::new(&mut rng);
+    let (b, mut scratch) = (rr(3), Scratch::default());
+    let mut picked = [0; 3];
+    for _ in 0..30 {
+        let c = choose(
+            &v,
+            &[ejected, down, ejected],
+            &[],
+            0,
+            b.as_ref(),
+            &mut ctx,
+            &mut scratch,
+        );
+        match c.outcome {
+            SelectOutcome::Picked(i) => picked[i] += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(picked, [15, 0, 15]);
 }
