@@ -20,9 +20,14 @@
 //! (`Picked(i)`, `Busy`, `Down`), hundreds of picks, and the state both
 //! sides end with.
 //!
+//! With `passive` (some cases), every failure is also counted for passive
+//! ejection on both sides — the data plane's `feedback::failed`, the
+//! simulator's `Decider::fail` — under the pool's `max_ejection_percent`,
+//! probes that pass end ejections, and when only ejected instances are
+//! left they are tried anyway: the same picks throughout.
+//!
 //! Left out because the simulator does not model them (see
-//! `fulcrum_sim`): passive ejection (`max_fails: 0` here), `Retry-After`
-//! cool-downs, load reports other than its model's (for `resource_based`
+//! `fulcrum_sim`): `Retry-After` cool-downs, load reports other than its model's (for `resource_based`
 //! the data plane is sent the report the model gives: in-flight over
 //! capacity, before every decision), the admission queue's waiting
 //! (`queue: { max: 0 }`: `Busy` is answered at once), config reloads.
@@ -33,6 +38,7 @@ use fulcrum_dataplane::proxy::admission::{self, Env};
 use fulcrum_dataplane::proxy::feedback;
 use fulcrum_dataplane::runtime::{load_report, InFlightGuard, PoolRuntime};
 use fulcrum_dataplane::Snapshot;
+use fulcrum_policy::passive::Verdict;
 use fulcrum_policy::retry::Failure;
 use fulcrum_policy::{hash_bytes, Algorithm, Estimates, Priority, SelectOutcome};
 use fulcrum_sim::{Decider, InstanceModel, LatencyModel};
@@ -90,6 +96,9 @@ struct Case {
     alg: Algorithm,
     slow_start_ms: u64,
     panic: bool,
+    /// `passive: { max_fails: 2, fail_timeout: 1s }` (the default
+    /// `max_ejection_percent`), else `max_fails: 0`.
+    passive: bool,
 }
 
 impl Case {
@@ -98,6 +107,7 @@ impl Case {
             alg,
             slow_start_ms: 0,
             panic: false,
+            passive: false,
         }
     }
 }
@@ -126,6 +136,8 @@ enum Step {
     Advance { ms: u64 },
     /// Probes find instance `inst` up or down.
     Health { inst: usize, up: bool },
+    /// A probe of `inst`, which is up, passes (it ends a passive ejection).
+    ProbePassed { inst: usize },
 }
 
 /// The sequence: a seeded mix of steps, with, halfway, every primary
@@ -138,6 +150,12 @@ fn script(n_inst: usize) -> (Vec<Step>, std::ops::Range<usize>) {
     let mut steps = Vec::with_capacity(STEPS + 40);
     let mut all_down = 0..0;
     for s in 0..STEPS {
+        if s % 40 == 20 && up[(s / 40) % n_inst] {
+            // (No draw from `r`: the rest of the sequence is unchanged.)
+            steps.push(Step::ProbePassed {
+                inst: (s / 40) % n_inst,
+            });
+        }
         if s == STEPS / 2 {
             let backup = n_inst - 1;
             for (i, u) in up.iter_mut().enumerate().filter(|(i, _)| *i != backup) {
@@ -217,12 +235,17 @@ fn ms(d: Duration) -> f64 {
 /// Every decision of one run: the step it came from and its outcome.
 type Outcomes = Vec<(usize, SelectOutcome)>;
 
-/// What each side ends with, per instance: in flight, calls, estimates.
-type EndState = Vec<(u32, u64, Estimates)>;
+/// What each side ends with, per instance: in flight, calls, estimates,
+/// passively ejected.
+type EndState = Vec<(u32, u64, Estimates, bool)>;
 
 fn yaml(case: Case, models: &[InstanceModel]) -> String {
+    let passive = match case.passive {
+        true => "{ max_fails: 2, fail_timeout: 1s }",
+        false => "{ max_fails: 0 }",
+    };
     let mut y = format!(
-        "pools:\n  p:\n    algorithm: {}\n    queue: {{ max: 0 }}\n    passive: {{ max_fails: 0 }}\n    \
+        "pools:\n  p:\n    algorithm: {}\n    queue: {{ max: 0 }}\n    passive: {passive}\n    \
          retry: {{ on: [error, timeout, http_503] }}\n    panic: {}\n",
         case.alg, case.panic
     );
@@ -362,17 +385,49 @@ async fn run_dataplane(
                     assert!(probes <= 100, "the probes never flipped the instance");
                 }
             }
+            Step::ProbePassed { inst } => {
+                let inst = &pool.members[inst].inst;
+                let probed = inst.observe_probe(
+                    true,
+                    hc.failure_threshold,
+                    hc.recovery_threshold,
+                    clock.now_ms(),
+                );
+                assert_eq!(probed.flip, None, "the script probes only up instances");
+            }
         }
     }
+    let now = clock.now_ms();
     let end = pool
         .members
         .iter()
         .map(|m| {
             let i = &m.inst;
-            (i.in_flight(), i.calls.load(Relaxed), i.estimates())
+            let ejected = i.passively_ejected(now);
+            (i.in_flight(), i.calls.load(Relaxed), i.estimates(), ejected)
         })
         .collect();
     (out, end)
+}
+
+/// How often the simulator's picks went to an ejected instance (every
+/// other one being out), how many ejections it made and how many the cap
+/// forbade.
+#[derive(Debug, Default)]
+struct Ejections {
+    tried_anyway: usize,
+    made: usize,
+    capped: usize,
+}
+
+impl Ejections {
+    fn count(&mut self, v: Verdict) {
+        match v {
+            Verdict::Ejected { .. } => self.made += 1,
+            Verdict::Capped => self.capped += 1,
+            Verdict::Counted => {}
+        }
+    }
 }
 
 /// The same sequence through the simulator's decisions.
@@ -382,28 +437,49 @@ fn run_sim(
     steps: &[Step],
     seed: u64,
 ) -> (Outcomes, EndState) {
+    run_sim_counting(case, models, steps, seed).0
+}
+
+fn run_sim_counting(
+    case: Case,
+    models: &[InstanceModel],
+    steps: &[Step],
+    seed: u64,
+) -> ((Outcomes, EndState), Ejections) {
+    // The pool's passive setting as the data plane reads it, from the same YAML.
+    let cfg = fulcrum_config::parse(&yaml(case, models), &|_| None).expect("config");
     let mut d = Decider::new(case.alg, models, seed)
         .slow_start_ms(case.slow_start_ms)
-        .panic(case.panic);
+        .panic(case.panic)
+        .passive(cfg.pools["p"].passive);
     let mut held: Vec<usize> = Vec::new();
     let mut out = Vec::new();
+    let mut counts = Ejections::default();
+    let choose = |d: &mut Decider, key, excluded: &[usize], counts: &mut Ejections| {
+        let o = d.choose(Some(key_hash(key)), excluded);
+        if let SelectOutcome::Picked(i) = o {
+            counts.tried_anyway += usize::from(d.ejected(i));
+        }
+        o
+    };
     for (s, step) in steps.iter().enumerate() {
         match *step {
             Step::Request { key } => {
-                let o = d.choose(Some(key_hash(key)), &[]);
+                let o = choose(&mut d, key, &[], &mut counts);
                 out.push((s, o));
                 if let SelectOutcome::Picked(i) = o {
                     held.push(i);
                 }
             }
             Step::Retry { key } => {
-                let o = d.choose(Some(key_hash(key)), &[]);
+                let o = choose(&mut d, key, &[], &mut counts);
                 out.push((s, o));
                 let SelectOutcome::Picked(first) = o else {
                     continue;
                 };
                 d.finish(first, None, true);
-                let o = d.choose(Some(key_hash(key)), &[first]);
+                counts.count(d.fail(first));
+                let o = choose(&mut d, key, &[first], &mut counts);
                 out.push((s, o));
                 if let SelectOutcome::Picked(i) = o {
                     held.push(i);
@@ -415,20 +491,35 @@ fn run_sim(
                 }
                 let i = held.remove(nth % held.len());
                 let took = took(i, extra_ms, end);
-                match end {
-                    End::Answered(status) => d.finish(i, Some(ms(took)), status.as_u16() >= 500),
-                    End::Timeout => d.finish(i, Some(ms(took)), true),
-                    End::Refused => d.finish(i, None, true),
+                // As the data plane: a timeout, a refusal or a status
+                // listed in `retry.on` (503 here) is the instance's failure.
+                let failed = match end {
+                    End::Answered(status) => {
+                        d.finish(i, Some(ms(took)), status.as_u16() >= 500);
+                        status == StatusCode::SERVICE_UNAVAILABLE
+                    }
+                    End::Timeout => {
+                        d.finish(i, Some(ms(took)), true);
+                        true
+                    }
+                    End::Refused => {
+                        d.finish(i, None, true);
+                        true
+                    }
+                };
+                if failed {
+                    counts.count(d.fail(i));
                 }
             }
             Step::Advance { ms } => d.advance(ms),
             Step::Health { inst, up } => d.set_health(inst, up),
+            Step::ProbePassed { inst } => d.probe_passed(inst),
         }
     }
     let end = (0..d.len())
-        .map(|i| (d.in_flight(i), d.calls(i), d.estimates(i)))
+        .map(|i| (d.in_flight(i), d.calls(i), d.estimates(i), d.ejected(i)))
         .collect();
-    (out, end)
+    ((out, end), counts)
 }
 
 /// Where two runs first part, with a little context.
@@ -491,6 +582,23 @@ async fn same_picks(case: Case) {
         if inputs.latency {
             assert_eq!(d.2, s.2, "{case:?}: estimates of instance {i}");
         }
+        assert_eq!(d.3, s.3, "{case:?}: instance {i} ejected");
+    }
+    // With passive ejection, the sequence ejects instances, hits the cap,
+    // and reaches moments where only ejected ones are left (tried anyway).
+    let (_, counts) = run_sim_counting(case, &models, &steps, SEED);
+    if case.passive {
+        let c = &counts;
+        assert!(
+            c.made >= 20 && c.capped >= 5 && c.tried_anyway >= 3,
+            "{case:?}: {c:?}"
+        );
+    } else {
+        assert_eq!(
+            (counts.made, counts.capped, counts.tried_anyway),
+            (0, 0, 0),
+            "{case:?}"
+        );
     }
 }
 
@@ -567,9 +675,47 @@ async fn least_calls_with_panic_mode() {
     .await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn round_robin_with_passive_ejection() {
+    same_picks(Case {
+        passive: true,
+        ..Case::new(Algorithm::RoundRobin)
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn least_calls_with_passive_ejection_and_panic_mode() {
+    same_picks(Case {
+        passive: true,
+        panic: true,
+        ..Case::new(Algorithm::LeastCalls)
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn response_time_with_passive_ejection() {
+    same_picks(Case {
+        passive: true,
+        ..Case::new(Algorithm::ResponseTime)
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn weighted_round_robin_with_passive_ejection_and_slow_start() {
+    same_picks(Case {
+        passive: true,
+        slow_start_ms: SLOW_START_MS,
+        ..Case::new(Algorithm::WeightedRoundRobin)
+    })
+    .await;
+}
+
 /// The comparison is not vacuous: a simulator with another seed, with one
-/// weight changed, or without the pool's slow start parts from the data
-/// plane.
+/// weight changed, without the pool's slow start or without its passive
+/// ejection parts from the data plane.
 #[tokio::test(start_paused = true)]
 async fn a_different_seed_weight_or_slow_start_is_seen() {
     let models = models();
@@ -593,4 +739,12 @@ async fn a_different_seed_weight_or_slow_start_is_seen() {
     let (dp, _) = run_dataplane(slow, &models, &steps).await;
     let (no_slow_start, _) = run_sim(case, &models, &steps, SEED);
     assert!(first_difference(&dp, &no_slow_start).is_some());
+
+    let ejecting = Case {
+        passive: true,
+        ..Case::new(Algorithm::RoundRobin)
+    };
+    let (dp, _) = run_dataplane(ejecting, &models, &steps).await;
+    let (no_ejection, _) = run_sim(Case::new(Algorithm::RoundRobin), &models, &steps, SEED);
+    assert!(first_difference(&dp, &no_ejection).is_some());
 }

@@ -19,10 +19,17 @@
 //!   and the slot's release.
 //! * [`Decider::set_health`] — an active-probe flip
 //!   (`InstanceState::observe_probe`): down, or back in service now (slow
-//!   start ramps from here).
+//!   start ramps from here, and a passive ejection ends).
+//! * [`Decider::fail`] — the passive-ejection part of `feedback::failed`:
+//!   the failure counted, and the instance ejected when it reaches
+//!   `max_fails` and the pool's cap allows
+//!   ([`fulcrum_policy::passive::may_eject`]).
+//! * [`Decider::probe_passed`] — a passing probe that flips nothing
+//!   (`InstanceState::observe_probe(true, ..)`): it ends a passive ejection.
 
 use crate::instance::Inst;
 use crate::model::InstanceModel;
+use fulcrum_policy::passive::{may_eject, PassiveConfig, Verdict};
 use fulcrum_policy::view::{self, Change, PoolView, Scratch};
 use fulcrum_policy::{
     build, hash_bytes, Algorithm, Balancer, Estimates, Inputs, PickContext, SelectOutcome,
@@ -36,6 +43,7 @@ pub struct Decider<'a> {
     view: PoolView,
     rng: fastrand::Rng,
     scratch: Scratch,
+    passive: PassiveConfig,
     now_ms: u64,
 }
 
@@ -79,8 +87,20 @@ impl<'a> Decider<'a> {
             ),
             rng: fastrand::Rng::with_seed(seed),
             scratch: Scratch::default(),
+            passive: PassiveConfig {
+                max_fails: 0,
+                fail_timeout_ms: 0,
+                max_ejection_percent: 0,
+            },
             now_ms: 0,
         }
+    }
+
+    /// The pool's `passive:` setting (off until given): what
+    /// [`Self::fail`] does.
+    pub fn passive(mut self, cfg: PassiveConfig) -> Self {
+        self.passive = cfg;
+        self
     }
 
     /// The pool's `slow_start` (0 = off): an instance back in service (see
@@ -197,11 +217,42 @@ impl<'a> Decider<'a> {
     }
 
     /// Active probes found instance `i` down (`false`) or up (`true`) now.
-    /// An instance coming back is in service from now on (slow start).
-    /// Down here or in its model's `down_between` window is down.
+    /// An instance coming back is in service from now on (slow start), and
+    /// no longer ejected. Down here or in its model's `down_between` window
+    /// is down.
     pub fn set_health(&mut self, i: usize, up: bool) {
         let now_ms = self.now_ms;
         self.insts[i].set_probed(up, now_ms);
+    }
+
+    /// A try on instance `i` failed now in the instance's fault (what the
+    /// data plane's `feedback::failed` is called for): counted for passive
+    /// ejection, which ejects it at `max_fails` if the pool's cap allows.
+    /// Does nothing without [`Self::passive`].
+    pub fn fail(&mut self, i: usize) -> Verdict {
+        let now_ms = self.now_ms;
+        for s in &mut self.insts {
+            s.refresh(now_ms);
+        }
+        let cfg = self.passive;
+        let mut ejector = std::mem::take(&mut self.insts[i].ejector);
+        let verdict = ejector.record_failure(now_ms, cfg, |_| {
+            may_eject(&self.insts, i, now_ms, cfg.max_ejection_percent)
+        });
+        self.insts[i].ejector = ejector;
+        verdict
+    }
+
+    /// A probe of instance `i` passed now without flipping it: a passive
+    /// ejection still running ends.
+    pub fn probe_passed(&mut self, i: usize) {
+        let now_ms = self.now_ms;
+        self.insts[i].ejector.end(now_ms);
+    }
+
+    /// Whether instance `i` is passively ejected now.
+    pub fn ejected(&self, i: usize) -> bool {
+        self.insts[i].ejector.is_ejected(self.now_ms)
     }
 }
 
@@ -245,6 +296,41 @@ mod tests {
         panicky.set_health(0, false);
         panicky.set_health(1, false);
         assert!(panicky.pick(None).is_some(), "panic mode tries them anyway");
+    }
+
+    #[test]
+    fn passive_ejection_is_capped_ended_by_a_probe_and_tried_when_nothing_else_is_up() {
+        let models: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|n| InstanceModel::new(*n, LatencyModel::Fixed(1.0)))
+            .collect();
+        let cfg = PassiveConfig {
+            max_fails: 1,
+            fail_timeout_ms: 10_000,
+            max_ejection_percent: 50,
+        };
+        let mut off = Decider::new(Algorithm::RoundRobin, &models, 1);
+        assert_eq!(off.fail(0), Verdict::Counted, "no passive setting: off");
+        let mut d = Decider::new(Algorithm::RoundRobin, &models, 1).passive(cfg);
+        assert_eq!(d.fail(0), Verdict::Ejected { until: 10_000 });
+        assert_eq!(d.fail(1), Verdict::Capped, "1 of 3 at 50 %");
+        for _ in 0..4 {
+            let i = d.pick(None).unwrap();
+            assert_ne!(i, 0, "ejected");
+            d.finish(i, None, false);
+        }
+        d.advance(1_000);
+        d.probe_passed(0);
+        assert!(!d.ejected(0));
+        assert_eq!(d.fail(1), Verdict::Ejected { until: 11_000 });
+        d.set_health(0, false);
+        d.set_health(2, false);
+        assert_eq!(d.pick(None), Some(1), "ejected, but the only one up");
+        d.set_health(1, true);
+        assert!(d.ejected(1), "no flip: still ejected");
+        d.set_health(1, false);
+        d.set_health(1, true);
+        assert!(!d.ejected(1), "back up: the ejection ended");
     }
 
     #[test]

@@ -9,11 +9,13 @@
 //! ([`fulcrum_policy::view`], [`fulcrum_policy::estimate`]). What the data
 //! plane learns from probes and load reports is read off the model at
 //! each decision instead ([`Inst::refresh`]), or, for probes, given by
-//! whoever drives the [`crate::Decider`] ([`Inst::set_probed`]).
+//! whoever drives the [`crate::Decider`] ([`Inst::set_probed`]). Passive
+//! ejection is the policy's [`Ejector`], fed by the `Decider`.
 
 use crate::model::InstanceModel;
 use fulcrum_policy::estimate::Estimates;
 use fulcrum_policy::facts::{InstanceFacts, Load};
+use fulcrum_policy::passive::Ejector;
 use fulcrum_policy::Priority;
 use std::collections::VecDeque;
 
@@ -45,6 +47,8 @@ pub(crate) struct Inst<'a> {
     /// The load report as of the last [`Inst::refresh`]: in-flight over
     /// capacity, reported at that instant.
     report: Load,
+    /// Passive ejection (off unless the `Decider` has a `passive` setting).
+    pub ejector: Ejector,
 }
 
 impl<'a> Inst<'a> {
@@ -63,6 +67,7 @@ impl<'a> Inst<'a> {
             probed_down: false,
             up_since_ms: 0,
             report: Load::default(),
+            ejector: Ejector::default(),
         }
     }
 
@@ -70,9 +75,12 @@ impl<'a> Inst<'a> {
     /// is in service from `now_ms` (as the data plane's
     /// `InstanceState::observe_probe`: at least 1, 0 meaning since the
     /// start).
+    /// A flip back up also ends a passive ejection, as the passing probe
+    /// that flips it does in the data plane.
     pub fn set_probed(&mut self, up: bool, now_ms: u64) {
         if up && self.probed_down {
             self.up_since_ms = self.up_since_ms.max(now_ms.max(1));
+            self.ejector.end(now_ms);
         }
         self.probed_down = !up;
     }
@@ -108,7 +116,7 @@ impl InstanceFacts for Inst<'_> {
         false
     }
     fn ejected_until_ms(&self) -> u64 {
-        0
+        self.ejector.ejected_until()
     }
     fn up_since_ms(&self) -> u64 {
         self.up_since_ms

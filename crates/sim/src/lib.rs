@@ -49,8 +49,10 @@
 //! network, retries, active health checks and passive ejection (an outage
 //! is given explicitly with `down_between`), slow start, and several
 //! gateway replicas. A [`Decider`] driven by hand takes exclusions (a
-//! retry's tried instances), probe results and a pool's `slow_start` and
-//! `panic`.
+//! retry's tried instances), probe results, a pool's `slow_start` and
+//! `panic`, and its `passive` ejection (failures, the
+//! `max_ejection_percent` cap, probes ending an ejection, ejected
+//! instances tried when nothing else is up).
 
 pub mod decider;
 pub mod engine;
