@@ -11,6 +11,7 @@ use serde::Deserialize;
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct FileAdmin {
     pub listen: Option<String>,
+    #[serde(default, deserialize_with = "crate::units::opt_stringish")]
     pub token: Option<String>,
 }
 
@@ -129,6 +130,7 @@ pub struct FileRegistry {
     pub heartbeat_timeout: Option<Dur>,
     pub route_prefix: Option<String>,
     pub default_algorithm: Option<String>,
+    #[serde(default, deserialize_with = "crate::units::opt_stringish")]
     pub token: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
 }

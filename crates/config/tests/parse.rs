@@ -173,7 +173,9 @@ fn endpoints_with_credentials_queries_or_no_scheme_are_refused() {
 
 #[test]
 fn unset_env_and_bad_yaml_are_clear() {
-    assert!(errors("admin: { token: ${NOT_SET_ANYWHERE} }")[0].contains("NOT_SET_ANYWHERE"));
+    // In a flow mapping `{…}` a reference is quoted (braces are YAML syntax there).
+    assert!(errors("admin: { token: \"${NOT_SET_ANYWHERE}\" }")[0].contains("NOT_SET_ANYWHERE"));
+    assert!(errors("admin:\n  token: ${NOT_SET_ANYWHERE}\n")[0].starts_with("admin.token: "));
     assert!(errors("pools: [unclosed")[0].starts_with("invalid YAML"));
     assert!(errors("- a\n- b")[0].contains("must be a mapping"));
 }
@@ -469,4 +471,49 @@ fn omitted_settings_take_the_named_defaults() {
     // The old paths still name them.
     assert_eq!(fulcrum_config::load::MAX_WEIGHT, MAX_WEIGHT);
     assert_eq!(fulcrum_config::load::DEFAULT_LISTEN, DEFAULT_LISTEN);
+}
+
+#[test]
+fn env_values_are_taken_literally_and_comments_are_not_expanded() {
+    let env = |k: &str| match k {
+        "TOK" => Some("abc #def".to_string()),
+        "DIGITS" => Some("12345".to_string()),
+        "W" => Some("3".to_string()),
+        "NL" => Some("x\nlisten: 1.2.3.4:1".to_string()),
+        _ => None,
+    };
+    let cfg = fulcrum_config::parse(
+        "# ${UNSET} in a comment is only a comment\nadmin:\n  token: ${TOK}\nregistry:\n  token: ${DIGITS}\n  path: /data/${NL}\npools:\n  p:\n    instances:\n      - { endpoint: \"http://h:1\", weight: \"${W}\" }\n",
+        &env,
+    )
+    .unwrap();
+    assert_eq!(cfg.admin.token.as_deref(), Some("abc #def"));
+    assert_eq!(cfg.registry.token.as_deref(), Some("12345"));
+    assert_eq!(cfg.pools["p"].instances[0].weight, 3);
+    assert_eq!(
+        cfg.listen,
+        fulcrum_config::embedded_default().listen,
+        "a value cannot add a key"
+    );
+    let unset = fulcrum_config::parse("admin:\n  token: ${UNSET:-}\n", &env).unwrap();
+    assert_eq!(unset.admin.token, None, "an empty expansion is no token");
+}
+
+#[test]
+fn endpoint_ports_out_of_range_are_named() {
+    for ep in [
+        "http://h:65536",
+        "http://h:-1",
+        "http://h:",
+        "http://h:99999",
+    ] {
+        let errs = errors(&format!(
+            "pools: {{ p: {{ instances: [ {{ endpoint: \"{ep}\" }} ] }} }}"
+        ));
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("pools.p.instances[0].endpoint") && e.contains("port")),
+            "{ep}: {errs:?}"
+        );
+    }
 }
