@@ -7,7 +7,7 @@ use super::tunnel;
 use crate::cache::{self, Fill, Lookup};
 use crate::clock::Clock;
 use crate::http::body::{buffer_for_replay, empty, full, BoxError, Buffered, ProxyBody, Tracked};
-use crate::http::headers;
+use crate::http::{headers, path};
 use crate::http::{Peer, ProxyError};
 use crate::runtime::{InstanceState, PoolRuntime, RouteMiss, Snapshot};
 use crate::upstream::error::body_read_error;
@@ -56,6 +56,7 @@ where
 {
     // A WebSocket handshake: balanced like any request, then tunnelled.
     let upgrade = tunnel::wants_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    normalize_path(&mut req)?;
     let (pool, skip) = route(snap, &req)?;
     let (parts, body) = req.into_parts();
     let limit = snap.config.limits.max_body;
@@ -120,6 +121,23 @@ where
         upgrade,
         fill,
     })))
+}
+
+/// Resolves the dot segments of the path before it is matched and
+/// forwarded, so a route prefix cannot be escaped (`/asr/../admin`).
+fn normalize_path<B>(req: &mut Request<B>) -> Result<(), ProxyError> {
+    let bad = |e: &str| ProxyError::BadRequest(e.to_string());
+    let std::borrow::Cow::Owned(p) = path::normalize(req.uri().path()).map_err(bad)? else {
+        return Ok(());
+    };
+    let pq = match req.uri().query() {
+        Some(q) => format!("{p}?{q}"),
+        None => p,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(pq.parse().map_err(|_| bad("malformed path"))?);
+    *req.uri_mut() = Uri::from_parts(parts).map_err(|_| bad("malformed path"))?;
+    Ok(())
 }
 
 /// The pool for a request, and how many bytes of its path the route consumes.
