@@ -39,6 +39,8 @@ pub enum ProxyError {
     BodyTooLarge { limit: u64 },
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
     #[error("the request body stalled for longer than {0:?} (timeouts.idle)")]
     ClientTimeout(std::time::Duration),
     #[error("the gateway is out of resources: {detail}")]
@@ -61,6 +63,7 @@ impl ProxyError {
             ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ProxyError::ClientTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
@@ -71,6 +74,7 @@ impl ProxyError {
             | ProxyError::NoService(_)
             | ProxyError::BodyTooLarge { .. }
             | ProxyError::BadRequest(_)
+            | ProxyError::NotImplemented(_)
             | ProxyError::ClientTimeout(_) => Blame::Downstream,
             ProxyError::Upstream { .. } | ProxyError::AllDown { .. } => Blame::Upstream,
             ProxyError::NoInstances { .. }

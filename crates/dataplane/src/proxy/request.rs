@@ -56,6 +56,7 @@ where
 {
     // A WebSocket handshake: balanced like any request, then tunnelled.
     let upgrade = tunnel::wants_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    check_framing(req.headers())?;
     normalize_path(&mut req)?;
     let (pool, skip) = route(snap, &req)?;
     let (parts, body) = req.into_parts();
@@ -121,6 +122,29 @@ where
         upgrade,
         fill,
     })))
+}
+
+/// RFC 9112 corners of the caller's head: one `Host` only (§3.2), and no
+/// transfer coding but `chunked` (§6.1: 501 rather than losing a `gzip`
+/// coding silently on the way to the instance).
+fn check_framing(h: &http::HeaderMap) -> Result<(), ProxyError> {
+    let mut hosts = h.get_all(header::HOST).iter();
+    if hosts.next().is_some() && hosts.next().is_some() {
+        return Err(ProxyError::BadRequest("more than one Host header".into()));
+    }
+    for v in h.get_all(header::TRANSFER_ENCODING) {
+        let codings = v.to_str().unwrap_or("?");
+        if codings
+            .split(',')
+            .map(str::trim)
+            .any(|c| !c.eq_ignore_ascii_case("chunked"))
+        {
+            return Err(ProxyError::NotImplemented(format!(
+                "transfer coding `{codings}` (only chunked is supported)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Resolves the dot segments of the path before it is matched and

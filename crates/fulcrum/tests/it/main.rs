@@ -21,6 +21,7 @@ mod native_admin;
 mod observe;
 mod openai;
 mod policies;
+mod protocol;
 mod proxying;
 mod registry;
 mod resilience;
