@@ -17,6 +17,7 @@ mod errors;
 mod failover;
 mod kill9;
 mod limits;
+mod logs;
 mod native_admin;
 mod observe;
 mod openai;
