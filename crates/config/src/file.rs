@@ -12,6 +12,7 @@ use serde::Deserialize;
 pub struct FileAdmin {
     pub listen: Option<String>,
     pub token: Option<String>,
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -37,6 +38,7 @@ pub struct FileTimeouts {
     pub response_header: Option<Dur>,
     pub idle: Option<Dur>,
     pub client_header: Option<Dur>,
+    pub keepalive: Option<Dur>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -44,6 +46,7 @@ pub struct FileLimits {
     pub max_body: Option<Size>,
     pub max_header: Option<Size>,
     pub max_connections: Option<u32>,
+    pub backlog: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
