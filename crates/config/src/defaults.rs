@@ -26,11 +26,25 @@ pub const DEFAULT_MAX_HEADER: u64 = 32 << 10;
 pub const MIN_MAX_HEADER: u64 = 8 << 10;
 /// `limits.max_connections:` — client connections open at once.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 65_536;
+/// `limits.backlog:` — connections the kernel queues, handshake done, until
+/// a listener accepts them (both listeners; Linux caps it at
+/// `net.core.somaxconn`, 4096 by default). The old fixed 128 made a burst
+/// of connects wait for SYN retransmits (1 s and more).
+pub const DEFAULT_BACKLOG: u32 = 1024;
+/// Largest `limits.backlog:` accepted (the kernel's own ceiling is lower).
+pub const MAX_BACKLOG: u32 = 65_535;
+/// `admin.max_connections:` — admin connections open at once. Beyond it,
+/// connects wait in the backlog; it also keeps the descriptors the admin
+/// listener can take small, so stalled admin callers cannot starve the proxy.
+pub const DEFAULT_ADMIN_MAX_CONNECTIONS: u32 = 256;
 
 // --- timeouts --------------------------------------------------------
 
 /// `timeouts.client_header:` — a caller must send its request head within this.
 pub const DEFAULT_CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// `timeouts.keepalive:` — an idle connection (HTTP/1.1 between requests,
+/// HTTP/2 with no open stream) is closed after this (nginx: 75 s).
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// `timeouts.connect:` — connecting to an instance.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// `timeouts.response_header:` — an instance's response head, after the request is sent.

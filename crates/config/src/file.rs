@@ -13,6 +13,7 @@ pub struct FileAdmin {
     pub listen: Option<String>,
     #[serde(default, deserialize_with = "crate::units::opt_stringish")]
     pub token: Option<String>,
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -38,6 +39,7 @@ pub struct FileTimeouts {
     pub response_header: Option<Dur>,
     pub idle: Option<Dur>,
     pub client_header: Option<Dur>,
+    pub keepalive: Option<Dur>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -45,6 +47,7 @@ pub struct FileLimits {
     pub max_body: Option<Size>,
     pub max_header: Option<Size>,
     pub max_connections: Option<u32>,
+    pub backlog: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

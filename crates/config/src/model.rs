@@ -14,8 +14,13 @@ pub struct Config {
     pub listen: SocketAddr,
     pub admin: Admin,
     pub limits: Limits,
-    /// A caller must send its request head within this (a listener setting).
+    /// A caller must send its request head within this, counted from the
+    /// connection's accept (or, on a kept-alive connection, from the next
+    /// request's first byte). A listener setting, also used by the admin
+    /// listener (for the head, and again for the body).
     pub client_header: Duration,
+    /// An idle connection is closed after this (a listener setting).
+    pub keepalive: Duration,
     /// Self-registration of instances (the video-analysis platform's API).
     pub registry: Registry,
     /// The settings a pool formed by registration gets when no `pools:`
@@ -86,6 +91,8 @@ pub struct CacheConfig {
 pub struct Admin {
     pub listen: SocketAddr,
     pub token: Option<String>,
+    /// Admin connections open at once (more wait in the backlog).
+    pub max_connections: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +100,8 @@ pub struct Limits {
     pub max_body: u64,
     pub max_header: u64,
     pub max_connections: u32,
+    /// Listen backlog of both listeners.
+    pub backlog: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -517,3 +517,36 @@ fn endpoint_ports_out_of_range_are_named() {
         );
     }
 }
+
+#[test]
+fn connection_limits_and_the_keepalive_timeout() {
+    use fulcrum_config::defaults::*;
+    let c = parse("", &env).unwrap();
+    assert_eq!(c.keepalive, DEFAULT_KEEPALIVE_TIMEOUT);
+    assert_eq!(c.limits.backlog, DEFAULT_BACKLOG);
+    const { assert!(DEFAULT_BACKLOG > 128) };
+    assert_eq!(c.admin.max_connections, DEFAULT_ADMIN_MAX_CONNECTIONS);
+    let c = parse(
+        "admin: { max_connections: 16 }\nlimits: { backlog: 4096 }\ntimeouts: { keepalive: 75s }",
+        &env,
+    )
+    .unwrap();
+    assert_eq!(
+        (c.admin.max_connections, c.limits.backlog, c.keepalive),
+        (16, 4096, Duration::from_secs(75))
+    );
+    let errs = errors(
+        "admin: { max_connections: 0 }\nlimits: { backlog: 0 }\ntimeouts: { keepalive: 0s }\npools: { p: { timeouts: { keepalive: 5s } } }\n",
+    );
+    for w in [
+        "admin.max_connections: must be at least 1",
+        "limits.backlog: must be between 1 and 65535",
+        "timeouts.keepalive: must be greater than 0",
+        "pools.p.timeouts.keepalive: is a listener setting",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing `{w}` in {errs:#?}"
+        );
+    }
+}

@@ -142,6 +142,7 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
     let admin = listen::build_admin(s.admin, &mut errs);
     let limits = listen::build_limits(s.limits, &mut errs);
     let client_header = listen::client_header(&s.timeouts, &mut errs);
+    let keepalive = listen::keepalive(&s.timeouts, &mut errs);
 
     let globals = pools::Globals {
         health: &s.health,
@@ -160,6 +161,7 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
     errs.into_result()?;
     Ok(Config {
         client_header,
+        keepalive,
         registry,
         default_pool,
         listen: listen.expect("no errors"),

@@ -13,6 +13,7 @@ mod balancing;
 mod cache;
 mod cli;
 mod compat;
+mod connections;
 mod errors;
 mod failover;
 mod kill9;
