@@ -80,6 +80,9 @@ pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_SLOW_START: Duration = Duration::ZERO;
 /// A pool's `panic:` — fail fast when every instance is down.
 pub const DEFAULT_PANIC: bool = false;
+/// A pool's `registration:` — registered instances may not join a pool
+/// of the config file unless it says so.
+pub const DEFAULT_POOL_REGISTRATION: bool = false;
 
 // --- endpoints -----------------------------------------------------------
 

@@ -87,6 +87,7 @@ pub struct FilePool {
     pub slow_start: Option<Dur>,
     pub tls: Option<FileUpstreamTls>,
     pub cache: Option<FileCache>,
+    pub registration: Option<bool>,
 }
 
 /// `tls:` at the top level: TLS termination on the proxy listener.

@@ -151,6 +151,10 @@ pub struct Pool {
     pub tls: UpstreamTls,
     /// Response cache, when configured.
     pub cache: Option<CacheConfig>,
+    /// Registered instances whose task type names this pool may join it
+    /// (`pools.NAME.registration`; a pool of the file is closed to them by
+    /// default). True for the registry's own default pool.
+    pub registration: bool,
 }
 
 /// Where a request's key for `consistent_hash` comes from.

@@ -470,3 +470,16 @@ fn omitted_settings_take_the_named_defaults() {
     assert_eq!(fulcrum_config::load::MAX_WEIGHT, MAX_WEIGHT);
     assert_eq!(fulcrum_config::load::DEFAULT_LISTEN, DEFAULT_LISTEN);
 }
+
+#[test]
+fn registration_into_a_configured_pool_is_off_unless_opted_in() {
+    let c = parse("pools: { a: { registration: true }, b: {} }", &env).unwrap();
+    assert!(c.pools["a"].registration);
+    assert!(!c.pools["b"].registration);
+    assert!(c.default_pool.registration, "the registry's own pools");
+    let errs = errors("pools: { a: { registration: maybe } }");
+    assert!(
+        errs.iter().any(|e| e.starts_with("pools.a.registration")),
+        "{errs:?}"
+    );
+}

@@ -4,7 +4,7 @@
 //!
 //! | call | answer |
 //! |---|---|
-//! | `POST /register` | `{"ok":true,"service_id","instance_id"}`; `400 {"error"}` on a bad body |
+//! | `POST /register` | `{"ok":true,"service_id","instance_id"}`; `400 {"error"}` on a bad body; `403` when the config does not allow it (see below) |
 //! | `POST /heartbeat/{id}` | id = instance_id, endpoint (percent-encoded) or service_id; optional stats body |
 //! | `DELETE /unregister/{id}` | same id forms |
 //! | `POST /clear_all` | `{"ok":true,"cleared_count":N}` |
@@ -15,6 +15,12 @@
 //!
 //! When `registry.token` is set, the mutating calls need
 //! `Authorization: Bearer <token>` (compared in constant time).
+//!
+//! A well-formed registration is refused with `403` when a task type names
+//! a pool of the config file that does not take registrations (its
+//! `pools.NAME.registration` is not `true`): the whole registration, also
+//! when its other task types would be allowed, so an instance is never
+//! half-registered.
 
 use super::{instance_id, HeartbeatStats, Record, RegisterRequest, Registry, RegistryError};
 use axum::body::Bytes;
@@ -70,6 +76,7 @@ impl IntoResponse for RegistryError {
     fn into_response(self) -> Response {
         let status = match self {
             RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
+            RegistryError::Forbidden(_) => StatusCode::FORBIDDEN,
             RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
             RegistryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -5,6 +5,10 @@
 //! Every task type a registered instance names is a pool of that name: a
 //! `pools:` entry of the same name supplies its policy, otherwise the
 //! registry's default pool (global defaults + `registry.default_algorithm`).
+//! A `pools:` entry takes registered instances only when it says so
+//! (`registration: true`); otherwise a registration naming it is refused
+//! whole, so a registration can never join the config file's own pools
+//! (and the callers' traffic to them) uninvited.
 //! Any change asks the [`Publisher`] to publish, which merges the
 //! registrations into the config file's pools and re-aligns the health
 //! probers, so a registered instance is probed like a configured one (a
@@ -91,8 +95,11 @@ impl Registry {
 
     /// Adds or replaces (same endpoint) a registration.
     pub fn register(&self, req: RegisterRequest) -> Result<Record, RegistryError> {
-        let allowed = self.config().registry.allowed_hosts;
-        let mut record = req.into_record(self.unix_now(), &allowed)?;
+        let cfg = self.config();
+        let mut record = req.into_record(self.unix_now(), &cfg.registry.allowed_hosts)?;
+        if let Some(refused) = refusal(&record, &cfg) {
+            return Err(refused);
+        }
         record.seen_ms = self.gateway.clock.now_ms();
         let bytes = serde_json::to_vec(&record).map_err(|e| RegistryError::Store(e.to_string()))?;
         {
@@ -237,6 +244,20 @@ impl Registry {
     }
 }
 
+/// Why the config `cfg` does not allow the registration `r`, if it does
+/// not: one of its task types names a pool of the file that does not take
+/// registrations.
+fn refusal(r: &Record, cfg: &Config) -> Option<RegistryError> {
+    let closed = r
+        .task_types
+        .iter()
+        .find(|t| cfg.pools.get(*t).is_some_and(|p| !p.registration))?;
+    Some(RegistryError::Forbidden(format!(
+        "task type `{closed}` is a pool of the config file that takes no registered instances \
+         (set `pools.{closed}.registration: true` to allow it); nothing was registered"
+    )))
+}
+
 impl Source for Registry {
     /// One pool per registered task type, added to the file's pools.
     fn contribute(&self, desired: &mut Desired) {
@@ -247,6 +268,10 @@ impl Source for Registry {
                 continue;
             };
             for task in &r.task_types {
+                // Registered before the pool was closed to registration.
+                if cfg.pools.get(task).is_some_and(|p| !p.registration) {
+                    continue;
+                }
                 let pool = cfg.pools.entry(task.clone()).or_insert_with(|| {
                     let mut p = cfg.default_pool.clone();
                     p.name = task.clone();

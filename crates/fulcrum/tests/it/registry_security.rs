@@ -1,0 +1,69 @@
+//! The registry's doors (issue #11): who may join which pool, which
+//! endpoints are refused, what a caller learns from an error, what the log
+//! shows of a registered value, and the limits on what one caller can add.
+
+use crate::common::*;
+use http::Method;
+use serde_json::json;
+
+fn api(gw: &fulcrum::app::Running, path: &str) -> String {
+    format!("http://{}/api/v1/ai_analysis{path}", gw.admin_addr)
+}
+
+async fn register(c: &TestClient, gw: &fulcrum::app::Running, body: serde_json::Value) -> Resp {
+    send(
+        c,
+        Method::POST,
+        &api(gw, "/register"),
+        body.to_string().as_bytes(),
+        &[("content-type", "application/json")],
+    )
+    .await
+}
+
+fn body(service_id: &str, endpoint: &str, tasks: &[&str]) -> serde_json::Value {
+    json!({"service_id": service_id, "task_types": tasks, "endpoint": endpoint})
+}
+
+async fn total(c: &TestClient, gw: &fulcrum::app::Running) -> u64 {
+    get(c, &api(gw, "/services")).await.json()["total"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_never_joins_a_configured_pool_unless_it_opts_in() {
+    let (own, intruder) = (mock("own").await, mock("intruder").await);
+    let gw = gateway(&format!(
+        "pools:\n  llm:\n    instances: [ {{ endpoint: \"{}\" }} ]\nroutes: [ {{ path_prefix: /llm/, pool: llm }} ]\n",
+        own.url()
+    ))
+    .await;
+    let c = client();
+    let ep = format!("{}/infer", intruder.url());
+    let r = register(&c, &gw, body("evil", &ep, &["llm"])).await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    let e = r.json()["error"].as_str().unwrap().to_string();
+    assert!(e.contains("pools.llm.registration"), "{e}");
+    // With an allowed task type too, the whole registration is refused.
+    let r = register(&c, &gw, body("evil", &ep, &["other", "llm"])).await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert_eq!(total(&c, &gw).await, 0);
+    for _ in 0..10 {
+        let r = get(&c, &format!("http://{}/llm/x", gw.proxy_addr)).await;
+        assert_eq!((r.status.as_u16(), r.instance()), (200, "own".into()));
+    }
+    assert_eq!(
+        intruder.stats().requests,
+        0,
+        "the static pool was not joined"
+    );
+    let infer = format!("http://{}/infer/other", gw.proxy_addr);
+    assert_eq!(post(&c, &infer, b"{}").await.status, 404);
+
+    // A task type without a `pools:` entry still forms the registry's own pool.
+    let r = register(&c, &gw, body("ok", &ep, &["other"])).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = post(&c, &infer, b"{}").await;
+    assert_eq!((r.status.as_u16(), r.instance()), (200, "intruder".into()));
+}
