@@ -196,6 +196,9 @@ impl Running {
             }
         }
         self.file.set(config);
+        if let Some(r) = &self.registry {
+            r.prune();
+        }
         self.publisher.publish();
         Ok(fixed)
     }

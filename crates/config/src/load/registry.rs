@@ -7,7 +7,7 @@ use crate::defaults::{
     DEFAULT_REGISTRY_PATH, DEFAULT_ROUTE_PREFIX,
 };
 use crate::file::FileRegistry;
-use crate::model::Registry;
+use crate::model::{AllowedHost, Registry};
 use fulcrum_policy::Algorithm;
 
 /// `registry:`, and the algorithm name for pools formed by registration.
@@ -68,7 +68,21 @@ pub(super) fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, &
         heartbeat_timeout,
         route_prefix,
         token: r.token.filter(|t| !t.is_empty()),
-        allowed_hosts: r.allowed_hosts.unwrap_or_default(),
+        allowed_hosts: allowed_hosts(r.allowed_hosts.unwrap_or_default(), errs),
     };
     (registry, default_algorithm.name())
+}
+
+/// `registry.allowed_hosts`, each entry checked on its own.
+fn allowed_hosts(raw: Vec<String>, errs: &mut Errors) -> Vec<AllowedHost> {
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a.parse::<AllowedHost>() {
+            Ok(h) => Some(h),
+            Err(m) => {
+                errs.push(&format!("registry.allowed_hosts[{i}]"), m);
+                None
+            }
+        })
+        .collect()
 }

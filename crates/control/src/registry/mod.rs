@@ -75,8 +75,31 @@ impl Registry {
             gateway,
             publisher: Arc::downgrade(publisher),
         });
+        reg.prune();
         publisher.add_source(reg.clone());
         Ok(reg)
+    }
+
+    /// Drops the registrations that the config in force no longer allows
+    /// (see [`Registry::register`]'s checks), from memory and from the
+    /// store, logging each: at start-up and after a reload, a
+    /// registration made under an older config is removed rather than
+    /// routed. Returns the endpoints dropped; the caller publishes.
+    pub fn prune(&self) -> Vec<String> {
+        let cfg = self.config();
+        let mut recs = self.records();
+        let dropped: Vec<(String, RegistryError)> = recs
+            .values()
+            .filter_map(|r| refusal(r, &cfg).map(|why| (r.endpoint.clone(), why)))
+            .collect();
+        for (ep, why) in &dropped {
+            if let Err(e) = self.store.delete(ep) {
+                tracing::error!(endpoint = ?ep, error = %e, "could not delete a dropped registration from the store");
+            }
+            recs.remove(ep);
+            tracing::warn!(endpoint = ?ep, reason = ?why.to_string(), "registration dropped: the config in force does not allow it");
+        }
+        dropped.into_iter().map(|(ep, _)| ep).collect()
     }
 
     /// Seconds since the Unix epoch, on the gateway's clock.
@@ -93,10 +116,13 @@ impl Registry {
         self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds or replaces (same endpoint) a registration.
+    /// Adds or replaces (same endpoint) a registration, when the config in
+    /// force allows it: its endpoint in `registry.allowed_hosts` (when
+    /// set), and none of its task types naming a pool of the file closed to
+    /// registration (403 otherwise).
     pub fn register(&self, req: RegisterRequest) -> Result<Record, RegistryError> {
         let cfg = self.config();
-        let mut record = req.into_record(self.unix_now(), &cfg.registry.allowed_hosts)?;
+        let mut record = req.into_record(self.unix_now())?;
         if let Some(refused) = refusal(&record, &cfg) {
             return Err(refused);
         }
@@ -245,9 +271,22 @@ impl Registry {
 }
 
 /// Why the config `cfg` does not allow the registration `r`, if it does
-/// not: one of its task types names a pool of the file that does not take
-/// registrations.
+/// not: its endpoint is not in `registry.allowed_hosts`, or one of its
+/// task types names a pool of the file that does not take registrations.
 fn refusal(r: &Record, cfg: &Config) -> Option<RegistryError> {
+    let Ok(endpoint) = parse_endpoint(&r.endpoint) else {
+        return Some(RegistryError::Invalid(format!(
+            "`endpoint` `{}` is not a valid endpoint",
+            r.endpoint
+        )));
+    };
+    let (host, port) = endpoint.host_port();
+    let allowed = &cfg.registry.allowed_hosts;
+    if !allowed.is_empty() && !allowed.iter().any(|a| a.admits(host, port)) {
+        return Some(RegistryError::Forbidden(format!(
+            "`endpoint` {host}:{port} is not in registry.allowed_hosts"
+        )));
+    }
     let closed = r
         .task_types
         .iter()

@@ -67,3 +67,90 @@ async fn registration_never_joins_a_configured_pool_unless_it_opts_in() {
     let r = post(&c, &infer, b"{}").await;
     assert_eq!((r.status.as_u16(), r.instance()), (200, "intruder".into()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_hosts_can_restrict_ports() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    let gw = gateway(&format!(
+        "registry: {{ path: \"{}\", allowed_hosts: [\"127.0.0.1:{}\", \"127.0.0.0/8:1-2\"] }}\n",
+        scratch_dir(),
+        a.addr().port()
+    ))
+    .await;
+    let c = client();
+    let r = register(&c, &gw, body("a", &format!("{}/infer", a.url()), &["t"])).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = register(&c, &gw, body("b", &format!("{}/infer", b.url()), &["t"])).await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("registry.allowed_hosts"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_name_entry_admits_that_name_only() {
+    let m = mock("m").await;
+    let gw = gateway(&format!(
+        "registry: {{ path: \"{}\", allowed_hosts: [localhost] }}\n",
+        scratch_dir()
+    ))
+    .await;
+    let c = client();
+    let port = m.addr().port();
+    let r = register(
+        &c,
+        &gw,
+        body("ip", &format!("http://127.0.0.1:{port}/infer"), &["t"]),
+    )
+    .await;
+    assert_eq!(
+        r.status, 403,
+        "what `localhost` resolves to is not admitted"
+    );
+    let r = register(
+        &c,
+        &gw,
+        body("name", &format!("http://localhost:{port}/infer"), &["t"]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_no_longer_allowed_are_dropped_at_restart_and_reload() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    let dir = scratch_dir();
+    let c = client();
+    let open = format!("registry: {{ path: \"{dir}\" }}\n");
+    let gw = gateway(&open).await;
+    for (sid, m) in [("a", &a), ("b", &b)] {
+        let r = register(&c, &gw, body(sid, &format!("{}/infer", m.url()), &["t"])).await;
+        assert_eq!(r.status, 200);
+    }
+    gw.shutdown().await;
+
+    // Restarted with only `a` allowed: `b` is dropped, not routed.
+    let only_a = format!(
+        "registry: {{ path: \"{dir}\", allowed_hosts: [\"127.0.0.1:{}\"] }}\n",
+        a.addr().port()
+    );
+    let gw = gateway(&only_a).await;
+    let list = get(&c, &api(&gw, "/services")).await.json();
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["services"][0]["service_id"], "a");
+    for _ in 0..6 {
+        let r = post(&c, &format!("http://{}/infer/t", gw.proxy_addr), b"{}").await;
+        assert_eq!((r.status.as_u16(), r.instance()), (200, "a".into()));
+    }
+
+    // Reloaded with nothing of loopback allowed: `a` goes too.
+    let none = format!(
+        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nregistry: {{ path: \"{dir}\", allowed_hosts: [10.1.2.3] }}\n"
+    );
+    gw.reload(fulcrum_config::parse(&none, &|_| None).unwrap())
+        .unwrap();
+    assert_eq!(total(&c, &gw).await, 0);
+    let r = post(&c, &format!("http://{}/infer/t", gw.proxy_addr), b"{}").await;
+    assert_eq!(r.status, 404);
+}
