@@ -27,6 +27,12 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// TLS termination on `listen` (HTTP/1.1 and HTTP/2 by ALPN).
     pub tls: Option<ListenerTls>,
+    /// The gateway's own listeners (`listen` and `admin.listen`), which no
+    /// instance may be: registration refuses them and the data plane does
+    /// not connect to them. Not a key of the file: the loader fills in the
+    /// configured addresses, and start-up replaces them with the bound
+    /// ones (a port of 0 becomes the real port).
+    pub own_addrs: Vec<SocketAddr>,
 }
 
 impl Config {

@@ -29,8 +29,10 @@ pub use record::{instance_id, HeartbeatStats, Record, RegisterRequest};
 use crate::persist::Persist;
 use crate::publish::{ConfigFile, Desired, Publisher, Source};
 use fulcrum_config::{parse_endpoint, Config, Instance};
+use fulcrum_dataplane::upstream::dial::is_own_listener;
 use fulcrum_dataplane::Gateway;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
 
 pub struct Registry {
@@ -270,9 +272,25 @@ impl Registry {
     }
 }
 
+/// The address an endpoint's host stands for without a lookup: an IP
+/// address, or loopback for `localhost` (and `*.localhost`, RFC 6761).
+/// Other names are checked when connecting, on what they resolve to.
+fn literal_ip(host: &str) -> Option<IpAddr> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse() {
+        return Some(ip);
+    }
+    let name = bare.trim_end_matches('.').to_ascii_lowercase();
+    (name == "localhost" || name.ends_with(".localhost")).then_some(IpAddr::from([127, 0, 0, 1]))
+}
+
 /// Why the config `cfg` does not allow the registration `r`, if it does
-/// not: its endpoint is not in `registry.allowed_hosts`, or one of its
-/// task types names a pool of the file that does not take registrations.
+/// not: its endpoint is one of the gateway's own listeners or not in
+/// `registry.allowed_hosts`, or one of its task types names a pool of the
+/// file that does not take registrations.
 fn refusal(r: &Record, cfg: &Config) -> Option<RegistryError> {
     let Ok(endpoint) = parse_endpoint(&r.endpoint) else {
         return Some(RegistryError::Invalid(format!(
@@ -281,6 +299,13 @@ fn refusal(r: &Record, cfg: &Config) -> Option<RegistryError> {
         )));
     };
     let (host, port) = endpoint.host_port();
+    if let Some(ip) = literal_ip(host) {
+        if is_own_listener(&cfg.own_addrs, SocketAddr::new(ip, port)) {
+            return Some(RegistryError::Forbidden(format!(
+                "`endpoint` {host}:{port} is one of this gateway's own listeners (listen, admin.listen)"
+            )));
+        }
+    }
     let allowed = &cfg.registry.allowed_hosts;
     if !allowed.is_empty() && !allowed.iter().any(|a| a.admits(host, port)) {
         return Some(RegistryError::Forbidden(format!(

@@ -141,9 +141,11 @@ impl Snapshot {
                 }
             }
         }
+        let own = Arc::new(config.own_addrs.clone());
         for (url, inst) in &instances {
             inst.waiters
                 .store(Arc::new(queues.remove(url).unwrap_or_default()));
+            inst.origin.set_own(&own);
         }
         set_upstream_tls(&pools, &instances);
         let mut routes: Vec<RouteEntry> = config

@@ -5,6 +5,7 @@
 use crate::common::*;
 use http::Method;
 use serde_json::json;
+use std::time::Duration;
 
 fn api(gw: &fulcrum::app::Running, path: &str) -> String {
     format!("http://{}/api/v1/ai_analysis{path}", gw.admin_addr)
@@ -153,4 +154,60 @@ async fn registrations_no_longer_allowed_are_dropped_at_restart_and_reload() {
     assert_eq!(total(&c, &gw).await, 0);
     let r = post(&c, &format!("http://{}/infer/t", gw.proxy_addr), b"{}").await;
     assert_eq!(r.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_on_the_gateways_own_listeners_are_refused_at_registration() {
+    let m = mock("m").await;
+    let gw = gateway("").await;
+    let c = client();
+    let (p, a) = (gw.proxy_addr.port(), gw.admin_addr.port());
+    for ep in [
+        format!("http://127.0.0.1:{a}/api/v1/ai_analysis/clear_all"),
+        format!("http://localhost:{a}/api/v1/pools"),
+        format!("http://LocalHost:{a}/"),
+        format!("http://0.0.0.0:{a}/"),
+        format!("http://[::1]:{a}/"),
+        format!("http://127.0.0.1:{p}/infer/t"),
+        format!("http://127.9.9.9:{p}/"),
+        format!("http://[::]:{p}/"),
+    ] {
+        let r = register(&c, &gw, body("loop", &ep, &["t"])).await;
+        assert_eq!(r.status, 403, "{ep}: {:?}", r.body);
+        let e = r.json()["error"].as_str().unwrap().to_string();
+        assert!(e.contains("own"), "{ep}: {e}");
+    }
+    assert_eq!(total(&c, &gw).await, 0);
+    // Another port on loopback is someone else's.
+    let r = register(&c, &gw, body("m", &format!("{}/infer", m.url()), &["t"])).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_never_connects_to_its_own_listeners() {
+    // A configured instance on the admin listener, by a name the
+    // registration check never sees: refused when connecting.
+    let m = mock("m").await;
+    let admin = free_port();
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:{admin} }}\nregistry: {{ path: \"{}\" }}\npools:\n  loop:\n    retry: {{ tries: 1 }}\n    instances: [ {{ endpoint: \"http://localhost:{admin}/api/v1/ai_analysis\" }} ]\nroutes: [ {{ path_prefix: /, pool: loop }} ]\n",
+        scratch_dir()
+    );
+    let cfg = fulcrum_config::parse(&yaml, &|_| None).unwrap();
+    let gw = fulcrum::app::start_with_grace(cfg, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let c = client();
+    let r = register(&c, &gw, body("m", &format!("{}/infer", m.url()), &["t"])).await;
+    assert_eq!(r.status, 200);
+    let r = post(&c, &format!("http://{}/clear_all", gw.proxy_addr), b"").await;
+    assert!(
+        r.status == 502 || r.status == 503,
+        "{}: {:?}",
+        r.status,
+        r.body
+    );
+    assert_eq!(total(&c, &gw).await, 1, "not cleared through the proxy");
+    let r = get(&c, &format!("http://{}/services", gw.proxy_addr)).await;
+    assert!(!String::from_utf8_lossy(&r.body).contains("services"));
 }
