@@ -69,6 +69,10 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
     let admin_addr = admin_l.local_addr()?;
     // No instance may be one of these (registration, and every connect).
     config.own_addrs = vec![proxy_addr, admin_addr];
+    if config.registry.enabled && config.registry.token.is_none() && !admin_addr.ip().is_loopback()
+    {
+        tracing::warn!(%admin_addr, "the service registry (on admin.listen) is reachable beyond loopback and registry.token is not set: anyone who can reach it can register instances; set registry.token and registry.allowed_hosts (docs/SECURITY.md)");
+    }
     let opts = ListenerOptions {
         grace,
         ..ListenerOptions::from_config(&config)

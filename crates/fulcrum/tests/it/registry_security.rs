@@ -5,6 +5,7 @@
 use crate::common::*;
 use http::Method;
 use serde_json::json;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn api(gw: &fulcrum::app::Running, path: &str) -> String {
@@ -30,6 +31,44 @@ async fn total(c: &TestClient, gw: &fulcrum::app::Running) -> u64 {
     get(c, &api(gw, "/services")).await.json()["total"]
         .as_u64()
         .unwrap()
+}
+
+/// Everything logged on this thread while it lives, as the `fmt` layer
+/// writes it (a current-thread runtime polls the whole gateway here).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
+impl Logs {
+    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        (logs, tracing::subscriber::set_default(sub))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).to_string()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,4 +249,32 @@ async fn the_proxy_never_connects_to_its_own_listeners() {
     assert_eq!(total(&c, &gw).await, 1, "not cleared through the proxy");
     let r = get(&c, &format!("http://{}/services", gw.proxy_addr)).await;
     assert!(!String::from_utf8_lossy(&r.body).contains("services"));
+}
+
+// Current-thread runtimes: the captured subscriber is this thread's, and
+// the whole gateway runs on it.
+
+#[tokio::test]
+async fn a_registry_open_beyond_loopback_without_a_token_is_warned_about_at_start() {
+    for (admin, token, warned) in [
+        ("0.0.0.0:0", "", true),
+        ("127.0.0.1:0", "", false),
+        ("0.0.0.0:0", ", token: t0k", false),
+    ] {
+        let (logs, _guard) = Logs::capture();
+        let yaml = format!(
+            "listen: 127.0.0.1:0\nadmin: {{ listen: \"{admin}\" }}\nregistry: {{ path: \"{}\"{token} }}\n",
+            scratch_dir()
+        );
+        let cfg = fulcrum_config::parse(&yaml, &|_| None).unwrap();
+        let gw = fulcrum::app::start_with_grace(cfg, Duration::from_secs(1))
+            .await
+            .unwrap();
+        gw.shutdown().await;
+        let text = logs.text();
+        let warning = text
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("registry.token"));
+        assert_eq!(warning, warned, "{admin}{token}:\n{text}");
+    }
 }
