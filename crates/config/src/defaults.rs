@@ -121,3 +121,7 @@ pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
 pub const DEFAULT_ROUTE_PREFIX: &str = "/infer/";
 /// `registry.default_algorithm:` — for pools formed by registration.
 pub const DEFAULT_REGISTRY_ALGORITHM: Algorithm = Algorithm::LeastCalls;
+/// `registry.max_task_types:` — task types one registration may name.
+pub const DEFAULT_REGISTRY_MAX_TASK_TYPES: usize = 16;
+/// `registry.max_instances:` — registrations the registry holds at once.
+pub const DEFAULT_REGISTRY_MAX_INSTANCES: usize = 1024;

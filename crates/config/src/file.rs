@@ -132,4 +132,6 @@ pub struct FileRegistry {
     pub default_algorithm: Option<String>,
     pub token: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
+    pub max_task_types: Option<usize>,
+    pub max_instances: Option<usize>,
 }

@@ -254,6 +254,10 @@ pub struct Registry {
     /// When non-empty, registered endpoints must be on one of these hosts
     /// (and ports).
     pub allowed_hosts: Vec<AllowedHost>,
+    /// Task types one registration may name (each is a pool membership).
+    pub max_task_types: usize,
+    /// Registrations (endpoints) the registry holds at once.
+    pub max_instances: usize,
 }
 
 /// One `registry.allowed_hosts` entry: `HOST` or `HOST:PORTS`, where HOST

@@ -520,3 +520,23 @@ fn allowed_hosts_admit_by_address_block_name_and_port() {
     assert!(a[0].admits("localhost", 1) && !a[0].admits("127.0.0.1", 1));
     assert!(a[1].admits("127.0.0.1", 1) && !a[1].admits("localhost", 1));
 }
+
+#[test]
+fn the_registry_limits_have_defaults_and_must_be_positive() {
+    use fulcrum_config::defaults::*;
+    let c = parse("registry: { max_task_types: 4, max_instances: 10 }", &env).unwrap();
+    assert_eq!(
+        (c.registry.max_task_types, c.registry.max_instances),
+        (4, 10)
+    );
+    let d = parse("", &env).unwrap();
+    assert_eq!(d.registry.max_task_types, DEFAULT_REGISTRY_MAX_TASK_TYPES);
+    assert_eq!(d.registry.max_instances, DEFAULT_REGISTRY_MAX_INSTANCES);
+    let errs = errors("registry: { max_task_types: 0, max_instances: 0 }");
+    for w in [
+        "registry.max_task_types: must be at least 1",
+        "registry.max_instances: must be at least 1",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
+    }
+}

@@ -4,7 +4,8 @@
 use super::errors::Errors;
 use crate::defaults::{
     DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_REGISTRY_ALGORITHM, DEFAULT_REGISTRY_ENABLED,
-    DEFAULT_REGISTRY_PATH, DEFAULT_ROUTE_PREFIX,
+    DEFAULT_REGISTRY_MAX_INSTANCES, DEFAULT_REGISTRY_MAX_TASK_TYPES, DEFAULT_REGISTRY_PATH,
+    DEFAULT_ROUTE_PREFIX,
 };
 use crate::file::FileRegistry;
 use crate::model::{AllowedHost, Registry};
@@ -59,6 +60,16 @@ pub(super) fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, &
             DEFAULT_REGISTRY_ALGORITHM
         }
     };
+    let max_task_types = r.max_task_types.unwrap_or(DEFAULT_REGISTRY_MAX_TASK_TYPES);
+    let max_instances = r.max_instances.unwrap_or(DEFAULT_REGISTRY_MAX_INSTANCES);
+    for (key, v) in [
+        ("registry.max_task_types", max_task_types),
+        ("registry.max_instances", max_instances),
+    ] {
+        if v == 0 {
+            errs.push(key, "must be at least 1".into());
+        }
+    }
     let registry = Registry {
         enabled: r.enabled.unwrap_or(DEFAULT_REGISTRY_ENABLED),
         path: r
@@ -69,6 +80,8 @@ pub(super) fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, &
         route_prefix,
         token: r.token.filter(|t| !t.is_empty()),
         allowed_hosts: allowed_hosts(r.allowed_hosts.unwrap_or_default(), errs),
+        max_task_types,
+        max_instances,
     };
     (registry, default_algorithm.name())
 }

@@ -132,6 +132,14 @@ impl Registry {
         let bytes = serde_json::to_vec(&record).map_err(|e| RegistryError::Store(e.to_string()))?;
         {
             let mut recs = self.records();
+            let max = cfg.registry.max_instances;
+            if recs.len() >= max && !recs.contains_key(&record.endpoint) {
+                return Err(RegistryError::Full(format!(
+                    "the registry holds {} instances, its limit (registry.max_instances); \
+                     one must leave before another registers",
+                    recs.len()
+                )));
+            }
             self.store
                 .put(&record.endpoint, &bytes)
                 .map_err(RegistryError::Store)?;
@@ -288,10 +296,18 @@ fn literal_ip(host: &str) -> Option<IpAddr> {
 }
 
 /// Why the config `cfg` does not allow the registration `r`, if it does
-/// not: its endpoint is one of the gateway's own listeners or not in
+/// not: more task types than `registry.max_task_types`, its endpoint one
+/// of the gateway's own listeners or not in
 /// `registry.allowed_hosts`, or one of its task types names a pool of the
 /// file that does not take registrations.
 fn refusal(r: &Record, cfg: &Config) -> Option<RegistryError> {
+    let max = cfg.registry.max_task_types;
+    if r.task_types.len() > max {
+        return Some(RegistryError::Invalid(format!(
+            "`task_types` has {} entries; at most {max} are allowed (registry.max_task_types)",
+            r.task_types.len()
+        )));
+    }
     let Ok(endpoint) = parse_endpoint(&r.endpoint) else {
         return Some(RegistryError::Invalid(format!(
             "`endpoint` `{}` is not a valid endpoint",

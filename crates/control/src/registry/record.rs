@@ -12,8 +12,6 @@ use serde_json::Value;
 
 /// Longest accepted string field (service_id, name, version, task type).
 const MAX_FIELD: usize = 256;
-/// Most task types one instance may serve.
-const MAX_TASK_TYPES: usize = 64;
 
 /// What a service reported in its last heartbeat (all optional).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -139,11 +137,6 @@ impl RegisterRequest {
         let task_types = match obj.get("task_types") {
             Some(Value::Array(a)) if a.is_empty() => {
                 return Err(invalid("`task_types` must not be empty"))
-            }
-            Some(Value::Array(a)) if a.len() > MAX_TASK_TYPES => {
-                return Err(invalid(&format!(
-                    "`task_types` has more than {MAX_TASK_TYPES} entries"
-                )))
             }
             Some(Value::Array(a)) => a
                 .iter()

@@ -251,6 +251,62 @@ async fn the_proxy_never_connects_to_its_own_listeners() {
     assert!(!String::from_utf8_lossy(&r.body).contains("services"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_names_at_most_16_task_types_by_default() {
+    let m = mock("m").await;
+    let gw = gateway("").await;
+    let c = client();
+    let ep = format!("{}/infer", m.url());
+    let names: Vec<String> = (0..17).map(|i| format!("t{i}")).collect();
+    let tasks: Vec<&str> = names.iter().map(String::as_str).collect();
+    let r = register(&c, &gw, body("s", &ep, &tasks)).await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("registry.max_task_types"));
+    assert_eq!(total(&c, &gw).await, 0);
+    let r = register(&c, &gw, body("s", &ep, &tasks[..16])).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_holds_at_most_max_instances() {
+    let (a, b, m) = (mock("a").await, mock("b").await, mock("m").await);
+    let gw = gateway(&format!(
+        "registry: {{ path: \"{}\", max_instances: 2, max_task_types: 3 }}\n",
+        scratch_dir()
+    ))
+    .await;
+    let c = client();
+    for x in [&a, &b] {
+        let r = register(&c, &gw, body("s", &format!("{}/infer", x.url()), &["t"])).await;
+        assert_eq!(r.status, 200);
+    }
+    let r = register(&c, &gw, body("s", &format!("{}/infer", m.url()), &["t"])).await;
+    assert_eq!(r.status, 409, "{:?}", r.body);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("registry.max_instances"));
+    // Replacing a registration (same endpoint) is not a new instance.
+    let r = register(
+        &c,
+        &gw,
+        body("s", &format!("{}/infer", a.url()), &["t", "u", "v"]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = register(
+        &c,
+        &gw,
+        body("s", &format!("{}/infer", a.url()), &["t", "u", "v", "w"]),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert_eq!(total(&c, &gw).await, 2);
+}
+
 // Current-thread runtimes: the captured subscriber is this thread's, and
 // the whole gateway runs on it.
 
