@@ -14,6 +14,11 @@
 //! probers, so a registered instance is probed like a configured one (a
 //! service that heartbeats but fails its probe gets no traffic).
 //!
+//! Every value a caller sent (service_id, name, endpoint, task types, an
+//! id from a path) is logged with `?` (Debug): quoted, with control
+//! characters escaped, so a newline in a `service_id` cannot forge a log
+//! line. The values themselves are stored and listed as sent.
+//!
 //! Registrations are kept in a [`Persist`] store (the embedded database),
 //! written before the change is acknowledged, so they survive a restart and
 //! a `kill -9`. Time is the gateway's injected clock, so expiry follows
@@ -96,7 +101,7 @@ impl Registry {
             .collect();
         for (ep, why) in &dropped {
             if let Err(e) = self.store.delete(ep) {
-                tracing::error!(endpoint = ?ep, error = %e, "could not delete a dropped registration from the store");
+                tracing::error!(endpoint = ?ep, error = ?e, "could not delete a dropped registration from the store");
             }
             recs.remove(ep);
             tracing::warn!(endpoint = ?ep, reason = ?why.to_string(), "registration dropped: the config in force does not allow it");
@@ -145,7 +150,7 @@ impl Registry {
                 .map_err(RegistryError::Store)?;
             recs.insert(record.endpoint.clone(), record.clone());
         }
-        tracing::info!(service_id = %record.service_id, endpoint = %record.endpoint, task_types = ?record.task_types, "instance registered");
+        tracing::info!(service_id = ?record.service_id, name = ?record.name, endpoint = ?record.endpoint, task_types = ?record.task_types, "instance registered");
         self.publish();
         Ok(record)
     }
@@ -218,7 +223,7 @@ impl Registry {
             }
             hits.len()
         };
-        tracing::info!(id, removed = n, "instance unregistered");
+        tracing::info!(id = ?id, removed = n, "instance unregistered");
         self.publish();
         Ok(n)
     }
@@ -255,15 +260,15 @@ impl Registry {
                     removed.push(r.endpoint.clone());
                 } else if silent >= 0.8 * timeout && !r.warned {
                     r.warned = true;
-                    tracing::warn!(endpoint = %r.endpoint, service_id = %r.service_id, silent_s = silent, "no heartbeat for 80 % of heartbeat_timeout");
+                    tracing::warn!(endpoint = ?r.endpoint, service_id = ?r.service_id, silent_s = silent, "no heartbeat for 80 % of heartbeat_timeout");
                 }
             }
             for ep in &removed {
                 if let Err(e) = self.store.delete(ep) {
-                    tracing::error!(endpoint = %ep, error = %e, "could not delete an expired registration from the store");
+                    tracing::error!(endpoint = ?ep, error = ?e, "could not delete an expired registration from the store");
                 }
                 recs.remove(ep);
-                tracing::warn!(endpoint = %ep, "registration expired: no heartbeat within heartbeat_timeout");
+                tracing::warn!(endpoint = ?ep, "registration expired: no heartbeat within heartbeat_timeout");
             }
         }
         if !removed.is_empty() {

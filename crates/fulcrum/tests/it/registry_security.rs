@@ -334,3 +334,42 @@ async fn a_registry_open_beyond_loopback_without_a_token_is_warned_about_at_star
         assert_eq!(warning, warned, "{admin}{token}:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_forged_log_line_is_stored_as_sent_and_logged_escaped() {
+    let (logs, _guard) = Logs::capture();
+    let m = mock("m").await;
+    let gw = gateway("").await;
+    let c = client();
+    let sid = "svc\nERROR fulcrum: forged\r\x1b[31m";
+    let r = register(
+        &c,
+        &gw,
+        body(sid, &format!("{}/infer", m.url()), &["t\nERROR x"]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let list = get(&c, &api(&gw, "/services")).await.json();
+    assert_eq!(list["services"][0]["service_id"], sid, "stored as sent");
+    let r = send(
+        &c,
+        Method::DELETE,
+        &api(
+            &gw,
+            "/unregister/svc%0AERROR%20fulcrum%3A%20forged%0D%1B%5B31m",
+        ),
+        b"",
+        &[],
+    )
+    .await;
+    assert_eq!(r.json()["removed"], 1);
+    gw.shutdown().await;
+    let text = logs.text();
+    for raw in ["\nERROR fulcrum", "\nERROR x", "\r", "\x1b"] {
+        assert!(!text.contains(raw), "{raw:?} logged raw:\n{text}");
+    }
+    assert!(
+        text.contains(r"svc\nERROR fulcrum: forged\r\u{1b}[31m"),
+        "{text}"
+    );
+}
