@@ -22,6 +22,11 @@
 //! when its other task types would be allowed, so an instance is never
 //! half-registered.
 //!
+//! A `200` means the registration is stored (it survives a crash from then
+//! on). It is routed by then too while publications are cheap; on a large
+//! registry it is routed within the publisher's coalescing pause plus one
+//! build ([`crate::publish::Publisher::publish_soon`]).
+//!
 //! `409 Conflict` for a full registry: the request is valid and may
 //! succeed once instances leave (unregister or expiry); it is not a rate
 //! (429) and not a storage failure (507). Replacing a registration (same

@@ -26,6 +26,7 @@
 
 pub mod api;
 mod error;
+mod members;
 mod record;
 
 pub use error::RegistryError;
@@ -36,13 +37,14 @@ use crate::publish::{ConfigFile, Desired, Publisher, Source};
 use fulcrum_config::{parse_endpoint, Config, Instance};
 use fulcrum_dataplane::upstream::dial::is_own_listener;
 use fulcrum_dataplane::Gateway;
-use std::collections::BTreeMap;
+use members::Registrations;
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
 
 pub struct Registry {
     file: Arc<ConfigFile>,
-    records: Mutex<BTreeMap<String, Record>>,
+    records: Mutex<Registrations>,
     store: Arc<dyn Persist>,
     pub gateway: Arc<Gateway>,
     /// Weak: the publisher holds this registry as a source.
@@ -75,6 +77,7 @@ impl Registry {
             r.seen_ms = now_ms;
             records.insert(key, r);
         }
+        let records: Registrations = records.into_values().collect();
         let reg = Arc::new(Self {
             file,
             records: Mutex::new(records),
@@ -119,7 +122,7 @@ impl Registry {
         self.file.get()
     }
 
-    fn records(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Record>> {
+    fn records(&self) -> std::sync::MutexGuard<'_, Registrations> {
         self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -148,7 +151,7 @@ impl Registry {
             self.store
                 .put(&record.endpoint, &bytes)
                 .map_err(RegistryError::Store)?;
-            recs.insert(record.endpoint.clone(), record.clone());
+            recs.insert(record.clone());
         }
         tracing::info!(service_id = ?record.service_id, name = ?record.name, endpoint = ?record.endpoint, task_types = ?record.task_types, "instance registered");
         self.publish();
@@ -156,7 +159,7 @@ impl Registry {
     }
 
     /// Endpoints matching an instance_id, an endpoint (percent-decoded) or a service_id.
-    fn matching(recs: &BTreeMap<String, Record>, id: &str) -> Vec<String> {
+    fn matching(recs: &Registrations, id: &str) -> Vec<String> {
         // `id` arrives already percent-decoded (axum's `Path`).
         let by_key: Vec<String> = recs
             .values()
@@ -277,10 +280,13 @@ impl Registry {
         removed
     }
 
-    /// Asks the publisher to publish the registry's new state.
+    /// Asks the publisher to publish the registry's new state: at once
+    /// while publications are cheap, else soon, coalesced with the other
+    /// changes of the moment ([`Publisher::publish_soon`]), so one
+    /// registration's cost does not grow with the registry.
     fn publish(&self) {
         if let Some(p) = self.publisher.upgrade() {
-            p.publish();
+            p.publish_soon();
         }
     }
 }
@@ -344,44 +350,36 @@ fn refusal(r: &Record, cfg: &Config) -> Option<RegistryError> {
 }
 
 impl Source for Registry {
-    /// One pool per registered task type, added to the file's pools.
+    /// One pool per registered task type, added to the file's pools (a
+    /// pool of the file only when it takes registrations). The members
+    /// are copied out under the lock as pointers; the pools are built
+    /// after it is released, so a registration never waits for a build.
     fn contribute(&self, desired: &mut Desired) {
+        let members = self.records().members();
         let cfg = &mut desired.config;
-        let recs = self.records();
-        for r in recs.values() {
-            let Ok(endpoint) = parse_endpoint(&r.endpoint) else {
-                continue;
-            };
-            for task in &r.task_types {
+        for (task, insts) in members {
+            match cfg.pools.get_mut(&task) {
                 // Registered before the pool was closed to registration.
-                if cfg.pools.get(task).is_some_and(|p| !p.registration) {
-                    continue;
+                Some(pool) if !pool.registration => {}
+                Some(pool) => {
+                    let listed: HashSet<String> = pool
+                        .instances
+                        .iter()
+                        .map(|i| i.endpoint.url.clone())
+                        .collect();
+                    pool.instances.extend(
+                        insts
+                            .iter()
+                            .filter(|i| !listed.contains(&i.endpoint.url))
+                            .map(|i| Instance::clone(i)),
+                    );
                 }
-                let pool = cfg.pools.entry(task.clone()).or_insert_with(|| {
-                    let mut p = cfg.default_pool.clone();
-                    p.name = task.clone();
-                    p.instances.clear();
-                    p
-                });
-                if pool
-                    .instances
-                    .iter()
-                    .any(|i| i.endpoint.url == endpoint.url)
-                {
-                    continue;
+                None => {
+                    let mut pool = cfg.default_pool.clone();
+                    pool.name = task.clone();
+                    pool.instances = insts.iter().map(|i| Instance::clone(i)).collect();
+                    cfg.pools.insert(task, pool);
                 }
-                pool.instances.push(Instance {
-                    endpoint: endpoint.clone(),
-                    weight: r.weight.unwrap_or(1),
-                    max_concurrent: r.max_concurrent,
-                    priority: r
-                        .priority
-                        .as_deref()
-                        .and_then(|p| p.parse().ok())
-                        .unwrap_or_default(),
-                    // Without a health route, liveness is the heartbeat plus a TCP probe.
-                    health_path: Some(r.health_path.clone().unwrap_or_else(|| "tcp".into())),
-                });
             }
         }
     }

@@ -7,7 +7,7 @@ use super::snapshot::{Member, PoolRuntime, RouteEntry, Snapshot};
 use crate::cache::ResponseCache;
 use fulcrum_config::Config;
 use fulcrum_policy::{build, hash_bytes, PoolView, Priority};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -60,7 +60,8 @@ impl Snapshot {
     /// pool's other members, so `least_calls` does not flood it.
     pub fn build(config: Arc<Config>, prev: Option<&Snapshot>, now_ms: u64) -> Snapshot {
         let mut instances: HashMap<String, Arc<InstanceState>> = HashMap::new();
-        let mut fresh: Vec<Arc<InstanceState>> = vec![];
+        // Instances created by this build (by address), when it is a rebuild.
+        let mut fresh: HashSet<*const InstanceState> = HashSet::new();
         let mut pools = vec![];
         let mut index = HashMap::new();
         for (name, pc) in &config.pools {
@@ -76,7 +77,7 @@ impl Snapshot {
                                 .unwrap_or_else(|| {
                                     let inst = Arc::new(InstanceState::new(ic.endpoint.clone()));
                                     if prev.is_some() {
-                                        fresh.push(inst.clone());
+                                        fresh.insert(Arc::as_ptr(&inst));
                                     }
                                     inst
                                 })
@@ -90,18 +91,21 @@ impl Snapshot {
                     }
                 })
                 .collect();
-            let is_fresh = |i: &Arc<InstanceState>| fresh.iter().any(|f| Arc::ptr_eq(f, i));
-            let floor = |p: Priority| {
-                members
-                    .iter()
-                    .filter(|m| !is_fresh(&m.inst) && m.priority == p)
-                    .map(|m| m.inst.calls.load(Relaxed))
-                    .min()
-            };
+            let is_fresh = |i: &Arc<InstanceState>| fresh.contains(&Arc::as_ptr(i));
+            // Each priority tier's least call count among the members that
+            // were already there: one pass, not one per newcomer.
+            let mut floors: HashMap<Priority, u64> = HashMap::new();
+            for m in members.iter().filter(|m| !is_fresh(&m.inst)) {
+                let calls = m.inst.calls.load(Relaxed);
+                floors
+                    .entry(m.priority)
+                    .and_modify(|f| *f = (*f).min(calls))
+                    .or_insert(calls);
+            }
             for m in members.iter().filter(|m| is_fresh(&m.inst)) {
                 m.inst.set_up_since(now_ms.max(1));
-                if let Some(floor) = floor(m.priority) {
-                    m.inst.calls.fetch_max(floor, Relaxed);
+                if let Some(floor) = floors.get(&m.priority) {
+                    m.inst.calls.fetch_max(*floor, Relaxed);
                 }
             }
             let ids: Vec<(u64, u32)> = members

@@ -23,6 +23,7 @@ mod openai;
 mod policies;
 mod proxying;
 mod registry;
+mod registry_scale;
 mod registry_security;
 mod resilience;
 mod signals;
