@@ -373,3 +373,15 @@ async fn a_forged_log_line_is_stored_as_sent_and_logged_escaped() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_ports_at_the_edge_of_the_range() {
+    // Ports 65536, 99999, -1 and an empty port (`http://h:/x`) are to be
+    // refused with 400 by the endpoint validation of the config crate
+    // (issue #11, finding 7); add them here, expecting 400, with it.
+    let gw = gateway("").await;
+    let c = client();
+    let r = register(&c, &gw, body("s", "http://127.0.0.1:65535/x", &["t"])).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(total(&c, &gw).await, 1);
+}
