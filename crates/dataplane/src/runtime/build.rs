@@ -64,25 +64,33 @@ impl Snapshot {
         let mut fresh: HashSet<*const InstanceState> = HashSet::new();
         let mut pools = vec![];
         let mut index = HashMap::new();
+        let mut first_member = HashMap::new();
         for (name, pc) in &config.pools {
             let members: Vec<Member> = pc
                 .instances
                 .iter()
-                .map(|ic| {
+                .enumerate()
+                .map(|(at, ic)| {
                     let url = &ic.endpoint.url;
-                    let inst = instances
-                        .entry(url.clone())
-                        .or_insert_with(|| {
-                            prev.and_then(|p| p.instances.get(url).cloned())
+                    // A lookup first: most memberships are of instances
+                    // already seen, and need no key of their own.
+                    let inst = match instances.get(url) {
+                        Some(inst) => inst.clone(),
+                        None => {
+                            let inst = prev
+                                .and_then(|p| p.instances.get(url).cloned())
                                 .unwrap_or_else(|| {
                                     let inst = Arc::new(InstanceState::new(ic.endpoint.clone()));
                                     if prev.is_some() {
                                         fresh.insert(Arc::as_ptr(&inst));
                                     }
                                     inst
-                                })
-                        })
-                        .clone();
+                                });
+                            instances.insert(url.clone(), inst.clone());
+                            first_member.insert(url.clone(), (pools.len(), at));
+                            inst
+                        }
+                    };
                     Member {
                         inst,
                         weight: ic.weight,
@@ -139,7 +147,11 @@ impl Snapshot {
         let mut queues: HashMap<String, Vec<Arc<Waiters>>> = HashMap::new();
         for p in &pools {
             for m in &p.members {
-                let q = queues.entry(m.inst.endpoint.url.clone()).or_default();
+                let url = &m.inst.endpoint.url;
+                if !queues.contains_key(url) {
+                    queues.insert(url.clone(), vec![]);
+                }
+                let q = queues.get_mut(url).expect("just inserted");
                 if !q.iter().any(|w| Arc::ptr_eq(w, &p.waiters)) {
                     q.push(p.waiters.clone());
                 }
@@ -175,6 +187,7 @@ impl Snapshot {
             pools,
             instances,
             index,
+            first_member,
         }
     }
 }
@@ -198,6 +211,15 @@ routes:
   - { path_prefix: /api/, pool: b }
   - { path_prefix: /api/, pool: c, host: Special.example }
 "#;
+
+    #[test]
+    fn each_instance_is_found_in_the_first_pool_it_is_in() {
+        let s = snap(YAML);
+        let at = |url: &str| s.first_member(url).map(|(p, i)| (p.cfg.name.clone(), i));
+        assert_eq!(at("http://127.0.0.1:1"), Some(("a".into(), 0)));
+        assert_eq!(at("http://127.0.0.1:2"), Some(("b".into(), 0)));
+        assert_eq!(at("http://127.0.0.1:3"), None);
+    }
 
     #[tokio::test]
     async fn longest_prefix_then_host_wins() {
