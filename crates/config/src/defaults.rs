@@ -94,6 +94,9 @@ pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_SLOW_START: Duration = Duration::ZERO;
 /// A pool's `panic:` — fail fast when every instance is down.
 pub const DEFAULT_PANIC: bool = false;
+/// A pool's `registration:` — registered instances may not join a pool
+/// of the config file unless it says so.
+pub const DEFAULT_POOL_REGISTRATION: bool = false;
 
 // --- endpoints -----------------------------------------------------------
 
@@ -132,3 +135,7 @@ pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
 pub const DEFAULT_ROUTE_PREFIX: &str = "/infer/";
 /// `registry.default_algorithm:` — for pools formed by registration.
 pub const DEFAULT_REGISTRY_ALGORITHM: Algorithm = Algorithm::LeastCalls;
+/// `registry.max_task_types:` — task types one registration may name.
+pub const DEFAULT_REGISTRY_MAX_TASK_TYPES: usize = 16;
+/// `registry.max_instances:` — registrations the registry holds at once.
+pub const DEFAULT_REGISTRY_MAX_INSTANCES: usize = 1024;

@@ -91,6 +91,7 @@ pub struct FilePool {
     pub slow_start: Option<Dur>,
     pub tls: Option<FileUpstreamTls>,
     pub cache: Option<FileCache>,
+    pub registration: Option<bool>,
 }
 
 /// `tls:` at the top level: TLS termination on the proxy listener.
@@ -136,4 +137,6 @@ pub struct FileRegistry {
     #[serde(default, deserialize_with = "crate::units::opt_stringish")]
     pub token: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
+    pub max_task_types: Option<usize>,
+    pub max_instances: Option<usize>,
 }

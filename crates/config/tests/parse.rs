@@ -550,3 +550,72 @@ fn connection_limits_and_the_keepalive_timeout() {
         );
     }
 }
+
+fn registration_into_a_configured_pool_is_off_unless_opted_in() {
+    let c = parse("pools: { a: { registration: true }, b: {} }", &env).unwrap();
+    assert!(c.pools["a"].registration);
+    assert!(!c.pools["b"].registration);
+    assert!(c.default_pool.registration, "the registry's own pools");
+    let errs = errors("pools: { a: { registration: maybe } }");
+    assert!(
+        errs.iter().any(|e| e.starts_with("pools.a.registration")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn allowed_hosts_entries_are_checked_at_load_with_their_path() {
+    let errs = errors(
+        "registry:\n  allowed_hosts: [\"10.0.0.0/33\", \"10.0.0/8\", \"not a host!!\", \"300.1.1.1\", \"10.0.0.5:0\", \"10.0.0.5:7999-7900\", \"h:x\", \"[::1\", \"10.0.0.0/8\", \"gpu-1.local\", \"10.0.0.5:7901\", \"10.0.0.0/8:7900-7999\", \"fd00::/8\", \"[fd00::1]:7901\", \"[fd00::/8]:7900-7999\", \"GPU-2.Local:80\"]\n",
+    );
+    for i in 0..8 {
+        let path = format!("registry.allowed_hosts[{i}]: ");
+        assert!(
+            errs.iter().any(|e| e.starts_with(&path)),
+            "no error for entry {i}: {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), 8, "only the bad entries: {errs:#?}");
+}
+
+#[test]
+fn allowed_hosts_admit_by_address_block_name_and_port() {
+    let c = parse(
+        "registry:\n  allowed_hosts: [\"10.0.0.0/8:7900-7999\", \"192.168.1.5\", \"GPU-1.Local\", \"[fd00::/8]:443\"]\n",
+        &env,
+    )
+    .unwrap();
+    let admits = |h: &str, p: u16| c.registry.allowed_hosts.iter().any(|a| a.admits(h, p));
+    assert!(admits("10.2.3.4", 7901));
+    assert!(!admits("10.2.3.4", 8000), "port outside the range");
+    assert!(admits("192.168.1.5", 1) && !admits("192.168.1.6", 1));
+    assert!(admits("gpu-1.local", 80) && admits("GPU-1.LOCAL.", 80));
+    assert!(!admits("gpu-1.local.evil", 80));
+    assert!(admits("[fd00::1]", 443) && !admits("[fd00::1]", 80));
+    assert!(admits("[::ffff:10.0.0.1]", 7900), "IPv4-mapped IPv6");
+    // A name never stands for an address, nor an address for a name.
+    let c = parse("registry: { allowed_hosts: [localhost, 127.0.0.1] }", &env).unwrap();
+    let a = &c.registry.allowed_hosts;
+    assert!(a[0].admits("localhost", 1) && !a[0].admits("127.0.0.1", 1));
+    assert!(a[1].admits("127.0.0.1", 1) && !a[1].admits("localhost", 1));
+}
+
+#[test]
+fn the_registry_limits_have_defaults_and_must_be_positive() {
+    use fulcrum_config::defaults::*;
+    let c = parse("registry: { max_task_types: 4, max_instances: 10 }", &env).unwrap();
+    assert_eq!(
+        (c.registry.max_task_types, c.registry.max_instances),
+        (4, 10)
+    );
+    let d = parse("", &env).unwrap();
+    assert_eq!(d.registry.max_task_types, DEFAULT_REGISTRY_MAX_TASK_TYPES);
+    assert_eq!(d.registry.max_instances, DEFAULT_REGISTRY_MAX_INSTANCES);
+    let errs = errors("registry: { max_task_types: 0, max_instances: 0 }");
+    for w in [
+        "registry.max_task_types: must be at least 1",
+        "registry.max_instances: must be at least 1",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
+    }
+}

@@ -70,12 +70,9 @@ impl Drop for HealthChecker {
 /// with the instance's own `health_path` if it has one (`tcp` = connect only).
 fn settings(gw: &Gateway, url: &str) -> Option<HealthCheck> {
     let snap = gw.snapshot();
-    snap.pools.iter().find_map(|p| {
-        let (i, _) = p
-            .members
-            .iter()
-            .enumerate()
-            .find(|(_, m)| m.inst.endpoint.url == url)?;
+    // A lookup, not a scan of every pool: probes run often, and a large
+    // registry has many pools.
+    snap.first_member(url).and_then(|(p, i)| {
         let mut hc = p.cfg.health_check.clone();
         match (p.cfg.instances.get(i)?.health_path.as_deref(), &hc.probe) {
             // A registered service that named no health route is probed by

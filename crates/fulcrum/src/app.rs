@@ -61,13 +61,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 }
 
 /// As [`start`], with the shutdown grace period for in-flight requests.
-pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result<Running> {
+pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Result<Running> {
     let listener_tls = tls_settings(&config)?;
     let backlog = config.limits.backlog;
     let proxy_l = bind(config.listen, backlog, "listen").await?;
     let admin_l = bind(config.admin.listen, backlog, "admin.listen").await?;
     let proxy_addr = proxy_l.local_addr()?;
     let admin_addr = admin_l.local_addr()?;
+    // No instance may be one of these (registration, and every connect).
+    config.own_addrs = vec![proxy_addr, admin_addr];
+    if config.registry.enabled && config.registry.token.is_none() && !admin_addr.ip().is_loopback()
+    {
+        tracing::warn!(%admin_addr, "the service registry (on admin.listen) is reachable beyond loopback and registry.token is not set: anyone who can reach it can register instances; set registry.token and registry.allowed_hosts (docs/SECURITY.md)");
+    }
     let opts = ListenerOptions {
         grace,
         ..ListenerOptions::from_config(&config)
@@ -197,8 +203,10 @@ impl Running {
     ///
     /// A config whose TLS files cannot be used is refused whole, and the
     /// running one stays.
-    pub fn reload(&self, config: Config) -> anyhow::Result<Vec<&'static str>> {
+    pub fn reload(&self, mut config: Config) -> anyhow::Result<Vec<&'static str>> {
         let fixed = ListenerOptions::fixed_changes(&self.gateway.snapshot().config, &config);
+        // The listeners stay those bound at start-up.
+        config.own_addrs = vec![self.proxy_addr, self.admin_addr];
         let listener_tls = tls_settings(&config)?;
         if self.gateway.listener_tls().is_some() {
             // A listener started without TLS cannot take it on (a restart can).
@@ -207,6 +215,9 @@ impl Running {
             }
         }
         self.file.set(config);
+        if let Some(r) = &self.registry {
+            r.prune();
+        }
         self.publisher.publish();
         Ok(fixed)
     }

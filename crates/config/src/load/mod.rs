@@ -159,13 +159,15 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
     let default_pool = pools::build_default_pool(default_algorithm, &globals, &mut errs);
 
     errs.into_result()?;
+    let (listen, admin) = (listen.expect("no errors"), admin.expect("no errors"));
     Ok(Config {
         client_header,
         keepalive,
         registry,
         default_pool,
-        listen: listen.expect("no errors"),
-        admin: admin.expect("no errors"),
+        own_addrs: vec![listen, admin.listen],
+        listen,
+        admin,
         limits,
         pools: out_pools,
         routes: out_routes,

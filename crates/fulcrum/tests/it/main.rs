@@ -26,6 +26,8 @@ mod policies;
 mod protocol;
 mod proxying;
 mod registry;
+mod registry_scale;
+mod registry_security;
 mod resilience;
 mod signals;
 mod tls;
