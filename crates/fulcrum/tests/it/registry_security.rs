@@ -376,11 +376,22 @@ async fn a_forged_log_line_is_stored_as_sent_and_logged_escaped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_ports_at_the_edge_of_the_range() {
-    // Ports 65536, 99999, -1 and an empty port (`http://h:/x`) are to be
-    // refused with 400 by the endpoint validation of the config crate
-    // (issue #11, finding 7); add them here, expecting 400, with it.
+    // Ports 65536, 99999, -1 and an empty port (`http://h:/x`) are refused
+    // with 400 by the endpoint validation of the config crate (issue #11,
+    // finding 7); `http::Uri` alone took them as port 80.
     let gw = gateway("").await;
     let c = client();
+    for ep in [
+        "http://127.0.0.1:65536/x",
+        "http://127.0.0.1:99999/x",
+        "http://127.0.0.1:-1/x",
+        "http://127.0.0.1:/x",
+    ] {
+        let r = register(&c, &gw, body("s", ep, &["t"])).await;
+        assert_eq!(r.status, 400, "{ep}: {:?}", r.body);
+        assert!(String::from_utf8_lossy(&r.body).contains("port"), "{ep}");
+    }
+    assert_eq!(total(&c, &gw).await, 0);
     let r = register(&c, &gw, body("s", "http://127.0.0.1:65535/x", &["t"])).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(total(&c, &gw).await, 1);
