@@ -551,6 +551,7 @@ fn connection_limits_and_the_keepalive_timeout() {
     }
 }
 
+#[test]
 fn registration_into_a_configured_pool_is_off_unless_opted_in() {
     let c = parse("pools: { a: { registration: true }, b: {} }", &env).unwrap();
     assert!(c.pools["a"].registration);
