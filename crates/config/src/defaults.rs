@@ -26,11 +26,25 @@ pub const DEFAULT_MAX_HEADER: u64 = 32 << 10;
 pub const MIN_MAX_HEADER: u64 = 8 << 10;
 /// `limits.max_connections:` — client connections open at once.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 65_536;
+/// `limits.backlog:` — connections the kernel queues, handshake done, until
+/// a listener accepts them (both listeners; Linux caps it at
+/// `net.core.somaxconn`, 4096 by default). The old fixed 128 made a burst
+/// of connects wait for SYN retransmits (1 s and more).
+pub const DEFAULT_BACKLOG: u32 = 1024;
+/// Largest `limits.backlog:` accepted (the kernel's own ceiling is lower).
+pub const MAX_BACKLOG: u32 = 65_535;
+/// `admin.max_connections:` — admin connections open at once. Beyond it,
+/// connects wait in the backlog; it also keeps the descriptors the admin
+/// listener can take small, so stalled admin callers cannot starve the proxy.
+pub const DEFAULT_ADMIN_MAX_CONNECTIONS: u32 = 256;
 
 // --- timeouts --------------------------------------------------------
 
 /// `timeouts.client_header:` — a caller must send its request head within this.
 pub const DEFAULT_CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// `timeouts.keepalive:` — an idle connection (HTTP/1.1 between requests,
+/// HTTP/2 with no open stream) is closed after this (nginx: 75 s).
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// `timeouts.connect:` — connecting to an instance.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// `timeouts.response_header:` — an instance's response head, after the request is sent.
@@ -92,6 +106,9 @@ pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_SLOW_START: Duration = Duration::ZERO;
 /// A pool's `panic:` — fail fast when every instance is down.
 pub const DEFAULT_PANIC: bool = false;
+/// A pool's `registration:` — registered instances may not join a pool
+/// of the config file unless it says so.
+pub const DEFAULT_POOL_REGISTRATION: bool = false;
 
 // --- endpoints -----------------------------------------------------------
 
@@ -130,3 +147,7 @@ pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
 pub const DEFAULT_ROUTE_PREFIX: &str = "/infer/";
 /// `registry.default_algorithm:` — for pools formed by registration.
 pub const DEFAULT_REGISTRY_ALGORITHM: Algorithm = Algorithm::LeastCalls;
+/// `registry.max_task_types:` — task types one registration may name.
+pub const DEFAULT_REGISTRY_MAX_TASK_TYPES: usize = 16;
+/// `registry.max_instances:` — registrations the registry holds at once.
+pub const DEFAULT_REGISTRY_MAX_INSTANCES: usize = 1024;

@@ -11,7 +11,9 @@ use serde::Deserialize;
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct FileAdmin {
     pub listen: Option<String>,
+    #[serde(default, deserialize_with = "crate::units::opt_stringish")]
     pub token: Option<String>,
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -38,6 +40,7 @@ pub struct FileTimeouts {
     pub response_header: Option<Dur>,
     pub idle: Option<Dur>,
     pub client_header: Option<Dur>,
+    pub keepalive: Option<Dur>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -45,6 +48,7 @@ pub struct FileLimits {
     pub max_body: Option<Size>,
     pub max_header: Option<Size>,
     pub max_connections: Option<u32>,
+    pub backlog: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -88,6 +92,7 @@ pub struct FilePool {
     pub slow_start: Option<Dur>,
     pub tls: Option<FileUpstreamTls>,
     pub cache: Option<FileCache>,
+    pub registration: Option<bool>,
 }
 
 /// `tls:` at the top level: TLS termination on the proxy listener.
@@ -130,6 +135,9 @@ pub struct FileRegistry {
     pub heartbeat_timeout: Option<Dur>,
     pub route_prefix: Option<String>,
     pub default_algorithm: Option<String>,
+    #[serde(default, deserialize_with = "crate::units::opt_stringish")]
     pub token: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
+    pub max_task_types: Option<usize>,
+    pub max_instances: Option<usize>,
 }

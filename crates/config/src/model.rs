@@ -14,8 +14,13 @@ pub struct Config {
     pub listen: SocketAddr,
     pub admin: Admin,
     pub limits: Limits,
-    /// A caller must send its request head within this (a listener setting).
+    /// A caller must send its request head within this, counted from the
+    /// connection's accept (or, on a kept-alive connection, from the next
+    /// request's first byte). A listener setting, also used by the admin
+    /// listener (for the head, and again for the body).
     pub client_header: Duration,
+    /// An idle connection is closed after this (a listener setting).
+    pub keepalive: Duration,
     /// Self-registration of instances (the video-analysis platform's API).
     pub registry: Registry,
     /// The settings a pool formed by registration gets when no `pools:`
@@ -27,6 +32,12 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// TLS termination on `listen` (HTTP/1.1 and HTTP/2 by ALPN).
     pub tls: Option<ListenerTls>,
+    /// The gateway's own listeners (`listen` and `admin.listen`), which no
+    /// instance may be: registration refuses them and the data plane does
+    /// not connect to them. Not a key of the file: the loader fills in the
+    /// configured addresses, and start-up replaces them with the bound
+    /// ones (a port of 0 becomes the real port).
+    pub own_addrs: Vec<SocketAddr>,
 }
 
 impl Config {
@@ -86,6 +97,8 @@ pub struct CacheConfig {
 pub struct Admin {
     pub listen: SocketAddr,
     pub token: Option<String>,
+    /// Admin connections open at once (more wait in the backlog).
+    pub max_connections: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +106,8 @@ pub struct Limits {
     pub max_body: u64,
     pub max_header: u64,
     pub max_connections: u32,
+    /// Listen backlog of both listeners.
+    pub backlog: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +166,10 @@ pub struct Pool {
     pub tls: UpstreamTls,
     /// Response cache, when configured.
     pub cache: Option<CacheConfig>,
+    /// Registered instances whose task type names this pool may join it
+    /// (`pools.NAME.registration`; a pool of the file is closed to them by
+    /// default). True for the registry's own default pool.
+    pub registration: bool,
 }
 
 /// Where a request's key for `consistent_hash` comes from.
@@ -200,6 +219,17 @@ pub struct Endpoint {
     pub base_path: String,
 }
 
+impl Endpoint {
+    /// The host as the URL writes it (an IPv6 address in brackets) and the
+    /// port, filled in from the scheme when the URL names none.
+    pub fn host_port(&self) -> (&str, u16) {
+        match self.authority.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() => (h, p.parse().unwrap_or(0)),
+            _ => (self.authority.as_str(), 0),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
     pub endpoint: Endpoint,
@@ -231,6 +261,146 @@ pub struct Registry {
     /// Required as `Authorization: Bearer …` on registration calls when set.
     pub token: Option<String>,
     /// When non-empty, registered endpoints must be on one of these hosts
-    /// (exact host names, IP addresses or CIDR blocks).
-    pub allowed_hosts: Vec<String>,
+    /// (and ports).
+    pub allowed_hosts: Vec<AllowedHost>,
+    /// Task types one registration may name (each is a pool membership).
+    pub max_task_types: usize,
+    /// Registrations (endpoints) the registry holds at once.
+    pub max_instances: usize,
+}
+
+/// One `registry.allowed_hosts` entry: `HOST` or `HOST:PORTS`, where HOST
+/// is an IP address, a CIDR block or a host name (an IPv6 address or block
+/// with ports goes in brackets: `[fd00::/8]:7900-7999`) and PORTS is a
+/// port or an inclusive range (`7901`, `7900-7999`). Checked at load, so a
+/// bad entry is a config error rather than one that matches nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHost {
+    pub host: HostPattern,
+    /// Inclusive port range; `None` admits every port.
+    pub ports: Option<(u16, u16)>,
+}
+
+/// The host part of an [`AllowedHost`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    /// An IP address (a /32 or /128) or a CIDR block: admits an endpoint
+    /// whose host is an IP address inside it.
+    Net(ipnet::IpNet),
+    /// A host name, lower-cased: admits an endpoint that names exactly this
+    /// host. It never admits the addresses the name resolves to, nor a
+    /// name that merely resolves to an admitted address: names are not
+    /// resolved at registration.
+    Name(String),
+}
+
+impl AllowedHost {
+    /// Whether an endpoint on `host` — as its URL writes it: a name, an
+    /// IPv4 address or a bracketed IPv6 address — and `port` is admitted.
+    pub fn admits(&self, host: &str, port: u16) -> bool {
+        if let Some((lo, hi)) = self.ports {
+            if port < lo || port > hi {
+                return false;
+            }
+        }
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let ip = bare.parse::<std::net::IpAddr>().ok();
+        match (&self.host, ip) {
+            (HostPattern::Net(net), Some(ip)) => net.contains(&ip.to_canonical()),
+            (HostPattern::Name(name), None) => {
+                bare.trim_end_matches('.').eq_ignore_ascii_case(name)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for AllowedHost {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (host, ports) = if let Some(rest) = s.strip_prefix('[') {
+            let (inside, after) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("`{s}`: `[` without a closing `]`"))?;
+            if inside.parse::<ipnet::Ipv6Net>().is_err()
+                && inside.parse::<std::net::Ipv6Addr>().is_err()
+            {
+                return Err(format!(
+                    "`{s}`: only an IPv6 address or block goes in brackets"
+                ));
+            }
+            match after {
+                "" => (inside, None),
+                a => (
+                    inside,
+                    Some(
+                        a.strip_prefix(':')
+                            .ok_or_else(|| format!("`{s}`: expected `:PORTS` after `]`"))?,
+                    ),
+                ),
+            }
+        } else if s.matches(':').count() > 1 {
+            // A bare IPv6 address or block: ports need brackets.
+            (s, None)
+        } else {
+            match s.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (s, None),
+            }
+        };
+        let host = host_pattern(host).map_err(|m| format!("`{s}`: {m}"))?;
+        let ports = ports
+            .map(|p| port_range(p).map_err(|m| format!("`{s}`: {m}")))
+            .transpose()?;
+        Ok(AllowedHost { host, ports })
+    }
+}
+
+fn host_pattern(h: &str) -> Result<HostPattern, String> {
+    if h.contains('/') {
+        return h
+            .parse::<ipnet::IpNet>()
+            .map(HostPattern::Net)
+            .map_err(|_| format!("`{h}` is not a CIDR block like 10.0.0.0/8 or fd00::/8"));
+    }
+    if let Ok(ip) = h.parse::<std::net::IpAddr>() {
+        return Ok(HostPattern::Net(ipnet::IpNet::from(ip.to_canonical())));
+    }
+    if h.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(format!("`{h}` is not an IP address"));
+    }
+    let name = h.strip_suffix('.').unwrap_or(h);
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(format!(
+            "`{h}` is not a host name, IP address or CIDR block"
+        ));
+    }
+    Ok(HostPattern::Name(name.to_ascii_lowercase()))
+}
+
+fn port_range(p: &str) -> Result<(u16, u16), String> {
+    let port = |x: &str| x.trim().parse::<u16>().ok().filter(|n| *n > 0);
+    let bad = || format!("`{p}` is not a port (1-65535) or an ascending range like 7900-7999");
+    let (lo, hi) = match p.split_once('-') {
+        Some((a, b)) => (port(a).ok_or_else(bad)?, port(b).ok_or_else(bad)?),
+        None => {
+            let n = port(p).ok_or_else(bad)?;
+            (n, n)
+        }
+    };
+    if lo > hi {
+        return Err(bad());
+    }
+    Ok((lo, hi))
 }

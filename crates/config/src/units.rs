@@ -3,6 +3,7 @@
 
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
+use serde_yaml_ng::Value;
 use std::time::Duration;
 
 /// A duration written with a unit. Bare numbers are refused: `timeout: 30`
@@ -81,20 +82,19 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size `{s}` is too large"))
 }
 
-/// Replaces `${NAME}` and `${NAME:-default}` with environment values.
-/// `lookup` is injected so tests need not touch the process environment.
-/// An unset variable without a default is an error naming it and its line.
+/// Replaces `${NAME}` and `${NAME:-default}` in one string with
+/// environment values, taken literally. `lookup` is injected so tests need
+/// not touch the process environment. An unset variable without a default
+/// is an error naming it.
 pub fn expand_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let line = text.len() - rest.len() + start;
-        let line_no = text[..line].matches('\n').count() + 1;
         let end = after
             .find('}')
-            .ok_or_else(|| format!("line {line_no}: `${{` without a closing `}}`"))?;
+            .ok_or_else(|| "`${` without a closing `}`".to_string())?;
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
             Some((n, d)) => (n, Some(d)),
@@ -102,7 +102,7 @@ pub fn expand_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(format!(
-                "line {line_no}: `${{{inner}}}` is not a valid environment variable reference"
+                "`${{{inner}}}` is not a valid environment variable reference"
             ));
         }
         match (lookup(name), default) {
@@ -110,7 +110,7 @@ pub fn expand_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result
             (None, Some(d)) => out.push_str(d),
             (None, None) => {
                 return Err(format!(
-                    "line {line_no}: environment variable `{name}` is not set (write `${{{name}:-default}}` for a fallback)"
+                    "environment variable `{name}` is not set (write `${{{name}:-default}}` for a fallback)"
                 ))
             }
         }
@@ -118,6 +118,79 @@ pub fn expand_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Expands `${...}` inside the string values of a parsed document (never
+/// in its text, so a value cannot change the YAML around it and a
+/// reference in a comment is ignored). The value is taken literally;
+/// only a scalar that is one whole reference (`weight: ${W}`) and expands
+/// to a plain integer or `true`/`false` becomes that number or boolean, and
+/// one that expands to nothing is no value (`token: ${T:-}`).
+/// Each failure is returned with the YAML path of its value.
+pub fn expand_value(
+    v: &mut Value,
+    path: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Vec<(String, String)>,
+) {
+    match v {
+        Value::String(s) if s.contains("${") => match expand_env(s, lookup) {
+            Ok(x) => {
+                let whole = s.starts_with("${") && s.find('}') == Some(s.len() - 1);
+                *v = match (whole, x.as_str()) {
+                    // `token: ${T:-}` with T unset: no value, as if empty.
+                    (true, "") => Value::Null,
+                    (true, "true") => Value::Bool(true),
+                    (true, "false") => Value::Bool(false),
+                    (true, n) if is_integer(n) => n
+                        .parse::<i64>()
+                        .map(|i| Value::Number(i.into()))
+                        .unwrap_or(Value::String(x.clone())),
+                    _ => Value::String(x),
+                };
+            }
+            Err(e) => errs.push((path.to_string(), e)),
+        },
+        Value::Sequence(seq) => {
+            for (i, item) in seq.iter_mut().enumerate() {
+                expand_value(item, &format!("{path}[{i}]"), lookup, errs);
+            }
+        }
+        Value::Mapping(map) => {
+            for (k, item) in map.iter_mut() {
+                let key = k.as_str().unwrap_or("?");
+                let p = if path.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{path}.{key}")
+                };
+                expand_value(item, &p, lookup, errs);
+            }
+        }
+        Value::Tagged(t) => expand_value(&mut t.value, path, lookup, errs),
+        _ => {}
+    }
+}
+
+fn is_integer(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty() && digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A string value that may have been written (or expanded) as a number:
+/// a token of digits is still a token.
+pub fn opt_stringish<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Bool(b)) => Some(b.to_string()),
+        Some(other) => {
+            return Err(de::Error::custom(format!(
+                "expected a string, found {other:?}"
+            )))
+        }
+    })
 }
 
 #[cfg(test)]
@@ -153,8 +226,8 @@ mod tests {
             "token: s3cret"
         );
         assert_eq!(expand_env("a: ${NOPE:-x}", &env).unwrap(), "a: x");
-        let err = expand_env("a: 1\nb: ${NOPE}", &env).unwrap_err();
-        assert!(err.contains("line 2") && err.contains("NOPE"), "{err}");
+        let err = expand_env("b: ${NOPE}", &env).unwrap_err();
+        assert!(err.contains("NOPE"), "{err}");
         assert!(expand_env("a: ${OPEN", &env).is_err());
     }
 

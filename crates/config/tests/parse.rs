@@ -173,7 +173,9 @@ fn endpoints_with_credentials_queries_or_no_scheme_are_refused() {
 
 #[test]
 fn unset_env_and_bad_yaml_are_clear() {
-    assert!(errors("admin: { token: ${NOT_SET_ANYWHERE} }")[0].contains("NOT_SET_ANYWHERE"));
+    // In a flow mapping `{…}` a reference is quoted (braces are YAML syntax there).
+    assert!(errors("admin: { token: \"${NOT_SET_ANYWHERE}\" }")[0].contains("NOT_SET_ANYWHERE"));
+    assert!(errors("admin:\n  token: ${NOT_SET_ANYWHERE}\n")[0].starts_with("admin.token: "));
     assert!(errors("pools: [unclosed")[0].starts_with("invalid YAML"));
     assert!(errors("- a\n- b")[0].contains("must be a mapping"));
 }
@@ -494,4 +496,152 @@ fn max_ejection_percent_merges_over_the_global_one_and_is_a_percentage() {
         "{errs:?}"
     );
     assert!(!errors("passive: { max_ejection_percent: -1 }\n").is_empty());
+}
+
+#[test]
+fn env_values_are_taken_literally_and_comments_are_not_expanded() {
+    let env = |k: &str| match k {
+        "TOK" => Some("abc #def".to_string()),
+        "DIGITS" => Some("12345".to_string()),
+        "W" => Some("3".to_string()),
+        "NL" => Some("x\nlisten: 1.2.3.4:1".to_string()),
+        _ => None,
+    };
+    let cfg = fulcrum_config::parse(
+        "# ${UNSET} in a comment is only a comment\nadmin:\n  token: ${TOK}\nregistry:\n  token: ${DIGITS}\n  path: /data/${NL}\npools:\n  p:\n    instances:\n      - { endpoint: \"http://h:1\", weight: \"${W}\" }\n",
+        &env,
+    )
+    .unwrap();
+    assert_eq!(cfg.admin.token.as_deref(), Some("abc #def"));
+    assert_eq!(cfg.registry.token.as_deref(), Some("12345"));
+    assert_eq!(cfg.pools["p"].instances[0].weight, 3);
+    assert_eq!(
+        cfg.listen,
+        fulcrum_config::embedded_default().listen,
+        "a value cannot add a key"
+    );
+    let unset = fulcrum_config::parse("admin:\n  token: ${UNSET:-}\n", &env).unwrap();
+    assert_eq!(unset.admin.token, None, "an empty expansion is no token");
+}
+
+#[test]
+fn endpoint_ports_out_of_range_are_named() {
+    for ep in [
+        "http://h:65536",
+        "http://h:-1",
+        "http://h:",
+        "http://h:99999",
+    ] {
+        let errs = errors(&format!(
+            "pools: {{ p: {{ instances: [ {{ endpoint: \"{ep}\" }} ] }} }}"
+        ));
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("pools.p.instances[0].endpoint") && e.contains("port")),
+            "{ep}: {errs:?}"
+        );
+    }
+}
+
+#[test]
+fn connection_limits_and_the_keepalive_timeout() {
+    use fulcrum_config::defaults::*;
+    let c = parse("", &env).unwrap();
+    assert_eq!(c.keepalive, DEFAULT_KEEPALIVE_TIMEOUT);
+    assert_eq!(c.limits.backlog, DEFAULT_BACKLOG);
+    const { assert!(DEFAULT_BACKLOG > 128) };
+    assert_eq!(c.admin.max_connections, DEFAULT_ADMIN_MAX_CONNECTIONS);
+    let c = parse(
+        "admin: { max_connections: 16 }\nlimits: { backlog: 4096 }\ntimeouts: { keepalive: 75s }",
+        &env,
+    )
+    .unwrap();
+    assert_eq!(
+        (c.admin.max_connections, c.limits.backlog, c.keepalive),
+        (16, 4096, Duration::from_secs(75))
+    );
+    let errs = errors(
+        "admin: { max_connections: 0 }\nlimits: { backlog: 0 }\ntimeouts: { keepalive: 0s }\npools: { p: { timeouts: { keepalive: 5s } } }\n",
+    );
+    for w in [
+        "admin.max_connections: must be at least 1",
+        "limits.backlog: must be between 1 and 65535",
+        "timeouts.keepalive: must be greater than 0",
+        "pools.p.timeouts.keepalive: is a listener setting",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing `{w}` in {errs:#?}"
+        );
+    }
+}
+
+#[test]
+fn registration_into_a_configured_pool_is_off_unless_opted_in() {
+    let c = parse("pools: { a: { registration: true }, b: {} }", &env).unwrap();
+    assert!(c.pools["a"].registration);
+    assert!(!c.pools["b"].registration);
+    assert!(c.default_pool.registration, "the registry's own pools");
+    let errs = errors("pools: { a: { registration: maybe } }");
+    assert!(
+        errs.iter().any(|e| e.starts_with("pools.a.registration")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn allowed_hosts_entries_are_checked_at_load_with_their_path() {
+    let errs = errors(
+        "registry:\n  allowed_hosts: [\"10.0.0.0/33\", \"10.0.0/8\", \"not a host!!\", \"300.1.1.1\", \"10.0.0.5:0\", \"10.0.0.5:7999-7900\", \"h:x\", \"[::1\", \"10.0.0.0/8\", \"gpu-1.local\", \"10.0.0.5:7901\", \"10.0.0.0/8:7900-7999\", \"fd00::/8\", \"[fd00::1]:7901\", \"[fd00::/8]:7900-7999\", \"GPU-2.Local:80\"]\n",
+    );
+    for i in 0..8 {
+        let path = format!("registry.allowed_hosts[{i}]: ");
+        assert!(
+            errs.iter().any(|e| e.starts_with(&path)),
+            "no error for entry {i}: {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), 8, "only the bad entries: {errs:#?}");
+}
+
+#[test]
+fn allowed_hosts_admit_by_address_block_name_and_port() {
+    let c = parse(
+        "registry:\n  allowed_hosts: [\"10.0.0.0/8:7900-7999\", \"192.168.1.5\", \"GPU-1.Local\", \"[fd00::/8]:443\"]\n",
+        &env,
+    )
+    .unwrap();
+    let admits = |h: &str, p: u16| c.registry.allowed_hosts.iter().any(|a| a.admits(h, p));
+    assert!(admits("10.2.3.4", 7901));
+    assert!(!admits("10.2.3.4", 8000), "port outside the range");
+    assert!(admits("192.168.1.5", 1) && !admits("192.168.1.6", 1));
+    assert!(admits("gpu-1.local", 80) && admits("GPU-1.LOCAL.", 80));
+    assert!(!admits("gpu-1.local.evil", 80));
+    assert!(admits("[fd00::1]", 443) && !admits("[fd00::1]", 80));
+    assert!(admits("[::ffff:10.0.0.1]", 7900), "IPv4-mapped IPv6");
+    // A name never stands for an address, nor an address for a name.
+    let c = parse("registry: { allowed_hosts: [localhost, 127.0.0.1] }", &env).unwrap();
+    let a = &c.registry.allowed_hosts;
+    assert!(a[0].admits("localhost", 1) && !a[0].admits("127.0.0.1", 1));
+    assert!(a[1].admits("127.0.0.1", 1) && !a[1].admits("localhost", 1));
+}
+
+#[test]
+fn the_registry_limits_have_defaults_and_must_be_positive() {
+    use fulcrum_config::defaults::*;
+    let c = parse("registry: { max_task_types: 4, max_instances: 10 }", &env).unwrap();
+    assert_eq!(
+        (c.registry.max_task_types, c.registry.max_instances),
+        (4, 10)
+    );
+    let d = parse("", &env).unwrap();
+    assert_eq!(d.registry.max_task_types, DEFAULT_REGISTRY_MAX_TASK_TYPES);
+    assert_eq!(d.registry.max_instances, DEFAULT_REGISTRY_MAX_INSTANCES);
+    let errs = errors("registry: { max_task_types: 0, max_instances: 0 }");
+    for w in [
+        "registry.max_task_types: must be at least 1",
+        "registry.max_instances: must be at least 1",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
+    }
 }

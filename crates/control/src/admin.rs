@@ -153,7 +153,7 @@ fn change(
         }
     };
     s.publisher.publish();
-    tracing::info!(endpoint = %ep, weight = ?o.weight, drained = o.drained, "operator override");
+    tracing::info!(endpoint = ?ep, weight = ?o.weight, drained = o.drained, "operator override");
     Json(serde_json::json!({"ok": true, "endpoint": ep, "weight": o.weight, "drained": o.drained}))
         .into_response()
 }

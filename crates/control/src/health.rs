@@ -17,9 +17,8 @@
 use fulcrum_config::{HealthCheck, Probe};
 use fulcrum_dataplane::instance::InstanceState;
 use fulcrum_dataplane::upstream::error::TryError;
-use fulcrum_dataplane::upstream::send::{send, Deadlines};
+use fulcrum_dataplane::upstream::send::{send_fresh, Deadlines};
 use fulcrum_dataplane::Gateway;
-use http_body_util::BodyExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -77,12 +76,9 @@ impl Drop for HealthChecker {
 /// with the instance's own `health_path` if it has one (`tcp` = connect only).
 fn settings(gw: &Gateway, url: &str) -> Option<HealthCheck> {
     let snap = gw.snapshot();
-    snap.pools.iter().find_map(|p| {
-        let (i, _) = p
-            .members
-            .iter()
-            .enumerate()
-            .find(|(_, m)| m.inst.endpoint.url == url)?;
+    // A lookup, not a scan of every pool: probes run often, and a large
+    // registry has many pools.
+    snap.first_member(url).and_then(|(p, i)| {
         let mut hc = p.cfg.health_check.clone();
         match (p.cfg.instances.get(i)?.health_path.as_deref(), &hc.probe) {
             // A registered service that named no health route is probed by
@@ -183,40 +179,37 @@ fn failed(detail: String) -> ProbeError {
     }
 }
 
-/// Largest probe answer read to its end (so its connection can be kept).
-const PROBE_BODY_MAX: usize = 64 * 1024;
-
 async fn check(inst: &InstanceState, probe: &Probe, wait: Duration) -> Result<(), ProbeError> {
     let path = match probe {
         // TCP, plus the TLS handshake for an `https://` instance.
         Probe::Tcp => return inst.origin.dial().await.map(drop),
         Probe::Http { path } => path,
     };
-    // The same upstream client as the request path: its connection pool,
-    // TLS settings and failure classification.
+    // The same upstream client as the request path (dialing, TLS settings,
+    // failure classification), on a connection of its own: a probe checks
+    // that the instance accepts connections, and leaves the pool's
+    // keep-alive connections to requests.
     let req = http::Request::get(path.as_str())
         .header(http::header::HOST, inst.origin.host.clone())
         .header(http::header::USER_AGENT, "fulcrum-health-check")
+        .header(http::header::CONNECTION, "close")
         .body(fulcrum_dataplane::http::body::empty())
         .map_err(|e| failed(format!("bad probe path `{path}`: {e}")))?;
     let limits = Deadlines {
         connect: wait,
         head: wait,
     };
-    let (resp, conn) = send(&inst.origin, req, limits).await.map_err(|e| match e {
-        TryError::Local { detail } => ProbeError {
-            detail,
-            local: true,
-        },
-        TryError::Instance { detail, .. } => failed(format!("GET {path}: {detail}")),
-        other => failed(format!("GET {path}: {other:?}")),
-    })?;
+    let resp = send_fresh(&inst.origin, req, limits)
+        .await
+        .map_err(|e| match e {
+            TryError::Local { detail } => ProbeError {
+                detail,
+                local: true,
+            },
+            TryError::Instance { detail, .. } => failed(format!("GET {path}: {detail}")),
+            other => failed(format!("GET {path}: {other:?}")),
+        })?;
     let status = resp.status();
-    // Read the (small) answer to its end so the connection can be reused.
-    let body = http_body_util::Limited::new(resp.into_body(), PROBE_BODY_MAX);
-    if body.collect().await.is_ok() {
-        conn.give_back();
-    }
     if status.is_success() || status.is_redirection() {
         Ok(())
     } else {

@@ -21,6 +21,11 @@ async fn http_probe_follows_the_health_route_and_tcp_only_connects() {
         path: "/health".into(),
     };
     assert_eq!(probe(&inst, &http).await, Ok(()));
+    assert_eq!(
+        inst.origin.conns.idle(),
+        0,
+        "a probe uses a connection of its own and leaves the pool to requests"
+    );
     m.set_healthy(false);
     let err = probe(&inst, &http).await.unwrap_err();
     assert!(err.contains("503"), "{err}");

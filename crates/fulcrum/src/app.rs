@@ -7,8 +7,10 @@ use fulcrum_control::health::HealthChecker;
 use fulcrum_control::persist::{Embedded, Persist};
 use fulcrum_control::publish::{ConfigFile, Overrides, Publisher};
 use fulcrum_control::registry::Registry;
+use fulcrum_dataplane::http::body::Deadline;
 use fulcrum_dataplane::server::{self, ListenerOptions};
 use fulcrum_dataplane::Gateway;
+use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -33,10 +35,8 @@ pub struct Running {
     expiry: Option<JoinHandle<()>>,
 }
 
-async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} ({what})"))
+async fn bind(addr: SocketAddr, backlog: u32, what: &str) -> anyhow::Result<TcpListener> {
+    server::bind(addr, backlog).with_context(|| format!("cannot listen on {addr} ({what})"))
 }
 
 /// Loads every TLS file of `config`: the listener's settings if it
@@ -61,15 +61,26 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 }
 
 /// As [`start`], with the shutdown grace period for in-flight requests.
-pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result<Running> {
+pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Result<Running> {
     let listener_tls = tls_settings(&config)?;
-    let proxy_l = bind(config.listen, "listen").await?;
-    let admin_l = bind(config.admin.listen, "admin.listen").await?;
+    let backlog = config.limits.backlog;
+    let proxy_l = bind(config.listen, backlog, "listen").await?;
+    let admin_l = bind(config.admin.listen, backlog, "admin.listen").await?;
     let proxy_addr = proxy_l.local_addr()?;
     let admin_addr = admin_l.local_addr()?;
+    // No instance may be one of these (registration, and every connect).
+    config.own_addrs = vec![proxy_addr, admin_addr];
+    if config.registry.enabled && config.registry.token.is_none() && !admin_addr.ip().is_loopback()
+    {
+        tracing::warn!(%admin_addr, "the service registry (on admin.listen) is reachable beyond loopback and registry.token is not set: anyone who can reach it can register instances; set registry.token and registry.allowed_hosts (docs/SECURITY.md)");
+    }
     let opts = ListenerOptions {
         grace,
         ..ListenerOptions::from_config(&config)
+    };
+    let admin_opts = ListenerOptions {
+        grace,
+        ..ListenerOptions::admin(&config)
     };
     // Start-up, one way: the data plane on the file's config, the health
     // probers, then the publisher and its sources (file, registry,
@@ -146,17 +157,23 @@ pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result
             }
         })
     });
-    let admin = tokio::spawn({
-        let rx = stop_rx.clone();
-        async move {
-            if let Err(e) = axum::serve(admin_l, router)
-                .with_graceful_shutdown(stopped(rx))
-                .await
-            {
-                tracing::error!(error = %e, "admin listener failed");
-            }
-        }
-    });
+    // The admin listener has the proxy's head and keep-alive timeouts, its
+    // own connection cap (which also bounds the descriptors it can take
+    // from the proxy), and a request body is due within `client_header`
+    // of its head.
+    let body_due = admin_opts.client_header;
+    let router = router.layer(axum::middleware::map_request(
+        move |req: axum::extract::Request| async move {
+            req.map(|b| axum::body::Body::new(Deadline::new(b, body_due)))
+        },
+    ));
+    let admin = tokio::spawn(server::serve_service(
+        admin_l,
+        TowerToHyperService::new(router),
+        "admin",
+        admin_opts,
+        stopped(stop_rx.clone()),
+    ));
     let proxy = tokio::spawn(server::serve(
         proxy_l,
         gateway.clone(),
@@ -186,8 +203,10 @@ impl Running {
     ///
     /// A config whose TLS files cannot be used is refused whole, and the
     /// running one stays.
-    pub fn reload(&self, config: Config) -> anyhow::Result<Vec<&'static str>> {
+    pub fn reload(&self, mut config: Config) -> anyhow::Result<Vec<&'static str>> {
         let fixed = ListenerOptions::fixed_changes(&self.gateway.snapshot().config, &config);
+        // The listeners stay those bound at start-up.
+        config.own_addrs = vec![self.proxy_addr, self.admin_addr];
         let listener_tls = tls_settings(&config)?;
         if self.gateway.listener_tls().is_some() {
             // A listener started without TLS cannot take it on (a restart can).
@@ -196,6 +215,9 @@ impl Running {
             }
         }
         self.file.set(config);
+        if let Some(r) = &self.registry {
+            r.prune();
+        }
         self.publisher.publish();
         Ok(fixed)
     }

@@ -6,3 +6,4 @@
 //! `127.0.0.1:0`.
 
 pub mod app;
+pub mod logging;

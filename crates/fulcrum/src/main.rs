@@ -196,13 +196,15 @@ fn load(path: Option<&std::path::Path>) -> anyhow::Result<fulcrum_config::Config
 }
 
 fn serve(path: Option<PathBuf>, threads: Option<usize>, log: &str) -> anyhow::Result<()> {
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Every event is one line, whatever its values hold (see logging.rs).
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(log).context("invalid --log filter")?,
         )
         .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(move || fulcrum::logging::Escaping::new(std::io::stderr(), ansi))
+        .with_ansi(ansi)
         .init();
     let config = load(path.as_deref())?;
     // Every open connection is a file descriptor (two per proxied request or

@@ -31,7 +31,7 @@ pub use crate::defaults::{
 
 use crate::file::*;
 use crate::model::*;
-use crate::units::expand_env;
+use crate::units::expand_value;
 use errors::Errors;
 use serde_yaml_ng::{Mapping, Value};
 use std::collections::BTreeMap;
@@ -69,9 +69,18 @@ pub fn embedded_default() -> Config {
 /// error that stops everything.
 fn read_root(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Mapping, ConfigErrors> {
     let whole_file = |message| ConfigErrors(vec![ConfigError::whole_file(message)]);
-    let text = expand_env(text, env).map_err(whole_file)?;
-    let root: Value =
-        serde_yaml_ng::from_str(&text).map_err(|e| whole_file(format!("invalid YAML: {e}")))?;
+    let mut root: Value =
+        serde_yaml_ng::from_str(text).map_err(|e| whole_file(format!("invalid YAML: {e}")))?;
+    let mut failed = vec![];
+    expand_value(&mut root, "", env, &mut failed);
+    if !failed.is_empty() {
+        return Err(ConfigErrors(
+            failed
+                .into_iter()
+                .map(|(path, message)| ConfigError { path, message })
+                .collect(),
+        ));
+    }
     match root {
         Value::Mapping(m) => Ok(m),
         Value::Null => Ok(Mapping::default()),
@@ -133,6 +142,7 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
     let admin = listen::build_admin(s.admin, &mut errs);
     let limits = listen::build_limits(s.limits, &mut errs);
     let client_header = listen::client_header(&s.timeouts, &mut errs);
+    let keepalive = listen::keepalive(&s.timeouts, &mut errs);
 
     let globals = pools::Globals {
         health: &s.health,
@@ -149,12 +159,15 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
     let default_pool = pools::build_default_pool(default_algorithm, &globals, &mut errs);
 
     errs.into_result()?;
+    let (listen, admin) = (listen.expect("no errors"), admin.expect("no errors"));
     Ok(Config {
         client_header,
+        keepalive,
         registry,
         default_pool,
-        listen: listen.expect("no errors"),
-        admin: admin.expect("no errors"),
+        own_addrs: vec![listen, admin.listen],
+        listen,
+        admin,
         limits,
         pools: out_pools,
         routes: out_routes,

@@ -9,7 +9,8 @@ use super::retry::build_retry;
 use super::timeouts::merge_timeouts;
 use super::tls::build_upstream_tls;
 use crate::defaults::{
-    DEFAULT_ALGORITHM, DEFAULT_PANIC, DEFAULT_QUEUE_MAX, DEFAULT_QUEUE_TIMEOUT, DEFAULT_SLOW_START,
+    DEFAULT_ALGORITHM, DEFAULT_PANIC, DEFAULT_POOL_REGISTRATION, DEFAULT_QUEUE_MAX,
+    DEFAULT_QUEUE_TIMEOUT, DEFAULT_SLOW_START,
 };
 use crate::file::{FileHealth, FilePassive, FilePool, FileQueue, FileTimeouts};
 use crate::model::{HashKey, Pool, Queue};
@@ -75,10 +76,12 @@ fn strip_keys(v: Value, keys: &[&str]) -> Value {
 }
 
 /// The settings of a pool formed by registration with no `pools:` entry:
-/// the global sections and `registry.default_algorithm`.
+/// the global sections and `registry.default_algorithm`. Open to
+/// registration: it exists for it.
 pub(super) fn build_default_pool(algorithm: &str, g: &Globals, errs: &mut Errors) -> Pool {
     let p = FilePool {
         algorithm: Some(algorithm.to_string()),
+        registration: Some(true),
         ..FilePool::default()
     };
     build_pool("", p, g, errs)
@@ -117,6 +120,7 @@ pub(super) fn build_pool(name: &str, p: FilePool, g: &Globals, errs: &mut Errors
         slow_start,
         tls,
         cache,
+        registration: p.registration.unwrap_or(DEFAULT_POOL_REGISTRATION),
     }
 }
 

@@ -4,10 +4,11 @@
 use super::errors::Errors;
 use crate::defaults::{
     DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_REGISTRY_ALGORITHM, DEFAULT_REGISTRY_ENABLED,
-    DEFAULT_REGISTRY_PATH, DEFAULT_ROUTE_PREFIX,
+    DEFAULT_REGISTRY_MAX_INSTANCES, DEFAULT_REGISTRY_MAX_TASK_TYPES, DEFAULT_REGISTRY_PATH,
+    DEFAULT_ROUTE_PREFIX,
 };
 use crate::file::FileRegistry;
-use crate::model::Registry;
+use crate::model::{AllowedHost, Registry};
 use fulcrum_policy::Algorithm;
 
 /// `registry:`, and the algorithm name for pools formed by registration.
@@ -59,6 +60,16 @@ pub(super) fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, &
             DEFAULT_REGISTRY_ALGORITHM
         }
     };
+    let max_task_types = r.max_task_types.unwrap_or(DEFAULT_REGISTRY_MAX_TASK_TYPES);
+    let max_instances = r.max_instances.unwrap_or(DEFAULT_REGISTRY_MAX_INSTANCES);
+    for (key, v) in [
+        ("registry.max_task_types", max_task_types),
+        ("registry.max_instances", max_instances),
+    ] {
+        if v == 0 {
+            errs.push(key, "must be at least 1".into());
+        }
+    }
     let registry = Registry {
         enabled: r.enabled.unwrap_or(DEFAULT_REGISTRY_ENABLED),
         path: r
@@ -68,7 +79,23 @@ pub(super) fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, &
         heartbeat_timeout,
         route_prefix,
         token: r.token.filter(|t| !t.is_empty()),
-        allowed_hosts: r.allowed_hosts.unwrap_or_default(),
+        allowed_hosts: allowed_hosts(r.allowed_hosts.unwrap_or_default(), errs),
+        max_task_types,
+        max_instances,
     };
     (registry, default_algorithm.name())
+}
+
+/// `registry.allowed_hosts`, each entry checked on its own.
+fn allowed_hosts(raw: Vec<String>, errs: &mut Errors) -> Vec<AllowedHost> {
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a.parse::<AllowedHost>() {
+            Ok(h) => Some(h),
+            Err(m) => {
+                errs.push(&format!("registry.allowed_hosts[{i}]"), m);
+                None
+            }
+        })
+        .collect()
 }

@@ -1,5 +1,5 @@
 //! A pool's `timeouts:` merged over the global ones (the listener's
-//! `client_header` is in `listen`), and the millisecond conversion the
+//! `client_header` and `keepalive` are in `listen`), and the millisecond conversion the
 //! health settings share.
 
 use super::errors::Errors;
@@ -34,12 +34,20 @@ pub(super) fn merge_timeouts(
         response_header: pick(|x| x.response_header, DEFAULT_RESPONSE_HEADER_TIMEOUT),
         idle: pick(|x| x.idle, DEFAULT_IDLE_TIMEOUT),
     };
-    if t.is_some_and(|t| t.client_header.is_some()) {
-        errs.push(
-            &format!("{path}.timeouts.client_header"),
-            "is a listener setting shared by every pool; set it in the top-level `timeouts:`"
-                .into(),
-        );
+    for (key, set) in [
+        (
+            "client_header",
+            t.is_some_and(|t| t.client_header.is_some()),
+        ),
+        ("keepalive", t.is_some_and(|t| t.keepalive.is_some())),
+    ] {
+        if set {
+            errs.push(
+                &format!("{path}.timeouts.{key}"),
+                "is a listener setting shared by every pool; set it in the top-level `timeouts:`"
+                    .into(),
+            );
+        }
     }
     for (key, get) in [
         (

@@ -4,7 +4,7 @@
 //!
 //! | call | answer |
 //! |---|---|
-//! | `POST /register` | `{"ok":true,"service_id","instance_id"}`; `400 {"error"}` on a bad body |
+//! | `POST /register` | `{"ok":true,"service_id","instance_id"}`; `400 {"error"}` on a bad body (or more than `registry.max_task_types` task types); `403` when the config does not allow it (see below); `409` when the registry holds `registry.max_instances` |
 //! | `POST /heartbeat/{id}` | id = instance_id, endpoint (percent-encoded) or service_id; optional stats body |
 //! | `DELETE /unregister/{id}` | same id forms |
 //! | `POST /clear_all` | `{"ok":true,"cleared_count":N}` |
@@ -15,6 +15,22 @@
 //!
 //! When `registry.token` is set, the mutating calls need
 //! `Authorization: Bearer <token>` (compared in constant time).
+//!
+//! A well-formed registration is refused with `403` when a task type names
+//! a pool of the config file that does not take registrations (its
+//! `pools.NAME.registration` is not `true`): the whole registration, also
+//! when its other task types would be allowed, so an instance is never
+//! half-registered.
+//!
+//! A `200` means the registration is stored (it survives a crash from then
+//! on). It is routed by then too while publications are cheap; on a large
+//! registry it is routed within the publisher's coalescing pause plus one
+//! build ([`crate::publish::Publisher::publish_soon`]).
+//!
+//! `409 Conflict` for a full registry: the request is valid and may
+//! succeed once instances leave (unregister or expiry); it is not a rate
+//! (429) and not a storage failure (507). Replacing a registration (same
+//! endpoint) never counts as a new instance.
 
 use super::{instance_id, HeartbeatStats, Record, RegisterRequest, Registry, RegistryError};
 use axum::body::Bytes;
@@ -70,6 +86,8 @@ impl IntoResponse for RegistryError {
     fn into_response(self) -> Response {
         let status = match self {
             RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
+            RegistryError::Forbidden(_) => StatusCode::FORBIDDEN,
+            RegistryError::Full(_) => StatusCode::CONFLICT,
             RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
             RegistryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

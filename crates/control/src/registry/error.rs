@@ -6,6 +6,12 @@
 pub enum RegistryError {
     #[error("{0}")]
     Invalid(String),
+    /// Well-formed, but the config in force does not allow it (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The registry holds `registry.max_instances` already (409).
+    #[error("{0}")]
+    Full(String),
     #[error("no registered instance matches `{0}` (an instance_id, endpoint or service_id)")]
     NotFound(String),
     #[error("the registry store failed: {0}")]

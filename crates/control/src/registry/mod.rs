@@ -5,10 +5,19 @@
 //! Every task type a registered instance names is a pool of that name: a
 //! `pools:` entry of the same name supplies its policy, otherwise the
 //! registry's default pool (global defaults + `registry.default_algorithm`).
+//! A `pools:` entry takes registered instances only when it says so
+//! (`registration: true`); otherwise a registration naming it is refused
+//! whole, so a registration can never join the config file's own pools
+//! (and the callers' traffic to them) uninvited.
 //! Any change asks the [`Publisher`] to publish, which merges the
 //! registrations into the config file's pools and re-aligns the health
 //! probers, so a registered instance is probed like a configured one (a
 //! service that heartbeats but fails its probe gets no traffic).
+//!
+//! Every value a caller sent (service_id, name, endpoint, task types, an
+//! id from a path) is logged with `?` (Debug): quoted, with control
+//! characters escaped, so a newline in a `service_id` cannot forge a log
+//! line. The values themselves are stored and listed as sent.
 //!
 //! Registrations are kept in a [`Persist`] store (the embedded database),
 //! written before the change is acknowledged, so they survive a restart and
@@ -17,6 +26,7 @@
 
 pub mod api;
 mod error;
+mod members;
 mod record;
 
 pub use error::RegistryError;
@@ -25,13 +35,16 @@ pub use record::{instance_id, HeartbeatStats, Record, RegisterRequest};
 use crate::persist::Persist;
 use crate::publish::{ConfigFile, Desired, Publisher, Source};
 use fulcrum_config::{parse_endpoint, Config, Instance};
+use fulcrum_dataplane::upstream::dial::is_own_listener;
 use fulcrum_dataplane::Gateway;
-use std::collections::BTreeMap;
+use members::Registrations;
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
 
 pub struct Registry {
     file: Arc<ConfigFile>,
-    records: Mutex<BTreeMap<String, Record>>,
+    records: Mutex<Registrations>,
     store: Arc<dyn Persist>,
     pub gateway: Arc<Gateway>,
     /// Weak: the publisher holds this registry as a source.
@@ -64,6 +77,7 @@ impl Registry {
             r.seen_ms = now_ms;
             records.insert(key, r);
         }
+        let records: Registrations = records.into_values().collect();
         let reg = Arc::new(Self {
             file,
             records: Mutex::new(records),
@@ -71,8 +85,31 @@ impl Registry {
             gateway,
             publisher: Arc::downgrade(publisher),
         });
+        reg.prune();
         publisher.add_source(reg.clone());
         Ok(reg)
+    }
+
+    /// Drops the registrations that the config in force no longer allows
+    /// (see [`Registry::register`]'s checks), from memory and from the
+    /// store, logging each: at start-up and after a reload, a
+    /// registration made under an older config is removed rather than
+    /// routed. Returns the endpoints dropped; the caller publishes.
+    pub fn prune(&self) -> Vec<String> {
+        let cfg = self.config();
+        let mut recs = self.records();
+        let dropped: Vec<(String, RegistryError)> = recs
+            .values()
+            .filter_map(|r| refusal(r, &cfg).map(|why| (r.endpoint.clone(), why)))
+            .collect();
+        for (ep, why) in &dropped {
+            if let Err(e) = self.store.delete(ep) {
+                tracing::error!(endpoint = ?ep, error = ?e, "could not delete a dropped registration from the store");
+            }
+            recs.remove(ep);
+            tracing::warn!(endpoint = ?ep, reason = ?why.to_string(), "registration dropped: the config in force does not allow it");
+        }
+        dropped.into_iter().map(|(ep, _)| ep).collect()
     }
 
     /// Seconds since the Unix epoch, on the gateway's clock.
@@ -85,30 +122,44 @@ impl Registry {
         self.file.get()
     }
 
-    fn records(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Record>> {
+    fn records(&self) -> std::sync::MutexGuard<'_, Registrations> {
         self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds or replaces (same endpoint) a registration.
+    /// Adds or replaces (same endpoint) a registration, when the config in
+    /// force allows it: its endpoint in `registry.allowed_hosts` (when
+    /// set), and none of its task types naming a pool of the file closed to
+    /// registration (403 otherwise).
     pub fn register(&self, req: RegisterRequest) -> Result<Record, RegistryError> {
-        let allowed = self.config().registry.allowed_hosts;
-        let mut record = req.into_record(self.unix_now(), &allowed)?;
+        let cfg = self.config();
+        let mut record = req.into_record(self.unix_now())?;
+        if let Some(refused) = refusal(&record, &cfg) {
+            return Err(refused);
+        }
         record.seen_ms = self.gateway.clock.now_ms();
         let bytes = serde_json::to_vec(&record).map_err(|e| RegistryError::Store(e.to_string()))?;
         {
             let mut recs = self.records();
+            let max = cfg.registry.max_instances;
+            if recs.len() >= max && !recs.contains_key(&record.endpoint) {
+                return Err(RegistryError::Full(format!(
+                    "the registry holds {} instances, its limit (registry.max_instances); \
+                     one must leave before another registers",
+                    recs.len()
+                )));
+            }
             self.store
                 .put(&record.endpoint, &bytes)
                 .map_err(RegistryError::Store)?;
-            recs.insert(record.endpoint.clone(), record.clone());
+            recs.insert(record.clone());
         }
-        tracing::info!(service_id = %record.service_id, endpoint = %record.endpoint, task_types = ?record.task_types, "instance registered");
+        tracing::info!(service_id = ?record.service_id, name = ?record.name, endpoint = ?record.endpoint, task_types = ?record.task_types, "instance registered");
         self.publish();
         Ok(record)
     }
 
     /// Endpoints matching an instance_id, an endpoint (percent-decoded) or a service_id.
-    fn matching(recs: &BTreeMap<String, Record>, id: &str) -> Vec<String> {
+    fn matching(recs: &Registrations, id: &str) -> Vec<String> {
         // `id` arrives already percent-decoded (axum's `Path`).
         let by_key: Vec<String> = recs
             .values()
@@ -175,7 +226,7 @@ impl Registry {
             }
             hits.len()
         };
-        tracing::info!(id, removed = n, "instance unregistered");
+        tracing::info!(id = ?id, removed = n, "instance unregistered");
         self.publish();
         Ok(n)
     }
@@ -212,15 +263,15 @@ impl Registry {
                     removed.push(r.endpoint.clone());
                 } else if silent >= 0.8 * timeout && !r.warned {
                     r.warned = true;
-                    tracing::warn!(endpoint = %r.endpoint, service_id = %r.service_id, silent_s = silent, "no heartbeat for 80 % of heartbeat_timeout");
+                    tracing::warn!(endpoint = ?r.endpoint, service_id = ?r.service_id, silent_s = silent, "no heartbeat for 80 % of heartbeat_timeout");
                 }
             }
             for ep in &removed {
                 if let Err(e) = self.store.delete(ep) {
-                    tracing::error!(endpoint = %ep, error = %e, "could not delete an expired registration from the store");
+                    tracing::error!(endpoint = ?ep, error = ?e, "could not delete an expired registration from the store");
                 }
                 recs.remove(ep);
-                tracing::warn!(endpoint = %ep, "registration expired: no heartbeat within heartbeat_timeout");
+                tracing::warn!(endpoint = ?ep, "registration expired: no heartbeat within heartbeat_timeout");
             }
         }
         if !removed.is_empty() {
@@ -229,49 +280,106 @@ impl Registry {
         removed
     }
 
-    /// Asks the publisher to publish the registry's new state.
+    /// Asks the publisher to publish the registry's new state: at once
+    /// while publications are cheap, else soon, coalesced with the other
+    /// changes of the moment ([`Publisher::publish_soon`]), so one
+    /// registration's cost does not grow with the registry.
     fn publish(&self) {
         if let Some(p) = self.publisher.upgrade() {
-            p.publish();
+            p.publish_soon();
         }
     }
 }
 
+/// The address an endpoint's host stands for without a lookup: an IP
+/// address, or loopback for `localhost` (and `*.localhost`, RFC 6761).
+/// Other names are checked when connecting, on what they resolve to.
+fn literal_ip(host: &str) -> Option<IpAddr> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse() {
+        return Some(ip);
+    }
+    let name = bare.trim_end_matches('.').to_ascii_lowercase();
+    (name == "localhost" || name.ends_with(".localhost")).then_some(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// Why the config `cfg` does not allow the registration `r`, if it does
+/// not: more task types than `registry.max_task_types`, its endpoint one
+/// of the gateway's own listeners or not in
+/// `registry.allowed_hosts`, or one of its task types names a pool of the
+/// file that does not take registrations.
+fn refusal(r: &Record, cfg: &Config) -> Option<RegistryError> {
+    let max = cfg.registry.max_task_types;
+    if r.task_types.len() > max {
+        return Some(RegistryError::Invalid(format!(
+            "`task_types` has {} entries; at most {max} are allowed (registry.max_task_types)",
+            r.task_types.len()
+        )));
+    }
+    let Ok(endpoint) = parse_endpoint(&r.endpoint) else {
+        return Some(RegistryError::Invalid(format!(
+            "`endpoint` `{}` is not a valid endpoint",
+            r.endpoint
+        )));
+    };
+    let (host, port) = endpoint.host_port();
+    if let Some(ip) = literal_ip(host) {
+        if is_own_listener(&cfg.own_addrs, SocketAddr::new(ip, port)) {
+            return Some(RegistryError::Forbidden(format!(
+                "`endpoint` {host}:{port} is one of this gateway's own listeners (listen, admin.listen)"
+            )));
+        }
+    }
+    let allowed = &cfg.registry.allowed_hosts;
+    if !allowed.is_empty() && !allowed.iter().any(|a| a.admits(host, port)) {
+        return Some(RegistryError::Forbidden(format!(
+            "`endpoint` {host}:{port} is not in registry.allowed_hosts"
+        )));
+    }
+    let closed = r
+        .task_types
+        .iter()
+        .find(|t| cfg.pools.get(*t).is_some_and(|p| !p.registration))?;
+    Some(RegistryError::Forbidden(format!(
+        "task type `{closed}` is a pool of the config file that takes no registered instances \
+         (set `pools.{closed}.registration: true` to allow it); nothing was registered"
+    )))
+}
+
 impl Source for Registry {
-    /// One pool per registered task type, added to the file's pools.
+    /// One pool per registered task type, added to the file's pools (a
+    /// pool of the file only when it takes registrations). The members
+    /// are copied out under the lock as pointers; the pools are built
+    /// after it is released, so a registration never waits for a build.
     fn contribute(&self, desired: &mut Desired) {
+        let members = self.records().members();
         let cfg = &mut desired.config;
-        let recs = self.records();
-        for r in recs.values() {
-            let Ok(endpoint) = parse_endpoint(&r.endpoint) else {
-                continue;
-            };
-            for task in &r.task_types {
-                let pool = cfg.pools.entry(task.clone()).or_insert_with(|| {
-                    let mut p = cfg.default_pool.clone();
-                    p.name = task.clone();
-                    p.instances.clear();
-                    p
-                });
-                if pool
-                    .instances
-                    .iter()
-                    .any(|i| i.endpoint.url == endpoint.url)
-                {
-                    continue;
+        for (task, insts) in members {
+            match cfg.pools.get_mut(&task) {
+                // Registered before the pool was closed to registration.
+                Some(pool) if !pool.registration => {}
+                Some(pool) => {
+                    let listed: HashSet<String> = pool
+                        .instances
+                        .iter()
+                        .map(|i| i.endpoint.url.clone())
+                        .collect();
+                    pool.instances.extend(
+                        insts
+                            .iter()
+                            .filter(|i| !listed.contains(&i.endpoint.url))
+                            .map(|i| Instance::clone(i)),
+                    );
                 }
-                pool.instances.push(Instance {
-                    endpoint: endpoint.clone(),
-                    weight: r.weight.unwrap_or(1),
-                    max_concurrent: r.max_concurrent,
-                    priority: r
-                        .priority
-                        .as_deref()
-                        .and_then(|p| p.parse().ok())
-                        .unwrap_or_default(),
-                    // Without a health route, liveness is the heartbeat plus a TCP probe.
-                    health_path: Some(r.health_path.clone().unwrap_or_else(|| "tcp".into())),
-                });
+                None => {
+                    let mut pool = cfg.default_pool.clone();
+                    pool.name = task.clone();
+                    pool.instances = insts.iter().map(|i| Instance::clone(i)).collect();
+                    cfg.pools.insert(task, pool);
+                }
             }
         }
     }

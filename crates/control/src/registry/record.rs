@@ -9,12 +9,9 @@ use super::error::RegistryError;
 use fulcrum_config::parse_endpoint;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::net::IpAddr;
 
 /// Longest accepted string field (service_id, name, version, task type).
 const MAX_FIELD: usize = 256;
-/// Most task types one instance may serve.
-const MAX_TASK_TYPES: usize = 64;
 
 /// What a service reported in its last heartbeat (all optional).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -98,7 +95,8 @@ pub struct RegisterRequest(pub Value);
 
 impl RegisterRequest {
     /// Validates the body and builds the record (registered at `now`).
-    pub fn into_record(self, now: u64, allowed_hosts: &[String]) -> Result<Record, RegistryError> {
+    /// Whether the config in force allows it is the registry's question.
+    pub fn into_record(self, now: u64) -> Result<Record, RegistryError> {
         let obj = self
             .0
             .as_object()
@@ -136,15 +134,9 @@ impl RegisterRequest {
         let endpoint = string("endpoint", true)?;
         let parsed = parse_endpoint(&endpoint)
             .map_err(|e| RegistryError::Invalid(format!("`endpoint`: {e}")))?;
-        check_allowed(&parsed.authority, allowed_hosts)?;
         let task_types = match obj.get("task_types") {
             Some(Value::Array(a)) if a.is_empty() => {
                 return Err(invalid("`task_types` must not be empty"))
-            }
-            Some(Value::Array(a)) if a.len() > MAX_TASK_TYPES => {
-                return Err(invalid(&format!(
-                    "`task_types` has more than {MAX_TASK_TYPES} entries"
-                )))
             }
             Some(Value::Array(a)) => a
                 .iter()
@@ -198,50 +190,13 @@ impl RegisterRequest {
     }
 }
 
-/// `registry.allowed_hosts`: exact host names, IP addresses or CIDR blocks.
-fn check_allowed(authority: &str, allowed: &[String]) -> Result<(), RegistryError> {
-    if allowed.is_empty() {
-        return Ok(());
-    }
-    let host = authority
-        .rsplit_once(':')
-        .map_or(authority, |(h, _)| h)
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let ip: Option<IpAddr> = host.parse().ok();
-    let ok = allowed.iter().any(|a| {
-        if let Some((net, bits)) = a.split_once('/') {
-            match (ip, net.parse::<IpAddr>(), bits.parse::<u32>()) {
-                (Some(IpAddr::V4(h)), Ok(IpAddr::V4(n)), Ok(b)) if b <= 32 => {
-                    let mask = if b == 0 { 0 } else { u32::MAX << (32 - b) };
-                    u32::from(h) & mask == u32::from(n) & mask
-                }
-                (Some(IpAddr::V6(h)), Ok(IpAddr::V6(n)), Ok(b)) if b <= 128 => {
-                    let mask = if b == 0 { 0 } else { u128::MAX << (128 - b) };
-                    u128::from(h) & mask == u128::from(n) & mask
-                }
-                _ => false,
-            }
-        } else {
-            a.eq_ignore_ascii_case(host)
-        }
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(RegistryError::Invalid(format!(
-            "`endpoint` host `{host}` is not in registry.allowed_hosts"
-        )))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     fn reg(v: Value) -> Result<Record, RegistryError> {
-        RegisterRequest(v).into_record(100, &[])
+        RegisterRequest(v).into_record(100)
     }
 
     #[test]
@@ -326,21 +281,6 @@ mod tests {
             let e = reg(body.clone()).unwrap_err().to_string();
             assert!(e.contains(want), "{body}: {e}");
         }
-    }
-
-    #[test]
-    fn allowed_hosts_take_names_ips_and_cidrs() {
-        let allow = vec!["10.0.0.0/8".to_string(), "gpu-1.local".to_string()];
-        let r = |ep: &str| {
-            RegisterRequest(json!({"service_id":"s","task_types":["t"],"endpoint":ep}))
-                .into_record(0, &allow)
-        };
-        assert!(r("http://10.2.3.4:80/x").is_ok());
-        assert!(r("http://gpu-1.local:80/x").is_ok());
-        assert!(r("http://192.168.1.1:80/x")
-            .unwrap_err()
-            .to_string()
-            .contains("allowed_hosts"));
     }
 
     #[test]

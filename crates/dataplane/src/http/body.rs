@@ -33,6 +33,67 @@ pub fn empty() -> ProxyBody {
 #[error("no data for {0:?} on the stream (idle timeout)")]
 pub struct IdleTimeout(pub Duration);
 
+/// How long the caller may take nothing of an answer before its
+/// connection is closed (the pool's `timeouts.idle`). Set on a response's
+/// extensions by the proxy; the listener's watchdog reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendTimeout(pub Duration);
+
+#[derive(Debug, thiserror::Error)]
+#[error("the body did not arrive within {0:?}")]
+pub struct BodyTimeout(pub Duration);
+
+pin_project_lite::pin_project! {
+    /// A body that must end within a fixed time of its creation, or fails
+    /// with [`BodyTimeout`] (the admin listener's request bodies).
+    pub struct Deadline<B> {
+        #[pin]
+        inner: B,
+        #[pin]
+        sleep: Sleep,
+        limit: Duration,
+    }
+}
+
+impl<B> Deadline<B> {
+    pub fn new(inner: B, limit: Duration) -> Self {
+        Self {
+            inner,
+            sleep: tokio::time::sleep(limit),
+            limit,
+        }
+    }
+}
+
+impl<B> Body for Deadline<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        if let Poll::Ready(f) = this.inner.poll_frame(cx) {
+            return Poll::Ready(f.map(|r| r.map_err(Into::into)));
+        }
+        ready!(this.sleep.poll(cx));
+        Poll::Ready(Some(Err(Box::new(BodyTimeout(*this.limit)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// How a [`Tracked`] body ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyEnd {

@@ -2,6 +2,11 @@
 //! (the caller, an instance, or the gateway's own state) and which status
 //! it answers with, so the status decision lives in one place. Errors the
 //! gateway produces itself are JSON: `{"error", "pool", "request_id"}`.
+//!
+//! The message a caller reads (`Display`) never carries an instance's
+//! address or the operating system's error text: a caller of the proxy
+//! must not learn where instances are, nor use the proxy to scan ports.
+//! That `detail` is for the log ([`ProxyError::detail`]).
 
 use crate::http::body::{full, ProxyBody};
 use fulcrum_policy::retry::Failure;
@@ -29,7 +34,7 @@ pub enum ProxyError {
     QueueFull { pool: String },
     #[error("every instance stayed at max_concurrent for the whole queue timeout")]
     QueueTimeout { pool: String },
-    #[error("{failure}: {detail}")]
+    #[error("upstream failed: {}", public_reason(*.failure, .detail))]
     Upstream {
         pool: String,
         failure: Failure,
@@ -39,10 +44,31 @@ pub enum ProxyError {
     BodyTooLarge { limit: u64 },
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
     #[error("the request body stalled for longer than {0:?} (timeouts.idle)")]
     ClientTimeout(std::time::Duration),
-    #[error("the gateway is out of resources: {detail}")]
+    #[error("the gateway is out of resources")]
     Exhausted { pool: String, detail: String },
+}
+
+/// What a caller is told of an instance's failure: a fixed phrase per
+/// kind, chosen from the detail, never the detail itself.
+fn public_reason(failure: Failure, detail: &str) -> &'static str {
+    let d = detail.to_ascii_lowercase();
+    match failure {
+        Failure::ConnectError if d.contains("refused") => "connection refused",
+        Failure::ConnectError if d.contains("timed out") => "connect timed out",
+        Failure::ConnectError if d.contains("certificate") => {
+            "TLS handshake failed: the instance's certificate was not accepted"
+        }
+        Failure::ConnectError if d.contains("tls") => "TLS handshake failed",
+        Failure::ConnectError => "could not connect",
+        Failure::Reset => "connection reset",
+        Failure::InvalidResponse => "invalid response",
+        Failure::Timeout => "timeout waiting for the response head",
+        Failure::Status(_) => "error status",
+    }
 }
 
 impl ProxyError {
@@ -61,6 +87,7 @@ impl ProxyError {
             ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ProxyError::ClientTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
@@ -71,6 +98,7 @@ impl ProxyError {
             | ProxyError::NoService(_)
             | ProxyError::BodyTooLarge { .. }
             | ProxyError::BadRequest(_)
+            | ProxyError::NotImplemented(_)
             | ProxyError::ClientTimeout(_) => Blame::Downstream,
             ProxyError::Upstream { .. } | ProxyError::AllDown { .. } => Blame::Upstream,
             ProxyError::NoInstances { .. }
@@ -88,6 +116,17 @@ impl ProxyError {
             | ProxyError::QueueTimeout { pool }
             | ProxyError::Exhausted { pool, .. }
             | ProxyError::Upstream { pool, .. } => Some(pool),
+            _ => None,
+        }
+    }
+
+    /// What the log gets beyond [`Display`](std::fmt::Display): the
+    /// instance's address and the system's error text.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ProxyError::Upstream { detail, .. } | ProxyError::Exhausted { detail, .. } => {
+                Some(detail)
+            }
             _ => None,
         }
     }
@@ -141,6 +180,25 @@ mod tests {
         assert_eq!(ProxyError::AllDown { pool: "p".into() }.status(), 503);
         assert_eq!(ProxyError::BodyTooLarge { limit: 1 }.status(), 413);
         assert_eq!(ProxyError::NoRoute.blame(), Blame::Downstream);
+    }
+
+    #[test]
+    fn callers_read_no_address_and_no_system_error() {
+        let e = ProxyError::Upstream {
+            pool: "p".into(),
+            failure: Failure::ConnectError,
+            detail: "connect to 10.0.0.5:22: Connection refused (os error 111)".into(),
+        };
+        assert_eq!(e.to_string(), "upstream failed: connection refused");
+        assert_eq!(
+            e.detail(),
+            Some("connect to 10.0.0.5:22: Connection refused (os error 111)")
+        );
+        let e = ProxyError::Exhausted {
+            pool: "p".into(),
+            detail: "cannot open a connection to 10.0.0.5:22: Too many open files".into(),
+        };
+        assert_eq!(e.to_string(), "the gateway is out of resources");
     }
 
     #[test]

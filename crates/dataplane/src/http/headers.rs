@@ -30,6 +30,11 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     if !h.keys().any(|k| HOP_BY_HOP.contains(k)) {
         return;
     }
+    // RFC 9112 §6.3: with Transfer-Encoding, a Content-Length is stale;
+    // the message is re-framed on the next hop, so it must not travel on.
+    if h.contains_key(header::TRANSFER_ENCODING) {
+        h.remove(header::CONTENT_LENGTH);
+    }
     let named: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
         .iter()

@@ -139,6 +139,17 @@ async fn try_once(
             let took = sent_at.elapsed();
             feedback::answered(pool, inst, status, resp.headers(), took, clock.now_ms());
             let upgraded = status == StatusCode::SWITCHING_PROTOCOLS && req.upgrade.is_some();
+            if status == StatusCode::SWITCHING_PROTOCOLS && !upgraded {
+                // RFC 9110 §15.2.2: a switch nobody asked for is not an
+                // answer the caller can use; the connection is dropped.
+                return Ok(Err(Failed {
+                    failure: Failure::InvalidResponse,
+                    detail:
+                        "answered 101 Switching Protocols to a request that asked for no upgrade"
+                            .into(),
+                    answer: None,
+                }));
+            }
             if upgraded || !pool.cfg.retry.on.statuses.contains(&status.as_u16()) {
                 return Ok(Ok((resp, conn)));
             }

@@ -34,7 +34,7 @@ where
             resp
         }
         Err(e) => {
-            tracing::debug!(request_id = ?rid, error = %e, "request failed");
+            tracing::debug!(request_id = ?rid, error = %e, detail = e.detail(), "request failed");
             rec.head(e.status(), Some(e.blame()));
             rec.finish(Outcome::Complete);
             e.to_response(&rid)

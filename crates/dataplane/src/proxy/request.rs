@@ -7,7 +7,7 @@ use super::tunnel;
 use crate::cache::{self, Fill, Lookup};
 use crate::clock::Clock;
 use crate::http::body::{buffer_for_replay, empty, full, BoxError, Buffered, ProxyBody, Tracked};
-use crate::http::headers;
+use crate::http::{headers, path};
 use crate::http::{Peer, ProxyError};
 use crate::runtime::{InstanceState, PoolRuntime, RouteMiss, Snapshot};
 use crate::upstream::error::body_read_error;
@@ -56,6 +56,8 @@ where
 {
     // A WebSocket handshake: balanced like any request, then tunnelled.
     let upgrade = tunnel::wants_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    check_framing(req.headers())?;
+    normalize_path(&mut req)?;
     let (pool, skip) = route(snap, &req)?;
     let (parts, body) = req.into_parts();
     let limit = snap.config.limits.max_body;
@@ -120,6 +122,46 @@ where
         upgrade,
         fill,
     })))
+}
+
+/// RFC 9112 corners of the caller's head: one `Host` only (§3.2), and no
+/// transfer coding but `chunked` (§6.1: 501 rather than losing a `gzip`
+/// coding silently on the way to the instance).
+fn check_framing(h: &http::HeaderMap) -> Result<(), ProxyError> {
+    let mut hosts = h.get_all(header::HOST).iter();
+    if hosts.next().is_some() && hosts.next().is_some() {
+        return Err(ProxyError::BadRequest("more than one Host header".into()));
+    }
+    for v in h.get_all(header::TRANSFER_ENCODING) {
+        let codings = v.to_str().unwrap_or("?");
+        if codings
+            .split(',')
+            .map(str::trim)
+            .any(|c| !c.eq_ignore_ascii_case("chunked"))
+        {
+            return Err(ProxyError::NotImplemented(format!(
+                "transfer coding `{codings}` (only chunked is supported)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the dot segments of the path before it is matched and
+/// forwarded, so a route prefix cannot be escaped (`/asr/../admin`).
+fn normalize_path<B>(req: &mut Request<B>) -> Result<(), ProxyError> {
+    let bad = |e: &str| ProxyError::BadRequest(e.to_string());
+    let std::borrow::Cow::Owned(p) = path::normalize(req.uri().path()).map_err(bad)? else {
+        return Ok(());
+    };
+    let pq = match req.uri().query() {
+        Some(q) => format!("{p}?{q}"),
+        None => p,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(pq.parse().map_err(|_| bad("malformed path"))?);
+    *req.uri_mut() = Uri::from_parts(parts).map_err(|_| bad("malformed path"))?;
+    Ok(())
 }
 
 /// The pool for a request, and how many bytes of its path the route consumes.

@@ -3,7 +3,7 @@
 //! `timeouts.idle` and carries the request's completion handle.
 
 use super::feedback::Done;
-use crate::http::body::{ProxyBody, Tracked};
+use crate::http::body::{ProxyBody, SendTimeout, Tracked};
 use crate::http::headers;
 use crate::observe::Pending;
 use crate::runtime::{InFlightGuard, PoolRuntime};
@@ -37,6 +37,11 @@ pub fn respond(
         conn,
         record: record.hand_over(),
     };
-    let body = Tracked::new(body, done, pool.cfg.timeouts.idle).boxed_unsync();
+    let idle = pool.cfg.timeouts.idle;
+    // The listener closes the connection of a caller that takes nothing of
+    // the answer for as long (the body is not polled then, so its own timer
+    // cannot see it); the body is dropped with it and `done` frees the slot.
+    parts.extensions.insert(SendTimeout(idle));
+    let body = Tracked::new(body, done, idle).boxed_unsync();
     Response::from_parts(parts, body)
 }

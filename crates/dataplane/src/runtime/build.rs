@@ -7,7 +7,7 @@ use super::snapshot::{Member, PoolRuntime, RouteEntry, Snapshot};
 use crate::cache::ResponseCache;
 use fulcrum_config::Config;
 use fulcrum_policy::{build, hash_bytes, PoolView, Priority};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -60,28 +60,37 @@ impl Snapshot {
     /// pool's other members, so `least_calls` does not flood it.
     pub fn build(config: Arc<Config>, prev: Option<&Snapshot>, now_ms: u64) -> Snapshot {
         let mut instances: HashMap<String, Arc<InstanceState>> = HashMap::new();
-        let mut fresh: Vec<Arc<InstanceState>> = vec![];
+        // Instances created by this build (by address), when it is a rebuild.
+        let mut fresh: HashSet<*const InstanceState> = HashSet::new();
         let mut pools = vec![];
         let mut index = HashMap::new();
+        let mut first_member = HashMap::new();
         for (name, pc) in &config.pools {
             let members: Vec<Member> = pc
                 .instances
                 .iter()
-                .map(|ic| {
+                .enumerate()
+                .map(|(at, ic)| {
                     let url = &ic.endpoint.url;
-                    let inst = instances
-                        .entry(url.clone())
-                        .or_insert_with(|| {
-                            prev.and_then(|p| p.instances.get(url).cloned())
+                    // A lookup first: most memberships are of instances
+                    // already seen, and need no key of their own.
+                    let inst = match instances.get(url) {
+                        Some(inst) => inst.clone(),
+                        None => {
+                            let inst = prev
+                                .and_then(|p| p.instances.get(url).cloned())
                                 .unwrap_or_else(|| {
                                     let inst = Arc::new(InstanceState::new(ic.endpoint.clone()));
                                     if prev.is_some() {
-                                        fresh.push(inst.clone());
+                                        fresh.insert(Arc::as_ptr(&inst));
                                     }
                                     inst
-                                })
-                        })
-                        .clone();
+                                });
+                            instances.insert(url.clone(), inst.clone());
+                            first_member.insert(url.clone(), (pools.len(), at));
+                            inst
+                        }
+                    };
                     Member {
                         inst,
                         weight: ic.weight,
@@ -90,18 +99,21 @@ impl Snapshot {
                     }
                 })
                 .collect();
-            let is_fresh = |i: &Arc<InstanceState>| fresh.iter().any(|f| Arc::ptr_eq(f, i));
-            let floor = |p: Priority| {
-                members
-                    .iter()
-                    .filter(|m| !is_fresh(&m.inst) && m.priority == p)
-                    .map(|m| m.inst.calls.load(Relaxed))
-                    .min()
-            };
+            let is_fresh = |i: &Arc<InstanceState>| fresh.contains(&Arc::as_ptr(i));
+            // Each priority tier's least call count among the members that
+            // were already there: one pass, not one per newcomer.
+            let mut floors: HashMap<Priority, u64> = HashMap::new();
+            for m in members.iter().filter(|m| !is_fresh(&m.inst)) {
+                let calls = m.inst.calls.load(Relaxed);
+                floors
+                    .entry(m.priority)
+                    .and_modify(|f| *f = (*f).min(calls))
+                    .or_insert(calls);
+            }
             for m in members.iter().filter(|m| is_fresh(&m.inst)) {
                 m.inst.set_up_since(now_ms.max(1));
-                if let Some(floor) = floor(m.priority) {
-                    m.inst.calls.fetch_max(floor, Relaxed);
+                if let Some(floor) = floors.get(&m.priority) {
+                    m.inst.calls.fetch_max(*floor, Relaxed);
                 }
             }
             let ids: Vec<(u64, u32)> = members
@@ -135,15 +147,21 @@ impl Snapshot {
         let mut queues: HashMap<String, Vec<Arc<Waiters>>> = HashMap::new();
         for p in &pools {
             for m in &p.members {
-                let q = queues.entry(m.inst.endpoint.url.clone()).or_default();
+                let url = &m.inst.endpoint.url;
+                if !queues.contains_key(url) {
+                    queues.insert(url.clone(), vec![]);
+                }
+                let q = queues.get_mut(url).expect("just inserted");
                 if !q.iter().any(|w| Arc::ptr_eq(w, &p.waiters)) {
                     q.push(p.waiters.clone());
                 }
             }
         }
+        let own = Arc::new(config.own_addrs.clone());
         for (url, inst) in &instances {
             inst.waiters
                 .store(Arc::new(queues.remove(url).unwrap_or_default()));
+            inst.origin.set_own(&own);
         }
         set_upstream_tls(&pools, &instances);
         let mut routes: Vec<RouteEntry> = config
@@ -169,6 +187,7 @@ impl Snapshot {
             pools,
             instances,
             index,
+            first_member,
         }
     }
 }
@@ -192,6 +211,15 @@ routes:
   - { path_prefix: /api/, pool: b }
   - { path_prefix: /api/, pool: c, host: Special.example }
 "#;
+
+    #[test]
+    fn each_instance_is_found_in_the_first_pool_it_is_in() {
+        let s = snap(YAML);
+        let at = |url: &str| s.first_member(url).map(|(p, i)| (p.cfg.name.clone(), i));
+        assert_eq!(at("http://127.0.0.1:1"), Some(("a".into(), 0)));
+        assert_eq!(at("http://127.0.0.1:2"), Some(("b".into(), 0)));
+        assert_eq!(at("http://127.0.0.1:3"), None);
+    }
 
     #[tokio::test]
     async fn longest_prefix_then_host_wins() {

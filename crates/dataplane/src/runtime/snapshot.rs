@@ -66,9 +66,19 @@ pub struct Snapshot {
     pub instances: HashMap<String, Arc<InstanceState>>,
     /// Pool positions by name.
     pub(super) index: HashMap<String, usize>,
+    /// Where each instance first appears: (position in `pools`, position
+    /// in that pool's members and `cfg.instances`).
+    pub(super) first_member: HashMap<String, (usize, usize)>,
 }
 
 impl Snapshot {
+    /// The first pool `url` is a member of (pools in name order), and its
+    /// position there: a lookup, however many pools there are.
+    pub fn first_member(&self, url: &str) -> Option<(&Arc<PoolRuntime>, usize)> {
+        let &(pool, at) = self.first_member.get(url)?;
+        Some((self.pools.get(pool)?, at))
+    }
+
     /// The most specific route for a request, by longest path prefix and host.
     /// Where a request goes: the pool, and how many bytes of the path the
     /// route consumes (the forwarded path is the endpoint's path joined with

@@ -10,4 +10,4 @@ pub mod send;
 
 pub use error::TryError;
 pub use pool::{ConnPool, Origin, Pooled};
-pub use send::{send, send_upgrade, Deadlines};
+pub use send::{send, send_fresh, send_upgrade, Deadlines};

@@ -87,6 +87,9 @@ pub struct Origin {
     pub conns: Arc<ConnPool>,
     /// TLS settings of an `https://` instance (set by each snapshot build).
     tls: arc_swap::ArcSwapOption<Upstream>,
+    /// The gateway's own listeners, never connected to (set by each
+    /// snapshot build from `Config::own_addrs`).
+    own: arc_swap::ArcSwap<Vec<std::net::SocketAddr>>,
 }
 
 impl Origin {
@@ -98,6 +101,14 @@ impl Origin {
             host,
             conns: Default::default(),
             tls: Default::default(),
+            own: Default::default(),
+        }
+    }
+
+    /// Sets the gateway's own listeners, which this origin never connects to.
+    pub fn set_own(&self, own: &Arc<Vec<std::net::SocketAddr>>) {
+        if **self.own.load() != **own {
+            self.own.store(own.clone());
         }
     }
 
@@ -116,9 +127,9 @@ impl Origin {
                 ),
                 local: false,
             })?;
-            Stream::connect(&self.endpoint, Some(&tls)).await
+            Stream::connect(&self.endpoint, Some(&tls), &self.own.load()).await
         } else {
-            Stream::connect(&self.endpoint, None).await
+            Stream::connect(&self.endpoint, None, &self.own.load()).await
         }
     }
 }

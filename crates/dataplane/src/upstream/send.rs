@@ -55,6 +55,43 @@ pub async fn send_upgrade(
     }
 }
 
+/// Sends `req` on a new connection of its own, closed once the answer is
+/// read: health probes, which check that the instance accepts connections
+/// and leave the pool's keep-alive connections to requests.
+pub async fn send_fresh(
+    origin: &Origin,
+    req: http::Request<ProxyBody>,
+    limits: Deadlines,
+) -> Result<http::Response<Incoming>, TryError> {
+    match tokio::time::timeout(limits.head, fresh(origin, req, limits.connect)).await {
+        Ok(r) => r,
+        Err(_) => Err(TryError::timeout(limits.head)),
+    }
+}
+
+async fn fresh(
+    origin: &Origin,
+    req: http::Request<ProxyBody>,
+    connect_timeout: Duration,
+) -> Result<http::Response<Incoming>, TryError> {
+    let (mut tx, conn) = match Box::pin(open(origin, connect_timeout)).await {
+        Ok(x) => x,
+        Err(e) => return Err(dial_failed(e, req)),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::trace!(error = %e, "a one-off upstream connection ended with an error");
+        }
+    });
+    match tx.try_send_request(req).await {
+        Ok(resp) => Ok(resp),
+        Err(mut e) => match e.take_message() {
+            Some(r) => Err(TryError::never_sent(describe(e.error()), r)),
+            None => Err(classify(e.error())),
+        },
+    }
+}
+
 async fn send_on_pool(
     origin: &Origin,
     mut req: http::Request<ProxyBody>,

@@ -141,3 +141,20 @@ async fn a_slow_client_head_is_cut_off() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_error_names_neither_the_address_nor_the_os_error() {
+    let a = mock("a").await;
+    let port = a.addr().port();
+    a.kill().await;
+    let gw = gateway(&one(&a.url(), "    retry: { tries: 1 }\n")).await;
+    let r = get(&client(), &format!("http://{}/", gw.proxy_addr)).await;
+    assert_eq!(r.status, 502);
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    for secret in [format!(":{port}"), "127.0.0.1".into(), "os error".into()] {
+        assert!(!text.contains(&secret), "{secret} in {text}");
+    }
+    let j = r.json();
+    assert_eq!(j["error"], "upstream failed: connection refused", "{text}");
+    assert_eq!(j["pool"], "p");
+}

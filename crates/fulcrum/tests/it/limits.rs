@@ -87,6 +87,10 @@ async fn running_out_of_file_descriptors_never_ejects_an_instance() {
             503 => {
                 let msg = r.json()["error"].as_str().unwrap().to_string();
                 assert!(msg.contains("out of resources"), "{msg}");
+                assert!(
+                    !msg.contains("127.0.0.1") && !msg.contains("open files"),
+                    "the address and the system's error stay in the log: {msg}"
+                );
                 exhausted += 1;
             }
             other => panic!("status {other}: {:?}", r.body),

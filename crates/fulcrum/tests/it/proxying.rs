@@ -223,3 +223,30 @@ async fn curl_with_http2_prior_knowledge_goes_through() {
     assert_eq!(j["path"], "/base/h2");
     assert_eq!(j["query"], "x=1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dot_segments_cannot_escape_a_route_prefix() {
+    let (_a, gw) = setup("{ path_prefix: /asr/, pool: p, strip_prefix: true }").await;
+    let c = client();
+    let url = |p: &str| format!("http://{}{p}", gw.proxy_addr);
+    // Climbing above the root: refused, nothing forwarded.
+    for p in [
+        "/asr/../../admin/secret",
+        "/asr/%2e%2e/%2E%2E/admin",
+        "/asr/.%2e/../x",
+    ] {
+        let r = get(&c, &url(p)).await;
+        assert_eq!(r.status, 400, "{p}");
+        assert!(
+            String::from_utf8_lossy(&r.body).contains("climbs above"),
+            "{p}"
+        );
+    }
+    // Resolved before matching: `/asr/../x` is `/x`, which no route serves.
+    assert_eq!(get(&c, &url("/asr/%2e%2e/x")).await.status, 404);
+    // Inside the prefix, the instance sees the resolved path.
+    let r = get(&c, &url("/asr/v1/./models/%2E%2E/infer?q=1")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["path"], "/base/v1/infer");
+    assert_eq!(r.json()["query"], "q=1");
+}

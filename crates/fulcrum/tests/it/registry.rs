@@ -385,7 +385,7 @@ async fn a_registered_instance_failing_its_probe_gets_no_traffic() {
 async fn a_pools_entry_of_the_task_types_name_supplies_its_policy() {
     let (a, b) = (mock("a").await, mock("b").await);
     let gw = gateway(&format!(
-        "registry: {{ path: \"{}\" }}\npools:\n  人数统计: {{ algorithm: weighted_round_robin, retry: {{ tries: 1 }} }}\n",
+        "registry: {{ path: \"{}\" }}\npools:\n  人数统计: {{ algorithm: weighted_round_robin, retry: {{ tries: 1 }}, registration: true }}\n",
         scratch_dir()
     ))
     .await;

@@ -1,0 +1,69 @@
+//! The log cannot be forged (issue #11, finding 9): a value with a newline
+//! stays inside its own line in the running binary's log.
+
+use crate::common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_id_with_a_newline_cannot_write_a_log_line() {
+    let (port, admin) = (free_port(), free_port());
+    let dir = scratch_dir();
+    let file = format!("{dir}/fulcrum.yaml");
+    std::fs::write(
+        &file,
+        format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\nregistry: {{ path: \"{dir}/store\" }}\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+        .args(["serve", "-c", &file, "--threads", "1"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in err.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = vec![];
+    while !lines
+        .iter()
+        .any(|l: &String| l.contains("fulcrum is serving"))
+    {
+        lines.push(rx.recv().expect("gateway exited before serving"));
+    }
+    let body = serde_json::json!({
+        "service_id": "yolo\n2026-12-02T00:00:00.000000Z ERROR forged: admin token leaked",
+        "task_types": ["t"],
+        "endpoint": "http://10.0.0.7:7901/infer",
+    });
+    let r = send(
+        &client(),
+        http::Method::POST,
+        &format!("http://127.0.0.1:{admin}/api/v1/ai_analysis/register"),
+        body.to_string().as_bytes(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // The registration's own log line, then nothing more is needed.
+    while !lines.iter().any(|l| l.contains("instance registered")) {
+        lines.push(
+            rx.recv_timeout(std::time::Duration::from_secs(10))
+                .expect("the registration is logged"),
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let forged: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("ERROR forged"))
+        .collect();
+    assert_eq!(forged.len(), 1, "{lines:#?}");
+    assert!(
+        forged[0].contains("instance registered") && !forged[0].starts_with("2026-12-02T00:00:00"),
+        "the forged text must stay inside the registration's line: {lines:#?}"
+    );
+}
