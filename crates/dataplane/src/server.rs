@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
-use watchdog::{Answer, Conn, Deadlines, Io, Reason};
+use watchdog::{Answer, Conn, Deadlines, Io, OnWake, Reason};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -194,9 +194,13 @@ async fn connection<I, S, B>(
     };
     let serving = builder.serve_connection_with_upgrades(TokioIo::new(io), tracked);
     tokio::pin!(serving);
-    let mut timer: Pin<Box<dyn Future<Output = Reason> + Send>> =
-        Box::pin(watchdog::watch(conn.clone()));
+    type Timer = OnWake<Pin<Box<dyn Future<Output = Reason> + Send>>>;
+    let mut timer: Timer = OnWake::new(Box::pin(watchdog::watch(conn.clone())));
     let mut draining = false;
+    // Polled only when the drain signal moves, not on every socket event.
+    let mut drained = OnWake::new(Box::pin(async move {
+        let _ = drain.wait_for(|d| *d).await;
+    }));
     loop {
         tokio::select! {
             biased;
@@ -206,7 +210,7 @@ async fn connection<I, S, B>(
                 }
                 return;
             }
-            _ = drain.wait_for(|d| *d), if !draining => {
+            _ = &mut drained, if !draining => {
                 draining = true;
                 serving.as_mut().graceful_shutdown();
             }
@@ -217,10 +221,10 @@ async fn connection<I, S, B>(
                     draining = true;
                     serving.as_mut().graceful_shutdown();
                     let wait = conn.limits().client_header;
-                    timer = Box::pin(async move {
+                    timer = OnWake::new(Box::pin(async move {
                         tokio::time::sleep(wait).await;
                         Reason::Idle
-                    });
+                    }));
                     continue;
                 }
                 tracing::debug!(%peer, reason = ?why, "closing the connection");

@@ -23,10 +23,12 @@
 //! [`Tracked`]: crate::http::body::Tracked
 
 use crate::http::body::SendTimeout;
+use atomic_waker::AtomicWaker;
 use http_body::{Body, Frame, SizeHint};
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -77,8 +79,17 @@ pub struct Conn {
     last_write: AtomicU64,
     /// The answers being sent.
     answers: Mutex<Vec<Arc<Stamp>>>,
+    /// When the watchdog wakes next (ms since `base`; [`NONE`] while it
+    /// waits for a notification only, [`RECOMPUTING`] while it looks).
+    /// Only a change that brings a deadline before it wakes the watchdog:
+    /// a request's start and end, and every frame, cost no task wake-up;
+    /// a deadline that moved later is found when the watchdog wakes.
+    armed: AtomicU64,
     wake: Notify,
 }
+
+/// The watchdog is computing its next deadline: notify it of any change.
+const RECOMPUTING: u64 = 0;
 
 /// When an answer last made progress ([`NONE`] while it waits on its own
 /// source, which its own timer covers), and its idle timeout.
@@ -94,7 +105,7 @@ struct Stamp {
 struct SourceWaker {
     stamp: Arc<Stamp>,
     conn: Arc<Conn>,
-    task: Mutex<Option<std::task::Waker>>,
+    task: AtomicWaker,
 }
 
 impl std::task::Wake for SourceWaker {
@@ -104,13 +115,61 @@ impl std::task::Wake for SourceWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if self.stamp.ready_at.load(Relaxed) == NONE {
-            self.stamp.ready_at.store(self.conn.now(), Relaxed);
-            self.conn.wake.notify_one();
+            let now = self.conn.now();
+            self.stamp.ready_at.store(now, SeqCst);
+            self.conn
+                .nudge(now.saturating_add(Conn::ms(self.stamp.limit)));
         }
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(w) = task.as_ref() {
-            w.wake_by_ref();
+        self.task.wake();
+    }
+}
+
+/// Polls a future only when its own waker fired (and on the first poll).
+/// The connection task wakes for every read and write of its socket; the
+/// watchdog beside it needs a look only when its timer or a nudge fires.
+pub struct OnWake<F> {
+    inner: F,
+    flag: Arc<Flag>,
+    waker: std::task::Waker,
+}
+
+struct Flag {
+    woken: AtomicBool,
+    parent: AtomicWaker,
+}
+
+impl std::task::Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, SeqCst);
+        self.parent.wake();
+    }
+}
+
+impl<F> OnWake<F> {
+    pub fn new(inner: F) -> Self {
+        let flag = Arc::new(Flag {
+            woken: AtomicBool::new(true),
+            parent: AtomicWaker::new(),
+        });
+        let waker = std::task::Waker::from(flag.clone());
+        Self { inner, flag, waker }
+    }
+}
+
+impl<F: Future + Unpin> Future for OnWake<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.flag.parent.register(cx.waker());
+        if !self.flag.woken.swap(false, SeqCst) {
+            return Poll::Pending;
         }
+        let this = &mut *self;
+        Pin::new(&mut this.inner).poll(&mut Context::from_waker(&this.waker))
     }
 }
 
@@ -127,6 +186,7 @@ impl Conn {
             first_byte: AtomicU64::new(NONE),
             last_write: AtomicU64::new(0),
             answers: Mutex::new(Vec::new()),
+            armed: AtomicU64::new(RECOMPUTING),
             wake: Notify::new(),
         })
     }
@@ -136,6 +196,19 @@ impl Conn {
             .saturating_duration_since(self.base)
             .as_millis()
             .min(u128::from(NONE - 1)) as u64
+    }
+
+    /// A deadline `at` (ms since `base`) appeared: wakes the watchdog if
+    /// it would otherwise sleep past it.
+    fn nudge(&self, at: u64) {
+        let armed = self.armed.load(SeqCst);
+        if armed == RECOMPUTING || at < armed {
+            self.wake.notify_one();
+        }
+    }
+
+    fn ms(d: Duration) -> u64 {
+        d.as_millis().min(u128::from(NONE - 1)) as u64
     }
 
     fn at(&self, ms: u64, plus: Duration) -> Instant {
@@ -158,25 +231,27 @@ impl Conn {
         if http2 {
             self.http2.store(true, Relaxed);
         }
-        if self.active.fetch_add(1, Relaxed) == 0 {
-            self.wake.notify_one();
-        }
+        // The deadline in force (the head's or the idle connection's) is
+        // now void; the watchdog finds that when it wakes at it.
+        self.active.fetch_add(1, SeqCst);
         Active(self.clone())
     }
 
     fn end(&self) {
-        if self.active.fetch_sub(1, Relaxed) == 1 {
-            self.idle_since.store(self.now(), Relaxed);
-            self.first_byte.store(NONE, Relaxed);
-            self.wake.notify_one();
+        if self.active.fetch_sub(1, SeqCst) == 1 {
+            let now = self.now();
+            self.idle_since.store(now, SeqCst);
+            self.first_byte.store(NONE, SeqCst);
+            self.nudge(now.saturating_add(Self::ms(self.limits.keepalive)));
         }
     }
 
     fn read(&self) {
         if self.active.load(Relaxed) == 0 && self.first_byte.load(Relaxed) == NONE {
             // The head is now due sooner than the idle connection's end.
-            self.first_byte.store(self.now(), Relaxed);
-            self.wake.notify_one();
+            let now = self.now();
+            self.first_byte.store(now, SeqCst);
+            self.nudge(now.saturating_add(Self::ms(self.limits.client_header)));
         }
     }
 
@@ -237,7 +312,14 @@ pub async fn watch(conn: Arc<Conn>) -> Reason {
         let notified = conn.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        match conn.deadline() {
+        // Changes from here on notify (see `nudge`); those before are seen.
+        conn.armed.store(RECOMPUTING, SeqCst);
+        let next = conn.deadline();
+        let armed = next.map_or(NONE, |(at, _)| {
+            Conn::ms(at.saturating_duration_since(conn.base)).max(RECOMPUTING + 1)
+        });
+        conn.armed.store(armed, SeqCst);
+        match next {
             Some((at, why)) if at <= Instant::now() => return why,
             Some((at, _)) => {
                 tokio::select! {
@@ -334,7 +416,9 @@ pin_project_lite::pin_project! {
         stamp: Arc<Stamp>,
         conn: Arc<Conn>,
         active: Option<Active>,
-        waker: Arc<SourceWaker>,
+        source: Arc<SourceWaker>,
+        // `source` as a waker, made once.
+        waker: std::task::Waker,
         // The last poll found the source with nothing to give.
         waiting: bool,
         http2: bool,
@@ -365,18 +449,25 @@ impl<B> Answer<B> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(stamp.clone());
-        conn.wake.notify_one();
+        conn.nudge(
+            stamp
+                .ready_at
+                .load(Relaxed)
+                .saturating_add(Conn::ms(stamp.limit)),
+        );
         let http2 = conn.is_http2();
-        let waker = Arc::new(SourceWaker {
+        let source = Arc::new(SourceWaker {
             stamp: stamp.clone(),
             conn: conn.clone(),
-            task: Mutex::new(None),
+            task: AtomicWaker::new(),
         });
+        let waker = std::task::Waker::from(source.clone());
         Self {
             inner,
             stamp,
             conn,
             active: Some(active),
+            source,
             waker,
             waiting: false,
             http2,
@@ -393,14 +484,8 @@ impl<B: Body> Body for Answer<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let this = self.project();
-        {
-            let mut task = this.waker.task.lock().unwrap_or_else(|p| p.into_inner());
-            if !task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *task = Some(cx.waker().clone());
-            }
-        }
-        let waker = std::task::Waker::from(this.waker.clone());
-        let r = this.inner.poll_frame(&mut Context::from_waker(&waker));
+        this.source.task.register(cx.waker());
+        let r = this.inner.poll_frame(&mut Context::from_waker(this.waker));
         // Progress is a frame taken after the source made the answer wait
         // (or, on HTTP/2, any frame taken: the stream asks for one only when
         // the caller has made room for it); a source that has nothing is
