@@ -184,7 +184,9 @@ async fn connection<I, S, B>(
         let conn = conn.clone();
         service_fn(move |req: Request<Incoming>| {
             let active = conn.start(req.version() == http::Version::HTTP_2);
-            let answer = svc.call(req);
+            // Boxed: the request future is large, and this wrapper would
+            // otherwise copy it on every move.
+            let answer = Box::pin(svc.call(req));
             async move {
                 let resp = answer.await?;
                 let limit = resp.extensions().get::<SendTimeout>().copied();
