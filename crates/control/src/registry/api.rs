@@ -50,7 +50,16 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub struct ApiState {
     pub registry: Arc<Registry>,
     /// Call counts at the last `inference_stats/reset`, by endpoint.
-    baseline: Arc<Mutex<HashMap<String, (u64, u64)>>>,
+    baseline: Arc<Mutex<Baseline>>,
+}
+
+/// Counts at the last `inference_stats/reset`: calls and failures by
+/// endpoint, requests dropped by the queues by pool, and when (gateway ms).
+#[derive(Debug, Default, Clone)]
+struct Baseline {
+    calls: HashMap<String, (u64, u64)>,
+    dropped: HashMap<String, u64>,
+    at_ms: u64,
 }
 
 pub fn routes(registry: Arc<Registry>) -> Router {
@@ -366,8 +375,73 @@ fn balance(s: &ApiState) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// RFC 3339 (UTC, seconds) of the gateway's clock now.
+fn updated_at(s: &ApiState) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.registry.unix_now());
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The platform console's view of one task type (its current shape):
+/// services with weight, calls, share of the task type's calls in percent
+/// and mean response time.
+fn console_balance(s: &ApiState) -> BTreeMap<String, Value> {
+    let snap = s.registry.gateway.snapshot();
+    let live = live(s);
+    let mut by_task: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+    for r in s.registry.list() {
+        for t in &r.task_types {
+            by_task.entry(t.clone()).or_default().push(r.clone());
+        }
+    }
+    let at = updated_at(s);
+    by_task
+        .into_iter()
+        .map(|(task, rs)| {
+            let calls: Vec<u64> = rs
+                .iter()
+                .map(|r| live.get(&r.endpoint).map_or(0, |l| l.0))
+                .collect();
+            let total: u64 = calls.iter().sum();
+            let services: Vec<Value> = rs
+                .iter()
+                .zip(&calls)
+                .map(|(r, &c)| {
+                    let avg = snap
+                        .instances
+                        .get(&r.endpoint)
+                        .and_then(|i| i.latency.mean_ms())
+                        .unwrap_or(0.0);
+                    let ratio = if total > 0 {
+                        c as f64 * 100.0 / total as f64
+                    } else {
+                        0.0
+                    };
+                    json!({
+                        "endpoint": r.endpoint, "service_id": r.service_id, "name": r.name,
+                        "avg_response_ms": avg, "weight": r.weight.unwrap_or(1),
+                        "call_count": c, "allocation_ratio": ratio, "has_data": c > 0,
+                    })
+                })
+                .collect();
+            let v = json!({
+                "task_type": task,
+                "total_services": rs.len(),
+                "total_weight": rs.iter().map(|r| u64::from(r.weight.unwrap_or(1))).sum::<u64>(),
+                "updated_at": at,
+                "services": services,
+            });
+            (task, v)
+        })
+        .collect()
+}
+
 async fn balance_info(State(s): State<ApiState>) -> Response {
-    Json(json!({"task_types": balance(&s)})).into_response()
+    let console = console_balance(&s);
+    let n = console.len();
+    // `task_types`: Fulcrum's own figures; `load_balance` and
+    // `total_task_types`: the platform console's current shape.
+    Json(json!({"task_types": balance(&s), "load_balance": console, "total_task_types": n}))
+        .into_response()
 }
 
 async fn balance_analysis(State(s): State<ApiState>) -> Response {
@@ -391,15 +465,61 @@ async fn balance_analysis(State(s): State<ApiState>) -> Response {
     Json(json!({"analysis": analysis})).into_response()
 }
 
+/// Requests dropped by each pool's queue (full, or timed out), by pool.
+fn dropped(s: &ApiState) -> HashMap<String, u64> {
+    let snap = s.registry.gateway.snapshot();
+    snap.pools
+        .iter()
+        .map(|p| {
+            (
+                p.cfg.name.clone(),
+                p.waiters
+                    .rejected
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
+        .collect()
+}
+
 async fn inference_stats(State(s): State<ApiState>) -> Response {
     let live = live(&s);
+    let snap = s.registry.gateway.snapshot();
     let base = s.baseline.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let (mut total, mut failed) = (0u64, 0u64);
-    for r in s.registry.list() {
-        let (calls, fails, _, _) = live.get(&r.endpoint).copied().unwrap_or_default();
-        let (c0, f0) = base.get(&r.endpoint).copied().unwrap_or_default();
+    let recs = s.registry.list();
+    let (mut total, mut failed, mut active) = (0u64, 0u64, 0u64);
+    let (mut max_concurrent, mut lat_sum, mut lat_n, mut lat_max) = (0u64, 0f64, 0u64, 0f64);
+    let mut tasks = std::collections::BTreeSet::new();
+    for r in &recs {
+        let (calls, fails, _, in_flight) = live.get(&r.endpoint).copied().unwrap_or_default();
+        let (c0, f0) = base.calls.get(&r.endpoint).copied().unwrap_or_default();
         total += calls.saturating_sub(c0);
         failed += fails.saturating_sub(f0);
+        active += u64::from(in_flight);
+        max_concurrent += u64::from(r.max_concurrent.unwrap_or(0));
+        if let Some(i) = snap.instances.get(&r.endpoint) {
+            let n = i.latency.count();
+            if let Some(m) = i.latency.mean_ms() {
+                lat_sum += m * n as f64;
+                lat_n += n;
+            }
+            lat_max = lat_max.max(i.latency.max_ms().unwrap_or(0.0));
+        }
+        tasks.extend(r.task_types.iter().cloned());
+    }
+    // The queues of the pools registered services are in.
+    let (mut queue_size, mut queue_max, mut dropped_total) = (0u64, 0u64, 0u64);
+    let now_dropped = dropped(&s);
+    for t in &tasks {
+        if let Some(p) = snap.pool(t) {
+            queue_size += u64::from(p.waiters.waiting.load(std::sync::atomic::Ordering::Relaxed));
+            queue_max += u64::from(p.cfg.queue.max);
+            let d0 = base.dropped.get(t).copied().unwrap_or_default();
+            dropped_total += now_dropped
+                .get(t)
+                .copied()
+                .unwrap_or_default()
+                .saturating_sub(d0);
+        }
     }
     let ok = total.saturating_sub(failed);
     let rate = if total > 0 {
@@ -407,9 +527,31 @@ async fn inference_stats(State(s): State<ApiState>) -> Response {
     } else {
         1.0
     };
-    Json(
-        json!({"total_requests": total, "successes": ok, "failures": failed, "success_rate": rate}),
-    )
+    let ratio = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+    let secs =
+        (s.registry.gateway.clock.now_ms().saturating_sub(base.at_ms) as f64 / 1000.0).max(1e-3);
+    Json(json!({
+        // Fulcrum's own fields.
+        "total_requests": total, "successes": ok, "failures": failed, "success_rate": rate,
+        // The platform console's current shape.
+        "total_inferences": total,
+        "success_inferences": ok,
+        "failed_inferences": failed,
+        "avg_inference_ms": if lat_n > 0 { lat_sum / lat_n as f64 } else { 0.0 },
+        "max_inference_ms": lat_max,
+        "active_inferences": active,
+        "max_concurrent_infer": max_concurrent,
+        "queue_size": queue_size,
+        "queue_max_size": queue_max,
+        "queue_utilization": ratio(queue_size, queue_max),
+        "drop_rate": ratio(dropped_total, total + dropped_total),
+        "processed_total": total,
+        "dropped_total": dropped_total,
+        "success_rate_per_sec": ok as f64 / secs,
+        "request_rate_per_sec": (total + dropped_total) as f64 / secs,
+        "response_rate_per_sec": total as f64 / secs,
+        "updated_at": updated_at(&s),
+    }))
     .into_response()
 }
 
@@ -418,11 +560,15 @@ async fn inference_reset(State(s): State<ApiState>, headers: HeaderMap) -> Respo
         return error(st, m);
     }
     let live = live(&s);
-    *s.baseline.lock().unwrap_or_else(|e| e.into_inner()) = live
-        .into_iter()
-        .map(|(k, (c, f, _, _))| (k, (c, f)))
-        .collect();
-    Json(json!({"ok": true})).into_response()
+    *s.baseline.lock().unwrap_or_else(|e| e.into_inner()) = Baseline {
+        calls: live
+            .into_iter()
+            .map(|(k, (c, f, _, _))| (k, (c, f)))
+            .collect(),
+        dropped: dropped(&s),
+        at_ms: s.registry.gateway.clock.now_ms(),
+    };
+    Json(json!({"ok": true, "message": "inference statistics reset"})).into_response()
 }
 
 #[cfg(test)]

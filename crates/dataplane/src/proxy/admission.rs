@@ -111,6 +111,7 @@ pub async fn acquire(
     }
     let q = pool.cfg.queue;
     if pool.waiters.waiting.load(Relaxed) >= q.max {
+        pool.waiters.rejected.fetch_add(1, Relaxed);
         return Err(ProxyError::QueueFull { pool: name() });
     }
     let (id, bell) = pool.waiters.join();
@@ -129,6 +130,7 @@ pub async fn acquire(
             }
         }
         if env.clock.instant() >= deadline {
+            pool.waiters.rejected.fetch_add(1, Relaxed);
             return Err(ProxyError::QueueTimeout { pool: name() });
         }
         let wake = deadline.min(env.clock.instant() + HEAD_RECHECK);
@@ -169,6 +171,7 @@ mod tests {
         assert_eq!(err, ProxyError::QueueTimeout { pool: "p".into() });
         assert_eq!(start.elapsed(), Duration::from_secs(5));
         assert_eq!(p.waiters.waiting.load(Relaxed), 0);
+        assert_eq!(p.waiters.rejected.load(Relaxed), 1, "counted as dropped");
     }
 
     #[tokio::test(start_paused = true)]
@@ -230,6 +233,7 @@ mod tests {
             acquire(&p, env(&clock), &[], None).await.unwrap_err(),
             ProxyError::QueueFull { pool: "p".into() }
         );
+        assert_eq!(p.waiters.rejected.load(Relaxed), 1, "counted as dropped");
     }
 
     #[tokio::test(start_paused = true)]

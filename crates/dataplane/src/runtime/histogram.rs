@@ -54,6 +54,26 @@ impl Histogram {
         self.counts.iter().map(|c| c.load(Relaxed)).sum()
     }
 
+    /// The mean in milliseconds (each sample counted at its bucket's lower
+    /// bound, ≤ 6.25 % low); `None` without samples.
+    pub fn mean_ms(&self) -> Option<f64> {
+        let (mut n, mut sum) = (0u64, 0f64);
+        for (i, c) in self.counts.iter().enumerate() {
+            let c = c.load(Relaxed);
+            n += c;
+            sum += c as f64 * lower(i) as f64;
+        }
+        (n > 0).then(|| sum / n as f64 / 1000.0)
+    }
+
+    /// The largest sample's bucket in milliseconds; `None` without samples.
+    pub fn max_ms(&self) -> Option<f64> {
+        self.counts
+            .iter()
+            .rposition(|c| c.load(Relaxed) > 0)
+            .map(|i| lower(i) as f64 / 1000.0)
+    }
+
     /// The `q` quantile (0..=1) in milliseconds; `None` without samples.
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
         let snapshot: Vec<u64> = self.counts.iter().map(|c| c.load(Relaxed)).collect();
@@ -103,5 +123,18 @@ mod tests {
                 prop_assert!((us - lo) as f64 <= us as f64 / 16.0 + 1.0);
             }
         }
+    }
+
+    #[test]
+    fn mean_and_max_follow_the_samples() {
+        let h = Histogram::default();
+        assert_eq!((h.mean_ms(), h.max_ms()), (None, None));
+        for us in [1_000, 3_000, 8_000] {
+            h.record_us(us);
+        }
+        let mean = h.mean_ms().unwrap();
+        assert!((mean - 4.0).abs() / 4.0 < 0.07, "{mean}");
+        let max = h.max_ms().unwrap();
+        assert!((max - 8.0).abs() / 8.0 < 0.07, "{max}");
     }
 }

@@ -16,6 +16,9 @@ use tokio::sync::Notify;
 pub struct Waiters {
     queue: std::sync::Mutex<WaitQueue>,
     pub waiting: AtomicU32,
+    /// Requests refused because the queue was full or its timeout passed
+    /// (dropped, in the platform console's words), since start.
+    pub rejected: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]

@@ -14,6 +14,7 @@ mod cache;
 mod cli;
 mod compat;
 mod connections;
+mod console;
 mod errors;
 mod failover;
 mod kill9;
