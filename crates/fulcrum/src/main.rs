@@ -46,6 +46,15 @@ enum Cmd {
             value_name = "FILTER"
         )]
         log: String,
+        /// Log format: `text` (one line per event) or `json` (one JSON
+        /// object per line, for log shippers).
+        #[arg(
+            long,
+            env = "FULCRUM_LOG_FORMAT",
+            default_value = "text",
+            value_name = "FORMAT"
+        )]
+        log_format: LogFormat,
     },
     /// Validate a config file and print every error with its YAML path.
     Check {
@@ -129,7 +138,8 @@ fn main() -> ExitCode {
             config,
             threads,
             log,
-        } => match serve(config, threads, &log) {
+            log_format,
+        } => match serve(config, threads, &log, log_format) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("fulcrum: {e:#}");
@@ -195,18 +205,41 @@ fn load(path: Option<&std::path::Path>) -> anyhow::Result<fulcrum_config::Config
     }
 }
 
-fn serve(path: Option<PathBuf>, threads: Option<usize>, log: &str) -> anyhow::Result<()> {
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+/// The format of the gateway's own log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn serve(
+    path: Option<PathBuf>,
+    threads: Option<usize>,
+    log: &str,
+    format: LogFormat,
+) -> anyhow::Result<()> {
+    let ansi = format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let filter = tracing_subscriber::EnvFilter::try_new(log).context("invalid --log filter")?;
     // Every event is one line, whatever its values hold (see logging.rs).
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(log).context("invalid --log filter")?,
-        )
+    let writer = move || fulcrum::logging::Escaping::new(std::io::stderr(), ansi);
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_target(false)
-        .with_writer(move || fulcrum::logging::Escaping::new(std::io::stderr(), ansi))
-        .with_ansi(ansi)
-        .init();
+        .with_writer(writer)
+        .with_ansi(ansi);
+    match format {
+        LogFormat::Text => fmt.init(),
+        LogFormat::Json => fmt.json().flatten_event(true).init(),
+    }
     let config = load(path.as_deref())?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %path.as_deref().map_or("(embedded default)".into(), |p| p.display().to_string()),
+        pools = config.pools.len(),
+        instances = config.pools.values().map(|p| p.instances.len()).sum::<usize>(),
+        registry = config.registry.enabled,
+        "starting fulcrum"
+    );
     // Every open connection is a file descriptor (two per proxied request or
     // WebSocket): use all the hard limit allows, as nginx's
     // worker_rlimit_nofile would, instead of the usual soft 1024.

@@ -67,3 +67,55 @@ async fn a_service_id_with_a_newline_cannot_write_a_log_line() {
         "the forged text must stay inside the registration's line: {lines:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line_and_start_up_says_what_runs() {
+    let (port, admin) = (free_port(), free_port());
+    let dir = scratch_dir();
+    let file = format!("{dir}/fulcrum.yaml");
+    std::fs::write(
+        &file,
+        format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\nregistry: {{ enabled: false }}\npools: {{ p: {{ instances: [ {{ endpoint: \"http://127.0.0.1:1\" }}, {{ endpoint: \"http://127.0.0.1:2\" }} ] }} }}\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+        .args([
+            "serve",
+            "-c",
+            &file,
+            "--threads",
+            "1",
+            "--log-format",
+            "json",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = vec![];
+    for line in err.lines().map_while(Result::ok) {
+        let done = line.contains("fulcrum is serving");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let start = events
+        .iter()
+        .find(|e| e["message"] == "starting fulcrum")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(start["level"], "INFO");
+    assert_eq!(start["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(start["config"], file.as_str());
+    assert_eq!(
+        (start["pools"].as_u64(), start["instances"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert!(events.iter().any(|e| e["message"] == "fulcrum is serving"));
+}
