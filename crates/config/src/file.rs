@@ -44,6 +44,11 @@ pub struct FileTimeouts {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileLog {
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct FileLimits {
     pub max_body: Option<Size>,
     pub max_header: Option<Size>,

@@ -38,6 +38,22 @@ pub struct Config {
     /// configured addresses, and start-up replaces them with the bound
     /// ones (a port of 0 becomes the real port).
     pub own_addrs: Vec<SocketAddr>,
+    /// The gateway's own log (`log:`); a start-up setting.
+    pub log: LogSettings,
+}
+
+/// `log:` — how the gateway writes its own log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+/// `log.format`: `text` (one line per event) or `json` (one object per line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Config {

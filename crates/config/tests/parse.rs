@@ -645,3 +645,23 @@ fn the_registry_limits_have_defaults_and_must_be_positive() {
         assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
     }
 }
+
+#[test]
+fn the_log_format_is_text_or_json() {
+    use fulcrum_config::LogFormat;
+    assert_eq!(parse("", &env).unwrap().log.format, LogFormat::Text);
+    assert_eq!(
+        parse("log: { format: json }", &env).unwrap().log.format,
+        LogFormat::Json
+    );
+    let errs = errors("log: { format: xml, level: debug }");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("log.format: `xml`: must be `text` or `json`")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.starts_with("log.level: unknown key")),
+        "{errs:?}"
+    );
+}

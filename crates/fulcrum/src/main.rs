@@ -47,14 +47,10 @@ enum Cmd {
         )]
         log: String,
         /// Log format: `text` (one line per event) or `json` (one JSON
-        /// object per line, for log shippers).
-        #[arg(
-            long,
-            env = "FULCRUM_LOG_FORMAT",
-            default_value = "text",
-            value_name = "FORMAT"
-        )]
-        log_format: LogFormat,
+        /// object per line, for log shippers); default: the config's
+        /// `log.format`, else `text`.
+        #[arg(long, env = "FULCRUM_LOG_FORMAT", value_name = "FORMAT")]
+        log_format: Option<LogFormat>,
     },
     /// Validate a config file and print every error with its YAML path.
     Check {
@@ -216,8 +212,13 @@ fn serve(
     path: Option<PathBuf>,
     threads: Option<usize>,
     log: &str,
-    format: LogFormat,
+    format: Option<LogFormat>,
 ) -> anyhow::Result<()> {
+    let config = load(path.as_deref())?;
+    let format = format.unwrap_or(match config.log.format {
+        fulcrum_config::LogFormat::Text => LogFormat::Text,
+        fulcrum_config::LogFormat::Json => LogFormat::Json,
+    });
     let ansi = format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let filter = tracing_subscriber::EnvFilter::try_new(log).context("invalid --log filter")?;
     // Every event is one line, whatever its values hold (see logging.rs).
@@ -231,7 +232,6 @@ fn serve(
         LogFormat::Text => fmt.init(),
         LogFormat::Json => fmt.json().flatten_event(true).init(),
     }
-    let config = load(path.as_deref())?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %path.as_deref().map_or("(embedded default)".into(), |p| p.display().to_string()),

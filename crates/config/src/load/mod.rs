@@ -48,6 +48,7 @@ const TOP_KEYS: &[&str] = &[
     "routes",
     "registry",
     "tls",
+    "log",
 ];
 /// Keys from the product specification that this version does not implement yet.
 const NOT_YET_TOP: &[&str] = &[];
@@ -103,6 +104,7 @@ struct Sections {
     routes: Vec<(usize, FileRoute)>,
     registry: FileRegistry,
     tls: Option<FileListenerTls>,
+    log: FileLog,
 }
 
 /// Deserializes each top-level key on its own; unknown keys are errors.
@@ -122,6 +124,7 @@ fn read_sections(map: Mapping, errs: &mut Errors) -> Sections {
             "limits" => s.limits = errs.section(v, "limits").unwrap_or_default(),
             "registry" => s.registry = errs.section(v, "registry").unwrap_or_default(),
             "tls" => s.tls = tls::read_listener_tls(v, errs),
+            "log" => s.log = errs.section(v, "log").unwrap_or_default(),
             "pools" => s.pools.extend(pools::read_pools(v, errs)),
             "routes" => s.routes.extend(routes::read_routes(v, errs)),
             other if NOT_YET_TOP.contains(&other) => {
@@ -143,6 +146,16 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
     let limits = listen::build_limits(s.limits, &mut errs);
     let client_header = listen::client_header(&s.timeouts, &mut errs);
     let keepalive = listen::keepalive(&s.timeouts, &mut errs);
+    let log = LogSettings {
+        format: match s.log.format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                errs.push("log.format", format!("`{other}`: must be `text` or `json`"));
+                LogFormat::Text
+            }
+        },
+    };
 
     let globals = pools::Globals {
         health: &s.health,
@@ -172,5 +185,6 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
         pools: out_pools,
         routes: out_routes,
         tls: s.tls.map(tls::build_listener_tls),
+        log,
     })
 }

@@ -75,7 +75,7 @@ async fn json_logs_are_one_object_per_line_and_start_up_says_what_runs() {
     let file = format!("{dir}/fulcrum.yaml");
     std::fs::write(
         &file,
-        format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\nregistry: {{ enabled: false }}\npools: {{ p: {{ instances: [ {{ endpoint: \"http://127.0.0.1:1\" }}, {{ endpoint: \"http://127.0.0.1:2\" }} ] }} }}\n"),
+        format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\nregistry: {{ enabled: false }}\nlog: {{ format: text }}\npools: {{ p: {{ instances: [ {{ endpoint: \"http://127.0.0.1:1\" }}, {{ endpoint: \"http://127.0.0.1:2\" }} ] }} }}\n"),
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
@@ -118,4 +118,30 @@ async fn json_logs_are_one_object_per_line_and_start_up_says_what_runs() {
         (Some(1), Some(2))
     );
     assert!(events.iter().any(|e| e["message"] == "fulcrum is serving"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_format_json_in_the_config_file_is_honoured() {
+    let (port, admin) = (free_port(), free_port());
+    let dir = scratch_dir();
+    let file = format!("{dir}/fulcrum.yaml");
+    std::fs::write(
+        &file,
+        format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\nregistry: {{ enabled: false }}\nlog: {{ format: json }}\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+        .args(["serve", "-c", &file, "--threads", "1"])
+        .env_remove("FULCRUM_LOG_FORMAT")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let e: serde_json::Value =
+        serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert_eq!(e["message"], "starting fulcrum", "{first}");
 }
