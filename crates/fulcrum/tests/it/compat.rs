@@ -16,6 +16,9 @@ fn service(gateway: &str, sid: &str, tasks: &str) -> (Child, u16) {
     let mut child = Command::new("python3")
         .args([script, gateway, sid, sid, tasks, "1"])
         .stdout(Stdio::piped())
+        // Not the suite's own stderr: a child left running by a failed
+        // test must not hold the suite's pipe open.
+        .stderr(Stdio::null())
         .spawn()
         .expect("python3 runs");
     let mut line = String::new();

@@ -13,6 +13,7 @@ fn spawn_mock(name: &str, listen: &str) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
         .args(["mock", "--name", name, "--listen", listen])
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("fulcrum mock starts");
     let mut line = String::new();
@@ -148,6 +149,9 @@ async fn kill_9_of_the_gateway_keeps_every_acknowledged_registration() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
             .args(["serve", "-c", &file, "--threads", "1"])
             .stderr(Stdio::piped())
+            // Never the test harness's own output: a child left running by
+            // a failed test must not hold the suite's pipe open.
+            .stdout(Stdio::null())
             .spawn()
             .unwrap();
         let mut err = BufReader::new(child.stderr.take().unwrap());

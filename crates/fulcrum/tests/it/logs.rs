@@ -18,6 +18,9 @@ async fn a_service_id_with_a_newline_cannot_write_a_log_line() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
         .args(["serve", "-c", &file, "--threads", "1"])
         .stderr(Stdio::piped())
+        // Never the test harness's own output: a child left running by
+        // a failed test must not hold the suite's pipe open.
+        .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
@@ -89,6 +92,9 @@ async fn json_logs_are_one_object_per_line_and_start_up_says_what_runs() {
             "json",
         ])
         .stderr(Stdio::piped())
+        // Never the test harness's own output: a child left running by
+        // a failed test must not hold the suite's pipe open.
+        .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let err = BufReader::new(child.stderr.take().unwrap());
@@ -134,6 +140,9 @@ async fn log_format_json_in_the_config_file_is_honoured() {
         .args(["serve", "-c", &file, "--threads", "1"])
         .env_remove("FULCRUM_LOG_FORMAT")
         .stderr(Stdio::piped())
+        // Never the test harness's own output: a child left running by
+        // a failed test must not hold the suite's pipe open.
+        .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());

@@ -30,6 +30,9 @@ async fn sighup_reloads_a_valid_file_keeps_the_old_one_on_errors_and_sigterm_exi
     let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
         .args(["serve", "-c", file.to_str().unwrap(), "--threads", "1"])
         .stderr(Stdio::piped())
+        // Never the test harness's own output: a child left running by
+        // a failed test must not hold the suite's pipe open.
+        .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();

@@ -46,6 +46,9 @@ async fn binary_serves_until_sigterm() {
             "4",
         ])
         .stdout(Stdio::piped())
+        // Not the suite's own stderr: a child left running by a failed
+        // test must not hold the suite's pipe open.
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
