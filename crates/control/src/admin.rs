@@ -153,7 +153,10 @@ fn change(
         }
     };
     s.publisher.publish();
-    tracing::info!(endpoint = ?ep, weight = ?o.weight, drained = o.drained, "operator override");
+    let weight = o
+        .weight
+        .map_or_else(|| "configured".to_string(), |w| w.to_string());
+    tracing::info!(endpoint = ?ep, %weight, drained = o.drained, "operator override");
     Json(serde_json::json!({"ok": true, "endpoint": ep, "weight": o.weight, "drained": o.drained}))
         .into_response()
 }
