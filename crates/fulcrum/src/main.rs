@@ -277,8 +277,24 @@ fn serve(
                 },
             }
         }
-        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        // What is still open when the drain starts (instances are shared
+        // by pools, so each is counted once).
+        let snap = running.gateway.snapshot();
+        let (requests, websockets) = snap.instances.values().fold((0u64, 0u64), |(r, w), i| {
+            let st = i.stats(running.gateway.clock.now_ms());
+            (
+                r + u64::from(st.in_flight.saturating_sub(st.open_websockets)),
+                w + u64::from(st.open_websockets),
+            )
+        });
+        drop(snap);
+        tracing::info!(
+            requests_in_flight = requests,
+            websockets_open = websockets,
+            "shutting down: no new connections, finishing in-flight requests"
+        );
         running.shutdown().await;
+        tracing::info!("stopped");
         Ok(())
     })
 }

@@ -85,5 +85,10 @@ async fn sighup_reloads_a_valid_file_keeps_the_old_one_on_errors_and_sigterm_exi
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status:?}");
-    wait_log(&mut rx, "shutting down");
+    let down = wait_log(&mut rx, "shutting down");
+    assert!(
+        down.contains("requests_in_flight=0") && down.contains("websockets_open=0"),
+        "{down}"
+    );
+    wait_log(&mut rx, "stopped");
 }
