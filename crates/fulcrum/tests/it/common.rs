@@ -161,3 +161,31 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A path of the registry API on the admin listener.
+pub fn registry_api(gw: &Running, path: &str) -> String {
+    format!("http://{}/api/v1/ai_analysis{path}", gw.admin_addr)
+}
+
+/// `POST /register` with a JSON body.
+pub async fn register(c: &TestClient, gw: &Running, body: serde_json::Value) -> Resp {
+    send(
+        c,
+        Method::POST,
+        &registry_api(gw, "/register"),
+        body.to_string().as_bytes(),
+        &[("content-type", "application/json")],
+    )
+    .await
+}
+
+/// Sends `bytes` on a new connection and reads the answer until the
+/// connection closes (at most 5 s).
+pub async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).to_string()
+}

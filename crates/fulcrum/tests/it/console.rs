@@ -6,9 +6,7 @@ use crate::common::*;
 use http::Method;
 use serde_json::{json, Value};
 
-fn api(gw: &fulcrum::app::Running, path: &str) -> String {
-    format!("http://{}/api/v1/ai_analysis{path}", gw.admin_addr)
-}
+use crate::common::registry_api as api;
 
 fn keys(v: &Value) -> Vec<&str> {
     let mut k: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();

@@ -35,14 +35,6 @@ async fn scripted(answer: &'static str) -> String {
     format!("http://{addr}")
 }
 
-async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(bytes).await.unwrap();
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
-    String::from_utf8_lossy(&out).to_string()
-}
-
 fn pool(endpoint: &str) -> String {
     format!(
         "pools: {{ p: {{ instances: [ {{ endpoint: \"{endpoint}\" }} ], retry: {{ tries: 1 }} }} }}\nroutes: [ {{ path_prefix: /, pool: p }} ]\n"

@@ -8,20 +8,7 @@ use std::time::Duration;
 const PEOPLE: &str = "%E4%BA%BA%E6%95%B0%E7%BB%9F%E8%AE%A1"; // 人数统计
 const FALL: &str = "%E4%BA%BA%E5%91%98%E8%B7%8C%E5%80%92"; // 人员跌倒
 
-fn api(gw: &fulcrum::app::Running, path: &str) -> String {
-    format!("http://{}/api/v1/ai_analysis{path}", gw.admin_addr)
-}
-
-async fn register(c: &TestClient, gw: &fulcrum::app::Running, body: serde_json::Value) -> Resp {
-    send(
-        c,
-        Method::POST,
-        &api(gw, "/register"),
-        body.to_string().as_bytes(),
-        &[("content-type", "application/json")],
-    )
-    .await
-}
+use crate::common::registry_api as api;
 
 fn body(service_id: &str, url: &str, tasks: &[&str]) -> serde_json::Value {
     json!({"service_id": service_id, "name": service_id, "task_types": tasks, "endpoint": format!("{url}/infer"), "version": "1.0"})

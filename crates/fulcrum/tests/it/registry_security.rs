@@ -8,20 +8,7 @@ use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-fn api(gw: &fulcrum::app::Running, path: &str) -> String {
-    format!("http://{}/api/v1/ai_analysis{path}", gw.admin_addr)
-}
-
-async fn register(c: &TestClient, gw: &fulcrum::app::Running, body: serde_json::Value) -> Resp {
-    send(
-        c,
-        Method::POST,
-        &api(gw, "/register"),
-        body.to_string().as_bytes(),
-        &[("content-type", "application/json")],
-    )
-    .await
-}
+use crate::common::registry_api as api;
 
 fn body(service_id: &str, endpoint: &str, tasks: &[&str]) -> serde_json::Value {
     json!({"service_id": service_id, "task_types": tasks, "endpoint": endpoint})
