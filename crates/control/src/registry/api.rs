@@ -339,16 +339,23 @@ async fn services_of(State(s): State<ApiState>, Path(task): Path<String>) -> Res
 }
 
 /// Per task type: instances with weights and call counts, and how even the calls are.
-fn balance(s: &ApiState) -> BTreeMap<String, Value> {
-    let live = live(s);
+/// Live call counts and health by endpoint (see [`live`]).
+type Live = HashMap<String, (u64, u64, bool, u32)>;
+
+/// The registrations grouped by task type (one registration under each of
+/// its task types).
+fn by_task(recs: &[Record]) -> BTreeMap<String, Vec<&Record>> {
     let mut by_task: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
-    let recs = s.registry.list();
-    for r in &recs {
+    for r in recs {
         for t in &r.task_types {
             by_task.entry(t.clone()).or_default().push(r);
         }
     }
     by_task
+}
+
+fn balance(recs: &[Record], live: &Live) -> BTreeMap<String, Value> {
+    by_task(recs)
         .into_iter()
         .map(|(task, rs)| {
             let calls: Vec<f64> = rs.iter().map(|r| live.get(&r.endpoint).map_or(0, |l| l.0) as f64).collect();
@@ -384,17 +391,10 @@ fn updated_at(s: &ApiState) -> String {
 /// The platform console's view of one task type (its current shape):
 /// services with weight, calls, share of the task type's calls in percent
 /// and mean response time.
-fn console_balance(s: &ApiState) -> BTreeMap<String, Value> {
+fn console_balance(s: &ApiState, recs: &[Record], live: &Live) -> BTreeMap<String, Value> {
     let snap = s.registry.gateway.snapshot();
-    let live = live(s);
-    let mut by_task: BTreeMap<String, Vec<Record>> = BTreeMap::new();
-    for r in s.registry.list() {
-        for t in &r.task_types {
-            by_task.entry(t.clone()).or_default().push(r.clone());
-        }
-    }
     let at = updated_at(s);
-    by_task
+    by_task(recs)
         .into_iter()
         .map(|(task, rs)| {
             let calls: Vec<u64> = rs
@@ -436,16 +436,17 @@ fn console_balance(s: &ApiState) -> BTreeMap<String, Value> {
 }
 
 async fn balance_info(State(s): State<ApiState>) -> Response {
-    let console = console_balance(&s);
+    let (recs, live) = (s.registry.list(), live(&s));
+    let console = console_balance(&s, &recs, &live);
     let n = console.len();
     // `task_types`: Fulcrum's own figures; `load_balance` and
     // `total_task_types`: the platform console's current shape.
-    Json(json!({"task_types": balance(&s), "load_balance": console, "total_task_types": n}))
+    Json(json!({"task_types": balance(&recs, &live), "load_balance": console, "total_task_types": n}))
         .into_response()
 }
 
 async fn balance_analysis(State(s): State<ApiState>) -> Response {
-    let b = balance(&s);
+    let b = balance(&s.registry.list(), &live(&s));
     let analysis: BTreeMap<String, Value> = b
         .into_iter()
         .map(|(t, v)| {
