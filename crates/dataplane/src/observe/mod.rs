@@ -4,4 +4,4 @@
 
 pub mod record;
 
-pub use record::{LogObserver, Observer, Outcome, Pending, Record};
+pub use record::{Fanout, LogObserver, Observer, Outcome, Pending, Record};

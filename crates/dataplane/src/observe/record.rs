@@ -146,6 +146,19 @@ impl Drop for Pending {
     }
 }
 
+/// Hands each record to several observers in turn (the metrics and the
+/// access log), in the order given.
+#[derive(Debug, Default)]
+pub struct Fanout(pub Vec<Arc<dyn Observer>>);
+
+impl Observer for Fanout {
+    fn request_done(&self, record: &Record) {
+        for o in &self.0 {
+            o.request_done(record);
+        }
+    }
+}
+
 /// The default observer: one `debug` event per request on the
 /// `fulcrum::access` target.
 #[derive(Debug, Default)]
