@@ -62,6 +62,10 @@ BASELINE = "fulcrum-baseline"  # added by --baseline-bin
 BENCH_PATH = "/fast"
 READY_TIMEOUT_S = 20.0
 
+# Top-level config that turns off what observes each request (metrics and
+# the access log), for --baseline-observe off.
+OBSERVE_OFF = "metrics:\n  enabled: false\naccess_log:\n  path: \"off\"\n"
+
 LABELS = {
     "direct": "backend direct (no proxy)",
     "nginx": "nginx",
@@ -98,6 +102,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="measure every system N times, in reverse order every other round "
                         "(A B | B A), so that drift of the host hits all alike; results pool "
                         "the rounds (default: 1, 2 with --baseline-bin)")
+    g.add_argument("--baseline-observe", choices=["on", "off"], default="on",
+                   help="'off' runs %s with metrics and the access log turned off "
+                        "(metrics: {enabled: false}, access_log: {path: off}); with "
+                        "--baseline-bin set to the same binary as 'fulcrum' this measures "
+                        "what observing each request costs (default: on)" % BASELINE)
 
 
 # --------------------------------------------------------------------------
@@ -181,6 +190,8 @@ def make_proxy(ctx: Ctx, system: str) -> Optional[System]:
     cls = PROXIES.get(system, Fulcrum)
     if cls is Fulcrum:  # fulcrum and fulcrum-baseline: the same config
         kw.update(name=system, exe=ctx.exes.get(system), registry_enabled=True)
+        if system == BASELINE and ctx.args.baseline_observe == "off":
+            kw.update(extra_top=OBSERVE_OFF)
     return cls(ctx.registry, ctx.tmp / system, ctx.bins, ctx.proxy_cpu, [pool], **kw)
 
 
@@ -388,6 +399,8 @@ def command_line(prm: dict) -> str:
     if BASELINE in bins:
         cmd += f" --baseline-bin {bins[BASELINE]}"
     rounds = prm.get("rounds", 1)
+    if prm.get("baseline_observe", "on") != "on":
+        cmd += f" --baseline-observe {prm['baseline_observe']}"
     if rounds != (2 if BASELINE in bins else 1):
         cmd += f" --rounds {rounds}"
     return cmd
@@ -524,6 +537,7 @@ def run(args: argparse.Namespace) -> int:
                        else "nginx stand-in (worker_processes 1)",
             "systems": systems,
             "rounds": rounds,
+            "baseline_observe": args.baseline_observe,
             "binaries": {k: str(v) for k, v in prebuilt.items()},
             **notes,
         },

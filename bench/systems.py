@@ -543,8 +543,10 @@ class Fulcrum(System):
     name, label = "fulcrum", "Fulcrum"
 
     def __init__(self, *a, registry_enabled: bool = False, extra_pool: str = "",
-                 health_interval: Optional[str] = None, exe: Optional[Path] = None, **kw):
+                 health_interval: Optional[str] = None, exe: Optional[Path] = None,
+                 extra_top: str = "", **kw):
         super().__init__(*a, **kw)
+        self.extra_top = extra_top
         self.admin = free_port()
         self.registry_enabled = registry_enabled
         self.extra_pool = extra_pool
@@ -589,7 +591,7 @@ timeouts:
 listen: 127.0.0.1:{self.port}
 admin:
   listen: 127.0.0.1:{self.admin}
-{reg}{health}pools:
+{reg}{health}{self.extra_top}pools:
 {pools_s}
 routes:
 {routes_s}

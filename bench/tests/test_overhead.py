@@ -152,6 +152,23 @@ class MakeProxyTest(unittest.TestCase):
         self.assertEqual(normalised(f), normalised(b))
         self.assertNotEqual(f.dir, b.dir)
 
+    def test_baseline_observe_off_turns_off_metrics_and_the_access_log_only_there(self):
+        same = "/release/fulcrum"
+        ctx = self.ctx("--fulcrum-bin", same, "--baseline-bin", same, "--baseline-observe", "off")
+        f = overhead.make_proxy(ctx, "fulcrum")
+        b = overhead.make_proxy(ctx, "fulcrum-baseline")
+        self.assertEqual(f.exe, b.exe)
+        self.assertNotIn("access_log", f._render())
+        self.assertNotIn("metrics", f._render())
+        cfg = b._render()
+        self.assertIn("metrics:\n  enabled: false\n", cfg)
+        self.assertIn('access_log:\n  path: "off"\n', cfg)
+        # the rest of the config is the same
+        self.assertEqual(cfg.replace(overhead.OBSERVE_OFF, "").replace(str(b.port), "P")
+                         .replace(str(b.admin), "A").replace(str(b.dir), "D"),
+                         f._render().replace(str(f.port), "P").replace(str(f.admin), "A")
+                         .replace(str(f.dir), "D"))
+
 
 def rec(system, requests, duration, cpu, p50, p99, other=1.0, errors=0, **kw):
     r = {"suite": "overhead", "system": system, "requests": requests, "duration_s": duration,
