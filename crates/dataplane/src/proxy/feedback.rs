@@ -1,6 +1,7 @@
 //! What a try teaches about its instance, recorded in one place: time to
 //! the response head (histogram and, for the latency-aware algorithms, the
-//! estimates), errors, ORCA load reports, `Retry-After` cool-downs and
+//! estimates), errors (counted for every algorithm, since start and in the
+//! recent window: [`counted`]), ORCA load reports, `Retry-After` cool-downs and
 //! passive ejection (within the pool's `max_ejection_percent`,
 //! `fulcrum_policy::passive::may_eject`) — and the completion handle that rides in the response
 //! body (tower's `TrackCompletion`), which frees the instance's slot,
@@ -50,6 +51,24 @@ pub fn answered(
             tracing::info!(pool = %pool.cfg.name, instance = %inst.endpoint.url, status = status.as_u16(), secs, "instance cooling down (Retry-After)");
         }
     }
+}
+
+/// Counts one try whose outcome is known in the instance's error counts
+/// and recent window (`runtime::window`), whatever the pool's algorithm:
+/// `head` is its status and time to response head when one came, `failed`
+/// whether it failed in the instance's fault (no head; a status listed in
+/// `retry.on`; a `101` nobody asked for). It is an error when it failed or
+/// its status is a 5xx. Called once per try, after [`answered`] and
+/// before [`failed`].
+pub fn counted(
+    inst: &InstanceState,
+    head: Option<(StatusCode, Duration)>,
+    failed: bool,
+    now_ms: u64,
+) {
+    let error = failed || head.is_some_and(|(s, _)| s.is_server_error());
+    let head_us = head.map(|(_, took)| took.as_micros() as u64);
+    inst.window.record(now_ms, head_us, error);
 }
 
 /// A try failed in the instance's fault: no answer at all (`waited` is
