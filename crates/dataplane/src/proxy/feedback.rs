@@ -153,6 +153,27 @@ mod tests {
     use http::HeaderValue;
 
     #[test]
+    fn an_error_is_a_failed_try_or_a_5xx_answer() {
+        let inst =
+            InstanceState::new(fulcrum_config::parse_endpoint("http://127.0.0.1:1").unwrap());
+        let ms = Duration::from_millis;
+        let head = |code: u16, took| Some((StatusCode::from_u16(code).unwrap(), took));
+        counted(&inst, head(200, ms(10)), false, 1_000);
+        counted(&inst, head(404, ms(10)), false, 1_000); // the caller's mistake
+        counted(&inst, head(500, ms(10)), false, 1_000); // passed on, still an error
+        counted(&inst, head(429, ms(10)), true, 1_000); // listed in retry.on
+        counted(&inst, head(101, ms(10)), true, 1_000); // an unasked switch
+        counted(&inst, None, true, 1_000); // refused, reset, timed out
+        let w = inst.window.stats(1_000);
+        assert_eq!((w.requests, w.errors), (6, 4));
+        assert_eq!(inst.window.totals(), (6, 4));
+        let s = inst.stats(1_000);
+        assert_eq!((s.errors, s.error_rate), (4, 4.0 / 6.0));
+        let p50 = w.p50_ms.unwrap();
+        assert!((p50 - 10.0).abs() < 0.7, "only heads are timed: {p50}");
+    }
+
+    #[test]
     fn retry_after_takes_seconds_and_caps_them() {
         let mut h = HeaderMap::new();
         assert_eq!(retry_after_secs(&h), None);
