@@ -211,7 +211,7 @@ impl Window {
                 continue;
             }
             let (t, er) = (s.tries.load(Relaxed), s.errors.load(Relaxed));
-            let lat: Vec<u32> = s.latency.iter().map(|b| b.load(Relaxed)).collect();
+            let lat: [u32; BUCKETS] = std::array::from_fn(|i| s.latency[i].load(Relaxed));
             if s.epoch.load(Acquire) != e {
                 continue; // Rotated while read: its counts are a newer slot's.
             }
