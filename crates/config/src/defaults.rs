@@ -151,3 +151,13 @@ pub const DEFAULT_REGISTRY_ALGORITHM: Algorithm = Algorithm::LeastCalls;
 pub const DEFAULT_REGISTRY_MAX_TASK_TYPES: usize = 16;
 /// `registry.max_instances:` — registrations the registry holds at once.
 pub const DEFAULT_REGISTRY_MAX_INSTANCES: usize = 1024;
+
+// --- stats ---------------------------------------------------------------
+
+/// `stats.window:` — the recent window of `/api/v1/pools` and `fulcrum
+/// stats`, next to the since-start numbers.
+pub const DEFAULT_STATS_WINDOW: Duration = Duration::from_secs(60);
+/// Shortest `stats.window:` (its twelve slots are then 1 s / 12 each).
+pub const MIN_STATS_WINDOW: Duration = Duration::from_secs(1);
+/// Longest `stats.window:`.
+pub const MAX_STATS_WINDOW: Duration = Duration::from_secs(3600);

@@ -49,6 +49,11 @@ pub struct FileLog {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileStats {
+    pub window: Option<Dur>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct FileLimits {
     pub max_body: Option<Size>,
     pub max_header: Option<Size>,

@@ -40,6 +40,23 @@ pub struct Config {
     pub own_addrs: Vec<SocketAddr>,
     /// The gateway's own log (`log:`); a start-up setting.
     pub log: LogSettings,
+    pub stats: StatsSettings,
+}
+
+/// `stats:` — what the admin plane's statistics cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsSettings {
+    /// `stats.window`: the recent window shown next to the since-start
+    /// numbers (a whole number of seconds).
+    pub window: Duration,
+}
+
+impl Default for StatsSettings {
+    fn default() -> Self {
+        Self {
+            window: crate::defaults::DEFAULT_STATS_WINDOW,
+        }
+    }
 }
 
 /// `log:` — how the gateway writes its own log.

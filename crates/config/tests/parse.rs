@@ -665,3 +665,34 @@ fn the_log_format_is_text_or_json() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn the_stats_window_is_whole_seconds_within_bounds() {
+    assert_eq!(
+        parse("", &env).unwrap().stats.window,
+        Duration::from_secs(60)
+    );
+    assert_eq!(
+        parse("stats: { window: 5m }", &env).unwrap().stats.window,
+        Duration::from_secs(300)
+    );
+    for bad in ["500ms", "1500ms", "2h", "0s"] {
+        let errs = errors(&format!("stats: {{ window: {bad} }}"));
+        assert!(
+            errs.iter().any(|e| e.starts_with("stats.window: ")
+                && e.contains("whole number of seconds from 1s to 3600s")),
+            "{bad}: {errs:?}"
+        );
+    }
+    let errs = errors("stats: { window: soon, slots: 3 }");
+    assert!(
+        errs.iter().any(|e| e.starts_with("stats.window")),
+        "{errs:?}"
+    );
+    let errs = errors("stats: { slots: 3 }");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("stats.slots: unknown key")),
+        "{errs:?}"
+    );
+}

@@ -181,59 +181,77 @@ pub fn stats(t: &Target, pool: Option<&str>) -> anyhow::Result<String> {
     if t.json {
         return Ok(serde_json::to_string_pretty(&pools)?);
     }
-    let mut out = vec![];
-    for p in pools {
-        let rows: Vec<Vec<String>> = p["instances"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|i| {
-                        let health = if i["drained"] == true {
-                            "drained"
-                        } else if i["ejected"] == true {
-                            "ejected"
-                        } else if i["healthy"] == true {
-                            "up"
-                        } else {
-                            "down"
-                        };
-                        vec![
-                            s(&i["endpoint"]),
-                            health.into(),
-                            format!("{}/{}", s(&i["weight"]), s(&i["effective_weight"])),
-                            s(&i["in_flight"]),
-                            s(&i["requests"]),
-                            s(&i["failures"]),
-                            format!("{} / {}", pct(&i["share"]), pct(&i["expected_share"])),
-                            s(&i["latency_p50_ms"]),
-                            s(&i["latency_p99_ms"]),
-                        ]
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push(format!(
-            "pool {} ({}, {} queued)\n{}",
-            s(&p["name"]),
-            s(&p["algorithm"]),
-            s(&p["queued"]),
-            table(
-                &[
-                    "ENDPOINT",
-                    "STATE",
-                    "WEIGHT cfg/eff",
-                    "IN-FLIGHT",
-                    "REQUESTS",
-                    "FAILURES",
-                    "SHARE / EXPECTED",
-                    "P50 ms",
-                    "P99 ms"
-                ],
-                &rows
-            )
-        ));
+    Ok(pools
+        .into_iter()
+        .map(pool_table)
+        .collect::<Vec<_>>()
+        .join("\n\n"))
+}
+
+/// One pool of `fulcrum stats`: each column with two numbers is `recent /
+/// since start` (the recent window, `stats.window`, is named in the
+/// heading), so an old incident shows only on the right. Fits 100 columns
+/// with loopback endpoints.
+fn pool_table(p: &Value) -> String {
+    let rows: Vec<Vec<String>> = p["instances"]
+        .as_array()
+        .map(|a| a.iter().map(member_row).collect())
+        .unwrap_or_default();
+    let secs = p["instances"][0]["window"]["secs"]
+        .as_u64()
+        .map_or("-".into(), |s| s.to_string());
+    format!(
+        "pool {} ({}, {} queued; a/b = last {secs}s / since start)\n{}",
+        s(&p["name"]),
+        s(&p["algorithm"]),
+        s(&p["queued"]),
+        table(
+            &["ENDPOINT", "STATE", "WEIGHT", "INFL", "REQS", "SHARE", "EXPECT", "ERR%", "P99 ms"],
+            &rows
+        )
+    )
+}
+
+fn member_row(i: &Value) -> Vec<String> {
+    let health = if i["drained"] == true {
+        "drained"
+    } else if i["ejected"] == true {
+        "ejected"
+    } else if i["healthy"] == true {
+        "up"
+    } else {
+        "down"
+    };
+    let w = &i["window"];
+    // `a/b%`: both numbers percentages.
+    let pcts = |a: &Value, b: &Value| {
+        let p = |v: &Value| {
+            v.as_f64()
+                .map_or("-".into(), |f| format!("{:.1}", f * 100.0))
+        };
+        format!("{}/{}%", p(a), p(b))
+    };
+    vec![
+        s(&i["endpoint"]),
+        health.into(),
+        format!("{}/{}", s(&i["weight"]), s(&i["effective_weight"])),
+        s(&i["in_flight"]),
+        format!("{}/{}", s(&w["requests"]), s(&i["requests"])),
+        pcts(&w["share"], &i["share"]),
+        pct(&i["expected_share"]),
+        pcts(&w["error_rate"], &i["error_rate"]),
+        format!("{}/{}", ms(&w["p99_ms"]), ms(&i["latency_p99_ms"])),
+    ]
+}
+
+/// Milliseconds: one decimal below 100, none above (the histograms'
+/// buckets are a few percent wide anyway).
+fn ms(v: &Value) -> String {
+    match v.as_f64() {
+        Some(f) if f >= 100.0 => format!("{f:.0}"),
+        Some(f) => format!("{f:.1}"),
+        None => "-".into(),
     }
-    Ok(out.join("\n\n"))
 }
 
 /// `drain`, `enable` or `weight` on the instance `id`.
@@ -268,7 +286,55 @@ pub fn change(
 
 #[cfg(test)]
 mod tests {
-    use super::table;
+    use super::{pool_table, table};
+
+    #[test]
+    fn stats_show_the_recent_window_next_to_since_start_in_100_columns() {
+        let p = serde_json::json!({
+            "name": "asr", "algorithm": "response_time", "queued": 0,
+            "instances": [{
+                "endpoint": "http://127.0.0.1:18100", "healthy": true, "drained": false,
+                "ejected": false, "weight": 2, "effective_weight": 2, "in_flight": 3,
+                "requests": 123456, "share": 0.2941, "expected_share": 0.3333,
+                "error_rate": 0.02, "latency_p99_ms": 172.032,
+                "window": { "secs": 60, "requests": 2004, "share": 0.4192,
+                    "error_rate": 0.0, "p99_ms": 11.776 }
+            }, {
+                "endpoint": "http://127.0.0.1:18101", "healthy": true, "drained": false,
+                "ejected": true, "weight": 1, "effective_weight": 1, "in_flight": 0,
+                "requests": 7, "share": 0.0, "expected_share": 0.3333, "error_rate": 1.0,
+                "latency_p99_ms": null,
+                "window": { "secs": 60, "requests": 0, "share": 0.0, "error_rate": 0.0,
+                    "p99_ms": null }
+            }]
+        });
+        let t = pool_table(&p);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0],
+            "pool asr (response_time, 0 queued; a/b = last 60s / since start)"
+        );
+        assert!(lines[1].starts_with("ENDPOINT"), "{t}");
+        let row = lines[2];
+        for cell in [
+            "up",
+            "2/2",
+            "2004/123456",
+            "41.9/29.4%",
+            "33.3%",
+            "0.0/2.0%",
+            "11.8/172",
+        ] {
+            assert!(row.contains(cell), "{cell} not in {row}");
+        }
+        assert!(
+            lines[3].contains("ejected")
+                && lines[3].contains("0.0/100.0%")
+                && lines[3].contains("-/-"),
+            "{t}"
+        );
+        assert!(t.lines().all(|l| l.chars().count() <= 100), "{t}");
+    }
 
     #[test]
     fn tables_align_columns_including_wide_characters() {

@@ -49,6 +49,7 @@ const TOP_KEYS: &[&str] = &[
     "registry",
     "tls",
     "log",
+    "stats",
 ];
 /// Keys from the product specification that this version does not implement yet.
 const NOT_YET_TOP: &[&str] = &[];
@@ -105,6 +106,7 @@ struct Sections {
     registry: FileRegistry,
     tls: Option<FileListenerTls>,
     log: FileLog,
+    stats: FileStats,
 }
 
 /// Deserializes each top-level key on its own; unknown keys are errors.
@@ -125,6 +127,7 @@ fn read_sections(map: Mapping, errs: &mut Errors) -> Sections {
             "registry" => s.registry = errs.section(v, "registry").unwrap_or_default(),
             "tls" => s.tls = tls::read_listener_tls(v, errs),
             "log" => s.log = errs.section(v, "log").unwrap_or_default(),
+            "stats" => s.stats = errs.section(v, "stats").unwrap_or_default(),
             "pools" => s.pools.extend(pools::read_pools(v, errs)),
             "routes" => s.routes.extend(routes::read_routes(v, errs)),
             other if NOT_YET_TOP.contains(&other) => {
@@ -156,6 +159,7 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
             }
         },
     };
+    let stats = stats_settings(&s.stats, &mut errs);
 
     let globals = pools::Globals {
         health: &s.health,
@@ -186,5 +190,24 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
         routes: out_routes,
         tls: s.tls.map(tls::build_listener_tls),
         log,
+        stats,
     })
+}
+
+/// `stats:`: the window is a whole number of seconds within bounds.
+fn stats_settings(s: &FileStats, errs: &mut Errors) -> StatsSettings {
+    use crate::defaults::{DEFAULT_STATS_WINDOW, MAX_STATS_WINDOW, MIN_STATS_WINDOW};
+    let window = s.window.map_or(DEFAULT_STATS_WINDOW, |d| d.0);
+    if !(MIN_STATS_WINDOW..=MAX_STATS_WINDOW).contains(&window) || window.subsec_nanos() != 0 {
+        errs.push(
+            "stats.window",
+            format!(
+                "{window:?}: must be a whole number of seconds from {}s to {}s",
+                MIN_STATS_WINDOW.as_secs(),
+                MAX_STATS_WINDOW.as_secs()
+            ),
+        );
+        return StatsSettings::default();
+    }
+    StatsSettings { window }
 }

@@ -136,10 +136,13 @@ async fn try_once(
     match res {
         Ok((resp, conn)) => {
             let status = resp.status();
-            let took = sent_at.elapsed();
-            feedback::answered(pool, inst, status, resp.headers(), took, clock.now_ms());
+            let (took, now) = (sent_at.elapsed(), clock.now_ms());
+            feedback::answered(pool, inst, status, resp.headers(), took, now);
             let upgraded = status == StatusCode::SWITCHING_PROTOCOLS && req.upgrade.is_some();
-            if status == StatusCode::SWITCHING_PROTOCOLS && !upgraded {
+            let unasked = status == StatusCode::SWITCHING_PROTOCOLS && !upgraded;
+            let listed = !upgraded && pool.cfg.retry.on.statuses.contains(&status.as_u16());
+            feedback::counted(inst, Some((status, took)), unasked || listed, now);
+            if unasked {
                 // RFC 9110 §15.2.2: a switch nobody asked for is not an
                 // answer the caller can use; the connection is dropped.
                 return Ok(Err(Failed {
@@ -150,7 +153,7 @@ async fn try_once(
                     answer: None,
                 }));
             }
-            if upgraded || !pool.cfg.retry.on.statuses.contains(&status.as_u16()) {
+            if !listed {
                 return Ok(Ok((resp, conn)));
             }
             Ok(Err(Failed {
@@ -166,11 +169,14 @@ async fn try_once(
             match e {
                 TryError::Instance {
                     failure, detail, ..
-                } => Ok(Err(Failed {
-                    failure,
-                    detail,
-                    answer: None,
-                })),
+                } => {
+                    feedback::counted(inst, None, true, clock.now_ms());
+                    Ok(Err(Failed {
+                        failure,
+                        detail,
+                        answer: None,
+                    }))
+                }
                 // The caller's or the gateway's fault: not retried.
                 e => {
                     if let TryError::Local { detail } = &e {

@@ -1,6 +1,7 @@
 //! What a try teaches about its instance, recorded in one place: time to
 //! the response head (histogram and, for the latency-aware algorithms, the
-//! estimates), errors, ORCA load reports, `Retry-After` cool-downs and
+//! estimates), errors (counted for every algorithm, since start and in the
+//! recent window: [`counted`]), ORCA load reports, `Retry-After` cool-downs and
 //! passive ejection (within the pool's `max_ejection_percent`,
 //! `fulcrum_policy::passive::may_eject`) — and the completion handle that rides in the response
 //! body (tower's `TrackCompletion`), which frees the instance's slot,
@@ -50,6 +51,24 @@ pub fn answered(
             tracing::info!(pool = %pool.cfg.name, instance = %inst.endpoint.url, status = status.as_u16(), secs, "instance cooling down (Retry-After)");
         }
     }
+}
+
+/// Counts one try whose outcome is known in the instance's error counts
+/// and recent window (`runtime::window`), whatever the pool's algorithm:
+/// `head` is its status and time to response head when one came, `failed`
+/// whether it failed in the instance's fault (no head; a status listed in
+/// `retry.on`; a `101` nobody asked for). It is an error when it failed or
+/// its status is a 5xx. Called once per try, after [`answered`] and
+/// before [`failed`].
+pub fn counted(
+    inst: &InstanceState,
+    head: Option<(StatusCode, Duration)>,
+    failed: bool,
+    now_ms: u64,
+) {
+    let error = failed || head.is_some_and(|(s, _)| s.is_server_error());
+    let head_us = head.map(|(_, took)| took.as_micros() as u64);
+    inst.window.record(now_ms, head_us, error);
 }
 
 /// A try failed in the instance's fault: no answer at all (`waited` is
@@ -132,6 +151,27 @@ impl Completion for Done {
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    #[test]
+    fn an_error_is_a_failed_try_or_a_5xx_answer() {
+        let inst =
+            InstanceState::new(fulcrum_config::parse_endpoint("http://127.0.0.1:1").unwrap());
+        let ms = Duration::from_millis;
+        let head = |code: u16, took| Some((StatusCode::from_u16(code).unwrap(), took));
+        counted(&inst, head(200, ms(10)), false, 1_000);
+        counted(&inst, head(404, ms(10)), false, 1_000); // the caller's mistake
+        counted(&inst, head(500, ms(10)), false, 1_000); // passed on, still an error
+        counted(&inst, head(429, ms(10)), true, 1_000); // listed in retry.on
+        counted(&inst, head(101, ms(10)), true, 1_000); // an unasked switch
+        counted(&inst, None, true, 1_000); // refused, reset, timed out
+        let w = inst.window.stats(1_000);
+        assert_eq!((w.requests, w.errors), (6, 4));
+        assert_eq!(inst.window.totals(), (6, 4));
+        let s = inst.stats(1_000);
+        assert_eq!((s.errors, s.error_rate), (4, 4.0 / 6.0));
+        let p50 = w.p50_ms.unwrap();
+        assert!((p50 - 10.0).abs() < 0.7, "only heads are timed: {p50}");
+    }
 
     #[test]
     fn retry_after_takes_seconds_and_caps_them() {

@@ -158,10 +158,12 @@ impl Snapshot {
             }
         }
         let own = Arc::new(config.own_addrs.clone());
+        let window_ms = config.stats.window.as_millis() as u64;
         for (url, inst) in &instances {
             inst.waiters
                 .store(Arc::new(queues.remove(url).unwrap_or_default()));
             inst.origin.set_own(&own);
+            inst.window.set_window_ms(window_ms);
         }
         set_upstream_tls(&pools, &instances);
         let mut routes: Vec<RouteEntry> = config

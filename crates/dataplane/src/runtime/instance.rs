@@ -10,6 +10,7 @@
 use super::histogram::Histogram;
 use super::load_report::LoadReport;
 use super::queue::Waiters;
+use super::window::{rate, Window};
 use crate::upstream::Origin;
 use fulcrum_config::Endpoint;
 use fulcrum_policy::health::Hysteresis;
@@ -32,6 +33,9 @@ pub struct InstanceState {
     pub origin: Origin,
     /// Time to the response head of every answered try.
     pub latency: Histogram,
+    /// Tries and errors since start, and over the recent window
+    /// (`stats.window`), recorded for every algorithm.
+    pub window: Window,
     /// WebSockets tunnelled to this instance right now.
     websockets: AtomicU32,
     /// The admission queues of every pool this instance is in (set by
@@ -72,6 +76,7 @@ impl InstanceState {
             origin: Origin::new(endpoint.clone()),
             endpoint,
             latency: Default::default(),
+            window: Default::default(),
             websockets: AtomicU32::new(0),
             waiters: Default::default(),
             in_flight: AtomicU32::new(0),
@@ -294,6 +299,7 @@ impl InstanceState {
 
     pub fn stats(&self, now_ms: u64) -> InstanceStats {
         let until = self.ejected_until_ms();
+        let (tries, errors) = self.window.totals();
         InstanceStats {
             endpoint: self.endpoint.url.clone(),
             healthy: self.is_healthy(),
@@ -307,7 +313,8 @@ impl InstanceState {
             idle_connections: self.origin.conns.idle(),
             weight_override: self.weight_override(),
             open_websockets: self.websockets.load(Relaxed),
-            error_rate: self.estimates().error_rate(),
+            errors,
+            error_rate: rate(errors, tries),
             latency_p50_ms: self.latency.quantile_ms(0.50),
             latency_p95_ms: self.latency.quantile_ms(0.95),
             latency_p99_ms: self.latency.quantile_ms(0.99),
@@ -343,7 +350,13 @@ pub struct InstanceStats {
     pub weight_override: Option<u32>,
     /// WebSockets open through the gateway to this instance (also counted in `in_flight`).
     pub open_websockets: u32,
-    /// Recent share of failed tries (tracked for the latency-aware algorithms).
+    /// Tries since start that failed in the instance's fault (no response
+    /// head, a status listed in `retry.on`, an unasked `101`) or were
+    /// answered with a 5xx status (see `runtime::window`).
+    pub errors: u64,
+    /// `errors` over the tries since start that got a response head or
+    /// failed in the instance's fault, for every algorithm (the recent
+    /// one is `window.error_rate`).
     pub error_rate: f64,
     /// Time to response head, since start-up.
     pub latency_p50_ms: Option<f64>,

@@ -2,7 +2,8 @@
 //! estimates ([`instance`]), each pool's admission queue ([`queue`]), the
 //! immutable [`snapshot`] of pools and routes and how one is [`build`]t,
 //! a member's [`facts`] as the policy's view reads them,
-//! latency [`histogram`]s, ORCA [`load_report`]s and the [`stats`] views.
+//! latency [`histogram`]s, the recent [`window`] of each instance's tries,
+//! ORCA [`load_report`]s and the [`stats`] views.
 
 pub mod build;
 pub mod facts;
@@ -12,6 +13,7 @@ pub mod load_report;
 pub mod queue;
 pub mod snapshot;
 pub mod stats;
+pub mod window;
 
 pub use instance::{InFlightGuard, InstanceState, WebSocketGuard};
 pub use queue::Waiters;

@@ -1,9 +1,12 @@
 //! Point-in-time views of the pools for the admin plane: each instance's
 //! counters, and its share of the pool's requests against the share its
-//! weight promises.
+//! weight promises — since start, and over the recent window
+//! (`stats.window`, [`super::window`]), so an old incident does not hide
+//! how the pool behaves now.
 
 use super::instance::InstanceStats;
 use super::snapshot::{Member, Snapshot};
+use super::window::{rate, WindowStats};
 use crate::cache::CacheStats;
 use fulcrum_policy::Algorithm;
 use serde::Serialize;
@@ -24,9 +27,14 @@ pub fn pools(snap: &Snapshot, now: u64) -> Vec<PoolStats> {
                     | Algorithm::PowerOfTwo
                     | Algorithm::ConsistentHash
             );
-            let stats: Vec<_> = p.members.iter().map(|m| (m, m.inst.stats(now))).collect();
+            let stats: Vec<_> = p
+                .members
+                .iter()
+                .map(|m| (m, m.inst.stats(now), m.inst.window.stats(now)))
+                .collect();
             let effective = |m: &Member| m.inst.weight_override().unwrap_or(m.weight);
-            let total_req: u64 = stats.iter().map(|(_, s)| s.requests).sum();
+            let total_req: u64 = stats.iter().map(|(_, s, _)| s.requests).sum();
+            let recent_req: u64 = stats.iter().map(|(_, _, w)| w.requests).sum();
             let total_w: u64 = p.members.iter().map(|m| u64::from(effective(m))).sum();
             let n = p.members.len().max(1) as f64;
             PoolStats {
@@ -36,20 +44,20 @@ pub fn pools(snap: &Snapshot, now: u64) -> Vec<PoolStats> {
                 cache: p.cache.as_ref().map(|c| c.stats()),
                 instances: stats
                     .into_iter()
-                    .map(|(m, s)| MemberStats {
+                    .map(|(m, s, w)| MemberStats {
                         weight: m.weight,
                         effective_weight: effective(m),
                         max_concurrent: m.max_concurrent,
                         priority: m.priority.name(),
-                        share: if total_req > 0 {
-                            s.requests as f64 / total_req as f64
-                        } else {
-                            0.0
-                        },
+                        share: rate(s.requests, total_req),
                         expected_share: if weighted && total_w > 0 {
                             f64::from(effective(m)) / total_w as f64
                         } else {
                             1.0 / n
+                        },
+                        window: WindowStats {
+                            share: rate(w.requests, recent_req),
+                            ..w
                         },
                         stats: s,
                     })
@@ -76,10 +84,14 @@ pub struct MemberStats {
     pub weight: u32,
     /// The weight in use (an operator's override, if any).
     pub effective_weight: u32,
-    /// Share of the pool's requests this instance got.
+    /// Share of the pool's requests this instance got since start.
     pub share: f64,
-    /// The share its weight promises under the pool's algorithm.
+    /// The share its weight promises under the pool's algorithm, with
+    /// today's weights (compare with `window.share`, the recent share).
     pub expected_share: f64,
+    /// The recent window: tries, req/s, errors, error rate, p50/p90/p99
+    /// time to response head and `share` of the pool's tries in it.
+    pub window: WindowStats,
     pub max_concurrent: Option<u32>,
     pub priority: &'static str,
     #[serde(flatten)]

@@ -131,9 +131,10 @@ async fn the_client_commands_print_tables_and_change_instances() {
     .await;
     assert_eq!(code, 0);
     assert!(
-        out.contains("pool p (weighted_round_robin")
-            && out.contains("33.3% / 33.3%")
-            && out.contains("66.7% / 66.7%"),
+        out.contains("pool p (weighted_round_robin, 0 queued; a/b = last 60s / since start)")
+            && out.contains("33.3/33.3%")
+            && out.contains("66.7/66.7%")
+            && out.contains("0.0/0.0%"),
         "{out}"
     );
 

@@ -31,5 +31,6 @@ mod registry_scale;
 mod registry_security;
 mod resilience;
 mod signals;
+mod stats;
 mod tls;
 mod websocket;
