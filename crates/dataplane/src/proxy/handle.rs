@@ -63,6 +63,7 @@ where
         }
         Ready::Go(p) => p,
     };
+    rec.routed(&p.pool);
     let req = attempt::Request {
         out: p.out,
         idempotent: p.idempotent,
