@@ -151,3 +151,6 @@ pub const DEFAULT_REGISTRY_ALGORITHM: Algorithm = Algorithm::LeastCalls;
 pub const DEFAULT_REGISTRY_MAX_TASK_TYPES: usize = 16;
 /// `registry.max_instances:` — registrations the registry holds at once.
 pub const DEFAULT_REGISTRY_MAX_INSTANCES: usize = 1024;
+/// `metrics.enabled:` — `/metrics` on the admin listener, and the
+/// per-request counting behind it.
+pub const DEFAULT_METRICS_ENABLED: bool = true;

@@ -40,6 +40,25 @@ pub struct Config {
     pub own_addrs: Vec<SocketAddr>,
     /// The gateway's own log (`log:`); a start-up setting.
     pub log: LogSettings,
+    /// `metrics:` — `/metrics` and the per-request counting behind it; a
+    /// start-up setting.
+    pub metrics: MetricsSettings,
+}
+
+/// `metrics:` — Prometheus metrics on the admin listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `metrics.enabled` (default true): when false no request is counted
+    /// and `GET /metrics` answers 404.
+    pub enabled: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: crate::defaults::DEFAULT_METRICS_ENABLED,
+        }
+    }
 }
 
 /// `log:` — how the gateway writes its own log.

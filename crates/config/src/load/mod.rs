@@ -49,6 +49,7 @@ const TOP_KEYS: &[&str] = &[
     "registry",
     "tls",
     "log",
+    "metrics",
 ];
 /// Keys from the product specification that this version does not implement yet.
 const NOT_YET_TOP: &[&str] = &[];
@@ -105,6 +106,7 @@ struct Sections {
     registry: FileRegistry,
     tls: Option<FileListenerTls>,
     log: FileLog,
+    metrics: FileMetrics,
 }
 
 /// Deserializes each top-level key on its own; unknown keys are errors.
@@ -125,6 +127,7 @@ fn read_sections(map: Mapping, errs: &mut Errors) -> Sections {
             "registry" => s.registry = errs.section(v, "registry").unwrap_or_default(),
             "tls" => s.tls = tls::read_listener_tls(v, errs),
             "log" => s.log = errs.section(v, "log").unwrap_or_default(),
+            "metrics" => s.metrics = errs.section(v, "metrics").unwrap_or_default(),
             "pools" => s.pools.extend(pools::read_pools(v, errs)),
             "routes" => s.routes.extend(routes::read_routes(v, errs)),
             other if NOT_YET_TOP.contains(&other) => {
@@ -186,5 +189,11 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
         routes: out_routes,
         tls: s.tls.map(tls::build_listener_tls),
         log,
+        metrics: MetricsSettings {
+            enabled: s
+                .metrics
+                .enabled
+                .unwrap_or(crate::defaults::DEFAULT_METRICS_ENABLED),
+        },
     })
 }
