@@ -192,7 +192,7 @@ mod tests {
         assert_eq!(p.counters.queue_timeout.load(Relaxed), 1);
         let (waits, _) = p.counters.queue_wait.read();
         let at = |le: f64| waits.iter().find(|(b, _)| *b == le).unwrap().1;
-        assert_eq!((at(2.5), at(5.0)), (0, 1), "one wait of 5 s");
+        assert_eq!((at(2.5), at(5.0), at(10.0)), (0, 1, 0), "one wait of 5 s");
     }
 
     #[tokio::test(start_paused = true)]

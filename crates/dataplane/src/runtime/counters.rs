@@ -42,15 +42,14 @@ impl Histogram {
         self.sum_us.fetch_add(us, Relaxed);
     }
 
-    /// Cumulative counts per bound (the last one is `+Inf`), and the sum in
-    /// seconds.
+    /// Each bucket's upper bound (the last one `+Inf`) and its own count
+    /// (not cumulative, as the exposition encoder wants them), and the sum
+    /// in seconds.
     pub fn read(&self) -> ([(f64, u64); BUCKETS.len() + 1], f64) {
-        let mut out = [(f64::INFINITY, 0); BUCKETS.len() + 1];
-        let mut acc = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            acc += c.load(Relaxed);
-            out[i] = (BUCKETS.get(i).copied().unwrap_or(f64::INFINITY), acc);
-        }
+        let out = std::array::from_fn(|i| {
+            let bound = BUCKETS.get(i).copied().unwrap_or(f64::INFINITY);
+            (bound, self.counts[i].load(Relaxed))
+        });
         (out, self.sum_us.load(Relaxed) as f64 / 1e6)
     }
 }
@@ -143,16 +142,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn samples_land_in_the_first_bucket_at_or_above_them_and_count_cumulatively() {
+    fn samples_land_in_the_first_bucket_at_or_above_them() {
         let h = Histogram::default();
         h.observe(Duration::from_millis(5)); // on the bound: le=0.005
         h.observe(Duration::from_millis(6)); // le=0.01
         h.observe(Duration::from_secs(61)); // +Inf only
         let (b, sum) = h.read();
         assert_eq!(b[0], (0.005, 1));
-        assert_eq!(b[1], (0.01, 2));
-        assert_eq!(b[BUCKETS.len() - 1], (60.0, 2));
-        assert_eq!(b[BUCKETS.len()], (f64::INFINITY, 3));
+        assert_eq!(b[1], (0.01, 1));
+        assert_eq!(b[BUCKETS.len() - 1], (60.0, 0));
+        assert_eq!(b[BUCKETS.len()], (f64::INFINITY, 1));
         assert!((sum - 61.011).abs() < 1e-9);
     }
 
