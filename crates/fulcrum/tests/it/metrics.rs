@@ -301,6 +301,19 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_served() {
             i = end;
         }
         assert!(!used.is_empty(), "{file} names no metric");
+        if file.ends_with(".json") {
+            // A Grafana JSON model: a Prometheus data source variable, and
+            // every panel queries through it.
+            let d: serde_json::Value = serde_json::from_str(&src).expect("valid JSON");
+            let vars = d["templating"]["list"].as_array().expect("variables");
+            assert!(vars
+                .iter()
+                .any(|v| v["type"] == "datasource" && v["query"] == "prometheus"));
+            for p in d["panels"].as_array().expect("panels") {
+                assert_eq!(p["datasource"]["uid"], "${datasource}", "{}", p["title"]);
+                assert!(!p["targets"].as_array().unwrap().is_empty(), "{}", p["title"]);
+            }
+        }
         let missing: Vec<_> = used.iter().filter(|n| !served.contains(*n)).collect();
         assert!(missing.is_empty(), "{file} uses metrics /metrics does not serve: {missing:?}");
     }
