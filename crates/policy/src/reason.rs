@@ -9,10 +9,9 @@
 //! imports them.
 
 /// Why a pick went where it did. One reason per pick; when several apply,
-/// the one listed first in [`PickReason::ALL`] after `Algorithm` wins in
-/// this order: `panic`, `ejected_fallback`, `tier_spill`, then the
-/// algorithm's own (`hash_fallback`, `bounded_load_skip`). `queue_handoff`
-/// is set by the data plane, for a slot taken after waiting in the queue.
+/// in this order: `queue_handoff` (set by the data plane, for a slot taken
+/// after waiting in the queue), `panic`, `ejected_fallback`, `tier_spill`,
+/// then the algorithm's own (`hash_fallback`, `bounded_load_skip`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PickReason {
     /// The algorithm's own choice among the usable instances of the best tier.
