@@ -669,7 +669,12 @@ fn the_log_format_is_text_or_json() {
 #[test]
 fn metrics_are_on_by_default_and_can_be_turned_off() {
     assert!(parse("", &env).unwrap().metrics.enabled);
-    assert!(!parse("metrics: { enabled: false }", &env).unwrap().metrics.enabled);
+    assert!(
+        !parse("metrics: { enabled: false }", &env)
+            .unwrap()
+            .metrics
+            .enabled
+    );
     assert!(parse("metrics: {}", &env).unwrap().metrics.enabled);
     let errs = errors("metrics: { enabled: maybe }");
     assert!(
@@ -678,7 +683,8 @@ fn metrics_are_on_by_default_and_can_be_turned_off() {
     );
     let errs = errors("metrics: { enabled: true, path: /m }");
     assert!(
-        errs.iter().any(|e| e.starts_with("metrics.path: unknown key")),
+        errs.iter()
+            .any(|e| e.starts_with("metrics.path: unknown key")),
         "{errs:?}"
     );
 }

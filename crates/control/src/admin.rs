@@ -87,7 +87,10 @@ async fn readyz(State(s): State<AdminState>) -> Response {
 async fn metrics(State(s): State<AdminState>, headers: axum::http::HeaderMap) -> Response {
     use crate::metrics::Format;
     let Some(m) = &s.metrics else {
-        return err(StatusCode::NOT_FOUND, "metrics are off (metrics.enabled: false)");
+        return err(
+            StatusCode::NOT_FOUND,
+            "metrics are off (metrics.enabled: false)",
+        );
     };
     let accept = headers
         .get(axum::http::header::ACCEPT)

@@ -249,10 +249,7 @@ impl Running {
     /// A `SIGHUP` reload: the config file as `load` read it, applied with
     /// [`Self::reload`] when it is valid. Either way it is counted
     /// (`fulcrum_config_reloads_total{result}`).
-    pub fn reload_file(
-        &self,
-        loaded: anyhow::Result<Config>,
-    ) -> anyhow::Result<Vec<&'static str>> {
+    pub fn reload_file(&self, loaded: anyhow::Result<Config>) -> anyhow::Result<Vec<&'static str>> {
         let res = loaded.and_then(|c| self.reload(c));
         self.reloads.count(res.is_ok());
         res

@@ -52,9 +52,17 @@ impl Collector for Control {
             reg as f64,
         )?;
         let rows: [(&str, &str, u64); 3] = [
-            ("fulcrum_registry_registrations", "Registrations accepted.", c[0]),
+            (
+                "fulcrum_registry_registrations",
+                "Registrations accepted.",
+                c[0],
+            ),
             ("fulcrum_registry_heartbeats", "Heartbeats accepted.", c[1]),
-            ("fulcrum_registry_expiries", "Registrations removed for want of a heartbeat.", c[2]),
+            (
+                "fulcrum_registry_expiries",
+                "Registrations removed for want of a heartbeat.",
+                c[2],
+            ),
         ];
         for (name, help, v) in rows {
             counter1(&mut enc, name, help, v)?;

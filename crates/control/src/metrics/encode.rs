@@ -72,7 +72,12 @@ pub fn counter1(
 }
 
 /// A gauge without labels.
-pub fn gauge1(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: f64) -> Result<(), Error> {
+pub fn gauge1(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    v: f64,
+) -> Result<(), Error> {
     enc.encode_descriptor(name, help, None, MetricType::Gauge)?
         .encode_gauge(&v)
 }

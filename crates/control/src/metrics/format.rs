@@ -73,6 +73,9 @@ mod tests {
             f(Some("application/openmetrics-text;q=0.2, text/plain;q=0.9")),
             Format::Prometheus
         );
-        assert_eq!(f(Some("application/openmetrics-text;q=0")), Format::Prometheus);
+        assert_eq!(
+            f(Some("application/openmetrics-text;q=0")),
+            Format::Prometheus
+        );
     }
 }

@@ -134,13 +134,34 @@ fn cache(enc: &mut DescriptorEncoder<'_>, st: &[PoolStats]) -> Result<(), Error>
     };
     type Read = fn(&fulcrum_dataplane::cache::CacheStats) -> u64;
     let counters: [(&str, &str, Read); 4] = [
-        ("fulcrum_cache_hits", "Requests answered from the pool's response cache.", |c| c.hits),
-        ("fulcrum_cache_misses", "Cacheable requests the cache could not answer.", |c| c.misses),
-        ("fulcrum_cache_stores", "Responses stored in the cache.", |c| c.stores),
-        ("fulcrum_cache_evictions", "Entries evicted (size or age).", |c| c.evictions),
+        (
+            "fulcrum_cache_hits",
+            "Requests answered from the pool's response cache.",
+            |c| c.hits,
+        ),
+        (
+            "fulcrum_cache_misses",
+            "Cacheable requests the cache could not answer.",
+            |c| c.misses,
+        ),
+        (
+            "fulcrum_cache_stores",
+            "Responses stored in the cache.",
+            |c| c.stores,
+        ),
+        (
+            "fulcrum_cache_evictions",
+            "Entries evicted (size or age).",
+            |c| c.evictions,
+        ),
     ];
     for (name, help, f) in counters {
-        counter(enc, name, help, cached().map(|(p, c)| ([("pool", p)], f(c))))?;
+        counter(
+            enc,
+            name,
+            help,
+            cached().map(|(p, c)| ([("pool", p)], f(c))),
+        )?;
     }
     gauge(
         enc,

@@ -71,3 +71,71 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics() -> Metrics {
+        let yaml = "pools: { p: { instances: [ { endpoint: \"http://127.0.0.1:1\" } ] } }\n";
+        let cfg = fulcrum_config::parse(yaml, &|_| None).unwrap();
+        Metrics::new(Sources {
+            gateway: Gateway::new(cfg),
+            registry: None,
+            unrouted: Default::default(),
+            reloads: Default::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_classic_format_names_counters_with_total_and_has_no_eof() {
+        let m = metrics();
+        let om = m.render(Format::OpenMetrics);
+        let text = m.render(Format::Prometheus);
+        assert!(om.ends_with("# EOF\n"));
+        assert!(om.contains("# TYPE fulcrum_tries counter\n"), "{om}");
+        assert!(om.contains("# TYPE fulcrum_build info\n"), "{om}");
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        assert!(text.contains("# HELP fulcrum_tries_total "), "{text}");
+        assert!(
+            text.contains("# TYPE fulcrum_tries_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fulcrum_tries_total{pool=\"p\",instance=\"http://127.0.0.1:1\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE fulcrum_build_info gauge\n"), "{text}");
+        // The same counter and gauge samples in both (histograms differ
+        // in line order and in how `le` is written).
+        let samples = |s: &str| -> Vec<String> {
+            s.lines()
+                .filter(|l| !l.starts_with('#') && !l.contains("_seconds_"))
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(samples(&om), samples(&text));
+    }
+
+    #[tokio::test]
+    async fn histograms_have_every_bucket_for_every_pool_and_for_no_pool() {
+        let m = metrics();
+        let text = m.render(Format::Prometheus);
+        let line = |needle: &str| {
+            text.lines()
+                .find(|l| l.starts_with(needle))
+                .unwrap_or_else(|| panic!("{needle} in {text}"))
+                .to_string()
+        };
+        assert_eq!(
+            line("fulcrum_request_duration_seconds_bucket{pool=\"p\",le=\"+Inf\"}"),
+            "fulcrum_request_duration_seconds_bucket{pool=\"p\",le=\"+Inf\"} 0"
+        );
+        line("fulcrum_request_duration_seconds_bucket{pool=\"p\",le=\"0.005\"}");
+        line("fulcrum_request_duration_seconds_bucket{pool=\"p\",le=\"60\"}");
+        line("fulcrum_request_duration_seconds_count{pool=\"-\"}");
+    }
+}

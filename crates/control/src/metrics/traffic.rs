@@ -132,9 +132,12 @@ fn queue(enc: &mut DescriptorEncoder<'_>, pools: &[Arc<PoolRuntime>]) -> Result<
         enc,
         "fulcrum_queue_wait_seconds",
         "Time requests waited in the pool's admission queue, seconds, however the wait ended.",
-        pools
-            .iter()
-            .map(|p| ([("pool", p.cfg.name.as_str())], p.counters.queue_wait.read())),
+        pools.iter().map(|p| {
+            (
+                [("pool", p.cfg.name.as_str())],
+                p.counters.queue_wait.read(),
+            )
+        }),
     )?;
     counter(
         enc,
@@ -144,8 +147,14 @@ fn queue(enc: &mut DescriptorEncoder<'_>, pools: &[Arc<PoolRuntime>]) -> Result<
             let c = &p.counters;
             let name = p.cfg.name.as_str();
             [
-                ([("pool", name), ("reason", "full")], c.queue_full.load(Relaxed)),
-                ([("pool", name), ("reason", "timeout")], c.queue_timeout.load(Relaxed)),
+                (
+                    [("pool", name), ("reason", "full")],
+                    c.queue_full.load(Relaxed),
+                ),
+                (
+                    [("pool", name), ("reason", "timeout")],
+                    c.queue_timeout.load(Relaxed),
+                ),
             ]
         }),
     )

@@ -279,6 +279,12 @@ routes:
         assert_eq!(b2.members[0].counters.tries.load(Relaxed), 5);
         assert_eq!(b2.members[1].counters.tries.load(Relaxed), 0);
         // The same endpoint in another pool counts apart.
-        assert_eq!(s2.pool("a").unwrap().members[0].counters.tries.load(Relaxed), 0);
+        assert_eq!(
+            s2.pool("a").unwrap().members[0]
+                .counters
+                .tries
+                .load(Relaxed),
+            0
+        );
     }
 }

@@ -12,7 +12,10 @@ type Samples = BTreeMap<(String, BTreeMap<String, String>), f64>;
 
 fn parse(text: &str) -> Samples {
     let mut out = Samples::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let (series, value) = line.rsplit_once(' ').expect("name value");
         let (name, labels) = match series.split_once('{') {
             Some((n, rest)) => {
@@ -42,7 +45,10 @@ fn parse(text: &str) -> Samples {
 fn sum(s: &Samples, name: &str, want: &[(&str, &str)]) -> f64 {
     s.iter()
         .filter(|((n, l), _)| {
-            n == name && want.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+            n == name
+                && want
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
         })
         .map(|(_, v)| v)
         .sum()
@@ -147,19 +153,52 @@ async fn the_counters_add_up_exactly_to_the_requests_sent() {
     let (ok_ep, busy_ep, live_ep) = (ok.url(), busy.url(), live.url());
 
     // Per pool, instance and class, exactly.
-    assert_eq!(req(&[("pool", "ok"), ("instance", &ok_ep), ("class", "2xx")]), 7.0);
-    assert_eq!(req(&[("pool", "busy"), ("instance", &busy_ep), ("class", "5xx")]), 4.0);
-    assert_eq!(req(&[("pool", "retry"), ("instance", &live_ep), ("class", "2xx")]), 6.0);
-    assert_eq!(req(&[("pool", "-"), ("instance", "-"), ("class", "4xx")]), 3.0);
-    assert_eq!(req(&[]), f64::from(n_ok + n_busy + n_retry + n_none), "{text}");
-    assert_eq!(req(&[("instance", &dead_url)]), 0.0, "no answer came from the dead one");
+    assert_eq!(
+        req(&[("pool", "ok"), ("instance", &ok_ep), ("class", "2xx")]),
+        7.0
+    );
+    assert_eq!(
+        req(&[("pool", "busy"), ("instance", &busy_ep), ("class", "5xx")]),
+        4.0
+    );
+    assert_eq!(
+        req(&[("pool", "retry"), ("instance", &live_ep), ("class", "2xx")]),
+        6.0
+    );
+    assert_eq!(
+        req(&[("pool", "-"), ("instance", "-"), ("class", "4xx")]),
+        3.0
+    );
+    assert_eq!(
+        req(&[]),
+        f64::from(n_ok + n_busy + n_retry + n_none),
+        "{text}"
+    );
+    assert_eq!(
+        req(&[("instance", &dead_url)]),
+        0.0,
+        "no answer came from the dead one"
+    );
 
     // Histogram counts: one per request, per pool.
-    for (pool, n) in [("ok", n_ok), ("busy", n_busy), ("retry", n_retry), ("-", n_none)] {
+    for (pool, n) in [
+        ("ok", n_ok),
+        ("busy", n_busy),
+        ("retry", n_retry),
+        ("-", n_none),
+    ] {
         let n = f64::from(n);
         let p = [("pool", pool)];
-        assert_eq!(sum(&s, "fulcrum_request_duration_seconds_count", &p), n, "{pool}");
-        assert_eq!(sum(&s, "fulcrum_response_head_seconds_count", &p), n, "{pool}");
+        assert_eq!(
+            sum(&s, "fulcrum_request_duration_seconds_count", &p),
+            n,
+            "{pool}"
+        );
+        assert_eq!(
+            sum(&s, "fulcrum_response_head_seconds_count", &p),
+            n,
+            "{pool}"
+        );
         let inf = [("pool", pool), ("le", "+Inf")];
         assert_eq!(sum(&s, "fulcrum_request_duration_seconds_bucket", &inf), n);
         assert_eq!(req(&p), n, "{pool}");
@@ -169,28 +208,62 @@ async fn the_counters_add_up_exactly_to_the_requests_sent() {
     // (connect errors), so the live one took one per request.
     let tries = |want: &[(&str, &str)]| sum(&s, "fulcrum_tries_total", want);
     let dead_tries = tries(&[("pool", "retry"), ("instance", &dead_url)]);
-    assert!(dead_tries >= 1.0, "round robin sent the dead one a try: {text}");
+    assert!(
+        dead_tries >= 1.0,
+        "round robin sent the dead one a try: {text}"
+    );
     assert_eq!(tries(&[("pool", "retry"), ("instance", &live_ep)]), 6.0);
     assert_eq!(
-        sum(&s, "fulcrum_retries_total", &[("pool", "retry"), ("reason", "connect_error")]),
+        sum(
+            &s,
+            "fulcrum_retries_total",
+            &[("pool", "retry"), ("reason", "connect_error")]
+        ),
         dead_tries
     );
-    assert_eq!(sum(&s, "fulcrum_retries_total", &[]), dead_tries, "no other retry");
+    assert_eq!(
+        sum(&s, "fulcrum_retries_total", &[]),
+        dead_tries,
+        "no other retry"
+    );
     for pool in ["ok", "busy", "retry"] {
         let p = [("pool", pool)];
-        assert_eq!(sum(&s, "fulcrum_picks_total", &p), tries(&p), "picks of {pool}");
+        assert_eq!(
+            sum(&s, "fulcrum_picks_total", &p),
+            tries(&p),
+            "picks of {pool}"
+        );
     }
     assert_eq!(tries(&[("pool", "ok")]), 7.0);
     assert_eq!(tries(&[("pool", "busy")]), 4.0);
     assert_eq!(
-        sum(&s, "fulcrum_picks_total", &[("pool", "ok"), ("reason", "algorithm")]),
+        sum(
+            &s,
+            "fulcrum_picks_total",
+            &[("pool", "ok"), ("reason", "algorithm")]
+        ),
         7.0
     );
     // The 503 came with Retry-After: the instance cooled down, and the
     // next picks were of a cooling-down instance, nothing else being usable.
-    let busy_picks = |r| sum(&s, "fulcrum_picks_total", &[("pool", "busy"), ("reason", r)]);
-    assert_eq!(busy_picks("algorithm") + busy_picks("ejected_fallback"), 4.0);
-    assert!(sum(&s, "fulcrum_instance_cooldowns_total", &[("instance", &busy_ep)]) >= 1.0);
+    let busy_picks = |r| {
+        sum(
+            &s,
+            "fulcrum_picks_total",
+            &[("pool", "busy"), ("reason", r)],
+        )
+    };
+    assert_eq!(
+        busy_picks("algorithm") + busy_picks("ejected_fallback"),
+        4.0
+    );
+    assert!(
+        sum(
+            &s,
+            "fulcrum_instance_cooldowns_total",
+            &[("instance", &busy_ep)]
+        ) >= 1.0
+    );
 
     // State gauges are there for every membership.
     for ep in [&ok_ep, &busy_ep, &live_ep, &dead_url] {
@@ -203,7 +276,11 @@ async fn the_counters_add_up_exactly_to_the_requests_sent() {
         1.0
     );
     assert_eq!(
-        sum(&s, "fulcrum_build_info", &[("version", env!("CARGO_PKG_VERSION"))]),
+        sum(
+            &s,
+            "fulcrum_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
         1.0
     );
     gw.shutdown().await;
@@ -225,13 +302,25 @@ async fn openmetrics_is_served_when_the_scraper_asks_for_it() {
     let text = String::from_utf8(r.body.to_vec()).unwrap();
     assert!(text.ends_with("# EOF\n"), "{text}");
     // OpenMetrics types a counter by its family name, without `_total`.
-    assert!(text.contains("# TYPE fulcrum_config_reloads counter\n"), "{text}");
-    assert!(text.contains("fulcrum_config_reloads_total{result=\"ok\"} 0\n"), "{text}");
+    assert!(
+        text.contains("# TYPE fulcrum_config_reloads counter\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fulcrum_config_reloads_total{result=\"ok\"} 0\n"),
+        "{text}"
+    );
 
     // The classic format: `_total` in HELP and TYPE, no EOF, no UNIT.
     let text = String::from_utf8(scrape(&gw, None).await.body.to_vec()).unwrap();
-    assert!(text.contains("# TYPE fulcrum_config_reloads_total counter\n"), "{text}");
-    assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
+    assert!(
+        text.contains("# TYPE fulcrum_config_reloads_total counter\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("# EOF") && !text.contains("# UNIT"),
+        "{text}"
+    );
     assert!(text.contains("# TYPE fulcrum_build_info gauge\n"), "{text}");
     gw.shutdown().await;
 }
@@ -251,17 +340,28 @@ async fn reloads_and_registry_events_are_counted() {
     let body = serde_json::json!({"service_id": "s", "task_types": ["t"], "endpoint": format!("{}/infer", m.url())});
     assert_eq!(register(&c, &gw, body).await.status, 200);
     let hb = registry_api(&gw, "/heartbeat/s");
-    assert_eq!(send(&c, http::Method::POST, &hb, b"", &[]).await.status, 200);
+    assert_eq!(
+        send(&c, http::Method::POST, &hb, b"", &[]).await.status,
+        200
+    );
     let cfg = gw.gateway.snapshot().config.as_ref().clone();
-    assert!(gw.reload_file(Err(anyhow::anyhow!("invalid YAML"))).is_err());
+    assert!(gw
+        .reload_file(Err(anyhow::anyhow!("invalid YAML")))
+        .is_err());
     assert!(gw.reload_file(Ok(cfg)).is_ok());
     let s = parse(&String::from_utf8(scrape(&gw, None).await.body.to_vec()).unwrap());
     assert_eq!(sum(&s, "fulcrum_registry_instances", &[]), 1.0);
     assert_eq!(sum(&s, "fulcrum_registry_registrations_total", &[]), 1.0);
     assert_eq!(sum(&s, "fulcrum_registry_heartbeats_total", &[]), 1.0);
     assert_eq!(sum(&s, "fulcrum_registry_expiries_total", &[]), 0.0);
-    assert_eq!(sum(&s, "fulcrum_config_reloads_total", &[("result", "ok")]), 1.0);
-    assert_eq!(sum(&s, "fulcrum_config_reloads_total", &[("result", "failed")]), 1.0);
+    assert_eq!(
+        sum(&s, "fulcrum_config_reloads_total", &[("result", "ok")]),
+        1.0
+    );
+    assert_eq!(
+        sum(&s, "fulcrum_config_reloads_total", &[("result", "failed")]),
+        1.0
+    );
     gw.shutdown().await;
 }
 
@@ -283,9 +383,13 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_served() {
         assert_eq!(r.status, 200);
     }
     let text = String::from_utf8(scrape(&gw, None).await.body.to_vec()).unwrap();
-    let served: std::collections::BTreeSet<String> = parse(&text).into_keys().map(|(n, _)| n).collect();
+    let served: std::collections::BTreeSet<String> =
+        parse(&text).into_keys().map(|(n, _)| n).collect();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    for file in ["deploy/prometheus/alerts.yml", "deploy/grafana/fulcrum.json"] {
+    for file in [
+        "deploy/prometheus/alerts.yml",
+        "deploy/grafana/fulcrum.json",
+    ] {
         let src = std::fs::read_to_string(format!("{root}/{file}")).expect(file);
         let mut used = std::collections::BTreeSet::new();
         let bytes = src.as_bytes();
@@ -311,11 +415,18 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_served() {
                 .any(|v| v["type"] == "datasource" && v["query"] == "prometheus"));
             for p in d["panels"].as_array().expect("panels") {
                 assert_eq!(p["datasource"]["uid"], "${datasource}", "{}", p["title"]);
-                assert!(!p["targets"].as_array().unwrap().is_empty(), "{}", p["title"]);
+                assert!(
+                    !p["targets"].as_array().unwrap().is_empty(),
+                    "{}",
+                    p["title"]
+                );
             }
         }
         let missing: Vec<_> = used.iter().filter(|n| !served.contains(*n)).collect();
-        assert!(missing.is_empty(), "{file} uses metrics /metrics does not serve: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "{file} uses metrics /metrics does not serve: {missing:?}"
+        );
     }
     gw.shutdown().await;
 }
