@@ -349,7 +349,7 @@ async fn reloads_and_registry_events_are_counted() {
         .reload_file(Err(anyhow::anyhow!("invalid YAML")))
         .is_err());
     assert!(gw.reload_file(Ok(cfg)).is_ok());
-    let s = parse(&String::from_utf8(scrape(&gw, None).await.body.to_vec()).unwrap());
+    let s = parse(std::str::from_utf8(&scrape(&gw, None).await.body).unwrap());
     assert_eq!(sum(&s, "fulcrum_registry_instances", &[]), 1.0);
     assert_eq!(sum(&s, "fulcrum_registry_registrations_total", &[]), 1.0);
     assert_eq!(sum(&s, "fulcrum_registry_heartbeats_total", &[]), 1.0);
