@@ -4,8 +4,9 @@
 //! `runtime::counters` (per pool and per membership, carried over by
 //! snapshot rebuilds).
 //!
-//! A request that reached no pool (no route, refused before routing) is
-//! counted under `pool="-"`; one of a pool that no instance answered
+//! A request that reached no pool (no route, or refused while its head or
+//! body was read) is counted under `pool="-"`; one of a pool that no
+//! instance answered
 //! (queue full or timed out, every instance down, a cache hit) under
 //! `instance="-"`.
 

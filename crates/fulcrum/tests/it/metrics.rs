@@ -383,8 +383,24 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_served() {
         assert_eq!(r.status, 200);
     }
     let text = String::from_utf8(scrape(&gw, None).await.body.to_vec()).unwrap();
-    let served: std::collections::BTreeSet<String> =
-        parse(&text).into_keys().map(|(n, _)| n).collect();
+    let samples = parse(&text);
+    // Cache hits (if any) count in their pool too, under instance "-".
+    let p = [("pool", "p")];
+    assert_eq!(sum(&samples, "fulcrum_requests_total", &p), 4.0, "{text}");
+    assert_eq!(
+        sum(&samples, "fulcrum_request_duration_seconds_count", &p),
+        4.0
+    );
+    let hits = sum(&samples, "fulcrum_cache_hits_total", &p);
+    assert_eq!(
+        sum(
+            &samples,
+            "fulcrum_requests_total",
+            &[("pool", "p"), ("instance", "-")]
+        ),
+        hits
+    );
+    let served: std::collections::BTreeSet<String> = samples.into_keys().map(|(n, _)| n).collect();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     for file in [
         "deploy/prometheus/alerts.yml",
