@@ -92,14 +92,14 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
     let gateway = Gateway::new(config.clone());
     gateway.set_listener_tls(listener_tls);
     // Each finished request goes to every observer: the debug log line,
-    // and the metrics' counting unless `metrics.enabled: false`.
-    let mut observers: Vec<Arc<dyn Observer>> = vec![Arc::new(observe::LogObserver)];
+    // and the metrics' counting unless `metrics.enabled: false` (then the
+    // gateway keeps its default, the log line alone).
     let counting = config.metrics.enabled.then(|| {
         let c = Arc::new(observe::Counting::default());
-        observers.push(c.clone());
+        let observers: Vec<Arc<dyn Observer>> = vec![Arc::new(observe::LogObserver), c.clone()];
+        gateway.set_observer(Arc::new(observe::Fanout(observers)));
         c
     });
-    gateway.set_observer(Arc::new(observe::Fanout(observers)));
     let health = HealthChecker::start(&gateway);
     let admin_token = config.admin.token.clone();
     let publisher = Publisher::new(gateway.clone(), health);

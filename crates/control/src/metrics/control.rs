@@ -2,35 +2,16 @@
 //! and the build.
 
 use super::encode::{counter, counter1, gauge1};
-use super::Sources;
+use super::sources::Sources;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 use std::fmt::Error;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// The commit the binary was built from (`build.rs`: `git rev-parse
 /// --short HEAD`, or `FULCRUM_COMMIT`, else `unknown`).
 pub const COMMIT: &str = env!("FULCRUM_COMMIT");
-
-/// Config reloads since start (`SIGHUP`), counted by the reload path.
-#[derive(Debug, Default)]
-pub struct Reloads {
-    ok: AtomicU64,
-    failed: AtomicU64,
-}
-
-impl Reloads {
-    /// A reload was applied (`ok`) or refused (the file invalid or its
-    /// TLS files unusable; the running config was kept).
-    pub fn count(&self, ok: bool) {
-        match ok {
-            true => &self.ok,
-            false => &self.failed,
-        }
-        .fetch_add(1, Relaxed);
-    }
-}
 
 #[derive(Debug)]
 pub struct Control(pub Sources);
@@ -68,14 +49,12 @@ impl Collector for Control {
             counter1(&mut enc, name, help, v)?;
         }
         let r = &self.0.reloads;
+        let (ok, failed) = r.read();
         counter(
             &mut enc,
             "fulcrum_config_reloads",
             "Config reloads (SIGHUP): applied (ok) or refused, the running config kept (failed).",
-            [
-                ([("result", "ok")], r.ok.load(Relaxed)),
-                ([("result", "failed")], r.failed.load(Relaxed)),
-            ],
+            [([("result", "ok")], ok), ([("result", "failed")], failed)],
         )?;
         let mut m = enc.encode_descriptor(
             "fulcrum_build",

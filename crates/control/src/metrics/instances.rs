@@ -4,8 +4,8 @@
 //! `GET /api/v1/pools`).
 
 use super::encode::{counter, flag, gauge};
+use super::sources::Sources;
 use super::traffic::labels;
-use super::Sources;
 use fulcrum_dataplane::runtime::stats::{self, MemberStats, PoolStats};
 use fulcrum_dataplane::runtime::{Member, PoolRuntime};
 use prometheus_client::collector::Collector;

@@ -16,26 +16,10 @@ pub mod instances;
 pub mod traffic;
 
 mod encode;
+mod sources;
 
-pub use control::Reloads;
 pub use format::Format;
-
-use crate::registry::Registry;
-use fulcrum_dataplane::runtime::counters::PoolCounters;
-use fulcrum_dataplane::Gateway;
-use std::sync::Arc;
-
-/// What the collectors read.
-#[derive(Debug, Clone)]
-pub struct Sources {
-    pub gateway: Arc<Gateway>,
-    /// The service registry, when `registry.enabled`.
-    pub registry: Option<Arc<Registry>>,
-    /// Requests that reached no pool (`observe::Counting::unrouted`).
-    pub unrouted: Arc<PoolCounters>,
-    /// Config reloads, counted by the reload path.
-    pub reloads: Arc<Reloads>,
-}
+pub use sources::{Reloads, Sources};
 
 /// The metrics registry: built once, encoded on every scrape.
 #[derive(Debug)]
@@ -75,6 +59,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fulcrum_dataplane::Gateway;
 
     fn metrics() -> Metrics {
         let yaml = "pools: { p: { instances: [ { endpoint: \"http://127.0.0.1:1\" } ] } }\n";

@@ -11,7 +11,7 @@
 //! `instance="-"`.
 
 use super::encode::{counter, gauge, histogram};
-use super::Sources;
+use super::sources::Sources;
 use fulcrum_dataplane::runtime::counters::{read, CLASSES, RETRY_REASONS};
 use fulcrum_dataplane::runtime::PoolRuntime;
 use fulcrum_policy::PickReason;
