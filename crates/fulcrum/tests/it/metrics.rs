@@ -60,6 +60,28 @@ async fn scrape(gw: &fulcrum::app::Running, accept: Option<&str>) -> Resp {
     send(&client(), http::Method::GET, &url, b"", &headers).await
 }
 
+/// Scrapes (classic format) until `n` requests are counted: a request is
+/// counted when its response body ends on the gateway's side, which can be
+/// a moment after the client read its last byte. At most 5 s.
+async fn settled(gw: &fulcrum::app::Running, n: f64) -> (String, Samples) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = scrape(gw, None).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.headers["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        let text = String::from_utf8(r.body.to_vec()).unwrap();
+        let s = parse(&text);
+        let counted = sum(&s, "fulcrum_requests_total", &[]);
+        if counted == n || tokio::time::Instant::now() >= deadline {
+            return (text, s);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Runs `promtool check metrics` on `text`; a missing promtool fails the
 /// test with what to install.
 fn promtool_check(text: &str) {
@@ -140,15 +162,8 @@ async fn the_counters_add_up_exactly_to_the_requests_sent() {
         assert_eq!(get(&c, &format!("{base}/nowhere")).await.status, 404);
     }
 
-    let r = scrape(&gw, None).await;
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        r.headers["content-type"],
-        "text/plain; version=0.0.4; charset=utf-8"
-    );
-    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    let (text, s) = settled(&gw, f64::from(n_ok + n_busy + n_retry + n_none)).await;
     promtool_check(&text);
-    let s = parse(&text);
     let req = |want: &[(&str, &str)]| sum(&s, "fulcrum_requests_total", want);
     let (ok_ep, busy_ep, live_ep) = (ok.url(), busy.url(), live.url());
 
@@ -382,8 +397,7 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_served() {
         let r = get(&c, &format!("http://{}/x", gw.proxy_addr)).await;
         assert_eq!(r.status, 200);
     }
-    let text = String::from_utf8(scrape(&gw, None).await.body.to_vec()).unwrap();
-    let samples = parse(&text);
+    let (text, samples) = settled(&gw, 4.0).await;
     // Cache hits (if any) count in their pool too, under instance "-".
     let p = [("pool", "p")];
     assert_eq!(sum(&samples, "fulcrum_requests_total", &p), 4.0, "{text}");
