@@ -161,3 +161,6 @@ pub const DEFAULT_STATS_WINDOW: Duration = Duration::from_secs(60);
 pub const MIN_STATS_WINDOW: Duration = Duration::from_secs(1);
 /// Longest `stats.window:`.
 pub const MAX_STATS_WINDOW: Duration = Duration::from_secs(3600);
+/// `metrics.enabled:` — `/metrics` on the admin listener, and the
+/// per-request counting behind it.
+pub const DEFAULT_METRICS_ENABLED: bool = true;

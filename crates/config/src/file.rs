@@ -44,6 +44,11 @@ pub struct FileTimeouts {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileMetrics {
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct FileLog {
     pub format: Option<String>,
 }

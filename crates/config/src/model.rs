@@ -41,6 +41,9 @@ pub struct Config {
     /// The gateway's own log (`log:`); a start-up setting.
     pub log: LogSettings,
     pub stats: StatsSettings,
+    /// `metrics:` — `/metrics` and the per-request counting behind it; a
+    /// start-up setting.
+    pub metrics: MetricsSettings,
 }
 
 /// `stats:` — what the admin plane's statistics cover.
@@ -55,6 +58,22 @@ impl Default for StatsSettings {
     fn default() -> Self {
         Self {
             window: crate::defaults::DEFAULT_STATS_WINDOW,
+        }
+    }
+}
+
+/// `metrics:` — Prometheus metrics on the admin listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `metrics.enabled` (default true): when false no request is counted
+    /// and `GET /metrics` answers 404.
+    pub enabled: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: crate::defaults::DEFAULT_METRICS_ENABLED,
         }
     }
 }

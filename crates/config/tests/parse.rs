@@ -696,3 +696,26 @@ fn the_stats_window_is_whole_seconds_within_bounds() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn metrics_are_on_by_default_and_can_be_turned_off() {
+    assert!(parse("", &env).unwrap().metrics.enabled);
+    assert!(
+        !parse("metrics: { enabled: false }", &env)
+            .unwrap()
+            .metrics
+            .enabled
+    );
+    assert!(parse("metrics: {}", &env).unwrap().metrics.enabled);
+    let errs = errors("metrics: { enabled: maybe }");
+    assert!(
+        errs.iter().any(|e| e.starts_with("metrics.enabled")),
+        "{errs:?}"
+    );
+    let errs = errors("metrics: { enabled: true, path: /m }");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("metrics.path: unknown key")),
+        "{errs:?}"
+    );
+}

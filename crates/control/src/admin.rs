@@ -3,6 +3,8 @@
 //!
 //! * `GET /healthz` — the process answers.
 //! * `GET /readyz` — the proxy listener is bound and serving.
+//! * `GET /metrics` — Prometheus metrics ([`crate::metrics`]; 404 with
+//!   `metrics.enabled: false`). No token, like the probes.
 //! * `GET /api/v1/pools` — pools and their instances with live stats:
 //!   health, configured/effective weight, in-flight, requests, failures,
 //!   error rate, latency p50/p95/p99, share of traffic vs expected share.
@@ -32,6 +34,8 @@ pub struct AdminState {
     /// Operator overrides (a source of the publisher, kept in the store).
     pub overrides: Arc<crate::publish::Overrides>,
     pub publisher: Arc<crate::publish::Publisher>,
+    /// `/metrics`, unless `metrics.enabled: false`.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -42,6 +46,7 @@ pub fn router(state: AdminState) -> Router {
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/api/v1/pools", get(pools))
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/instances", get(instances))
@@ -77,6 +82,25 @@ async fn readyz(State(s): State<AdminState>) -> Response {
         )
             .into_response()
     }
+}
+
+async fn metrics(State(s): State<AdminState>, headers: axum::http::HeaderMap) -> Response {
+    use crate::metrics::Format;
+    let Some(m) = &s.metrics else {
+        return err(
+            StatusCode::NOT_FOUND,
+            "metrics are off (metrics.enabled: false)",
+        );
+    };
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let format = Format::from_accept(accept);
+    (
+        [(axum::http::header::CONTENT_TYPE, format.content_type())],
+        m.render(format),
+    )
+        .into_response()
 }
 
 async fn pools(State(s): State<AdminState>) -> Response {

@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod health;
+pub mod metrics;
 pub mod persist;
 pub mod publish;
 pub mod registry;

@@ -4,10 +4,12 @@ use anyhow::Context;
 use fulcrum_config::Config;
 use fulcrum_control::admin::{self, AdminState};
 use fulcrum_control::health::HealthChecker;
+use fulcrum_control::metrics::{self, Metrics, Reloads};
 use fulcrum_control::persist::{Embedded, Persist};
 use fulcrum_control::publish::{ConfigFile, Overrides, Publisher};
 use fulcrum_control::registry::Registry;
 use fulcrum_dataplane::http::body::Deadline;
+use fulcrum_dataplane::observe::{self, Observer};
 use fulcrum_dataplane::server::{self, ListenerOptions};
 use fulcrum_dataplane::Gateway;
 use hyper_util::service::TowerToHyperService;
@@ -26,6 +28,8 @@ pub struct Running {
     pub gateway: Arc<Gateway>,
     /// The service registry, when `registry.enabled`.
     pub registry: Option<Arc<Registry>>,
+    /// Config reloads, for `/metrics`.
+    pub reloads: Arc<Reloads>,
     /// The config file as the publisher's first source (reloads replace it).
     file: Arc<ConfigFile>,
     publisher: Arc<Publisher>,
@@ -87,6 +91,15 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
     // overrides), and one publication of them all.
     let gateway = Gateway::new(config.clone());
     gateway.set_listener_tls(listener_tls);
+    // Each finished request goes to every observer: the debug log line,
+    // and the metrics' counting unless `metrics.enabled: false` (then the
+    // gateway keeps its default, the log line alone).
+    let counting = config.metrics.enabled.then(|| {
+        let c = Arc::new(observe::Counting::default());
+        let observers: Vec<Arc<dyn Observer>> = vec![Arc::new(observe::LogObserver), c.clone()];
+        gateway.set_observer(Arc::new(observe::Fanout(observers)));
+        c
+    });
     let health = HealthChecker::start(&gateway);
     let admin_token = config.admin.token.clone();
     let publisher = Publisher::new(gateway.clone(), health);
@@ -140,6 +153,15 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let reloads = Arc::new(Reloads::default());
+    let metrics = counting.map(|c| {
+        Arc::new(Metrics::new(metrics::Sources {
+            gateway: gateway.clone(),
+            registry: registry.clone(),
+            unrouted: c.unrouted.clone(),
+            reloads: reloads.clone(),
+        }))
+    });
     let router = admin::router(AdminState {
         gateway: gateway.clone(),
         ready: ready.clone(),
@@ -147,6 +169,7 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
         token: admin_token,
         overrides,
         publisher: publisher.clone(),
+        metrics,
     });
     let expiry = registry.clone().map(|reg| {
         tokio::spawn(async move {
@@ -187,6 +210,7 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
         admin_addr,
         gateway,
         registry,
+        reloads,
         file,
         publisher,
         stop,
@@ -220,6 +244,15 @@ impl Running {
         }
         self.publisher.publish();
         Ok(fixed)
+    }
+
+    /// A `SIGHUP` reload: the config file as `load` read it, applied with
+    /// [`Self::reload`] when it is valid. Either way it is counted
+    /// (`fulcrum_config_reloads_total{result}`).
+    pub fn reload_file(&self, loaded: anyhow::Result<Config>) -> anyhow::Result<Vec<&'static str>> {
+        let res = loaded.and_then(|c| self.reload(c));
+        self.reloads.count(res.is_ok());
+        res
     }
 
     /// Stops accepting, lets in-flight requests finish within the grace

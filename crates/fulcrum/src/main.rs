@@ -266,7 +266,7 @@ fn serve(
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
-                _ = hup.recv() => match load(path.as_deref()).and_then(|cfg| running.reload(cfg)) {
+                _ = hup.recv() => match running.reload_file(load(path.as_deref())) {
                     Ok(fixed) => {
                         tracing::info!("configuration reloaded");
                         if !fixed.is_empty() {

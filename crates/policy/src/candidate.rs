@@ -9,6 +9,7 @@
 //! never see health — is pingora's and tower's (`Balance` over a ready set).
 
 use crate::priority::Priority;
+use crate::reason::PickReason;
 use crate::rng::RandomSource;
 use std::fmt;
 
@@ -72,11 +73,24 @@ pub struct PickContext<'a> {
     pub rng: &'a mut dyn RandomSource,
     /// The request's hash key (`consistent_hash`), if it carries one.
     pub key: Option<u64>,
+    /// Why the pick went where it did: the selector resets it, an
+    /// algorithm may say it strayed from its first choice (the data plane
+    /// counts it; see [`PickReason`]).
+    pub reason: PickReason,
 }
 
 impl<'a> PickContext<'a> {
     pub fn new(rng: &'a mut dyn RandomSource) -> Self {
-        Self { rng, key: None }
+        Self::keyed(rng, None)
+    }
+
+    /// A context for a request with hash `key`.
+    pub fn keyed(rng: &'a mut dyn RandomSource, key: Option<u64>) -> Self {
+        Self {
+            rng,
+            key,
+            reason: PickReason::Algorithm,
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 //! every non-backup instance is down (not merely busy).
 
 use crate::candidate::{Balancer, Candidate, PickContext};
+use crate::reason::PickReason;
 // Re-exported so the old paths `select::{Priority, Slot}` keep working.
 pub use crate::priority::Priority;
 pub use crate::slot::Slot;
@@ -37,6 +38,10 @@ pub fn select(
     scratch: &mut Vec<Candidate>,
 ) -> SelectOutcome {
     let mut any_usable_primary = false;
+    // Whether a better tier than the current one has any member at all:
+    // a pick below it is a spill.
+    let mut better_tier_present = false;
+    ctx.reason = PickReason::Algorithm;
     for tier in Priority::ALL {
         if tier == Priority::Backup && any_usable_primary {
             // Backups serve only when every other instance is down.
@@ -44,8 +49,13 @@ pub fn select(
         }
         scratch.clear();
         let mut usable_in_tier = false;
+        let mut present_in_tier = false;
         for (slot, s) in slots.iter().enumerate() {
-            if s.cand.priority != tier || !s.usable {
+            if s.cand.priority != tier {
+                continue;
+            }
+            present_in_tier = true;
+            if !s.usable {
                 continue;
             }
             usable_in_tier = true;
@@ -59,8 +69,12 @@ pub fn select(
         }
         if !scratch.is_empty() {
             let i = balancer.pick(scratch, ctx);
+            if better_tier_present {
+                ctx.reason = PickReason::TierSpill;
+            }
             return SelectOutcome::Picked(scratch[i].slot);
         }
+        better_tier_present |= present_in_tier;
         if tier == Priority::Backup && usable_in_tier {
             return SelectOutcome::Busy;
         }
@@ -124,6 +138,40 @@ mod tests {
             slot(Priority::Normal, true, 0, None),
         ];
         assert_eq!(pick(&s), SelectOutcome::Picked(1));
+    }
+
+    fn reason(slots: &[Slot]) -> (SelectOutcome, PickReason) {
+        let b = build(Algorithm::RoundRobin, &members(slots.len()));
+        let mut rng = fastrand::Rng::with_seed(1);
+        let mut ctx = PickContext::new(&mut rng);
+        let out = select(slots, b.as_ref(), &mut ctx, &mut Vec::new());
+        (out, ctx.reason)
+    }
+
+    #[test]
+    fn a_pick_below_a_present_better_tier_is_a_spill() {
+        let full_high = [
+            slot(Priority::Low, true, 0, None),
+            slot(Priority::High, true, 2, Some(2)),
+        ];
+        assert_eq!(
+            reason(&full_high),
+            (SelectOutcome::Picked(0), PickReason::TierSpill)
+        );
+        let down_normal = [
+            slot(Priority::Normal, false, 0, None),
+            slot(Priority::Backup, true, 0, None),
+        ];
+        assert_eq!(
+            reason(&down_normal),
+            (SelectOutcome::Picked(1), PickReason::TierSpill)
+        );
+        // Only one tier present: the algorithm's own choice.
+        let one_tier = [slot(Priority::Low, true, 0, None)];
+        assert_eq!(
+            reason(&one_tier),
+            (SelectOutcome::Picked(0), PickReason::Algorithm)
+        );
     }
 
     #[test]
@@ -193,7 +241,7 @@ mod tests {
             let alg = Algorithm::ALL[alg];
             let b = build(alg, &members(slots.len()));
             let mut rng = fastrand::Rng::with_seed(9);
-            let mut ctx = PickContext { rng: &mut rng, key };
+            let mut ctx = PickContext::keyed(&mut rng, key);
             let out = select(&slots, b.as_ref(), &mut ctx, &mut Vec::new());
             let eligible = |s: &Slot| s.usable && s.has_room();
             match out {

@@ -41,6 +41,7 @@ use crate::candidate::{Balancer, Candidate, Inputs, PickContext};
 use crate::estimate::fresh;
 use crate::facts::InstanceFacts;
 use crate::priority::Priority;
+use crate::reason::PickReason;
 use crate::select::{select, SelectOutcome};
 use crate::slot::Slot;
 use crate::slow_start;
@@ -189,6 +190,10 @@ pub struct Choice {
     /// probes say are up, nothing else being usable. (Choosing again
     /// falls back the same way by itself.)
     pub ignored_ejection: bool,
+    /// Why the pick went where it did (meaningful on `Picked`): `panic`
+    /// and `ejected_fallback` from the view, `tier_spill` from the
+    /// selector, else the algorithm's own.
+    pub reason: PickReason,
 }
 
 /// Chooses a member: [`candidates`] then [`select`]. When that finds
@@ -241,10 +246,18 @@ pub fn choose<F: InstanceFacts>(
             view.ignore_health = true;
             continue;
         }
+        let reason = if view.ignore_health {
+            PickReason::Panic
+        } else if view.ignore_ejection {
+            PickReason::EjectedFallback
+        } else {
+            ctx.reason
+        };
         return Choice {
             outcome,
             ignored_health: view.ignore_health,
             ignored_ejection: view.ignore_ejection && !view.ignore_health,
+            reason,
         };
     }
 }

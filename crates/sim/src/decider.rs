@@ -168,10 +168,7 @@ impl<'a> Decider<'a> {
         for s in &mut self.insts {
             s.refresh(now_ms);
         }
-        let mut ctx = PickContext {
-            rng: &mut self.rng,
-            key,
-        };
+        let mut ctx = PickContext::keyed(&mut self.rng, key);
         let choice = view::choose(
             &self.view,
             &self.insts,

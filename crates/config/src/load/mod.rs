@@ -50,6 +50,7 @@ const TOP_KEYS: &[&str] = &[
     "tls",
     "log",
     "stats",
+    "metrics",
 ];
 /// Keys from the product specification that this version does not implement yet.
 const NOT_YET_TOP: &[&str] = &[];
@@ -107,6 +108,7 @@ struct Sections {
     tls: Option<FileListenerTls>,
     log: FileLog,
     stats: FileStats,
+    metrics: FileMetrics,
 }
 
 /// Deserializes each top-level key on its own; unknown keys are errors.
@@ -128,6 +130,7 @@ fn read_sections(map: Mapping, errs: &mut Errors) -> Sections {
             "tls" => s.tls = tls::read_listener_tls(v, errs),
             "log" => s.log = errs.section(v, "log").unwrap_or_default(),
             "stats" => s.stats = errs.section(v, "stats").unwrap_or_default(),
+            "metrics" => s.metrics = errs.section(v, "metrics").unwrap_or_default(),
             "pools" => s.pools.extend(pools::read_pools(v, errs)),
             "routes" => s.routes.extend(routes::read_routes(v, errs)),
             other if NOT_YET_TOP.contains(&other) => {
@@ -191,6 +194,12 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
         tls: s.tls.map(tls::build_listener_tls),
         log,
         stats,
+        metrics: MetricsSettings {
+            enabled: s
+                .metrics
+                .enabled
+                .unwrap_or(crate::defaults::DEFAULT_METRICS_ENABLED),
+        },
     })
 }
 

@@ -40,6 +40,7 @@ use fulcrum_dataplane::Gateway;
 use members::Registrations;
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 
 pub struct Registry {
@@ -49,6 +50,19 @@ pub struct Registry {
     pub gateway: Arc<Gateway>,
     /// Weak: the publisher holds this registry as a source.
     publisher: Weak<Publisher>,
+    /// Since start, for `/metrics`.
+    pub counters: RegistryCounters,
+}
+
+/// What the registry did since start (`fulcrum_registry_*_total`).
+#[derive(Debug, Default)]
+pub struct RegistryCounters {
+    /// Registrations accepted (a re-registration counts again).
+    pub registrations: AtomicU64,
+    /// Heartbeats accepted (one per call, however many instances it names).
+    pub heartbeats: AtomicU64,
+    /// Registrations removed for want of a heartbeat.
+    pub expiries: AtomicU64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -84,6 +98,7 @@ impl Registry {
             store,
             gateway,
             publisher: Arc::downgrade(publisher),
+            counters: RegistryCounters::default(),
         });
         reg.prune();
         publisher.add_source(reg.clone());
@@ -153,6 +168,7 @@ impl Registry {
                 .map_err(RegistryError::Store)?;
             recs.insert(record.clone());
         }
+        self.counters.registrations.fetch_add(1, Relaxed);
         tracing::info!(service_id = ?record.service_id, name = ?record.name, endpoint = ?record.endpoint, task_types = ?record.task_types, "instance registered");
         self.publish();
         Ok(record)
@@ -191,6 +207,7 @@ impl Registry {
             return Err(RegistryError::NotFound(id.to_string()));
         }
         let (now, now_ms) = (self.unix_now(), self.gateway.clock.now_ms());
+        self.counters.heartbeats.fetch_add(1, Relaxed);
         for ep in &hits {
             if let Some(r) = recs.get_mut(ep) {
                 r.last_heartbeat = now;
@@ -244,6 +261,15 @@ impl Registry {
         Ok(n)
     }
 
+    /// Registrations held now.
+    pub fn len(&self) -> usize {
+        self.records().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn list(&self) -> Vec<Record> {
         self.records().values().cloned().collect()
     }
@@ -275,6 +301,9 @@ impl Registry {
             }
         }
         if !removed.is_empty() {
+            self.counters
+                .expiries
+                .fetch_add(removed.len() as u64, Relaxed);
             self.publish();
         }
         removed

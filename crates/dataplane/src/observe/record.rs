@@ -42,6 +42,8 @@ pub struct Record {
     pub pool: Option<Arc<PoolRuntime>>,
     /// The instance that gave the answer (or was tried last).
     pub instance: Option<Arc<InstanceState>>,
+    /// Its position in `pool.members` (its membership's counters).
+    pub member: Option<usize>,
     /// Tries made (0 when no instance was tried: cache hit, 4xx, no route).
     pub tries: u32,
     /// Why the last retry happened, when there was one.
@@ -74,6 +76,7 @@ impl Pending {
                 uri,
                 pool: None,
                 instance: None,
+                member: None,
                 tries: 0,
                 retried_on: None,
                 status: None,
@@ -91,13 +94,19 @@ impl Pending {
         &mut self.record
     }
 
-    /// A try is starting on `instance` (of `pool`).
-    pub fn tried(&mut self, pool: &Arc<PoolRuntime>, instance: &Arc<InstanceState>) {
-        let r = &mut self.record;
-        if r.pool.is_none() {
-            r.pool = Some(pool.clone());
+    /// The request was routed to `pool`.
+    pub fn routed(&mut self, pool: &Arc<PoolRuntime>) {
+        if self.record.pool.is_none() {
+            self.record.pool = Some(pool.clone());
         }
-        r.instance = Some(instance.clone());
+    }
+
+    /// A try is starting on member `slot` of `pool`.
+    pub fn tried(&mut self, pool: &Arc<PoolRuntime>, slot: usize) {
+        self.routed(pool);
+        let r = &mut self.record;
+        r.instance = Some(pool.members[slot].inst.clone());
+        r.member = Some(slot);
         r.tries += 1;
     }
 

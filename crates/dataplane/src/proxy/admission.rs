@@ -10,12 +10,12 @@ use crate::http::ProxyError;
 use crate::runtime::queue::HEAD_RECHECK;
 use crate::runtime::{InFlightGuard, PoolRuntime};
 use fulcrum_policy::view::choose;
-use fulcrum_policy::{Change, PickContext, Scratch, SelectOutcome};
+use fulcrum_policy::{Change, PickContext, PickReason, Scratch, SelectOutcome};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 enum Try {
-    Got(usize, InFlightGuard),
+    Got(usize, InFlightGuard, PickReason),
     Busy,
     Down,
 }
@@ -34,7 +34,7 @@ fn try_once(pool: &PoolRuntime, env: Env<'_>, excluded: &[usize], key: Option<u6
         for _ in 0..=pool.members.len() {
             let now = env.clock.now_ms();
             let choice = env.rng.with(|rng| {
-                let mut ctx = PickContext { rng, key };
+                let mut ctx = PickContext::keyed(rng, key);
                 choose(
                     &view,
                     &pool.members,
@@ -51,7 +51,7 @@ fn try_once(pool: &PoolRuntime, env: Env<'_>, excluded: &[usize], key: Option<u6
                 SelectOutcome::Picked(i) => {
                     let m = &pool.members[i];
                     if m.inst.try_acquire(m.max_concurrent) {
-                        return Try::Got(i, InFlightGuard::new(m.inst.clone()));
+                        return Try::Got(i, InFlightGuard::new(m.inst.clone()), choice.reason);
                     }
                 }
                 SelectOutcome::Busy => return Try::Busy,
@@ -80,12 +80,27 @@ pub struct Env<'a> {
     pub rng: &'a Rng,
 }
 
-/// Leaves the queue however the wait ends (served, timed out, cancelled).
-struct Ticket<'a>(&'a PoolRuntime, u64);
+/// Leaves the queue however the wait ends (served, timed out, cancelled),
+/// and counts how long it waited.
+struct Ticket<'a>(&'a PoolRuntime, u64, tokio::time::Instant);
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         self.0.waiters.leave(self.1);
+        self.0.counters.queue_wait.observe(self.2.elapsed());
     }
+}
+
+/// A slot acquired: one pick counted for the pool, with its reason (every
+/// acquired slot is one try, so the picks add up to the tries).
+fn got(
+    pool: &PoolRuntime,
+    i: usize,
+    g: InFlightGuard,
+    r: PickReason,
+) -> Result<(usize, InFlightGuard), ProxyError> {
+    pool.counters.picked(r);
+    pool.members[i].counters.tries.fetch_add(1, Relaxed);
+    Ok((i, g))
 }
 
 /// Chooses an instance of `pool` (never one of `excluded`) and holds an
@@ -104,7 +119,7 @@ pub async fn acquire(
     // the slot that was freed for the longest waiter.
     if pool.waiters.waiting.load(Relaxed) == 0 {
         match try_once(pool, env, excluded, key) {
-            Try::Got(i, g) => return Ok((i, g)),
+            Try::Got(i, g, r) => return got(pool, i, g, r),
             Try::Down => return Err(ProxyError::AllDown { pool: name() }),
             Try::Busy => {}
         }
@@ -112,10 +127,11 @@ pub async fn acquire(
     let q = pool.cfg.queue;
     if pool.waiters.waiting.load(Relaxed) >= q.max {
         pool.waiters.rejected.fetch_add(1, Relaxed);
+        pool.counters.queue_full.fetch_add(1, Relaxed);
         return Err(ProxyError::QueueFull { pool: name() });
     }
     let (id, bell) = pool.waiters.join();
-    let _ticket = Ticket(pool, id);
+    let _ticket = Ticket(pool, id, env.clock.instant());
     let deadline = env.clock.instant() + q.timeout;
     loop {
         let rung = bell.notified();
@@ -124,13 +140,14 @@ pub async fn acquire(
         rung.as_mut().enable();
         if pool.waiters.is_head(id) {
             match try_once(pool, env, excluded, key) {
-                Try::Got(i, g) => return Ok((i, g)),
+                Try::Got(i, g, _) => return got(pool, i, g, PickReason::QueueHandoff),
                 Try::Down => return Err(ProxyError::AllDown { pool: name() }),
                 Try::Busy => {}
             }
         }
         if env.clock.instant() >= deadline {
             pool.waiters.rejected.fetch_add(1, Relaxed);
+            pool.counters.queue_timeout.fetch_add(1, Relaxed);
             return Err(ProxyError::QueueTimeout { pool: name() });
         }
         let wake = deadline.min(env.clock.instant() + HEAD_RECHECK);
@@ -172,6 +189,10 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(5));
         assert_eq!(p.waiters.waiting.load(Relaxed), 0);
         assert_eq!(p.waiters.rejected.load(Relaxed), 1, "counted as dropped");
+        assert_eq!(p.counters.queue_timeout.load(Relaxed), 1);
+        let (waits, _) = p.counters.queue_wait.read();
+        let at = |le: f64| waits.iter().find(|(b, _)| *b == le).unwrap().1;
+        assert_eq!((at(2.5), at(5.0), at(10.0)), (0, 1, 0), "one wait of 5 s");
     }
 
     #[tokio::test(start_paused = true)]
@@ -191,6 +212,10 @@ mod tests {
         assert_eq!(p.waiters.waiting.load(Relaxed), 1);
         drop(held);
         assert_eq!(waiter.await.unwrap(), Ok(0));
+        let picks = crate::runtime::counters::read(&p.counters.picks);
+        assert_eq!(picks[PickReason::Algorithm.index()], 1);
+        assert_eq!(picks[PickReason::QueueHandoff.index()], 1);
+        assert_eq!(p.members[0].counters.tries.load(Relaxed), 2);
     }
 
     #[tokio::test(start_paused = true)]
@@ -234,6 +259,7 @@ mod tests {
             ProxyError::QueueFull { pool: "p".into() }
         );
         assert_eq!(p.waiters.rejected.load(Relaxed), 1, "counted as dropped");
+        assert_eq!(p.counters.queue_full.load(Relaxed), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -67,7 +67,7 @@ pub async fn run(
             Err(e) => return Err(e).or_else(|e| give_up(e, last, pool, rec)),
         };
         let inst = &pool.members[slot].inst;
-        rec.tried(pool, inst);
+        rec.tried(pool, slot);
         let head = head_timeout(pool, started);
         let last_try = !req.out.replayable() || tried.len() + 1 >= policy.tries as usize;
         let f = match try_once(clock, pool, inst, &mut req, head, last_try).await {
@@ -108,6 +108,7 @@ pub async fn run(
             };
         }
         drop(guard);
+        pool.counters.retried(f.failure);
         rec.retrying(f.failure);
         last = Some((error, f.answer));
     }

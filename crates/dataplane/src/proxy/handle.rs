@@ -55,7 +55,8 @@ where
 {
     let snap = gw.snapshot();
     let p = match prepare(&snap, &gw.clock, req, peer, rid).await? {
-        Ready::Hit(resp) => {
+        Ready::Hit(resp, pool) => {
+            rec.routed(&pool);
             rec.record().cache_hit = true;
             rec.head(resp.status(), None);
             rec.hand_over().finish(Outcome::Complete);
@@ -63,6 +64,7 @@ where
         }
         Ready::Go(p) => p,
     };
+    rec.routed(&p.pool);
     let req = attempt::Request {
         out: p.out,
         idempotent: p.idempotent,

@@ -36,8 +36,8 @@ pub struct Prepared {
 
 /// What preparing a request led to.
 pub enum Ready {
-    /// Answered from the cache.
-    Hit(Response<ProxyBody>),
+    /// Answered from the cache of this pool.
+    Hit(Response<ProxyBody>, Arc<PoolRuntime>),
     Go(Box<Prepared>),
 }
 
@@ -90,7 +90,7 @@ where
             let k = cache::key(&parts.method, host, skip, &parts.uri, b);
             let wait = pool.cfg.timeouts.response_header.min(cache::LOCK_TIMEOUT);
             match c.lookup(k, &parts.headers, || clock.now_ms(), wait).await {
-                Lookup::Hit(resp) => return Ok(Ready::Hit(resp)),
+                Lookup::Hit(resp) => return Ok(Ready::Hit(resp, pool)),
                 Lookup::Miss(fill) => Some(fill),
             }
         }

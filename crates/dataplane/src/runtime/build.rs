@@ -1,6 +1,7 @@
 //! Building a [`Snapshot`] from a config, keeping the live state of the
 //! instances, queues and caches of the previous one.
 
+use super::counters::MemberCounters;
 use super::instance::InstanceState;
 use super::queue::Waiters;
 use super::snapshot::{Member, PoolRuntime, RouteEntry, Snapshot};
@@ -66,6 +67,16 @@ impl Snapshot {
         let mut index = HashMap::new();
         let mut first_member = HashMap::new();
         for (name, pc) in &config.pools {
+            let prev_pool = prev.and_then(|p| p.pool(name));
+            // The previous members' counters, by endpoint: they go on counting.
+            let prev_counters: HashMap<&str, &Arc<MemberCounters>> = prev_pool
+                .map(|p| {
+                    p.members
+                        .iter()
+                        .map(|m| (m.inst.endpoint.url.as_str(), &m.counters))
+                        .collect()
+                })
+                .unwrap_or_default();
             let members: Vec<Member> = pc
                 .instances
                 .iter()
@@ -96,6 +107,9 @@ impl Snapshot {
                         weight: ic.weight,
                         max_concurrent: ic.max_concurrent,
                         priority: ic.priority,
+                        counters: prev_counters
+                            .get(url.as_str())
+                            .map_or_else(Default::default, |c| Arc::clone(c)),
                     }
                 })
                 .collect();
@@ -131,12 +145,12 @@ impl Snapshot {
                 cfg: pc.clone(),
                 members,
                 // The queue survives a reload, so waiters are not stranded.
-                waiters: prev
-                    .and_then(|p| p.pool(name))
-                    .map_or_else(Default::default, |p| p.waiters.clone()),
+                waiters: prev_pool.map_or_else(Default::default, |p| p.waiters.clone()),
+                // So do its counters, so `/metrics` counts on.
+                counters: prev_pool.map_or_else(Default::default, |p| p.counters.clone()),
                 // The cache survives a reload that does not change its settings.
                 cache: pc.cache.as_ref().map(|c| {
-                    prev.and_then(|p| p.pool(name))
+                    prev_pool
                         .and_then(|p| p.cache.clone())
                         .filter(|old| old.config() == c)
                         .unwrap_or_else(|| ResponseCache::new(c.clone()))
@@ -246,5 +260,33 @@ routes:
         assert!(a.try_acquire(None));
         let s2 = Snapshot::build(s.config.clone(), Some(&s), 0);
         assert_eq!(s2.pool("a").unwrap().members[0].inst.in_flight(), 1);
+    }
+
+    #[test]
+    fn pool_and_member_counters_survive_a_rebuild_that_reorders_members() {
+        let s = snap(YAML);
+        let b = s.pool("b").unwrap();
+        b.counters.queue_full.fetch_add(3, Relaxed);
+        b.members[1].counters.tries.fetch_add(5, Relaxed);
+        // Pool b now lists its members the other way round.
+        let yaml = YAML.replace(
+            r#"b: { instances: [ { endpoint: "http://127.0.0.1:2" }, { endpoint: "http://127.0.0.1:1" } ] }"#,
+            r#"b: { instances: [ { endpoint: "http://127.0.0.1:1" }, { endpoint: "http://127.0.0.1:2" } ] }"#,
+        );
+        let cfg = fulcrum_config::parse(&yaml, &|_| None).unwrap();
+        let s2 = Snapshot::build(Arc::new(cfg), Some(&s), 0);
+        let b2 = s2.pool("b").unwrap();
+        assert_eq!(b2.counters.queue_full.load(Relaxed), 3);
+        assert_eq!(b2.members[0].inst.endpoint.url, "http://127.0.0.1:1");
+        assert_eq!(b2.members[0].counters.tries.load(Relaxed), 5);
+        assert_eq!(b2.members[1].counters.tries.load(Relaxed), 0);
+        // The same endpoint in another pool counts apart.
+        assert_eq!(
+            s2.pool("a").unwrap().members[0]
+                .counters
+                .tries
+                .load(Relaxed),
+            0
+        );
     }
 }

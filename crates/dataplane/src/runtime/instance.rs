@@ -45,6 +45,8 @@ pub struct InstanceState {
     requests: AtomicU64,
     failures: AtomicU64,
     ejections_total: AtomicU64,
+    /// `Retry-After` cool-downs taken, since start.
+    cooldowns_total: AtomicU64,
     /// Result of active probes (after hysteresis).
     healthy: AtomicBool,
     /// Set by an operator: no new requests.
@@ -83,6 +85,7 @@ impl InstanceState {
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             ejections_total: AtomicU64::new(0),
+            cooldowns_total: AtomicU64::new(0),
             healthy: AtomicBool::new(true),
             drained: AtomicBool::new(false),
             weight_override: AtomicU32::new(0),
@@ -124,6 +127,12 @@ impl InstanceState {
     /// Probes do not end it: the instance asked for the pause.
     pub fn cool_down(&self, until_ms: u64) {
         self.cool_until.fetch_max(until_ms, Relaxed);
+        self.cooldowns_total.fetch_add(1, Relaxed);
+    }
+
+    /// Cool-downs taken since start (`fulcrum_instance_cooldowns_total`).
+    pub fn cooldowns(&self) -> u64 {
+        self.cooldowns_total.load(Relaxed)
     }
 
     /// Records how long a try took to its response head, and whether it

@@ -5,6 +5,7 @@
 //! health survive a reload) and publishes it with `ArcSwap`; a request loads
 //! the current one once and works on it to the end.
 
+use super::counters::{MemberCounters, PoolCounters};
 use super::instance::InstanceState;
 use super::queue::Waiters;
 use crate::cache::ResponseCache;
@@ -20,6 +21,8 @@ pub struct Member {
     pub weight: u32,
     pub max_concurrent: Option<u32>,
     pub priority: Priority,
+    /// This membership's request counters (carried over by rebuilds).
+    pub counters: Arc<MemberCounters>,
 }
 
 #[derive(Debug)]
@@ -32,6 +35,8 @@ pub struct PoolRuntime {
     pub waiters: Arc<Waiters>,
     /// The response cache, when the pool has `cache:`.
     pub cache: Option<Arc<ResponseCache>>,
+    /// The pool's request counters (carried over by rebuilds).
+    pub counters: Arc<PoolCounters>,
 }
 
 impl PoolRuntime {

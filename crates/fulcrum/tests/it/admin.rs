@@ -78,6 +78,7 @@ async fn the_openapi_document_describes_every_admin_call() {
     for p in [
         "/healthz",
         "/readyz",
+        "/metrics",
         "/api/v1/pools",
         "/api/v1/instances",
         "/api/v1/instances/{id}/drain",

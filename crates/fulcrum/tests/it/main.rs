@@ -20,6 +20,7 @@ mod failover;
 mod kill9;
 mod limits;
 mod logs;
+mod metrics;
 mod native_admin;
 mod observe;
 mod openai;

@@ -47,7 +47,9 @@ fn yaml(urls: &[String], extra: &str) -> String {
 }
 
 async fn observed(yaml: &str) -> (fulcrum::app::Running, Arc<Collect>) {
-    let gw = gateway(yaml).await;
+    // Without metrics the gateway installs no observer of its own, so the
+    // test's is the first (only the first call takes effect).
+    let gw = gateway(&format!("metrics: {{ enabled: false }}\n{yaml}")).await;
     let c = Arc::new(Collect::default());
     assert!(gw.gateway.set_observer(c.clone()));
     (gw, c)

@@ -22,6 +22,7 @@
 
 use super::power_of_two::PowerOfTwo;
 use crate::candidate::{Balancer, Candidate, PickContext};
+use crate::reason::PickReason;
 
 /// Points per unit of weight.
 pub const VNODES_PER_WEIGHT: u32 = 100;
@@ -88,11 +89,18 @@ impl Balancer for ConsistentHash {
         let total: u64 = cands.iter().map(|c| u64::from(c.in_flight)).sum();
         let total_weight: u64 = cands.iter().map(|c| u64::from(c.weight.max(1))).sum();
         let start = self.ring.partition_point(|&(p, _)| p < key);
+        let home = self.ring[start % self.ring.len()].1;
         let mut fallback = None;
         for k in 0..self.ring.len() {
             let slot = self.ring[(start + k) % self.ring.len()].1;
             if let Some(i) = cands.iter().position(|c| c.slot == slot) {
                 if u64::from(cands[i].in_flight) < load_cap(total, cands[i].weight, total_weight) {
+                    if slot != home {
+                        ctx.reason = match cands.iter().any(|c| c.slot == home) {
+                            true => PickReason::BoundedLoadSkip,
+                            false => PickReason::HashFallback,
+                        };
+                    }
                     return i;
                 }
                 fallback.get_or_insert(i);
@@ -168,6 +176,31 @@ mod tests {
             let i = with_ctx(1, Some(key), |ctx| ch.pick(&cands, ctx));
             prop_assert!(u64::from(cands[i].in_flight) < cap, "chose load {} with cap {}", cands[i].in_flight, cap);
         }
+    }
+
+    #[test]
+    fn the_pick_says_whether_the_home_instance_took_the_key() {
+        let ch = ConsistentHash::new(&members(3));
+        let key = hash_bytes(b"device-7");
+        let reason = |cands: &[Candidate]| {
+            with_ctx(1, Some(key), |ctx| {
+                let i = ch.pick(cands, ctx);
+                (cands[i].slot, ctx.reason)
+            })
+        };
+        let (home, r) = reason(&idle(0..3));
+        assert_eq!(r, PickReason::Algorithm);
+        // Home unusable (not a candidate): the next one clockwise, a fallback.
+        let (other, r) = reason(&idle((0..3).filter(|&s| s != home)));
+        assert_ne!(other, home);
+        assert_eq!(r, PickReason::HashFallback);
+        // Home at its bounded-load cap: skipped.
+        let busy: Vec<Candidate> = (0..3)
+            .map(|s| Candidate::new(s, 1, if s == home { 40 } else { 0 }))
+            .collect();
+        let (skipped_to, r) = reason(&busy);
+        assert_ne!(skipped_to, home);
+        assert_eq!(r, PickReason::BoundedLoadSkip);
     }
 
     #[test]

@@ -14,6 +14,6 @@ pub fn cands(weights: &[u32]) -> Vec<Candidate> {
 /// Runs `f` with a seeded context.
 pub fn with_ctx<T>(seed: u64, key: Option<u64>, f: impl FnOnce(&mut PickContext<'_>) -> T) -> T {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut ctx = PickContext { rng: &mut rng, key };
+    let mut ctx = PickContext::keyed(&mut rng, key);
     f(&mut ctx)
 }

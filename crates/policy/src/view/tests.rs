@@ -322,11 +322,16 @@ fn panic_mode_tries_the_unhealthy_but_never_the_drained_or_with_exclusions() {
         outcome: SelectOutcome::Picked(i),
         ignored_health: true,
         ignored_ejection: false,
+        reason: PickReason::Panic,
     };
     let down_choice = |ignored_health| Choice {
         outcome: SelectOutcome::Down,
         ignored_health,
         ignored_ejection: false,
+        reason: match ignored_health {
+            true => PickReason::Panic,
+            false => PickReason::Algorithm,
+        },
     };
     assert_eq!(choose_with(&panic, &[drained, down], &[]), picked(1));
     assert_eq!(choose_with(&panic, &[drained], &[]), down_choice(true));
@@ -337,6 +342,7 @@ fn panic_mode_tries_the_unhealthy_but_never_the_drained_or_with_exclusions() {
         outcome: SelectOutcome::Picked(1),
         ignored_health: false,
         ignored_ejection: false,
+        reason: PickReason::Algorithm,
     };
     assert_eq!(choose_with(&panic, &[down, Facts::default()], &[]), healthy);
 }
@@ -368,6 +374,11 @@ fn when_every_member_left_is_ejected_the_ejected_ones_are_tried_anyway() {
     let outcome =
         |members: &[Facts], excluded: &[usize]| choose_with(&v, members, excluded).outcome;
     assert_eq!(outcome(&[ejected, down], &[]), SelectOutcome::Picked(0));
+    assert_eq!(
+        choose_with(&v, &[ejected, down], &[]).reason,
+        PickReason::EjectedFallback,
+        "the pick says it fell back to an ejected instance"
+    );
     assert_eq!(
         outcome(&[down, ejected, drained_ejected], &[]),
         SelectOutcome::Picked(1)
