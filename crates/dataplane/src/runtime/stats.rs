@@ -59,7 +59,7 @@ pub fn pools(snap: &Snapshot, now: u64) -> Vec<PoolStats> {
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PoolStats {
     pub name: String,
     pub algorithm: &'static str,
@@ -70,7 +70,7 @@ pub struct PoolStats {
     pub cache: Option<CacheStats>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MemberStats {
     /// Configured weight.
     pub weight: u32,
@@ -81,7 +81,16 @@ pub struct MemberStats {
     /// The share its weight promises under the pool's algorithm.
     pub expected_share: f64,
     pub max_concurrent: Option<u32>,
+    #[schema(schema_with = priority_schema)]
     pub priority: &'static str,
     #[serde(flatten)]
     pub stats: InstanceStats,
+}
+
+/// `priority` is one of the tier names.
+fn priority_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(fulcrum_policy::Priority::NAMES.iter().copied()))
+        .build()
 }
