@@ -14,15 +14,31 @@
 //!   the store so they survive a restart. `{id}` is an instance_id or a
 //!   percent-encoded endpoint. These need `Authorization: Bearer
 //!   <admin.token>` when a token is set.
+//! * `GET /api/openapi.json` — the OpenAPI document of all of these,
+//!   generated from the handlers' `#[utoipa::path]` and types
+//!   ([`crate::openapi`]).
+//!
+//! Every route is added with `routes!(handler)`, which serves it and
+//! documents it together; a test (`tests/openapi.rs`) fails on a route
+//! served but not documented, or documented but not served.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
-use axum::Router;
-use fulcrum_dataplane::Gateway;
+use axum::{Extension, Router};
+use fulcrum_dataplane::runtime::instance::InstanceStats;
+use fulcrum_dataplane::{Gateway, PoolStats};
+use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::openapi::ErrorBody;
+
+/// Where the registry API is nested.
+pub const REGISTRY_PREFIX: &str = "/api/v1/ai_analysis";
 
 #[derive(Debug, Clone)]
 pub struct AdminState {
@@ -40,50 +56,85 @@ pub struct AdminState {
 
 pub fn router(state: AdminState) -> Router {
     let registry = state.registry.clone();
-    let r = Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/pools", get(pools))
-        .route("/api/openapi.json", get(openapi))
-        .route("/api/v1/instances", get(instances))
-        .route("/api/v1/instances/{id}/drain", axum::routing::post(drain))
-        .route("/api/v1/instances/{id}/enable", axum::routing::post(enable))
-        .route("/api/v1/instances/{id}/weight", axum::routing::put(weight))
+    let (router, doc) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(pools))
+        .routes(routes!(openapi))
+        .routes(routes!(instances))
+        .routes(routes!(drain))
+        .routes(routes!(enable))
+        .routes(routes!(weight))
+        .split_for_parts();
+    let r = router
         .method_not_allowed_fallback(|| async {
-            (
+            err(
                 StatusCode::METHOD_NOT_ALLOWED,
-                Json(serde_json::json!({"error": "method not allowed on this path"})),
+                "method not allowed on this path",
             )
         })
-        .fallback(|| async {
-            (
-                StatusCode::NOT_FOUND,
-                Json(serde_json::json!({"error": "no such admin endpoint"})),
-            )
-        })
+        .fallback(|| async { err(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .with_state(state);
-    match registry {
-        Some(reg) => r.nest("/api/v1/ai_analysis", crate::registry::api::routes(reg)),
-        None => r,
-    }
+    let (r, doc) = match registry {
+        Some(reg) => {
+            let (api, api_doc) = crate::registry::api::routes(reg);
+            (
+                r.nest(REGISTRY_PREFIX, api),
+                doc.nest(REGISTRY_PREFIX, api_doc),
+            )
+        }
+        None => (r, doc),
+    };
+    let json = doc
+        .to_json()
+        .expect("the OpenAPI document serializes (it is built from Rust values)");
+    r.layer(Extension(Document(Arc::from(json))))
 }
 
+/// The serialized OpenAPI document, built once with the router.
+#[derive(Clone)]
+struct Document(Arc<str>);
+
+/// `{"status": …}`: `ok` (healthz), `ready` or `starting` (readyz).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    pub status: &'static str,
+}
+
+/// The process answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "alive", body = Status)))]
+async fn healthz() -> Json<Status> {
+    Json(Status { status: "ok" })
+}
+
+/// The proxy listener is bound and serving.
+#[utoipa::path(get, path = "/readyz", responses(
+    (status = 200, description = "ready", body = Status),
+    (status = 503, description = "starting", body = Status),
+))]
 async fn readyz(State(s): State<AdminState>) -> Response {
     if s.ready.load(Ordering::Relaxed) {
-        Json(serde_json::json!({"status": "ready"})).into_response()
+        Json(Status { status: "ready" }).into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "starting"})),
+            Json(Status { status: "starting" }),
         )
             .into_response()
     }
 }
 
+/// Prometheus metrics (docs/METRICS.md): OpenMetrics when the `Accept`
+/// header asks for it, the classic text format otherwise.
+#[utoipa::path(get, path = "/metrics", responses(
+    (status = 200, description = "metrics in the Prometheus text format (or OpenMetrics, by Accept)",
+     content(
+        (String = "text/plain; version=0.0.4; charset=utf-8"),
+        (String = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+     )),
+    (status = 404, description = "metrics are off (metrics.enabled: false)", body = crate::openapi::ErrorBody),
+))]
 async fn metrics(State(s): State<AdminState>, headers: axum::http::HeaderMap) -> Response {
     use crate::metrics::Format;
     let Some(m) = &s.metrics else {
@@ -103,12 +154,26 @@ async fn metrics(State(s): State<AdminState>, headers: axum::http::HeaderMap) ->
         .into_response()
 }
 
-async fn pools(State(s): State<AdminState>) -> Response {
-    Json(serde_json::json!({ "pools": s.gateway.stats() })).into_response()
+/// `GET /api/v1/pools`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pools {
+    pub pools: Vec<PoolStats>,
+}
+
+/// Pools and instances with live stats.
+#[utoipa::path(get, path = "/api/v1/pools", responses((status = 200, description = "pools", body = Pools)))]
+async fn pools(State(s): State<AdminState>) -> Json<Pools> {
+    Json(Pools {
+        pools: s.gateway.stats(),
+    })
 }
 
 fn err(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({"error": msg.into()}))).into_response()
+    let body = ErrorBody {
+        ok: None,
+        error: msg.into(),
+    };
+    (status, Json(body)).into_response()
 }
 
 fn authorized(s: &AdminState, headers: &axum::http::HeaderMap) -> bool {
@@ -129,23 +194,61 @@ fn resolve(s: &AdminState, id: &str) -> Option<String> {
         .cloned()
 }
 
-async fn instances(State(s): State<AdminState>) -> Response {
+/// `GET /api/v1/instances`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Instances {
+    pub instances: Vec<InstanceRow>,
+    pub total: usize,
+}
+
+/// One instance, once, with the pools it is a member of.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceRow {
+    pub instance_id: String,
+    pub pools: Vec<String>,
+    pub stats: InstanceStats,
+}
+
+/// Every instance once.
+#[utoipa::path(get, path = "/api/v1/instances", responses((status = 200, description = "instances", body = Instances)))]
+async fn instances(State(s): State<AdminState>) -> Json<Instances> {
     let snap = s.gateway.snapshot();
     let now = s.gateway.clock.now_ms();
-    let rows: Vec<serde_json::Value> = snap
+    let rows: Vec<InstanceRow> = snap
         .instances
         .iter()
-        .map(|(ep, inst)| {
-            let pools: Vec<&str> = snap
+        .map(|(ep, inst)| InstanceRow {
+            instance_id: crate::registry::instance_id(ep),
+            pools: snap
                 .pools
                 .iter()
                 .filter(|p| p.members.iter().any(|m| Arc::ptr_eq(&m.inst, inst)))
-                .map(|p| p.cfg.name.as_str())
-                .collect();
-            serde_json::json!({"instance_id": crate::registry::instance_id(ep), "pools": pools, "stats": inst.stats(now)})
+                .map(|p| p.cfg.name.clone())
+                .collect(),
+            stats: inst.stats(now),
         })
         .collect();
-    Json(serde_json::json!({"instances": rows, "total": rows.len()})).into_response()
+    Json(Instances {
+        total: rows.len(),
+        instances: rows,
+    })
+}
+
+/// An operator override, as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverrideAnswer {
+    pub ok: bool,
+    pub endpoint: String,
+    /// The weight in force instead of the configured one (null: configured).
+    pub weight: Option<u32>,
+    pub drained: bool,
+}
+
+/// `PUT …/weight`: a weight from 1 to 1000000, or null for the configured one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WeightBody {
+    #[schema(required = true, minimum = 1, maximum = 1_000_000)]
+    pub weight: Option<u32>,
 }
 
 /// Changes the override of the instance `id` and stores it.
@@ -181,10 +284,25 @@ fn change(
         .weight
         .map_or_else(|| "configured".to_string(), |w| w.to_string());
     tracing::info!(endpoint = ?ep, %weight, drained = o.drained, "operator override");
-    Json(serde_json::json!({"ok": true, "endpoint": ep, "weight": o.weight, "drained": o.drained}))
-        .into_response()
+    Json(OverrideAnswer {
+        ok: true,
+        endpoint: ep,
+        weight: o.weight,
+        drained: o.drained,
+    })
+    .into_response()
 }
 
+/// No new requests to this instance.
+#[utoipa::path(post, path = "/api/v1/instances/{id}/drain",
+    params(("id" = String, Path, description = "instance_id or endpoint URL (percent-encoded)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "done", body = OverrideAnswer),
+        (status = 401, description = "missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "no such instance", body = ErrorBody),
+        (status = 500, description = "the store failed", body = ErrorBody),
+    ))]
 async fn drain(
     State(s): State<AdminState>,
     Path(id): Path<String>,
@@ -193,6 +311,16 @@ async fn drain(
     change(&s, &headers, &id, |o| o.drained = true)
 }
 
+/// Undo drain.
+#[utoipa::path(post, path = "/api/v1/instances/{id}/enable",
+    params(("id" = String, Path, description = "instance_id or endpoint URL (percent-encoded)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "done", body = OverrideAnswer),
+        (status = 401, description = "missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "no such instance", body = ErrorBody),
+        (status = 500, description = "the store failed", body = ErrorBody),
+    ))]
 async fn enable(
     State(s): State<AdminState>,
     Path(id): Path<String>,
@@ -201,6 +329,19 @@ async fn enable(
     change(&s, &headers, &id, |o| o.drained = false)
 }
 
+/// Override the weight (null = configured).
+#[utoipa::path(put, path = "/api/v1/instances/{id}/weight",
+    params(("id" = String, Path, description = "instance_id or endpoint URL (percent-encoded)")),
+    security(("bearer" = [])),
+    request_body = WeightBody,
+    responses(
+        (status = 200, description = "done", body = OverrideAnswer),
+        (status = 400, description = "not {\"weight\": N | null}", body = ErrorBody),
+        (status = 401, description = "missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "no such instance", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 500, description = "the store failed", body = ErrorBody),
+    ))]
 async fn weight(
     State(s): State<AdminState>,
     Path(id): Path<String>,
@@ -238,14 +379,14 @@ async fn weight(
     change(&s, &headers, &id, |o| o.weight = w)
 }
 
-/// The OpenAPI 3 description of this API (kept in `openapi.json`; the test
-/// suite runs schemathesis against the live API with it).
-pub const OPENAPI: &str = include_str!("openapi.json");
-
-async fn openapi() -> Response {
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", responses(
+    (status = 200, description = "OpenAPI 3.1", body = serde_json::Value),
+))]
+async fn openapi(Extension(doc): Extension<Document>) -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
+        doc.0.to_string(),
     )
         .into_response()
 }

@@ -12,10 +12,13 @@
 //!   request path reads.
 //! * [`admin`] — the admin listener (liveness, readiness, live stats,
 //!   operator overrides).
+//! * [`openapi`] — the frame of the admin API's OpenAPI document, which
+//!   the handlers' `#[utoipa::path]` and types fill in.
 
 pub mod admin;
 pub mod health;
 pub mod metrics;
+pub mod openapi;
 pub mod persist;
 pub mod publish;
 pub mod registry;

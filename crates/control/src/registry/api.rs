@@ -32,16 +32,23 @@
 //! (429) and not a storage failure (507). Replacing a registration (same
 //! endpoint) never counts as a new instance.
 
+use super::answers::{
+    Analysis, BalanceInfo, BalanceInstance, Cleared, ConsoleService, ConsoleTask, HeartbeatAnswer,
+    InferenceStats, Registered, Reset, Service, Services, TaskBalance, Unregistered,
+};
+use super::record::RegisterBody;
 use super::{instance_id, HeartbeatStats, Record, RegisterRequest, Registry, RegistryError};
+use crate::openapi::ErrorBody;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{delete, get, post};
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Largest accepted request body on the registry API.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -62,33 +69,42 @@ struct Baseline {
     at_ms: u64,
 }
 
-pub fn routes(registry: Arc<Registry>) -> Router {
+/// The registry's routes and their part of the OpenAPI document (paths
+/// relative to where `admin::router` nests them).
+pub fn routes(registry: Arc<Registry>) -> (Router, utoipa::openapi::OpenApi) {
     let state = ApiState {
         registry,
         baseline: Arc::default(),
     };
-    Router::new()
-        .route("/register", post(register))
-        .route("/heartbeat/{id}", post(heartbeat))
-        .route("/unregister/{id}", delete(unregister))
-        .route("/clear_all", post(clear_all))
-        .route("/services", get(services))
-        .route("/services/stats/{task_type}", get(services_of))
-        .route("/load_balance/info", get(balance_info))
-        .route("/load_balance/analysis", get(balance_analysis))
-        .route("/inference_stats", get(inference_stats))
-        .route("/inference_stats/reset", post(inference_reset))
+    let (router, doc) = OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(heartbeat))
+        .routes(routes!(unregister))
+        .routes(routes!(clear_all))
+        .routes(routes!(services))
+        .routes(routes!(services_of))
+        .routes(routes!(balance_info))
+        .routes(routes!(balance_analysis))
+        .routes(routes!(inference_stats))
+        .routes(routes!(inference_reset))
+        .split_for_parts();
+    let router = router
         .method_not_allowed_fallback(|| async {
             error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed on this path",
             )
         })
-        .with_state(state)
+        .with_state(state);
+    (router, doc)
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(json!({"ok": false, "error": msg.into()}))).into_response()
+    let body = ErrorBody {
+        ok: Some(false),
+        error: msg.into(),
+    };
+    (status, Json(body)).into_response()
 }
 
 impl IntoResponse for RegistryError {
@@ -191,6 +207,22 @@ fn json_body(body: &Bytes) -> Result<Value, (StatusCode, String)> {
         .map_err(|e| (StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))
 }
 
+/// The `id` of heartbeat and unregister.
+const ID: &str = "instance_id, endpoint URL (percent-encoded) or service_id";
+
+/// Register (or replace, by endpoint) an instance.
+#[utoipa::path(post, path = "/register",
+    security(("bearer" = [])),
+    request_body = RegisterBody,
+    responses(
+        (status = 200, description = "registered (stored, and routed or about to be)", body = Registered),
+        (status = 400, description = "a field is missing or wrong (the message names it), or more than registry.max_task_types task types", body = ErrorBody),
+        (status = 401, description = "missing or wrong registry token", body = ErrorBody),
+        (status = 403, description = "not allowed by the config in force: the endpoint is one of the gateway's own listeners or not in registry.allowed_hosts, or a task type names a pool without registration: true", body = ErrorBody),
+        (status = 409, description = "the registry holds registry.max_instances instances already", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 500, description = "the store failed", body = ErrorBody),
+    ))]
 async fn register(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -204,11 +236,32 @@ async fn register(
         Err((st, m)) => return error(st, m),
     };
     match s.registry.register(RegisterRequest(v)) {
-        Ok(r) => Json(json!({"ok": true, "service_id": r.service_id, "instance_id": instance_id(&r.endpoint)})).into_response(),
+        Ok(r) => Json(Registered {
+            ok: true,
+            instance_id: instance_id(&r.endpoint),
+            service_id: r.service_id,
+        })
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
+/// Heartbeat, optionally with stats.
+///
+/// Stats that cannot be read are reported back in `warning` and ignored;
+/// liveness is refreshed all the same.
+#[utoipa::path(post, path = "/heartbeat/{id}",
+    params(("id" = String, Path, description = ID)),
+    security(("bearer" = [])),
+    request_body(content = Option<HeartbeatStats>, description = "optional stats (an empty body is a bare heartbeat)"),
+    responses(
+        (status = 200, description = "refreshed", body = HeartbeatAnswer),
+        (status = 400, description = "the body could not be read", body = ErrorBody),
+        (status = 401, description = "missing or wrong registry token", body = ErrorBody),
+        (status = 404, description = "no registration matches the id", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 500, description = "the store failed", body = ErrorBody),
+    ))]
 async fn heartbeat(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -236,17 +289,28 @@ async fn heartbeat(
         }
     };
     match s.registry.heartbeat(&id, stats) {
-        Ok(n) => {
-            let mut v = json!({"ok": true, "updated": n});
-            if let Some(w) = warning {
-                v["warning"] = json!(w);
-            }
-            Json(v).into_response()
-        }
+        Ok(n) => Json(HeartbeatAnswer {
+            ok: true,
+            updated: n,
+            warning,
+        })
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
+/// Remove instances.
+///
+/// Needs registry.token or admin.token when either is set.
+#[utoipa::path(delete, path = "/unregister/{id}",
+    params(("id" = String, Path, description = ID)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "removed", body = Unregistered),
+        (status = 401, description = "missing or wrong token", body = ErrorBody),
+        (status = 404, description = "no registration matches the id", body = ErrorBody),
+        (status = 500, description = "the store failed", body = ErrorBody),
+    ))]
 async fn unregister(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -256,23 +320,44 @@ async fn unregister(
         return error(st, m);
     }
     match s.registry.unregister(&id) {
-        Ok(n) => Json(json!({"ok": true, "removed": n})).into_response(),
+        Ok(n) => Json(Unregistered {
+            ok: true,
+            removed: n,
+        })
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
+/// Remove every registration.
+///
+/// Needs admin.token when set (else registry.token when set).
+#[utoipa::path(post, path = "/clear_all",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "cleared", body = Cleared),
+        (status = 401, description = "missing or wrong token", body = ErrorBody),
+        (status = 500, description = "the store failed", body = ErrorBody),
+    ))]
 async fn clear_all(State(s): State<ApiState>, headers: HeaderMap) -> Response {
     if let Err((st, m)) = authorized(&s, &headers, Need::Admin) {
         return error(st, m);
     }
     match s.registry.clear() {
-        Ok(n) => Json(json!({"ok": true, "cleared_count": n})).into_response(),
+        Ok(n) => Json(Cleared {
+            ok: true,
+            cleared_count: n,
+        })
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-/// Live counters of every instance, by endpoint: (requests, failures, healthy, in_flight).
-fn live(s: &ApiState) -> HashMap<String, (u64, u64, bool, u32)> {
+/// Live call counts and health by endpoint: (requests, failures, healthy, in_flight).
+type Live = HashMap<String, (u64, u64, bool, u32)>;
+
+/// Live counters of every instance, by endpoint.
+fn live(s: &ApiState) -> Live {
     let snap = s.registry.gateway.snapshot();
     let now = s.registry.gateway.clock.now_ms();
     snap.instances
@@ -292,55 +377,65 @@ fn live(s: &ApiState) -> HashMap<String, (u64, u64, bool, u32)> {
         .collect()
 }
 
-fn row(r: &Record, live: &HashMap<String, (u64, u64, bool, u32)>, now: u64) -> Value {
+fn row(r: &Record, live: &Live, now: u64) -> Service {
     let (calls, failures, healthy, in_flight) = live.get(&r.endpoint).copied().unwrap_or_default();
-    json!({
-        "service_id": r.service_id,
-        "name": r.name,
-        "endpoint": r.endpoint,
-        "version": r.version,
-        "task_types": r.task_types,
-        "call_count": calls,
-        "last_heartbeat": r.last_heartbeat,
-        "register_at": r.register_at,
-        "instance_id": instance_id(&r.endpoint),
-        "weight": r.weight.unwrap_or(1),
-        "max_concurrent": r.max_concurrent,
-        "priority": r.priority.as_deref().unwrap_or("normal"),
-        "healthy": healthy,
-        "in_flight": in_flight,
-        "failures": failures,
-        "heartbeat_age_s": now.saturating_sub(r.last_heartbeat),
-        "stats": r.stats,
-    })
+    Service {
+        service_id: r.service_id.clone(),
+        name: r.name.clone(),
+        endpoint: r.endpoint.clone(),
+        version: r.version.clone(),
+        task_types: r.task_types.clone(),
+        call_count: calls,
+        last_heartbeat: r.last_heartbeat,
+        register_at: r.register_at,
+        instance_id: instance_id(&r.endpoint),
+        weight: r.weight.unwrap_or(1),
+        max_concurrent: r.max_concurrent,
+        priority: r.priority.clone().unwrap_or_else(|| "normal".into()),
+        healthy,
+        in_flight,
+        failures,
+        heartbeat_age_s: now.saturating_sub(r.last_heartbeat),
+        stats: r.stats.clone(),
+    }
 }
 
-async fn services(State(s): State<ApiState>) -> Response {
+/// Registered instances, one row per endpoint.
+#[utoipa::path(get, path = "/services", responses((status = 200, description = "services", body = Services)))]
+async fn services(State(s): State<ApiState>) -> Json<Services> {
     let live = live(&s);
-    let rows: Vec<Value> = s
+    let rows: Vec<Service> = s
         .registry
         .list()
         .iter()
         .map(|r| row(r, &live, s.registry.unix_now()))
         .collect();
-    Json(json!({"services": rows, "total": rows.len()})).into_response()
+    Json(Services {
+        total: rows.len(),
+        services: rows,
+        task_type: None,
+    })
 }
 
-async fn services_of(State(s): State<ApiState>, Path(task): Path<String>) -> Response {
+/// Registered instances of one task type.
+#[utoipa::path(get, path = "/services/stats/{task_type}",
+    params(("task_type" = String, Path, description = "a task type")),
+    responses((status = 200, description = "services", body = Services)))]
+async fn services_of(State(s): State<ApiState>, Path(task): Path<String>) -> Json<Services> {
     let live = live(&s);
-    let rows: Vec<Value> = s
+    let rows: Vec<Service> = s
         .registry
         .list()
         .iter()
         .filter(|r| r.task_types.contains(&task))
         .map(|r| row(r, &live, s.registry.unix_now()))
         .collect();
-    Json(json!({"services": rows, "total": rows.len(), "task_type": task})).into_response()
+    Json(Services {
+        total: rows.len(),
+        services: rows,
+        task_type: Some(task),
+    })
 }
-
-/// Per task type: instances with weights and call counts, and how even the calls are.
-/// Live call counts and health by endpoint (see [`live`]).
-type Live = HashMap<String, (u64, u64, bool, u32)>;
 
 /// The registrations grouped by task type (one registration under each of
 /// its task types).
@@ -354,29 +449,47 @@ fn by_task(recs: &[Record]) -> BTreeMap<String, Vec<&Record>> {
     by_task
 }
 
-fn balance(recs: &[Record], live: &Live) -> BTreeMap<String, Value> {
+/// Per task type: instances with weights and call counts, and how even the calls are.
+fn balance(recs: &[Record], live: &Live) -> BTreeMap<String, TaskBalance> {
     by_task(recs)
         .into_iter()
         .map(|(task, rs)| {
-            let calls: Vec<f64> = rs.iter().map(|r| live.get(&r.endpoint).map_or(0, |l| l.0) as f64).collect();
+            let calls: Vec<f64> = rs
+                .iter()
+                .map(|r| live.get(&r.endpoint).map_or(0, |l| l.0) as f64)
+                .collect();
             let n = calls.len() as f64;
             let avg = calls.iter().sum::<f64>() / n;
             let variance = calls.iter().map(|c| (c - avg).powi(2)).sum::<f64>() / n;
             let min = calls.iter().copied().fold(f64::INFINITY, f64::min);
             let max = calls.iter().copied().fold(0.0, f64::max);
             // 1 = perfectly even; falls with the coefficient of variation.
-            let quality = if avg > 0.0 { (1.0 - variance.sqrt() / avg).max(0.0) } else { 1.0 };
-            let instances: Vec<Value> = rs
+            let quality = if avg > 0.0 {
+                (1.0 - variance.sqrt() / avg).max(0.0)
+            } else {
+                1.0
+            };
+            let instances: Vec<BalanceInstance> = rs
                 .iter()
                 .zip(&calls)
-                .map(|(r, c)| json!({"service_id": r.service_id, "endpoint": r.endpoint, "weight": r.weight.unwrap_or(1), "call_count": *c as u64}))
+                .map(|(r, c)| BalanceInstance {
+                    service_id: r.service_id.clone(),
+                    endpoint: r.endpoint.clone(),
+                    weight: r.weight.unwrap_or(1),
+                    call_count: *c as u64,
+                })
                 .collect();
-            let v = json!({
-                "instances": instances, "instance_count": rs.len(),
-                "total_calls": calls.iter().sum::<f64>() as u64,
-                "min_calls": min as u64, "max_calls": max as u64, "avg_calls": avg,
-                "variance": variance, "balance_quality": quality,
-            });
+            let v = TaskBalance {
+                instances,
+                instance_count: rs.len(),
+                total_calls: calls.iter().sum::<f64>() as u64,
+                min_calls: min as u64,
+                max_calls: max as u64,
+                avg_calls: avg,
+                variance,
+                balance_quality: quality,
+                verdict: None,
+            };
             (task, v)
         })
         .collect()
@@ -391,7 +504,7 @@ fn updated_at(s: &ApiState) -> String {
 /// The platform console's view of one task type (its current shape):
 /// services with weight, calls, share of the task type's calls in percent
 /// and mean response time.
-fn console_balance(s: &ApiState, recs: &[Record], live: &Live) -> BTreeMap<String, Value> {
+fn console_balance(s: &ApiState, recs: &[Record], live: &Live) -> BTreeMap<String, ConsoleTask> {
     let snap = s.registry.gateway.snapshot();
     let at = updated_at(s);
     by_task(recs)
@@ -402,7 +515,7 @@ fn console_balance(s: &ApiState, recs: &[Record], live: &Live) -> BTreeMap<Strin
                 .map(|r| live.get(&r.endpoint).map_or(0, |l| l.0))
                 .collect();
             let total: u64 = calls.iter().sum();
-            let services: Vec<Value> = rs
+            let services: Vec<ConsoleService> = rs
                 .iter()
                 .zip(&calls)
                 .map(|(r, &c)| {
@@ -416,54 +529,57 @@ fn console_balance(s: &ApiState, recs: &[Record], live: &Live) -> BTreeMap<Strin
                     } else {
                         0.0
                     };
-                    json!({
-                        "endpoint": r.endpoint, "service_id": r.service_id, "name": r.name,
-                        "avg_response_ms": avg, "weight": r.weight.unwrap_or(1),
-                        "call_count": c, "allocation_ratio": ratio, "has_data": c > 0,
-                    })
+                    ConsoleService {
+                        endpoint: r.endpoint.clone(),
+                        service_id: r.service_id.clone(),
+                        name: r.name.clone(),
+                        avg_response_ms: avg,
+                        weight: r.weight.unwrap_or(1),
+                        call_count: c,
+                        allocation_ratio: ratio,
+                        has_data: c > 0,
+                    }
                 })
                 .collect();
-            let v = json!({
-                "task_type": task,
-                "total_services": rs.len(),
-                "total_weight": rs.iter().map(|r| u64::from(r.weight.unwrap_or(1))).sum::<u64>(),
-                "updated_at": at,
-                "services": services,
-            });
+            let v = ConsoleTask {
+                task_type: task.clone(),
+                total_services: rs.len(),
+                total_weight: rs.iter().map(|r| u64::from(r.weight.unwrap_or(1))).sum(),
+                updated_at: at.clone(),
+                services,
+            };
             (task, v)
         })
         .collect()
 }
 
-async fn balance_info(State(s): State<ApiState>) -> Response {
+/// Per task type: instances, weights, call counts and evenness.
+#[utoipa::path(get, path = "/load_balance/info", responses((status = 200, description = "info", body = BalanceInfo)))]
+async fn balance_info(State(s): State<ApiState>) -> Json<BalanceInfo> {
     let (recs, live) = (s.registry.list(), live(&s));
     let console = console_balance(&s, &recs, &live);
-    let n = console.len();
-    // `task_types`: Fulcrum's own figures; `load_balance` and
-    // `total_task_types`: the platform console's current shape.
-    Json(json!({"task_types": balance(&recs, &live), "load_balance": console, "total_task_types": n}))
-        .into_response()
+    Json(BalanceInfo {
+        task_types: balance(&recs, &live),
+        total_task_types: console.len(),
+        load_balance: console,
+    })
 }
 
-async fn balance_analysis(State(s): State<ApiState>) -> Response {
-    let b = balance(&s.registry.list(), &live(&s));
-    let analysis: BTreeMap<String, Value> = b
-        .into_iter()
-        .map(|(t, v)| {
-            let q = v["balance_quality"].as_f64().unwrap_or(1.0);
-            let verdict = if q >= 0.9 {
-                "good"
-            } else if q >= 0.7 {
-                "fair"
-            } else {
-                "poor"
-            };
-            let mut v = v;
-            v["verdict"] = json!(verdict);
-            (t, v)
-        })
-        .collect();
-    Json(json!({"analysis": analysis})).into_response()
+/// The same with a verdict per task type.
+#[utoipa::path(get, path = "/load_balance/analysis", responses((status = 200, description = "analysis", body = Analysis)))]
+async fn balance_analysis(State(s): State<ApiState>) -> Json<Analysis> {
+    let mut analysis = balance(&s.registry.list(), &live(&s));
+    for v in analysis.values_mut() {
+        let q = v.balance_quality;
+        v.verdict = Some(if q >= 0.9 {
+            "good"
+        } else if q >= 0.7 {
+            "fair"
+        } else {
+            "poor"
+        });
+    }
+    Json(Analysis { analysis })
 }
 
 /// Requests dropped by each pool's queue (full, or timed out), by pool.
@@ -482,7 +598,9 @@ fn dropped(s: &ApiState) -> HashMap<String, u64> {
         .collect()
 }
 
-async fn inference_stats(State(s): State<ApiState>) -> Response {
+/// Totals since the last reset, in Fulcrum's fields and the platform console's.
+#[utoipa::path(get, path = "/inference_stats", responses((status = 200, description = "stats", body = InferenceStats)))]
+async fn inference_stats(State(s): State<ApiState>) -> Json<InferenceStats> {
     let live = live(&s);
     let snap = s.registry.gateway.snapshot();
     let base = s.baseline.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -531,31 +649,46 @@ async fn inference_stats(State(s): State<ApiState>) -> Response {
     let ratio = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
     let secs =
         (s.registry.gateway.clock.now_ms().saturating_sub(base.at_ms) as f64 / 1000.0).max(1e-3);
-    Json(json!({
+    Json(InferenceStats {
         // Fulcrum's own fields.
-        "total_requests": total, "successes": ok, "failures": failed, "success_rate": rate,
+        total_requests: total,
+        successes: ok,
+        failures: failed,
+        success_rate: rate,
         // The platform console's current shape.
-        "total_inferences": total,
-        "success_inferences": ok,
-        "failed_inferences": failed,
-        "avg_inference_ms": if lat_n > 0 { lat_sum / lat_n as f64 } else { 0.0 },
-        "max_inference_ms": lat_max,
-        "active_inferences": active,
-        "max_concurrent_infer": max_concurrent,
-        "queue_size": queue_size,
-        "queue_max_size": queue_max,
-        "queue_utilization": ratio(queue_size, queue_max),
-        "drop_rate": ratio(dropped_total, total + dropped_total),
-        "processed_total": total,
-        "dropped_total": dropped_total,
-        "success_rate_per_sec": ok as f64 / secs,
-        "request_rate_per_sec": (total + dropped_total) as f64 / secs,
-        "response_rate_per_sec": total as f64 / secs,
-        "updated_at": updated_at(&s),
-    }))
-    .into_response()
+        total_inferences: total,
+        success_inferences: ok,
+        failed_inferences: failed,
+        avg_inference_ms: if lat_n > 0 {
+            lat_sum / lat_n as f64
+        } else {
+            0.0
+        },
+        max_inference_ms: lat_max,
+        active_inferences: active,
+        max_concurrent_infer: max_concurrent,
+        queue_size,
+        queue_max_size: queue_max,
+        queue_utilization: ratio(queue_size, queue_max),
+        drop_rate: ratio(dropped_total, total + dropped_total),
+        processed_total: total,
+        dropped_total,
+        success_rate_per_sec: ok as f64 / secs,
+        request_rate_per_sec: (total + dropped_total) as f64 / secs,
+        response_rate_per_sec: total as f64 / secs,
+        updated_at: updated_at(&s),
+    })
 }
 
+/// Start the totals over.
+///
+/// Needs admin.token when set (else registry.token when set).
+#[utoipa::path(post, path = "/inference_stats/reset",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "reset", body = Reset),
+        (status = 401, description = "missing or wrong token", body = ErrorBody),
+    ))]
 async fn inference_reset(State(s): State<ApiState>, headers: HeaderMap) -> Response {
     if let Err((st, m)) = authorized(&s, &headers, Need::Admin) {
         return error(st, m);
@@ -569,7 +702,11 @@ async fn inference_reset(State(s): State<ApiState>, headers: HeaderMap) -> Respo
         dropped: dropped(&s),
         at_ms: s.registry.gateway.clock.now_ms(),
     };
-    Json(json!({"ok": true, "message": "inference statistics reset"})).into_response()
+    Json(Reset {
+        ok: true,
+        message: "inference statistics reset".into(),
+    })
+    .into_response()
 }
 
 #[cfg(test)]

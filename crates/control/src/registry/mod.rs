@@ -24,6 +24,7 @@
 //! a `kill -9`. Time is the gateway's injected clock, so expiry follows
 //! tokio's paused time in tests.
 
+pub mod answers;
 pub mod api;
 mod error;
 mod members;

@@ -3,18 +3,24 @@
 //! The body is the platform's `{service_id, name, task_types[], endpoint,
 //! version}` plus Fulcrum's optional `weight`, `max_concurrent`, `priority`
 //! and `health_path`. It is checked field by field so each rejection names
-//! the field and what was wrong with it.
+//! the field and what was wrong with it. [`RegisterBody`] describes the
+//! same rules for the OpenAPI document, from the same constants; a test
+//! below holds the two together.
 
 use super::error::RegistryError;
+use fulcrum_config::defaults::{MAX_ENDPOINT_LEN, MAX_WEIGHT};
 use fulcrum_config::parse_endpoint;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+use utoipa::ToSchema;
 
-/// Longest accepted string field (service_id, name, version, task type).
+/// Longest accepted string field (service_id, name, version, task type,
+/// health_path), in characters.
 const MAX_FIELD: usize = 256;
 
 /// What a service reported in its last heartbeat (all optional).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HeartbeatStats {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_requests: Option<u64>,
@@ -108,9 +114,9 @@ impl RegisterRequest {
                 Some(Value::String(s)) if required && s.trim().is_empty() => {
                     Err(invalid(&format!("`{k}` must not be empty")))
                 }
-                Some(Value::String(s)) if s.len() > MAX_FIELD && k != "endpoint" => Err(invalid(
-                    &format!("`{k}` is longer than {MAX_FIELD} characters"),
-                )),
+                Some(Value::String(s)) if s.chars().count() > MAX_FIELD && k != "endpoint" => Err(
+                    invalid(&format!("`{k}` is longer than {MAX_FIELD} characters")),
+                ),
                 Some(Value::String(s)) => Ok(s.trim().to_string()),
                 Some(_) => Err(invalid(&format!("`{k}` must be a string"))),
             }
@@ -120,12 +126,11 @@ impl RegisterRequest {
                 None | Some(Value::Null) => Ok(None),
                 Some(v) => v
                     .as_u64()
-                    .filter(|n| (1..=u64::from(fulcrum_config::load::MAX_WEIGHT)).contains(n))
+                    .filter(|n| (1..=u64::from(MAX_WEIGHT)).contains(n))
                     .map(|n| Some(n as u32))
                     .ok_or_else(|| {
                         invalid(&format!(
-                            "`{k}` must be a whole number from 1 to {}",
-                            fulcrum_config::load::MAX_WEIGHT
+                            "`{k}` must be a whole number from 1 to {MAX_WEIGHT}"
                         ))
                     }),
             }
@@ -142,7 +147,9 @@ impl RegisterRequest {
                 .iter()
                 .map(|t| match t {
                     Value::String(s)
-                        if !s.trim().is_empty() && s.len() <= MAX_FIELD && !s.contains('/') =>
+                        if !s.trim().is_empty()
+                            && s.chars().count() <= MAX_FIELD
+                            && !s.contains('/') =>
                     {
                         Ok(s.trim().to_string())
                     }
@@ -188,6 +195,136 @@ impl RegisterRequest {
             seen_ms: 0,
         })
     }
+}
+
+// The `register` body as the OpenAPI document describes it: what
+// `RegisterRequest::into_record` accepts, bound for bound. Never built; the
+// validation above reads the JSON itself so that each error names its
+// field.
+//
+// Where a rule cannot be said in JSON Schema, the schema is the stricter
+// side (every body it allows is accepted): the endpoint pattern admits
+// `http(s)://` with a host name or an IPv4 address, a port from 1 to 65535
+// and a plain path, while the validation also takes IPv6 literals and any
+// path `http::Uri` takes. What depends on the config in force
+// (`registry.max_task_types`, `allowed_hosts`, pools closed to
+// registration, the gateway's own listeners) is in the descriptions and
+// answered with 400 or 403.
+/// A registration. Strings are trimmed before they are checked and stored;
+/// unknown fields are ignored.
+#[derive(ToSchema)]
+#[schema(example = json!({"service_id": "yolo11x", "name": "YOLO", "task_types": ["detect"],
+    "endpoint": "http://10.0.0.5:7901/infer", "version": "1.0"}))]
+#[allow(dead_code)] // a schema only
+pub struct RegisterBody {
+    #[schema(schema_with = required_text)]
+    service_id: String,
+    #[schema(schema_with = optional_text)]
+    name: Option<String>,
+    #[schema(schema_with = task_types)]
+    task_types: Vec<String>,
+    #[schema(schema_with = endpoint)]
+    endpoint: String,
+    #[schema(schema_with = optional_text)]
+    version: Option<String>,
+    #[schema(schema_with = bounded)]
+    weight: Option<u32>,
+    #[schema(schema_with = bounded)]
+    max_concurrent: Option<u32>,
+    #[schema(schema_with = priority)]
+    priority: Option<String>,
+    #[schema(schema_with = health_path)]
+    health_path: Option<String>,
+}
+
+/// Has a character that is not white space (anywhere: patterns are not anchored).
+const NOT_BLANK: &str = r"\S";
+
+fn text(types: &[Type]) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter(types.iter().cloned()))
+        .max_length(Some(MAX_FIELD))
+}
+
+fn required_text() -> utoipa::openapi::Object {
+    text(&[Type::String])
+        .description(Some("Not empty, nor only white space."))
+        .min_length(Some(1))
+        .pattern(Some(NOT_BLANK))
+        .build()
+}
+
+fn optional_text() -> utoipa::openapi::Object {
+    text(&[Type::String, Type::Null]).build()
+}
+
+fn task_types() -> utoipa::openapi::Array {
+    let item = text(&[Type::String])
+        .min_length(Some(1))
+        .pattern(Some(r"^[^/]*\S[^/]*$"));
+    ArrayBuilder::new()
+        .description(Some(
+            "Task types (pool names): at least one, at most registry.max_task_types \
+             (16 by default; 400 beyond). Duplicates are dropped.",
+        ))
+        .items(item)
+        .min_items(Some(1))
+        .build()
+}
+
+/// An `http(s)://` URL `parse_endpoint` accepts (see [`RegisterBody`]).
+const ENDPOINT: &str = concat!(
+    r"^https?://",
+    // an IPv4 address, or a host name whose last label starts with a letter
+    // (a host of digits and dots must be a valid IPv4 address)
+    r"(((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    r"|([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)",
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?",
+    r"(/[A-Za-z0-9._~-]*)*$",
+);
+
+fn endpoint() -> utoipa::openapi::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "http:// or https:// URL without credentials, query or fragment. \
+             403 when it is one of the gateway's own listeners or outside registry.allowed_hosts.",
+        ))
+        .max_length(Some(MAX_ENDPOINT_LEN))
+        .pattern(Some(ENDPOINT))
+        .build()
+}
+
+fn bounded() -> utoipa::openapi::Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .description(Some(
+            "A whole number from 1 to 1000000 (weight: 1 when absent; \
+             max_concurrent: unbounded when absent).",
+        ))
+        .minimum(Some(1))
+        .maximum(Some(MAX_WEIGHT))
+        .build()
+}
+
+fn priority() -> utoipa::openapi::Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some("The instance's tier; normal when absent."))
+        .enum_values(Some(
+            fulcrum_policy::Priority::NAMES
+                .iter()
+                .map(|n| Value::from(*n))
+                .chain([Value::Null]),
+        ))
+        .build()
+}
+
+fn health_path() -> utoipa::openapi::Object {
+    text(&[Type::String, Type::Null])
+        .description(Some("Path of the instance's health check, from `/`."))
+        .pattern(Some(r"^\s*/"))
+        .build()
 }
 
 #[cfg(test)]
@@ -281,6 +418,79 @@ mod tests {
             let e = reg(body.clone()).unwrap_err().to_string();
             assert!(e.contains(want), "{body}: {e}");
         }
+    }
+
+    #[test]
+    fn the_register_schema_states_the_bounds_the_validation_uses() {
+        let schema =
+            serde_json::to_value(<RegisterBody as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(
+            schema["required"],
+            json!(["service_id", "task_types", "endpoint"])
+        );
+        let p = &schema["properties"];
+        for k in ["service_id", "name", "version", "health_path"] {
+            assert_eq!(p[k]["maxLength"], MAX_FIELD, "{k}");
+        }
+        assert_eq!(p["task_types"]["items"]["maxLength"], MAX_FIELD);
+        assert_eq!(p["task_types"]["minItems"], 1);
+        assert_eq!(p["endpoint"]["maxLength"], MAX_ENDPOINT_LEN);
+        for k in ["weight", "max_concurrent"] {
+            assert_eq!(p[k]["minimum"], 1, "{k}");
+            assert_eq!(p[k]["maximum"], MAX_WEIGHT, "{k}");
+        }
+        let names: Vec<&str> = fulcrum_policy::Priority::NAMES.to_vec();
+        for n in names {
+            assert!(p["priority"]["enum"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(n)));
+        }
+    }
+
+    #[test]
+    fn bodies_at_the_schemas_bounds_are_accepted_and_past_them_refused() {
+        let with = |k: &str, v: Value| {
+            let mut b = json!({"service_id":"s","task_types":["t"],"endpoint":"http://h:1/infer"});
+            b[k] = v;
+            reg(b)
+        };
+        // Lengths are in characters, as the schema's maxLength counts them.
+        let long = "统".repeat(MAX_FIELD);
+        for k in ["service_id", "name", "version"] {
+            assert!(with(k, json!(long)).is_ok(), "{k}");
+            assert!(with(k, json!(format!("{long}x"))).is_err(), "{k}");
+        }
+        assert!(with("task_types", json!([long])).is_ok());
+        assert!(with("task_types", json!([format!("{long}x")])).is_err());
+        assert!(with("task_types", json!(["a/b"])).is_err());
+        assert!(with("task_types", json!([" \t"])).is_err());
+        assert!(with("service_id", json!(" ")).is_err());
+        for k in ["weight", "max_concurrent"] {
+            assert!(with(k, json!(1)).is_ok(), "{k}");
+            assert!(with(k, json!(MAX_WEIGHT)).is_ok(), "{k}");
+            assert!(with(k, Value::Null).is_ok(), "{k}");
+            assert!(with(k, json!(0)).is_err(), "{k}");
+            assert!(with(k, json!(MAX_WEIGHT + 1)).is_err(), "{k}");
+        }
+        for (k, v) in [
+            ("priority", Value::Null),
+            ("priority", json!("backup")),
+            ("health_path", json!(" /health")),
+            ("health_path", Value::Null),
+            ("name", Value::Null),
+            ("endpoint", json!("https://a-b.example:65535/v1/infer")),
+            ("endpoint", json!("http://10.0.0.5:7901")),
+        ] {
+            assert!(with(k, v.clone()).is_ok(), "{k}: {v}");
+        }
+        assert!(with("health_path", json!("health")).is_err());
+        assert!(with("endpoint", json!("http://h:65536/x")).is_err());
+        assert!(with(
+            "endpoint",
+            json!(format!("http://h/{}", "x".repeat(MAX_ENDPOINT_LEN)))
+        )
+        .is_err());
     }
 
     #[test]

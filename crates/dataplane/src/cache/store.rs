@@ -65,7 +65,7 @@ impl Entry {
 }
 
 /// Counters and size of one pool's cache, for the stats.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CacheStats {
     pub hits: u64,
     pub misses: u64,

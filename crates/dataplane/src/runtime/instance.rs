@@ -342,7 +342,7 @@ pub struct Probed {
 }
 
 /// A point-in-time copy of an instance's counters, for the admin plane.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct InstanceStats {
     pub endpoint: String,
     pub healthy: bool,

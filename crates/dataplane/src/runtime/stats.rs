@@ -67,7 +67,7 @@ pub fn pools(snap: &Snapshot, now: u64) -> Vec<PoolStats> {
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PoolStats {
     pub name: String,
     pub algorithm: &'static str,
@@ -78,7 +78,7 @@ pub struct PoolStats {
     pub cache: Option<CacheStats>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MemberStats {
     /// Configured weight.
     pub weight: u32,
@@ -93,7 +93,16 @@ pub struct MemberStats {
     /// time to response head and `share` of the pool's tries in it.
     pub window: WindowStats,
     pub max_concurrent: Option<u32>,
+    #[schema(schema_with = priority_schema)]
     pub priority: &'static str,
     #[serde(flatten)]
     pub stats: InstanceStats,
+}
+
+/// `priority` is one of the tier names.
+fn priority_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(fulcrum_policy::Priority::NAMES.iter().copied()))
+        .build()
 }

@@ -263,7 +263,7 @@ fn quantile_ms(buckets: &[u64; BUCKETS], q: f64) -> Option<f64> {
 }
 
 /// An instance's recent window, as `/api/v1/pools` shows it (`window`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct WindowStats {
     /// The window's length (`stats.window`): these numbers cover between
     /// 11/12 of it and all of it, less just after start-up.

@@ -73,7 +73,7 @@ async fn the_openapi_document_describes_every_admin_call() {
     assert_eq!(r.status, 200);
     assert_eq!(r.headers["content-type"], "application/json");
     let doc = r.json();
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     for p in [
         "/healthz",
