@@ -40,6 +40,27 @@ pub struct Config {
     pub own_addrs: Vec<SocketAddr>,
     /// The gateway's own log (`log:`); a start-up setting.
     pub log: LogSettings,
+    /// One line per request (`access_log:`); a start-up setting.
+    pub access_log: AccessLog,
+}
+
+/// `access_log:` — one line per request, nginx's `access_log`
+/// (docs/ACCESS_LOG.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLog {
+    pub target: AccessLogTarget,
+    /// `text` (nginx's combined format and more) or `json`.
+    pub format: LogFormat,
+    /// Lines that may wait for the writer; beyond, lines are dropped.
+    pub buffer: u32,
+}
+
+/// `access_log.path`: `stdout` (the default), `off`, or a file (appended to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Off,
+    Stdout,
+    File(PathBuf),
 }
 
 /// `log:` — how the gateway writes its own log.
@@ -68,6 +89,9 @@ impl Config {
         if let Some(t) = &mut self.tls {
             fix(&mut t.cert);
             fix(&mut t.key);
+        }
+        if let AccessLogTarget::File(p) = &mut self.access_log.target {
+            fix(p);
         }
         for pool in self.pools.values_mut() {
             if let Some(ca) = &mut pool.tls.ca {
