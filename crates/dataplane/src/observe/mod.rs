@@ -4,4 +4,6 @@
 
 pub mod record;
 
-pub use record::{Fanout, LogObserver, Observer, Outcome, Pending, Record};
+pub use record::{
+    CacheStatus, Fanout, LogObserver, Observer, Outcome, Pending, Record, UpstreamTimes,
+};

@@ -70,7 +70,7 @@ pub async fn run(
         rec.tried(pool, inst);
         let head = head_timeout(pool, started);
         let last_try = !req.out.replayable() || tried.len() + 1 >= policy.tries as usize;
-        let f = match try_once(clock, pool, inst, &mut req, head, last_try).await {
+        let f = match try_once(clock, pool, inst, &mut req, head, last_try, rec).await {
             Ok(Ok((resp, conn))) => {
                 return Ok(answer(resp, conn, guard, inst, &mut req, pool, rec))
             }
@@ -114,7 +114,8 @@ pub async fn run(
 }
 
 /// One try on `inst`: its answer, a failure in the instance's fault
-/// (`Ok(Err(_))`), or an error that ends the request (`Err(_)`).
+/// (`Ok(Err(_))`), or an error that ends the request (`Err(_)`). Its
+/// timings go to the record.
 async fn try_once(
     clock: &Clock,
     pool: &PoolRuntime,
@@ -122,6 +123,7 @@ async fn try_once(
     req: &mut Request,
     head: Duration,
     last_try: bool,
+    rec: &mut Pending,
 ) -> Result<Result<Answer, Failed>, ProxyError> {
     let limits = Deadlines {
         connect: pool.cfg.timeouts.connect,
@@ -129,6 +131,7 @@ async fn try_once(
     };
     let outgoing = req.out.build(inst, last_try)?;
     let sent_at = clock.instant();
+    rec.sent(sent_at);
     let res = match req.upgrade.is_some() {
         true => upstream::send_upgrade(&inst.origin, outgoing, limits).await,
         false => upstream::send(&inst.origin, outgoing, limits).await,
@@ -137,6 +140,7 @@ async fn try_once(
         Ok((resp, conn)) => {
             let status = resp.status();
             let took = sent_at.elapsed();
+            rec.answered(conn.connect_time(), took);
             feedback::answered(pool, inst, status, resp.headers(), took, clock.now_ms());
             let upgraded = status == StatusCode::SWITCHING_PROTOCOLS && req.upgrade.is_some();
             if status == StatusCode::SWITCHING_PROTOCOLS && !upgraded {
@@ -208,7 +212,8 @@ fn answer(
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client) = req.upgrade.take() {
             rec.head(resp.status(), None);
-            return tunnel::open(resp, client, guard, inst.clone(), pool.cfg.timeouts.idle);
+            let (idle, record) = (pool.cfg.timeouts.idle, rec.hand_over());
+            return tunnel::open(resp, client, guard, inst.clone(), idle, record);
         }
     }
     respond(resp, conn, Some(guard), pool, rec)
