@@ -247,7 +247,13 @@ impl<B> Counted<B> {
     /// `inner`, counted into the returned counter.
     pub fn new(inner: B) -> (Self, Arc<AtomicU64>) {
         let n = Arc::new(AtomicU64::new(0));
-        (Self { inner, n: n.clone() }, n)
+        (
+            Self {
+                inner,
+                n: n.clone(),
+            },
+            n,
+        )
     }
 }
 
@@ -265,7 +271,11 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
         let r = ready!(this.inner.poll_frame(cx));
-        if let Some(d) = r.as_ref().and_then(|r| r.as_ref().ok()).and_then(Frame::data_ref) {
+        if let Some(d) = r
+            .as_ref()
+            .and_then(|r| r.as_ref().ok())
+            .and_then(Frame::data_ref)
+        {
             this.n.fetch_add(d.len() as u64, Relaxed);
         }
         Poll::Ready(r.map(|r| r.map_err(Into::into)))

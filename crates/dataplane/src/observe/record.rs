@@ -151,7 +151,13 @@ impl Pending {
 
     /// Who asked and how: the caller's address, the protocol, the request
     /// id and the headers the access log shows (cheap refcounted clones).
-    pub fn caller(&mut self, client: SocketAddr, version: Version, rid: &HeaderValue, h: &HeaderMap) {
+    pub fn caller(
+        &mut self,
+        client: SocketAddr,
+        version: Version,
+        rid: &HeaderValue,
+        h: &HeaderMap,
+    ) {
         let r = &mut self.record;
         r.client = Some(client);
         r.version = version;
