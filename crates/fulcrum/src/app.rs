@@ -8,6 +8,7 @@ use fulcrum_control::persist::{Embedded, Persist};
 use fulcrum_control::publish::{ConfigFile, Overrides, Publisher};
 use fulcrum_control::registry::Registry;
 use fulcrum_dataplane::http::body::Deadline;
+use fulcrum_dataplane::observe::{self, AccessLog, Observer};
 use fulcrum_dataplane::server::{self, ListenerOptions};
 use fulcrum_dataplane::Gateway;
 use hyper_util::service::TowerToHyperService;
@@ -26,6 +27,11 @@ pub struct Running {
     pub gateway: Arc<Gateway>,
     /// The service registry, when `registry.enabled`.
     pub registry: Option<Arc<Registry>>,
+    /// The access log, unless `access_log.path: off` (its `dropped()` is
+    /// `fulcrum_access_log_dropped_total`).
+    pub access_log: Option<Arc<AccessLog>>,
+    /// The `access_log:` settings in force (a start-up setting).
+    access_log_cfg: fulcrum_config::AccessLog,
     /// The config file as the publisher's first source (reloads replace it).
     file: Arc<ConfigFile>,
     publisher: Arc<Publisher>,
@@ -87,6 +93,19 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
     // overrides), and one publication of them all.
     let gateway = Gateway::new(config.clone());
     gateway.set_listener_tls(listener_tls);
+    let access_log = AccessLog::start(&config.access_log, gateway.clock).with_context(|| {
+        format!(
+            "cannot open the access log ({:?})",
+            config.access_log.target
+        )
+    })?;
+    let mut observers: Vec<Arc<dyn Observer>> = Vec::new();
+    if let Some(a) = &access_log {
+        observers.push(a.clone());
+    }
+    if !observers.is_empty() {
+        gateway.set_observer(Arc::new(observe::Fanout(observers)));
+    }
     let health = HealthChecker::start(&gateway);
     let admin_token = config.admin.token.clone();
     let publisher = Publisher::new(gateway.clone(), health);
@@ -187,6 +206,8 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
         admin_addr,
         gateway,
         registry,
+        access_log,
+        access_log_cfg: config.access_log,
         file,
         publisher,
         stop,
@@ -204,7 +225,10 @@ impl Running {
     /// A config whose TLS files cannot be used is refused whole, and the
     /// running one stays.
     pub fn reload(&self, mut config: Config) -> anyhow::Result<Vec<&'static str>> {
-        let fixed = ListenerOptions::fixed_changes(&self.gateway.snapshot().config, &config);
+        let mut fixed = ListenerOptions::fixed_changes(&self.gateway.snapshot().config, &config);
+        if config.access_log != self.access_log_cfg {
+            fixed.push("access_log");
+        }
         // The listeners stay those bound at start-up.
         config.own_addrs = vec![self.proxy_addr, self.admin_addr];
         let listener_tls = tls_settings(&config)?;
@@ -220,6 +244,14 @@ impl Running {
         }
         self.publisher.publish();
         Ok(fixed)
+    }
+
+    /// Opens the access log's file again at its path (`SIGUSR1`, after
+    /// logrotate moved it).
+    pub fn reopen_access_log(&self) {
+        if let Some(a) = &self.access_log {
+            a.reopen();
+        }
     }
 
     /// Stops accepting, lets in-flight requests finish within the grace
