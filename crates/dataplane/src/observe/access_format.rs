@@ -221,7 +221,7 @@ fn opt_text(out: &mut Vec<u8>, v: Option<&[u8]>) {
 /// and bytes beyond ASCII as `\xHH` (and a space, in a `key=value` field).
 pub fn escape_text(out: &mut Vec<u8>, v: &[u8], space: bool) {
     for &b in v {
-        if b == b'"' || b == b'\\' || b < 0x20 || b >= 0x7f || (space && b == b' ') {
+        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) || (space && b == b' ') {
             let _ = write!(out, "\\x{b:02X}");
         } else {
             out.push(b);

@@ -480,3 +480,43 @@ async fn sigusr1_reopens_the_access_log_at_its_path_after_a_rename() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_shows_the_cache_status_and_the_bytes_of_a_hit() {
+    let a = mock("a").await;
+    let dir = scratch_dir();
+    let file = std::path::Path::new(&dir).join("access.log");
+    let gw = gateway(&format!(
+        "access_log: {{ path: \"{}\" }}\npools:\n  tts: {{ cache: {{ ttl: 1h, max_size: 1MiB, methods: [POST] }}, instances: [ {{ endpoint: \"{}\" }} ] }}\nroutes: [ {{ path_prefix: /tts, pool: tts }} ]\n",
+        file.display(),
+        a.url()
+    ))
+    .await;
+    let (c, url) = (client(), format!("http://{}/tts", gw.proxy_addr));
+    let miss = post(&c, &url, b"say hi").await;
+    assert_eq!(miss.headers["x-cache"], "MISS");
+    let hit = post(&c, &url, b"say hi").await;
+    assert_eq!(hit.headers["x-cache"], "HIT");
+    // GET is not among the pool's cached methods.
+    let bypass = get(&c, &url).await;
+    assert_eq!(bypass.status, 200);
+    let got = lines(&gw, &file, 3, false).await;
+    let of = |r: &Resp| {
+        got.iter()
+            .find(|l| l.rid == rid(&r.headers))
+            .unwrap()
+            .clone()
+    };
+    let (m, h, b) = (of(&miss), of(&hit), of(&bypass));
+    assert_eq!(
+        (m.cache.as_deref(), m.tries, m.bytes_in),
+        (Some("MISS"), 1, 6)
+    );
+    assert_eq!(
+        (h.cache.as_deref(), h.tries, h.bytes_in),
+        (Some("HIT"), 0, 6)
+    );
+    assert_eq!(h.bytes_out, hit.body.len() as u64);
+    assert_eq!((h.uct, h.uht, h.urt, h.instance), (None, None, None, None));
+    assert_eq!(b.cache.as_deref(), Some("BYPASS"));
+}
