@@ -28,29 +28,31 @@ pub const CLIENT_CLOSED: u16 = 499;
 /// `CLIENT - - [TIME] "METHOD PATH PROTOCOL" STATUS BYTES_OUT "REFERER"
 /// "USER_AGENT" rt= uct= uht= urt= pool= instance= tries= cache= blame=
 /// in= outcome= rid=`
+///
+/// Written piece by piece without `core::fmt` (a few hundred
+/// nanoseconds less per line: the writer's CPU counts too).
 pub fn text(out: &mut Vec<u8>, r: &Record, unix_ms: u64) {
-    match r.client {
-        Some(a) => {
-            let _ = write!(out, "{}", a.ip());
-        }
-        None => out.push(b'-'),
-    }
+    client(out, r);
     out.extend_from_slice(b" - - [");
     let t = Civil::from_unix_ms(unix_ms);
-    let _ = write!(
-        out,
-        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000] \"",
-        t.day,
-        MONTHS[t.month as usize - 1],
-        t.year,
-        t.hour,
-        t.min,
-        t.sec
-    );
+    two(out, t.day);
+    out.push(b'/');
+    out.extend_from_slice(MONTHS[t.month as usize - 1].as_bytes());
+    out.push(b'/');
+    num(out, t.year.max(0) as u64);
+    out.push(b':');
+    clock_time(out, &t, b':');
+    out.extend_from_slice(b" +0000] \"");
     escape_text(out, r.method.as_str().as_bytes(), false);
     out.push(b' ');
     escape_text(out, target(r).as_bytes(), false);
-    let _ = write!(out, " {:?}\" {} {} \"", r.version, status(r), r.bytes_out);
+    out.push(b' ');
+    out.extend_from_slice(protocol(r.version).as_bytes());
+    out.extend_from_slice(b"\" ");
+    num(out, u64::from(status(r)));
+    out.push(b' ');
+    num(out, r.bytes_out);
+    out.extend_from_slice(b" \"");
     header_text(out, r.referer.as_ref());
     out.extend_from_slice(b"\" \"");
     header_text(out, r.user_agent.as_ref());
@@ -66,15 +68,17 @@ pub fn text(out: &mut Vec<u8>, r: &Record, unix_ms: u64) {
     opt_text(out, r.pool.as_ref().map(|p| p.cfg.name.as_bytes()));
     out.extend_from_slice(b" instance=");
     opt_text(out, r.instance.as_ref().map(|i| i.endpoint.url.as_bytes()));
-    let _ = write!(
-        out,
-        " tries={} cache={} blame={} in={} outcome={} rid=",
-        r.tries,
-        cache(r.cache).unwrap_or("-"),
-        blame(r.blame).unwrap_or("-"),
-        r.bytes_in,
-        outcome(r.outcome),
-    );
+    out.extend_from_slice(b" tries=");
+    num(out, u64::from(r.tries));
+    out.extend_from_slice(b" cache=");
+    out.extend_from_slice(cache(r.cache).unwrap_or("-").as_bytes());
+    out.extend_from_slice(b" blame=");
+    out.extend_from_slice(blame(r.blame).unwrap_or("-").as_bytes());
+    out.extend_from_slice(b" in=");
+    num(out, r.bytes_in);
+    out.extend_from_slice(b" outcome=");
+    out.extend_from_slice(outcome(r.outcome).as_bytes());
+    out.extend_from_slice(b" rid=");
     opt_text(out, r.request_id.as_ref().map(|v| v.as_bytes()));
     out.push(b'\n');
 }
@@ -82,45 +86,47 @@ pub fn text(out: &mut Vec<u8>, r: &Record, unix_ms: u64) {
 /// Appends `r` as one `json` object on a line of its own to `out`.
 pub fn json(out: &mut Vec<u8>, r: &Record, unix_ms: u64) {
     let t = Civil::from_unix_ms(unix_ms);
-    let _ = write!(
-        out,
-        "{{\"time\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z\",\"client\":",
-        t.year,
-        t.month,
-        t.day,
-        t.hour,
-        t.min,
-        t.sec,
-        unix_ms % 1000
-    );
-    match r.client {
-        Some(a) => {
-            let _ = write!(out, "\"{}\"", a.ip());
-        }
-        None => out.extend_from_slice(b"null"),
+    out.extend_from_slice(b"{\"time\":\"");
+    num(out, t.year.max(0) as u64);
+    out.push(b'-');
+    two(out, t.month);
+    out.push(b'-');
+    two(out, t.day);
+    out.push(b'T');
+    clock_time(out, &t, b':');
+    out.push(b'.');
+    three(out, (unix_ms % 1000) as u32);
+    out.extend_from_slice(b"Z\",\"client\":");
+    if r.client.is_some() {
+        out.push(b'"');
+        client(out, r);
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(b"null");
     }
     out.extend_from_slice(b",\"method\":");
     json_str(out, Some(r.method.as_str().as_bytes()));
     out.extend_from_slice(b",\"path\":");
     json_str(out, Some(target(r).as_bytes()));
-    let _ = write!(
-        out,
-        ",\"protocol\":\"{:?}\",\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"referer\":",
-        r.version,
-        status(r),
-        r.bytes_in,
-        r.bytes_out
-    );
+    out.extend_from_slice(b",\"protocol\":\"");
+    out.extend_from_slice(protocol(r.version).as_bytes());
+    out.extend_from_slice(b"\",\"status\":");
+    num(out, u64::from(status(r)));
+    out.extend_from_slice(b",\"bytes_in\":");
+    num(out, r.bytes_in);
+    out.extend_from_slice(b",\"bytes_out\":");
+    num(out, r.bytes_out);
+    out.extend_from_slice(b",\"referer\":");
     json_str(out, r.referer.as_ref().map(|v| v.as_bytes()));
     out.extend_from_slice(b",\"user_agent\":");
     json_str(out, r.user_agent.as_ref().map(|v| v.as_bytes()));
     for (key, d) in [
-        ("request_time", r.total),
-        ("upstream_connect_time", r.upstream.connect),
-        ("upstream_header_time", r.upstream.head),
-        ("upstream_response_time", r.upstream.response),
+        (&b",\"request_time\":"[..], r.total),
+        (b",\"upstream_connect_time\":", r.upstream.connect),
+        (b",\"upstream_header_time\":", r.upstream.head),
+        (b",\"upstream_response_time\":", r.upstream.response),
     ] {
-        let _ = write!(out, ",\"{key}\":");
+        out.extend_from_slice(key);
         match d {
             Some(d) => secs(out, d),
             None => out.extend_from_slice(b"null"),
@@ -130,7 +136,9 @@ pub fn json(out: &mut Vec<u8>, r: &Record, unix_ms: u64) {
     json_str(out, r.pool.as_ref().map(|p| p.cfg.name.as_bytes()));
     out.extend_from_slice(b",\"instance\":");
     json_str(out, r.instance.as_ref().map(|i| i.endpoint.url.as_bytes()));
-    let _ = write!(out, ",\"tries\":{},\"retried_on\":", r.tries);
+    out.extend_from_slice(b",\"tries\":");
+    num(out, u64::from(r.tries));
+    out.extend_from_slice(b",\"retried_on\":");
     match r.retried_on {
         Some(f) => {
             let _ = write!(out, "\"{f}\"");
@@ -141,13 +149,72 @@ pub fn json(out: &mut Vec<u8>, r: &Record, unix_ms: u64) {
     json_str(out, cache(r.cache).map(str::as_bytes));
     out.extend_from_slice(b",\"blame\":");
     json_str(out, blame(r.blame).map(str::as_bytes));
-    let _ = write!(
-        out,
-        ",\"outcome\":\"{}\",\"request_id\":",
-        outcome(r.outcome)
-    );
+    out.extend_from_slice(b",\"outcome\":\"");
+    out.extend_from_slice(outcome(r.outcome).as_bytes());
+    out.extend_from_slice(b"\",\"request_id\":");
     json_str(out, r.request_id.as_ref().map(|v| v.as_bytes()));
     out.extend_from_slice(b"}\n");
+}
+
+/// The caller's IP address, or `-`.
+fn client(out: &mut Vec<u8>, r: &Record) {
+    match r.client.map(|a| a.ip()) {
+        Some(std::net::IpAddr::V4(ip)) => {
+            for (i, o) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                num(out, u64::from(o));
+            }
+        }
+        Some(ip) => {
+            let _ = write!(out, "{ip}");
+        }
+        None => out.push(b'-'),
+    }
+}
+
+fn protocol(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// `n` in decimal.
+fn num(out: &mut Vec<u8>, mut n: u64) {
+    let mut b = [0u8; 20];
+    let mut i = b.len();
+    loop {
+        i -= 1;
+        b[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&b[i..]);
+}
+
+fn two(out: &mut Vec<u8>, n: u32) {
+    out.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
+}
+
+fn three(out: &mut Vec<u8>, n: u32) {
+    out.push(b'0' + (n / 100 % 10) as u8);
+    two(out, n % 100);
+}
+
+/// `HH:MM:SS`.
+fn clock_time(out: &mut Vec<u8>, t: &Civil, sep: u8) {
+    two(out, t.hour);
+    out.push(sep);
+    two(out, t.min);
+    out.push(sep);
+    two(out, t.sec);
 }
 
 /// The request target as the caller sent it (origin form; the path and
@@ -190,8 +257,10 @@ fn outcome(o: Outcome) -> &'static str {
 
 /// Seconds with millisecond precision, as nginx's `$request_time`.
 fn secs(out: &mut Vec<u8>, d: Duration) {
-    let ms = d.as_millis();
-    let _ = write!(out, "{}.{:03}", ms / 1000, ms % 1000);
+    let ms = d.as_millis() as u64;
+    num(out, ms / 1000);
+    out.push(b'.');
+    three(out, (ms % 1000) as u32);
 }
 
 fn secs_text(out: &mut Vec<u8>, d: Option<Duration>) {
@@ -220,9 +289,20 @@ fn opt_text(out: &mut Vec<u8>, v: Option<&[u8]>) {
 /// nginx's escaping of logged variables: `"`, `\`, control characters
 /// and bytes beyond ASCII as `\xHH` (and a space, in a `key=value` field).
 pub fn escape_text(out: &mut Vec<u8>, v: &[u8], space: bool) {
+    let bad = |b: u8| b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) || (space && b == b' ');
+    if !v.iter().any(|&b| bad(b)) {
+        out.extend_from_slice(v);
+        return;
+    }
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in v {
-        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) || (space && b == b' ') {
-            let _ = write!(out, "\\x{b:02X}");
+        if bad(b) {
+            out.extend_from_slice(&[
+                b'\\',
+                b'x',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ]);
         } else {
             out.push(b);
         }
@@ -237,6 +317,12 @@ pub fn json_str(out: &mut Vec<u8>, v: Option<&[u8]>) {
         return;
     };
     out.push(b'"');
+    let plain = |b: &u8| (0x20..0x7f).contains(b) && *b != b'"' && *b != b'\\';
+    if v.iter().all(plain) {
+        out.extend_from_slice(v);
+        out.push(b'"');
+        return;
+    }
     match std::str::from_utf8(v) {
         Ok(s) => {
             for c in s.chars() {
