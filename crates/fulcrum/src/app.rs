@@ -266,5 +266,9 @@ impl Running {
         }
         let _ = self.proxy.await;
         let _ = self.admin.await;
+        // The last requests' lines are written before the process exits.
+        if let Some(a) = &self.access_log {
+            a.flush(Duration::from_secs(2)).await;
+        }
     }
 }

@@ -13,7 +13,8 @@
 //! so a request never pays for a wake-up.
 //!
 //! [`AccessLog::reopen`] (`SIGUSR1`) makes the writer open its file again
-//! at the same path before its next write, for logrotate.
+//! at the same path before its next write, for logrotate;
+//! [`AccessLog::flush`] waits until what is queued is written (shutdown).
 
 use super::access_format;
 use super::record::{Observer, Record};
@@ -22,7 +23,7 @@ use fulcrum_config::{AccessLogTarget, LogFormat};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,10 @@ struct Shared {
     dropped: AtomicU64,
     written: AtomicU64,
     reopen: AtomicBool,
+    /// A flush is wanted; the writer counts `flushes` once it found the
+    /// queue empty with everything before written.
+    flush: AtomicBool,
+    flushes: AtomicU64,
 }
 
 /// The access log's observer: hands each finished record to the writer.
@@ -88,6 +93,18 @@ impl AccessLog {
     /// Lines written so far.
     pub fn written(&self) -> u64 {
         self.shared.written.load(Relaxed)
+    }
+
+    /// Waits (at most `within`) until every line queued before the call
+    /// has been written or dropped: at shutdown, after the last request.
+    pub async fn flush(&self, within: Duration) {
+        let before = self.shared.flushes.load(Acquire);
+        self.shared.flush.store(true, Release);
+        let deadline = tokio::time::Instant::now() + within;
+        while self.shared.flushes.load(Acquire) == before && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// Opens the file again at its path before the next write (`SIGUSR1`,
@@ -156,7 +173,8 @@ impl Writer {
         let mut buf = Vec::with_capacity(BATCH + 4096);
         let mut failing = false;
         loop {
-            let (lines, closed) = self.take(&mut buf);
+            let flush = self.shared.flush.load(Acquire);
+            let (lines, state) = self.take(&mut buf);
             if self.shared.reopen.swap(false, Relaxed) {
                 self.dest.reopen();
             }
@@ -176,18 +194,21 @@ impl Writer {
                 }
                 buf.clear();
             }
-            if closed {
-                return;
+            if state != Queue::Full && flush {
+                self.shared.flush.store(false, Relaxed);
+                self.shared.flushes.fetch_add(1, Release);
             }
-            if lines == 0 {
-                std::thread::sleep(TICK);
+            match state {
+                Queue::Closed => return,
+                Queue::Empty if lines == 0 => std::thread::sleep(TICK),
+                _ => {}
             }
         }
     }
 
     /// Formats queued lines into `buf` until none is left or the batch is
-    /// full: how many, and whether the log was closed.
-    fn take(&self, buf: &mut Vec<u8>) -> (u64, bool) {
+    /// full: how many, and what is left in the queue.
+    fn take(&self, buf: &mut Vec<u8>) -> (u64, Queue) {
         let mut lines = 0;
         while buf.len() < BATCH {
             match self.rx.try_recv() {
@@ -197,12 +218,22 @@ impl Writer {
                     (self.format)(buf, &r, self.clock.unix_ms_at(end));
                     lines += 1;
                 }
-                Err(TryRecvError::Empty) => return (lines, false),
-                Err(TryRecvError::Disconnected) => return (lines, true),
+                Err(TryRecvError::Empty) => return (lines, Queue::Empty),
+                Err(TryRecvError::Disconnected) => return (lines, Queue::Closed),
             }
         }
-        (lines, false)
+        (lines, Queue::Full)
     }
+}
+
+/// What a batch left in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queue {
+    Empty,
+    /// The batch filled up first: more lines wait.
+    Full,
+    /// Empty, and no line will come any more.
+    Closed,
 }
 
 #[cfg(test)]
@@ -271,6 +302,24 @@ mod tests {
         assert!(new.contains("\"GET /d HTTP/1.1\""), "{new}");
         assert_eq!(log.dropped(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_flush_returns_once_every_queued_line_is_written() {
+        let cfg = settings(AccessLogTarget::File("/dev/null".into()), 64);
+        let log = AccessLog::start(&cfg, Clock::new()).unwrap().unwrap();
+        for _ in 0..5 {
+            request(&log, "/x");
+        }
+        log.flush(Duration::from_secs(5)).await;
+        assert_eq!(log.written(), 5);
+        request(&log, "/y");
+        log.flush(Duration::from_secs(5)).await;
+        assert_eq!(
+            log.written(),
+            6,
+            "a second flush waits for the new line too"
+        );
     }
 
     #[test]

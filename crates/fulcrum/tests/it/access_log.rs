@@ -477,8 +477,49 @@ async fn sigusr1_reopens_the_access_log_at_its_path_after_a_rename() {
     assert_eq!(get(&c, &url).await.status, 200);
     wait_lines(&file, 1);
     assert_eq!((count(&rotated), count(&file)), (2, 1));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // The last request's line is written before the process exits.
+    assert_eq!(get(&c, &url).await.status, 200);
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success());
+    assert_eq!((count(&rotated), count(&file)), (2, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_changes_the_access_log_says_it_needs_a_restart() {
+    let a = mock("a").await;
+    let dir = scratch_dir();
+    let file = std::path::Path::new(&dir).join("access.log");
+    let body = format!(
+        "pools: {{ p: {{ instances: [ {{ endpoint: \"{}\" }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: p }} ]\n",
+        a.url()
+    );
+    let on = format!("access_log: {{ path: \"{}\" }}\n{body}", file.display());
+    let gw = gateway(&on).await;
+    let parse = |yaml: &str| {
+        let full = format!(
+            "{}{yaml}",
+            test_header().replace("access_log: { path: off }\n", "")
+        );
+        fulcrum_config::parse(&full, &|_| None).unwrap()
+    };
+    assert!(!gw.reload(parse(&on)).unwrap().contains(&"access_log"));
+    let fixed = gw
+        .reload(parse(&format!("access_log: {{ path: off }}\n{body}")))
+        .unwrap();
+    assert!(fixed.contains(&"access_log"), "{fixed:?}");
+    // Still logging as started.
+    assert_eq!(
+        get(&client(), &format!("http://{}/x", gw.proxy_addr))
+            .await
+            .status,
+        200
+    );
+    let got = lines(&gw, &file, 1, false).await;
+    assert_eq!(got[0].status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
