@@ -38,6 +38,14 @@ pub const MAX_BACKLOG: u32 = 65_535;
 /// listener can take small, so stalled admin callers cannot starve the proxy.
 pub const DEFAULT_ADMIN_MAX_CONNECTIONS: u32 = 256;
 
+// --- access log ------------------------------------------------------
+
+/// `access_log.buffer:` — lines waiting for the access log's writer; more
+/// are dropped (and counted) rather than slow a request.
+pub const DEFAULT_ACCESS_LOG_BUFFER: u32 = 8192;
+/// Largest `access_log.buffer:` accepted.
+pub const MAX_ACCESS_LOG_BUFFER: u32 = 1 << 20;
+
 // --- timeouts --------------------------------------------------------
 
 /// `timeouts.client_header:` — a caller must send its request head within this.

@@ -59,6 +59,14 @@ pub struct FileStats {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileAccessLog {
+    #[serde(default, deserialize_with = "crate::units::opt_stringish")]
+    pub path: Option<String>,
+    pub format: Option<String>,
+    pub buffer: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct FileLimits {
     pub max_body: Option<Size>,
     pub max_header: Option<Size>,

@@ -44,6 +44,8 @@ pub struct Config {
     /// `metrics:` — `/metrics` and the per-request counting behind it; a
     /// start-up setting.
     pub metrics: MetricsSettings,
+    /// One line per request (`access_log:`); a start-up setting.
+    pub access_log: AccessLog,
 }
 
 /// `stats:` — what the admin plane's statistics cover.
@@ -78,6 +80,25 @@ impl Default for MetricsSettings {
     }
 }
 
+/// `access_log:` — one line per request, nginx's `access_log`
+/// (docs/ACCESS_LOG.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLog {
+    pub target: AccessLogTarget,
+    /// `text` (nginx's combined format and more) or `json`.
+    pub format: LogFormat,
+    /// Lines that may wait for the writer; beyond, lines are dropped.
+    pub buffer: u32,
+}
+
+/// `access_log.path`: `stdout` (the default), `off`, or a file (appended to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Off,
+    Stdout,
+    File(PathBuf),
+}
+
 /// `log:` — how the gateway writes its own log.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LogSettings {
@@ -104,6 +125,9 @@ impl Config {
         if let Some(t) = &mut self.tls {
             fix(&mut t.cert);
             fix(&mut t.key);
+        }
+        if let AccessLogTarget::File(p) = &mut self.access_log.target {
+            fix(p);
         }
         for pool in self.pools.values_mut() {
             if let Some(ca) = &mut pool.tls.ca {

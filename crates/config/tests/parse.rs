@@ -719,3 +719,51 @@ fn metrics_are_on_by_default_and_can_be_turned_off() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn the_access_log_is_on_by_default_to_stdout_in_text() {
+    use fulcrum_config::{defaults::DEFAULT_ACCESS_LOG_BUFFER, AccessLogTarget, LogFormat};
+    let d = parse("", &env).unwrap().access_log;
+    assert_eq!(d.target, AccessLogTarget::Stdout);
+    assert_eq!(d.format, LogFormat::Text);
+    assert_eq!(d.buffer, DEFAULT_ACCESS_LOG_BUFFER);
+    let a = parse(
+        "access_log: { path: /var/log/fulcrum/access.log, format: json, buffer: 64 }",
+        &env,
+    )
+    .unwrap()
+    .access_log;
+    assert_eq!(
+        a.target,
+        AccessLogTarget::File("/var/log/fulcrum/access.log".into())
+    );
+    assert_eq!((a.format, a.buffer), (LogFormat::Json, 64));
+    for off in ["off", "\"off\"", "false"] {
+        let c = parse(&format!("access_log: {{ path: {off} }}"), &env).unwrap();
+        assert_eq!(c.access_log.target, AccessLogTarget::Off, "{off}");
+    }
+}
+
+#[test]
+fn access_log_errors_name_their_key() {
+    let errs = errors("access_log: { path: \"\", format: xml, buffer: 0, flush: 1s }");
+    for w in [
+        "access_log.path: must be `stdout`, `off` or a file path",
+        "access_log.format: `xml`: must be `text` or `json`",
+        "access_log.buffer: must be between 1 and",
+        "access_log.flush: unknown key",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
+    }
+}
+
+#[test]
+fn a_relative_access_log_path_is_relative_to_the_config_file() {
+    use fulcrum_config::AccessLogTarget;
+    let mut c = parse("access_log: { path: logs/access.log }", &env).unwrap();
+    c.resolve_paths(std::path::Path::new("/etc/fulcrum"));
+    assert_eq!(
+        c.access_log.target,
+        AccessLogTarget::File("/etc/fulcrum/logs/access.log".into())
+    );
+}

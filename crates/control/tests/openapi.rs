@@ -56,6 +56,7 @@ fn router(registry: bool) -> axum::Router {
             registry: registry.clone(),
             unrouted: Default::default(),
             reloads: Default::default(),
+            access_log: None,
         },
     ));
     admin::router(AdminState {

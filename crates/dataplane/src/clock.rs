@@ -32,6 +32,12 @@ impl Clock {
         (self.start_unix_ms + self.now_ms()) / 1000
     }
 
+    /// Milliseconds since the Unix epoch at `at` (an instant of this
+    /// clock), by arithmetic alone: no clock is read.
+    pub fn unix_ms_at(&self, at: Instant) -> u64 {
+        self.start_unix_ms + at.saturating_duration_since(self.start).as_millis() as u64
+    }
+
     /// The current instant on tokio's clock (paused in tests).
     pub fn instant(&self) -> Instant {
         Instant::now()

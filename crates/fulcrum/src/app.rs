@@ -9,7 +9,7 @@ use fulcrum_control::persist::{Embedded, Persist};
 use fulcrum_control::publish::{ConfigFile, Overrides, Publisher};
 use fulcrum_control::registry::Registry;
 use fulcrum_dataplane::http::body::Deadline;
-use fulcrum_dataplane::observe::{self, Observer};
+use fulcrum_dataplane::observe::{self, AccessLog, Observer};
 use fulcrum_dataplane::server::{self, ListenerOptions};
 use fulcrum_dataplane::Gateway;
 use hyper_util::service::TowerToHyperService;
@@ -30,6 +30,11 @@ pub struct Running {
     pub registry: Option<Arc<Registry>>,
     /// Config reloads, for `/metrics`.
     pub reloads: Arc<Reloads>,
+    /// The access log, unless `access_log.path: off` (its `dropped()` is
+    /// `fulcrum_access_log_dropped_total`).
+    pub access_log: Option<Arc<AccessLog>>,
+    /// The `access_log:` settings in force (a start-up setting).
+    access_log_cfg: fulcrum_config::AccessLog,
     /// The config file as the publisher's first source (reloads replace it).
     file: Arc<ConfigFile>,
     publisher: Arc<Publisher>,
@@ -92,14 +97,28 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
     let gateway = Gateway::new(config.clone());
     gateway.set_listener_tls(listener_tls);
     // Each finished request goes to every observer: the debug log line,
-    // and the metrics' counting unless `metrics.enabled: false` (then the
-    // gateway keeps its default, the log line alone).
+    // the metrics' counting unless `metrics.enabled: false`, and the access
+    // log unless `access_log.path: off` (with both off the gateway keeps its
+    // default, the log line alone).
+    let access_log = AccessLog::start(&config.access_log, gateway.clock).with_context(|| {
+        format!(
+            "cannot open the access log ({:?})",
+            config.access_log.target
+        )
+    })?;
+    let mut observers: Vec<Arc<dyn Observer>> = Vec::new();
     let counting = config.metrics.enabled.then(|| {
         let c = Arc::new(observe::Counting::default());
-        let observers: Vec<Arc<dyn Observer>> = vec![Arc::new(observe::LogObserver), c.clone()];
-        gateway.set_observer(Arc::new(observe::Fanout(observers)));
+        observers.push(c.clone());
         c
     });
+    if let Some(a) = &access_log {
+        observers.push(a.clone());
+    }
+    if !observers.is_empty() {
+        observers.insert(0, Arc::new(observe::LogObserver));
+        gateway.set_observer(Arc::new(observe::Fanout(observers)));
+    }
     let health = HealthChecker::start(&gateway);
     let admin_token = config.admin.token.clone();
     let publisher = Publisher::new(gateway.clone(), health);
@@ -160,6 +179,7 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
             registry: registry.clone(),
             unrouted: c.unrouted.clone(),
             reloads: reloads.clone(),
+            access_log: access_log.clone(),
         }))
     });
     let router = admin::router(AdminState {
@@ -211,6 +231,8 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
         gateway,
         registry,
         reloads,
+        access_log,
+        access_log_cfg: config.access_log,
         file,
         publisher,
         stop,
@@ -228,7 +250,10 @@ impl Running {
     /// A config whose TLS files cannot be used is refused whole, and the
     /// running one stays.
     pub fn reload(&self, mut config: Config) -> anyhow::Result<Vec<&'static str>> {
-        let fixed = ListenerOptions::fixed_changes(&self.gateway.snapshot().config, &config);
+        let mut fixed = ListenerOptions::fixed_changes(&self.gateway.snapshot().config, &config);
+        if config.access_log != self.access_log_cfg {
+            fixed.push("access_log");
+        }
         // The listeners stay those bound at start-up.
         config.own_addrs = vec![self.proxy_addr, self.admin_addr];
         let listener_tls = tls_settings(&config)?;
@@ -255,6 +280,14 @@ impl Running {
         res
     }
 
+    /// Opens the access log's file again at its path (`SIGUSR1`, after
+    /// logrotate moved it).
+    pub fn reopen_access_log(&self) {
+        if let Some(a) = &self.access_log {
+            a.reopen();
+        }
+    }
+
     /// Stops accepting, lets in-flight requests finish within the grace
     /// period, and returns when both listeners are closed.
     pub async fn shutdown(mut self) {
@@ -267,5 +300,9 @@ impl Running {
         }
         let _ = self.proxy.await;
         let _ = self.admin.await;
+        // The last requests' lines are written before the process exits.
+        if let Some(a) = &self.access_log {
+            a.flush(Duration::from_secs(2)).await;
+        }
     }
 }

@@ -262,6 +262,8 @@ fn serve(
         let running = fulcrum::app::start(config).await?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let mut usr1 =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
@@ -275,6 +277,8 @@ fn serve(
                     }
                     Err(e) => tracing::error!("reload rejected, keeping the running config: {e:#}"),
                 },
+                // logrotate: the access log's file is opened again at its path.
+                _ = usr1.recv() => running.reopen_access_log(),
             }
         }
         // What is still open when the drain starts (instances are shared

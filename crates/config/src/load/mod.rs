@@ -51,6 +51,7 @@ const TOP_KEYS: &[&str] = &[
     "log",
     "stats",
     "metrics",
+    "access_log",
 ];
 /// Keys from the product specification that this version does not implement yet.
 const NOT_YET_TOP: &[&str] = &[];
@@ -109,6 +110,7 @@ struct Sections {
     log: FileLog,
     stats: FileStats,
     metrics: FileMetrics,
+    access_log: FileAccessLog,
 }
 
 /// Deserializes each top-level key on its own; unknown keys are errors.
@@ -131,6 +133,7 @@ fn read_sections(map: Mapping, errs: &mut Errors) -> Sections {
             "log" => s.log = errs.section(v, "log").unwrap_or_default(),
             "stats" => s.stats = errs.section(v, "stats").unwrap_or_default(),
             "metrics" => s.metrics = errs.section(v, "metrics").unwrap_or_default(),
+            "access_log" => s.access_log = errs.section(v, "access_log").unwrap_or_default(),
             "pools" => s.pools.extend(pools::read_pools(v, errs)),
             "routes" => s.routes.extend(routes::read_routes(v, errs)),
             other if NOT_YET_TOP.contains(&other) => {
@@ -153,16 +156,10 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
     let client_header = listen::client_header(&s.timeouts, &mut errs);
     let keepalive = listen::keepalive(&s.timeouts, &mut errs);
     let log = LogSettings {
-        format: match s.log.format.as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                errs.push("log.format", format!("`{other}`: must be `text` or `json`"));
-                LogFormat::Text
-            }
-        },
+        format: log_format(s.log.format.as_deref(), "log.format", &mut errs),
     };
     let stats = stats_settings(&s.stats, &mut errs);
+    let access_log = access_log(s.access_log, &mut errs);
 
     let globals = pools::Globals {
         health: &s.health,
@@ -200,7 +197,50 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
                 .enabled
                 .unwrap_or(crate::defaults::DEFAULT_METRICS_ENABLED),
         },
+        access_log,
     })
+}
+
+/// `text` or `json`, at `key`.
+fn log_format(v: Option<&str>, key: &str, errs: &mut Errors) -> LogFormat {
+    match v {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            errs.push(key, format!("`{other}`: must be `text` or `json`"));
+            LogFormat::Text
+        }
+    }
+}
+
+/// `access_log:`: on by default, to stdout, in text (as nginx).
+fn access_log(a: FileAccessLog, errs: &mut Errors) -> AccessLog {
+    use crate::defaults::{DEFAULT_ACCESS_LOG_BUFFER, MAX_ACCESS_LOG_BUFFER};
+    let target = match a.path.as_deref() {
+        None | Some("stdout") => AccessLogTarget::Stdout,
+        // `off` (YAML 1.1 readers would say `false`).
+        Some("off") | Some("false") => AccessLogTarget::Off,
+        Some("") => {
+            errs.push(
+                "access_log.path",
+                "must be `stdout`, `off` or a file path".into(),
+            );
+            AccessLogTarget::Off
+        }
+        Some(p) => AccessLogTarget::File(p.into()),
+    };
+    let buffer = a.buffer.unwrap_or(DEFAULT_ACCESS_LOG_BUFFER);
+    if !(1..=MAX_ACCESS_LOG_BUFFER).contains(&buffer) {
+        errs.push(
+            "access_log.buffer",
+            format!("must be between 1 and {MAX_ACCESS_LOG_BUFFER} lines"),
+        );
+    }
+    AccessLog {
+        target,
+        format: log_format(a.format.as_deref(), "access_log.format", errs),
+        buffer,
+    }
 }
 
 /// `stats:`: the window is a whole number of seconds within bounds.

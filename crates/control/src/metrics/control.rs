@@ -56,6 +56,20 @@ impl Collector for Control {
             "Config reloads (SIGHUP): applied (ok) or refused, the running config kept (failed).",
             [([("result", "ok")], ok), ([("result", "failed")], failed)],
         )?;
+        if let Some(a) = &self.0.access_log {
+            counter1(
+                &mut enc,
+                "fulcrum_access_log_lines",
+                "Access log lines written.",
+                a.written(),
+            )?;
+            counter1(
+                &mut enc,
+                "fulcrum_access_log_dropped",
+                "Access log lines dropped: the writer's queue was full (the log's file or pipe too slow) or the write failed. Requests never wait for the log.",
+                a.dropped(),
+            )?;
+        }
         let mut m = enc.encode_descriptor(
             "fulcrum_build",
             "The running build: version and commit.",

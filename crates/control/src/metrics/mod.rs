@@ -69,6 +69,7 @@ mod tests {
             registry: None,
             unrouted: Default::default(),
             reloads: Default::default(),
+            access_log: None,
         })
     }
 

@@ -2,6 +2,7 @@
 //! bumps. A leaf of `metrics/`: the collectors and `mod.rs` import it.
 
 use crate::registry::Registry;
+use fulcrum_dataplane::observe::AccessLog;
 use fulcrum_dataplane::runtime::counters::PoolCounters;
 use fulcrum_dataplane::Gateway;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -17,6 +18,8 @@ pub struct Sources {
     pub unrouted: Arc<PoolCounters>,
     /// Config reloads, counted by the reload path.
     pub reloads: Arc<Reloads>,
+    /// The access log, unless `access_log.path: off`.
+    pub access_log: Option<Arc<AccessLog>>,
 }
 
 /// Config reloads since start (`SIGHUP`), counted by the reload path.

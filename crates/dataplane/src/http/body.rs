@@ -9,6 +9,8 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::time::Sleep;
@@ -105,14 +107,15 @@ pub enum BodyEnd {
     Dropped,
 }
 
-/// Told once how a [`Tracked`] body ended.
+/// Told once how a [`Tracked`] body ended, and how many bytes of data
+/// passed through it.
 pub trait Completion {
-    fn complete(self, end: BodyEnd);
+    fn complete(self, end: BodyEnd, bytes: u64);
 }
 
 /// Nothing to report (a request body, which only needs the idle timeout).
 impl Completion for () {
-    fn complete(self, _end: BodyEnd) {}
+    fn complete(self, _end: BodyEnd, _bytes: u64) {}
 }
 
 pin_project_lite::pin_project! {
@@ -128,6 +131,8 @@ pin_project_lite::pin_project! {
         inner: B,
         done: Option<C>,
         idle: Duration,
+        // Data bytes passed through so far (the access log's bytes out).
+        bytes: u64,
         // Created lazily the first time the inner body is not ready, so a
         // small response that arrives in one piece never arms a timer.
         timer: Option<Pin<Box<Sleep>>>,
@@ -147,7 +152,7 @@ pin_project_lite::pin_project! {
             } else {
                 BodyEnd::Dropped
             };
-            finish(this.done, end);
+            finish(this.done, end, *this.bytes);
         }
     }
 }
@@ -158,15 +163,16 @@ impl<B: Body, C: Completion> Tracked<B, C> {
             inner,
             done: Some(done),
             idle,
+            bytes: 0,
             timer: None,
         }
     }
 }
 
 /// Reports to the completion handle at most once.
-fn finish<C: Completion>(done: &mut Option<C>, end: BodyEnd) {
+fn finish<C: Completion>(done: &mut Option<C>, end: BodyEnd, bytes: u64) {
     if let Some(d) = done.take() {
-        d.complete(end);
+        d.complete(end, bytes);
     }
 }
 
@@ -186,19 +192,22 @@ where
         let mut this = self.project();
         match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(None) => {
-                finish(this.done, BodyEnd::Complete);
+                finish(this.done, BodyEnd::Complete, *this.bytes);
                 Poll::Ready(None)
             }
             Poll::Ready(Some(r)) => {
                 if let Some(t) = this.timer.as_mut() {
                     t.as_mut().reset(tokio::time::Instant::now() + *this.idle);
                 }
+                if let Some(d) = r.as_ref().ok().and_then(Frame::data_ref) {
+                    *this.bytes += d.len() as u64;
+                }
                 if r.is_err() {
-                    finish(this.done, BodyEnd::Failed);
+                    finish(this.done, BodyEnd::Failed, *this.bytes);
                 } else if this.inner.is_end_stream() {
                     // The last frame: hyper's server will not poll again
                     // (it checks `is_end_stream`), so finish here.
-                    finish(this.done, BodyEnd::Complete);
+                    finish(this.done, BodyEnd::Complete, *this.bytes);
                 }
                 Poll::Ready(Some(r.map_err(Into::into)))
             }
@@ -208,10 +217,68 @@ where
                     .timer
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
                 ready!(timer.as_mut().poll(cx));
-                finish(this.done, BodyEnd::Failed);
+                finish(this.done, BodyEnd::Failed, *this.bytes);
                 Poll::Ready(Some(Err(Box::new(IdleTimeout(idle)))))
             }
         }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Counts the data bytes of a body as they pass, into a counter shared
+    /// with whoever reports them (a streamed request body's bytes in, read
+    /// when the request's record is finished).
+    pub struct Counted<B> {
+        #[pin]
+        inner: B,
+        n: Arc<AtomicU64>,
+    }
+}
+
+impl<B> Counted<B> {
+    /// `inner`, counted into the returned counter.
+    pub fn new(inner: B) -> (Self, Arc<AtomicU64>) {
+        let n = Arc::new(AtomicU64::new(0));
+        (
+            Self {
+                inner,
+                n: n.clone(),
+            },
+            n,
+        )
+    }
+}
+
+impl<B> Body for Counted<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let r = ready!(this.inner.poll_frame(cx));
+        if let Some(d) = r
+            .as_ref()
+            .and_then(|r| r.as_ref().ok())
+            .and_then(Frame::data_ref)
+        {
+            this.n.fetch_add(d.len() as u64, Relaxed);
+        }
+        Poll::Ready(r.map(|r| r.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -361,10 +428,10 @@ mod tests {
 
     /// Records how the body ended.
     #[derive(Clone, Default)]
-    struct Seen(std::sync::Arc<std::sync::Mutex<Vec<BodyEnd>>>);
+    struct Seen(std::sync::Arc<std::sync::Mutex<Vec<(BodyEnd, u64)>>>);
     impl Completion for Seen {
-        fn complete(self, end: BodyEnd) {
-            self.0.lock().unwrap().push(end);
+        fn complete(self, end: BodyEnd, bytes: u64) {
+            self.0.lock().unwrap().push((end, bytes));
         }
     }
 
@@ -373,13 +440,17 @@ mod tests {
         let seen = Seen::default();
         let t = Tracked::new(chunks(&["a", "b"]), seen.clone(), Duration::from_secs(5));
         assert_eq!(&t.collect().await.unwrap().to_bytes()[..], b"ab");
-        assert_eq!(*seen.0.lock().unwrap(), vec![BodyEnd::Complete]);
+        assert_eq!(*seen.0.lock().unwrap(), vec![(BodyEnd::Complete, 2)]);
 
         let seen = Seen::default();
         let mut t = Tracked::new(chunks(&["a", "b"]), seen.clone(), Duration::from_secs(5));
         t.frame().await.unwrap().unwrap();
         drop(t);
-        assert_eq!(*seen.0.lock().unwrap(), vec![BodyEnd::Dropped]);
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            vec![(BodyEnd::Dropped, 1)],
+            "the bytes that went out before the reader left"
+        );
 
         let seen = Seen::default();
         let t = Tracked::new(
@@ -390,7 +461,7 @@ mod tests {
         drop(t);
         assert_eq!(
             *seen.0.lock().unwrap(),
-            vec![BodyEnd::Complete],
+            vec![(BodyEnd::Complete, 0)],
             "an empty body dropped unread has ended"
         );
     }
@@ -403,7 +474,14 @@ mod tests {
         let mut t = Tracked::new(silent, seen.clone(), Duration::from_secs(5));
         assert!(t.frame().await.unwrap().is_err());
         drop(t);
-        assert_eq!(*seen.0.lock().unwrap(), vec![BodyEnd::Failed]);
+        assert_eq!(*seen.0.lock().unwrap(), vec![(BodyEnd::Failed, 0)]);
+    }
+
+    #[tokio::test]
+    async fn counted_bodies_count_their_data_bytes() {
+        let (b, n) = Counted::new(chunks(&["abc", "de"]));
+        assert_eq!(&b.collect().await.unwrap().to_bytes()[..], b"abcde");
+        assert_eq!(n.load(Relaxed), 5);
     }
 
     struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);

@@ -12,7 +12,9 @@
 use crate::http::Blame;
 use crate::runtime::{InstanceState, PoolRuntime};
 use fulcrum_policy::retry::Failure;
-use http::{Method, StatusCode, Uri};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -31,6 +33,37 @@ pub enum Outcome {
     BodyFailed,
     /// The caller went away before the answer ended.
     Dropped,
+}
+
+/// What the pool's response cache did with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheStatus {
+    /// The pool has no cache (or the request never reached one).
+    #[default]
+    None,
+    /// Answered from the cache.
+    Hit,
+    /// Looked up, not found: the answer came from an instance.
+    Miss,
+    /// The pool has a cache, but this request may not use it (method,
+    /// `no-store`, a streamed or large body, a WebSocket).
+    Bypass,
+}
+
+/// The last try's timings, as nginx's `$upstream_connect_time`,
+/// `$upstream_header_time` and `$upstream_response_time`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpstreamTimes {
+    /// When the last try was sent, counted from the request's arrival.
+    pub sent: Option<Duration>,
+    /// Opening its connection: zero on a pooled one, `None` when no
+    /// connection was made.
+    pub connect: Option<Duration>,
+    /// From sending to the response head.
+    pub head: Option<Duration>,
+    /// From sending to the end of the response body (or of the WebSocket),
+    /// set when the record is finished.
+    pub response: Option<Duration>,
 }
 
 /// One request, from arrival to the end of its response body.
@@ -58,6 +91,22 @@ pub struct Record {
     pub blame: Option<Blame>,
     /// Served from the response cache.
     pub cache_hit: bool,
+    /// The caller's address (`None` outside a listener).
+    pub client: Option<SocketAddr>,
+    pub version: Version,
+    /// The request's `X-Request-Id` (the caller's or the one made for it).
+    pub request_id: Option<HeaderValue>,
+    pub referer: Option<HeaderValue>,
+    pub user_agent: Option<HeaderValue>,
+    /// Request body bytes received from the caller (client to instance,
+    /// for a WebSocket).
+    pub bytes_in: u64,
+    /// Response body bytes sent to the caller (instance to client, for a
+    /// WebSocket).
+    pub bytes_out: u64,
+    pub cache: CacheStatus,
+    /// The last try's timings.
+    pub upstream: UpstreamTimes,
 }
 
 /// A request being served; finishes its record when dropped.
@@ -65,6 +114,9 @@ pub struct Record {
 pub struct Pending {
     record: Record,
     observer: Option<Arc<dyn Observer>>,
+    /// A streamed request body's byte count, added to `bytes_in` when the
+    /// record is finished.
+    body_in: Option<Arc<AtomicU64>>,
 }
 
 impl Pending {
@@ -85,9 +137,58 @@ impl Pending {
                 outcome: Outcome::Dropped,
                 blame: None,
                 cache_hit: false,
+                client: None,
+                version: Version::HTTP_11,
+                request_id: None,
+                referer: None,
+                user_agent: None,
+                bytes_in: 0,
+                bytes_out: 0,
+                cache: CacheStatus::None,
+                upstream: UpstreamTimes::default(),
             },
             observer: Some(observer),
+            body_in: None,
         }
+    }
+
+    /// Who asked and how: the caller's address, the protocol, the request
+    /// id and the headers the access log shows (cheap refcounted clones).
+    pub fn caller(
+        &mut self,
+        client: SocketAddr,
+        version: Version,
+        rid: &HeaderValue,
+        h: &HeaderMap,
+    ) {
+        let r = &mut self.record;
+        r.client = Some(client);
+        r.version = version;
+        r.request_id = Some(rid.clone());
+        r.referer = h.get(header::REFERER).cloned();
+        r.user_agent = h.get(header::USER_AGENT).cloned();
+    }
+
+    /// The request body streams on: its bytes are counted into `n` as
+    /// they are read from the caller.
+    pub fn count_in(&mut self, n: Arc<AtomicU64>) {
+        self.body_in = Some(n);
+    }
+
+    /// The current try was sent at `at`: its timings start afresh.
+    pub fn sent(&mut self, at: Instant) {
+        self.record.upstream = UpstreamTimes {
+            sent: Some(at.saturating_duration_since(self.record.started)),
+            ..UpstreamTimes::default()
+        };
+    }
+
+    /// The current try's response head came `head` after it was sent, on
+    /// a connection that took `connect` to open (zero when pooled).
+    pub fn answered(&mut self, connect: Duration, head: Duration) {
+        let u = &mut self.record.upstream;
+        u.connect = Some(connect);
+        u.head = Some(head);
     }
 
     pub fn record(&mut self) -> &mut Record {
@@ -130,6 +231,7 @@ impl Pending {
         Pending {
             record: self.record.clone(),
             observer: self.observer.take(),
+            body_in: self.body_in.take(),
         }
     }
 
@@ -141,8 +243,17 @@ impl Pending {
 
     fn emit(&mut self) {
         if let Some(o) = self.observer.take() {
-            self.record.total = Some(self.record.started.elapsed());
-            o.request_done(&self.record);
+            let r = &mut self.record;
+            let total = r.started.elapsed();
+            r.total = Some(total);
+            if let Some(n) = &self.body_in {
+                r.bytes_in += n.load(Relaxed);
+            }
+            let u = &mut r.upstream;
+            if let (Some(sent), Some(_)) = (u.sent, u.head) {
+                u.response = Some(total.saturating_sub(sent));
+            }
+            o.request_done(r);
         }
     }
 }

@@ -70,7 +70,7 @@ pub async fn run(
         rec.tried(pool, slot);
         let head = head_timeout(pool, started);
         let last_try = !req.out.replayable() || tried.len() + 1 >= policy.tries as usize;
-        let f = match try_once(clock, pool, inst, &mut req, head, last_try).await {
+        let f = match try_once(clock, pool, inst, &mut req, head, last_try, rec).await {
             Ok(Ok((resp, conn))) => {
                 return Ok(answer(resp, conn, guard, inst, &mut req, pool, rec))
             }
@@ -115,7 +115,8 @@ pub async fn run(
 }
 
 /// One try on `inst`: its answer, a failure in the instance's fault
-/// (`Ok(Err(_))`), or an error that ends the request (`Err(_)`).
+/// (`Ok(Err(_))`), or an error that ends the request (`Err(_)`). Its
+/// timings go to the record.
 async fn try_once(
     clock: &Clock,
     pool: &PoolRuntime,
@@ -123,6 +124,7 @@ async fn try_once(
     req: &mut Request,
     head: Duration,
     last_try: bool,
+    rec: &mut Pending,
 ) -> Result<Result<Answer, Failed>, ProxyError> {
     let limits = Deadlines {
         connect: pool.cfg.timeouts.connect,
@@ -130,6 +132,7 @@ async fn try_once(
     };
     let outgoing = req.out.build(inst, last_try)?;
     let sent_at = clock.instant();
+    rec.sent(sent_at);
     let res = match req.upgrade.is_some() {
         true => upstream::send_upgrade(&inst.origin, outgoing, limits).await,
         false => upstream::send(&inst.origin, outgoing, limits).await,
@@ -138,6 +141,7 @@ async fn try_once(
         Ok((resp, conn)) => {
             let status = resp.status();
             let (took, now) = (sent_at.elapsed(), clock.now_ms());
+            rec.answered(conn.connect_time(), took);
             feedback::answered(pool, inst, status, resp.headers(), took, now);
             let upgraded = status == StatusCode::SWITCHING_PROTOCOLS && req.upgrade.is_some();
             let unasked = status == StatusCode::SWITCHING_PROTOCOLS && !upgraded;
@@ -215,7 +219,8 @@ fn answer(
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client) = req.upgrade.take() {
             rec.head(resp.status(), None);
-            return tunnel::open(resp, client, guard, inst.clone(), pool.cfg.timeouts.idle);
+            let (idle, record) = (pool.cfg.timeouts.idle, rec.hand_over());
+            return tunnel::open(resp, client, guard, inst.clone(), idle, record);
         }
     }
     respond(resp, conn, Some(guard), pool, rec)

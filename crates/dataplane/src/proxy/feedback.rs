@@ -132,13 +132,14 @@ pub struct Done {
 }
 
 impl Completion for Done {
-    fn complete(self, end: BodyEnd) {
+    fn complete(mut self, end: BodyEnd, bytes: u64) {
         if end == BodyEnd::Complete {
             if let Some(c) = self.conn {
                 c.give_back();
             }
         }
         drop(self.guard);
+        self.record.record().bytes_out = bytes;
         self.record.finish(match end {
             BodyEnd::Complete => Outcome::Complete,
             BodyEnd::Failed => Outcome::BodyFailed,

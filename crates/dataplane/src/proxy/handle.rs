@@ -8,7 +8,7 @@ use super::request::{prepare, Ready};
 use crate::http::body::{BoxError, ProxyBody};
 use crate::http::headers::{self, X_REQUEST_ID};
 use crate::http::{Peer, ProxyError};
-use crate::observe::{Outcome, Pending};
+use crate::observe::{CacheStatus, Outcome, Pending};
 use crate::Gateway;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
@@ -28,6 +28,7 @@ where
         req.method().clone(),
         req.uri().clone(),
     );
+    rec.caller(peer.addr, req.version(), &rid, req.headers());
     match serve(&gw, req, peer, &rid, &mut rec).await {
         Ok(mut resp) => {
             resp.headers_mut().insert(X_REQUEST_ID, rid);
@@ -36,8 +37,10 @@ where
         Err(e) => {
             tracing::debug!(request_id = ?rid, error = %e, detail = e.detail(), "request failed");
             rec.head(e.status(), Some(e.blame()));
+            let resp = e.to_response(&rid);
+            rec.record().bytes_out = body_len(&resp);
             rec.finish(Outcome::Complete);
-            e.to_response(&rid)
+            resp
         }
     }
 }
@@ -54,10 +57,13 @@ where
     B::Error: Into<BoxError>,
 {
     let snap = gw.snapshot();
-    let p = match prepare(&snap, &gw.clock, req, peer, rid).await? {
+    let p = match prepare(&snap, &gw.clock, req, peer, rid, rec).await? {
         Ready::Hit(resp, pool) => {
             rec.routed(&pool);
-            rec.record().cache_hit = true;
+            let r = rec.record();
+            r.cache_hit = true;
+            r.cache = CacheStatus::Hit;
+            r.bytes_out = body_len(&resp);
             rec.head(resp.status(), None);
             rec.hand_over().finish(Outcome::Complete);
             return Ok(resp);
@@ -65,6 +71,11 @@ where
         Ready::Go(p) => p,
     };
     rec.routed(&p.pool);
+    rec.record().cache = match (&p.fill, &p.pool.cache) {
+        (Some(_), _) => CacheStatus::Miss,
+        (None, Some(_)) => CacheStatus::Bypass,
+        (None, None) => CacheStatus::None,
+    };
     let req = attempt::Request {
         out: p.out,
         idempotent: p.idempotent,
@@ -81,4 +92,9 @@ where
         Some(fill) => fill.wrap(resp, gw.clock.now_ms()),
         None => resp,
     })
+}
+
+/// The length of an answer made in memory (an error, a cache hit).
+fn body_len(resp: &Response<ProxyBody>) -> u64 {
+    resp.body().size_hint().exact().unwrap_or(0)
 }

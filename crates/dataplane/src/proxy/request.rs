@@ -6,9 +6,12 @@
 use super::tunnel;
 use crate::cache::{self, Fill, Lookup};
 use crate::clock::Clock;
-use crate::http::body::{buffer_for_replay, empty, full, BoxError, Buffered, ProxyBody, Tracked};
+use crate::http::body::{
+    buffer_for_replay, empty, full, BoxError, Buffered, Counted, ProxyBody, Tracked,
+};
 use crate::http::{headers, path};
 use crate::http::{Peer, ProxyError};
+use crate::observe::Pending;
 use crate::runtime::{InstanceState, PoolRuntime, RouteMiss, Snapshot};
 use crate::upstream::error::body_read_error;
 use bytes::Bytes;
@@ -42,13 +45,14 @@ pub enum Ready {
 }
 
 /// Routes `req`, reads its body ahead as far as needed, and looks it up in
-/// the pool's cache.
+/// the pool's cache; the body's bytes in go to the record `rec`.
 pub async fn prepare<B>(
     snap: &Snapshot,
     clock: &Clock,
     mut req: Request<B>,
     peer: &Peer,
     rid: &HeaderValue,
+    rec: &mut Pending,
 ) -> Result<Ready, ProxyError>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
@@ -78,7 +82,18 @@ where
         .filter(|_| {
             body.is_end_stream() || declared.is_some_and(|n| n <= cache::MAX_KEYED_BODY as u64)
         });
-    let body = read_ahead(body, &pool, declared, limit, cache.is_some()).await?;
+    let body = match read_ahead(body, &pool, declared, limit, cache.is_some()).await? {
+        Buffered::Replayable(b) => {
+            rec.record().bytes_in = b.len() as u64;
+            Buffered::Replayable(b)
+        }
+        // Counted as it streams on (only such a body pays for a counter).
+        Buffered::Streaming(s) => {
+            let (s, n) = Counted::new(s);
+            rec.count_in(n);
+            Buffered::Streaming(s.boxed_unsync())
+        }
+    };
     let fill = match (cache, &body) {
         (Some(c), Buffered::Replayable(b)) => {
             let host = parts

@@ -4,10 +4,13 @@
 //! copied both ways until the instance closes (once everything it sent has
 //! reached the caller, the caller's side is closed too, as nginx does), the
 //! caller closes both ways, or nothing moves for `timeouts.idle`. The instance's in-flight slot is held for the life of
-//! the socket, so `least_connections` counts open WebSockets.
+//! the socket, so `least_connections` counts open WebSockets. The
+//! request's record is finished when the tunnel closes, with the bytes
+//! that crossed it each way.
 
 use crate::http::body::{empty, ProxyBody};
 use crate::http::headers;
+use crate::observe::{Outcome, Pending};
 use crate::runtime::instance::{InFlightGuard, InstanceState};
 use http::{header, HeaderMap, Response};
 use hyper::body::Incoming;
@@ -48,6 +51,7 @@ pub fn open(
     guard: InFlightGuard,
     inst: Arc<InstanceState>,
     idle: Duration,
+    mut record: Pending,
 ) -> Response<ProxyBody> {
     let (parts, body) = resp.into_parts();
     let upstream = hyper::upgrade::on(Response::from_parts(parts.clone(), body));
@@ -61,6 +65,7 @@ pub fn open(
             (Ok(c), Ok(u)) => (c, u),
             (c, u) => {
                 tracing::debug!(client = ?c.err(), upstream = ?u.err(), "WebSocket upgrade did not complete");
+                record.finish(Outcome::Dropped);
                 return;
             }
         };
@@ -74,40 +79,22 @@ pub fn open(
             seen: seen.clone(),
             start,
             shut: Some(ended.clone()),
+            read: 0,
+            written: 0,
         };
         let mut b = Activity {
             inner: TokioIo::new(upstream),
             seen: seen.clone(),
             start,
             shut: None,
+            read: 0,
+            written: 0,
         };
-        // 4 KiB per direction instead of tokio's 8 KiB default: an idle
-        // device socket costs memory for its whole life, and voice frames
-        // (Opus, JSON control messages) are far smaller than that.
-        let copy = tokio::io::copy_bidirectional_with_sizes(&mut a, &mut b, TUNNEL_BUF, TUNNEL_BUF);
-        tokio::pin!(copy);
-        loop {
-            let last = Duration::from_millis(seen.load(Relaxed));
-            let deadline = start + last + idle;
-            tokio::select! {
-                r = &mut copy => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "WebSocket tunnel closed with an error");
-                    }
-                    return;
-                }
-                _ = ended.notified() => {
-                    tracing::debug!("instance closed the WebSocket; closing the caller's side");
-                    return;
-                }
-                _ = tokio::time::sleep_until(deadline) => {
-                    if start.elapsed() >= Duration::from_millis(seen.load(Relaxed)) + idle {
-                        tracing::debug!(?idle, "WebSocket idle for timeouts.idle; closing");
-                        return;
-                    }
-                }
-            }
-        }
+        let outcome = relay(&mut a, &mut b, &seen, start, idle, &ended).await;
+        // The caller's side: what it sent in, and what reached it.
+        let r = record.record();
+        (r.bytes_in, r.bytes_out) = (a.read, a.written);
+        record.finish(outcome);
     });
     let mut out = Response::new(empty());
     *out.status_mut() = parts.status;
@@ -122,8 +109,55 @@ pub fn open(
     out
 }
 
+/// Copies both ways until either side closes, the instance's end has been
+/// relayed, or nothing moves for `idle`; how the session ended.
+async fn relay<C, U>(
+    a: &mut Activity<C>,
+    b: &mut Activity<U>,
+    seen: &AtomicU64,
+    start: Instant,
+    idle: Duration,
+    ended: &tokio::sync::Notify,
+) -> Outcome
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    // 4 KiB per direction instead of tokio's 8 KiB default: an idle
+    // device socket costs memory for its whole life, and voice frames
+    // (Opus, JSON control messages) are far smaller than that.
+    let copy = tokio::io::copy_bidirectional_with_sizes(a, b, TUNNEL_BUF, TUNNEL_BUF);
+    tokio::pin!(copy);
+    loop {
+        let last = Duration::from_millis(seen.load(Relaxed));
+        let deadline = start + last + idle;
+        tokio::select! {
+            r = &mut copy => {
+                return match r {
+                    Ok(_) => Outcome::Complete,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "WebSocket tunnel closed with an error");
+                        Outcome::BodyFailed
+                    }
+                };
+            }
+            _ = ended.notified() => {
+                tracing::debug!("instance closed the WebSocket; closing the caller's side");
+                return Outcome::Complete;
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                if start.elapsed() >= Duration::from_millis(seen.load(Relaxed)) + idle {
+                    tracing::debug!(?idle, "WebSocket idle for timeouts.idle; closing");
+                    return Outcome::Complete;
+                }
+            }
+        }
+    }
+}
+
 pin_project! {
-    /// Records, in ms since `start`, when bytes last moved through `inner`.
+    /// Records, in ms since `start`, when bytes last moved through `inner`,
+    /// and counts the bytes read from it and written to it.
     struct Activity<T> {
         #[pin]
         inner: T,
@@ -131,6 +165,8 @@ pin_project! {
         start: Instant,
         // Rung once a shutdown of `inner` completes.
         shut: Option<Arc<tokio::sync::Notify>>,
+        read: u64,
+        written: u64,
     }
 }
 
@@ -150,6 +186,7 @@ impl<T: AsyncRead> AsyncRead for Activity<T> {
         let before = buf.filled().len();
         let r = this.inner.poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            *this.read += (buf.filled().len() - before) as u64;
             Self::stamp(this.seen, *this.start);
         }
         r
@@ -162,7 +199,12 @@ impl<T: AsyncWrite> AsyncWrite for Activity<T> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        self.project().inner.poll_write(cx, data)
+        let this = self.project();
+        let r = this.inner.poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = r {
+            *this.written += n as u64;
+        }
+        r
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.project().inner.poll_flush(cx)

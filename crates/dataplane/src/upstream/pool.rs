@@ -66,11 +66,20 @@ impl ConnPool {
 pub struct Pooled {
     tx: Sender,
     pool: Arc<ConnPool>,
+    connect: std::time::Duration,
 }
 
 impl Pooled {
-    pub(crate) fn new(tx: Sender, pool: Arc<ConnPool>) -> Self {
-        Self { tx, pool }
+    /// `connect`: how long opening the connection took (zero when it was
+    /// taken from the pool).
+    pub(crate) fn new(tx: Sender, pool: Arc<ConnPool>, connect: std::time::Duration) -> Self {
+        Self { tx, pool, connect }
+    }
+
+    /// How long opening this connection took for the try it carried: zero
+    /// for a kept-alive one from the pool (nginx's `$upstream_connect_time`).
+    pub fn connect_time(&self) -> std::time::Duration {
+        self.connect
     }
 
     pub fn give_back(self) {

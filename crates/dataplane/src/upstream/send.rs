@@ -19,6 +19,7 @@ use crate::http::body::ProxyBody;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// A try's bounds: the connect (and TLS handshake) timeout, and how long
 /// to wait for the response head in all.
@@ -98,21 +99,30 @@ async fn send_on_pool(
     connect_timeout: Duration,
 ) -> Result<(http::Response<Incoming>, Pooled), TryError> {
     loop {
-        let (mut tx, reused) = match origin.conns.take() {
-            Some(tx) => (tx, true),
+        // The connect time is measured (two clock reads) only when a
+        // connection is opened: a pooled one counts as zero, as in nginx.
+        let (mut tx, connect) = match origin.conns.take() {
+            Some(tx) => (tx, None),
             // Boxed: the connect path is rare on a warm pool, and inlining its
             // state would make every request's future (moved around by
             // hyper) larger.
-            None => match Box::pin(connect(origin, connect_timeout)).await {
-                Ok(tx) => (tx, false),
-                Err(e) => return Err(dial_failed(e, req)),
-            },
+            None => {
+                let t0 = Instant::now();
+                match Box::pin(connect(origin, connect_timeout)).await {
+                    Ok(tx) => (tx, Some(t0.elapsed())),
+                    Err(e) => return Err(dial_failed(e, req)),
+                }
+            }
         };
+        let reused = connect.is_none();
         if reused && tx.ready().await.is_err() {
             continue;
         }
         match tx.try_send_request(req).await {
-            Ok(resp) => return Ok((resp, Pooled::new(tx, origin.conns.clone()))),
+            Ok(resp) => {
+                let conn = Pooled::new(tx, origin.conns.clone(), connect.unwrap_or_default());
+                return Ok((resp, conn));
+            }
             Err(mut e) => match e.take_message() {
                 // Never written: the instance had closed this idle
                 // connection. Safe to send on a fresh one.
@@ -129,17 +139,19 @@ async fn upgrade(
     req: http::Request<ProxyBody>,
     connect_timeout: Duration,
 ) -> Result<(http::Response<Incoming>, Pooled), TryError> {
+    let t0 = Instant::now();
     let (mut tx, conn) = match Box::pin(open(origin, connect_timeout)).await {
         Ok(x) => x,
         Err(e) => return Err(dial_failed(e, req)),
     };
+    let connect = t0.elapsed();
     tokio::spawn(async move {
         if let Err(e) = conn.with_upgrades().await {
             tracing::trace!(error = %e, "upstream upgrade connection ended with an error");
         }
     });
     match tx.try_send_request(req).await {
-        Ok(resp) => Ok((resp, Pooled::new(tx, origin.conns.clone()))),
+        Ok(resp) => Ok((resp, Pooled::new(tx, origin.conns.clone(), connect))),
         Err(mut e) => match e.take_message() {
             Some(r) => Err(TryError::never_sent(describe(e.error()), r)),
             None => Err(classify(e.error())),

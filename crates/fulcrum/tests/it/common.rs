@@ -49,7 +49,13 @@ pub async fn gateway(yaml: &str) -> Running {
             yaml.to_string(),
         ),
     };
-    let full = format!("listen: 127.0.0.1:0\n{admin}{registry}{yaml}");
+    // No access lines over the test output unless a test asks for them.
+    let access_log = if yaml.contains("access_log:") {
+        ""
+    } else {
+        "access_log: { path: off }\n"
+    };
+    let full = format!("listen: 127.0.0.1:0\n{admin}{registry}{access_log}{yaml}");
     let cfg = fulcrum_config::parse(&full, &|_| None)
         .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{full}"));
     fulcrum::app::start_with_grace(cfg, Duration::from_secs(2))
@@ -144,10 +150,10 @@ pub fn scratch_dir() -> String {
 }
 
 /// The config lines every test gateway starts with: loopback listeners on
-/// free ports and a private registry store.
+/// free ports, a private registry store and no access log.
 pub fn test_header() -> String {
     format!(
-        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nregistry: {{ path: \"{}\" }}\n",
+        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nregistry: {{ path: \"{}\" }}\naccess_log: {{ path: off }}\n",
         scratch_dir()
     )
 }

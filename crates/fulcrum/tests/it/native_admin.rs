@@ -33,7 +33,7 @@ async fn drain_enable_and_weight_change_traffic_and_survive_a_restart() {
     );
     let full = |y: &str| {
         format!(
-            "listen: 127.0.0.1:0\n{}",
+            "listen: 127.0.0.1:0\naccess_log: {{ path: off }}\n{}",
             y.replace(
                 "admin: { token: adm1n }",
                 "admin: { listen: 127.0.0.1:0, token: adm1n }"

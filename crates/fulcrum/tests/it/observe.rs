@@ -144,3 +144,34 @@ async fn a_caller_that_leaves_mid_stream_is_recorded_as_dropped() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_is_recorded_once_when_it_closes_with_its_bytes_each_way() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let a = mock("a").await;
+    let (gw, seen) = observed(&yaml(&[a.url()], "")).await;
+    let (mut ws, resp) = tokio_tungstenite::connect_async(format!("ws://{}/api/ws", gw.proxy_addr))
+        .await
+        .expect("handshake through fulcrum");
+    assert_eq!(resp.status(), 101);
+    ws.send(Message::Binary(vec![7u8; 100].into()))
+        .await
+        .unwrap();
+    assert!(ws.next().await.unwrap().unwrap().is_binary());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        seen.taken().is_empty(),
+        "not finished while the socket is open"
+    );
+    ws.close(None).await.unwrap();
+    while ws.next().await.is_some() {}
+    let rec = seen.one().await;
+    assert_eq!(rec.status.map(|s| s.as_u16()), Some(101));
+    assert_eq!(rec.outcome, Outcome::Complete);
+    assert_eq!(endpoint(&rec), a.url());
+    // 100 bytes in a masked frame from the caller, echoed unmasked.
+    assert!(rec.bytes_in >= 106 && rec.bytes_out >= 102, "{rec:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(seen.taken().is_empty(), "exactly one record");
+}

@@ -173,7 +173,7 @@ async fn registrations_no_longer_allowed_are_dropped_at_restart_and_reload() {
 
     // Reloaded with nothing of loopback allowed: `a` goes too.
     let none = format!(
-        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nregistry: {{ path: \"{dir}\", allowed_hosts: [10.1.2.3] }}\n"
+        "listen: 127.0.0.1:0\naccess_log: {{ path: off }}\nadmin: {{ listen: 127.0.0.1:0 }}\nregistry: {{ path: \"{dir}\", allowed_hosts: [10.1.2.3] }}\n"
     );
     gw.reload(fulcrum_config::parse(&none, &|_| None).unwrap())
         .unwrap();
@@ -216,7 +216,7 @@ async fn the_proxy_never_connects_to_its_own_listeners() {
     let m = mock("m").await;
     let admin = free_port();
     let yaml = format!(
-        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:{admin} }}\nregistry: {{ path: \"{}\" }}\npools:\n  loop:\n    retry: {{ tries: 1 }}\n    instances: [ {{ endpoint: \"http://localhost:{admin}/api/v1/ai_analysis\" }} ]\nroutes: [ {{ path_prefix: /, pool: loop }} ]\n",
+        "listen: 127.0.0.1:0\naccess_log: {{ path: off }}\nadmin: {{ listen: 127.0.0.1:{admin} }}\nregistry: {{ path: \"{}\" }}\npools:\n  loop:\n    retry: {{ tries: 1 }}\n    instances: [ {{ endpoint: \"http://localhost:{admin}/api/v1/ai_analysis\" }} ]\nroutes: [ {{ path_prefix: /, pool: loop }} ]\n",
         scratch_dir()
     );
     let cfg = fulcrum_config::parse(&yaml, &|_| None).unwrap();
@@ -306,7 +306,7 @@ async fn a_registry_open_beyond_loopback_without_a_token_is_warned_about_at_star
     ] {
         let (logs, _guard) = Logs::capture();
         let yaml = format!(
-            "listen: 127.0.0.1:0\nadmin: {{ listen: \"{admin}\" }}\nregistry: {{ path: \"{}\"{token} }}\n",
+            "listen: 127.0.0.1:0\naccess_log: {{ path: off }}\nadmin: {{ listen: \"{admin}\" }}\nregistry: {{ path: \"{}\"{token} }}\n",
             scratch_dir()
         );
         let cfg = fulcrum_config::parse(&yaml, &|_| None).unwrap();

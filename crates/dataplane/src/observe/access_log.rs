@@ -1,0 +1,333 @@
+//! The access log: one line per finished request (nginx's `access_log`),
+//! written by a thread of its own so that writing never slows a request.
+//!
+//! The request path only offers a copy of the [`Record`] (a handful of
+//! refcount increments) to a bounded queue of `access_log.buffer` lines;
+//! when the queue is full the line is dropped and counted
+//! ([`AccessLog::dropped`]) instead of waiting. The writer thread drains
+//! the queue every few milliseconds, formats what it took
+//! ([`super::access_format`]) into one buffer and writes it with one
+//! `write` (nginx's `buffer=`/`flush=`, without the configuration): a
+//! stalled destination (a pipe nobody reads, a full disk) blocks only
+//! that thread. The writer sleeps rather than being woken by each line,
+//! so a request never pays for a wake-up.
+//!
+//! [`AccessLog::reopen`] (`SIGUSR1`) makes the writer open its file again
+//! at the same path before its next write, for logrotate;
+//! [`AccessLog::flush`] waits until what is queued is written (shutdown).
+
+use super::access_format;
+use super::record::{Observer, Record};
+use crate::clock::Clock;
+use fulcrum_config::{AccessLogTarget, LogFormat};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long the writer sleeps when it found nothing to write: the most a
+/// line waits before it is written (when the destination keeps up).
+const TICK: Duration = Duration::from_millis(10);
+/// A batch is written once it holds this many bytes, even if more lines wait.
+const BATCH: usize = 64 << 10;
+
+/// What the request path and the writer thread share.
+#[derive(Debug, Default)]
+struct Shared {
+    dropped: AtomicU64,
+    written: AtomicU64,
+    reopen: AtomicBool,
+    /// A flush is wanted; the writer counts `flushes` once it found the
+    /// queue empty with everything before written.
+    flush: AtomicBool,
+    flushes: AtomicU64,
+}
+
+/// The access log's observer: hands each finished record to the writer.
+#[derive(Debug)]
+pub struct AccessLog {
+    queue: SyncSender<Record>,
+    shared: Arc<Shared>,
+}
+
+impl AccessLog {
+    /// Opens the destination of `cfg` and starts its writer thread; `None`
+    /// when the access log is `off`. The thread ends when the returned
+    /// value is dropped, after writing what is queued.
+    pub fn start(cfg: &fulcrum_config::AccessLog, clock: Clock) -> io::Result<Option<Arc<Self>>> {
+        let dest = match &cfg.target {
+            AccessLogTarget::Off => return Ok(None),
+            AccessLogTarget::Stdout => Dest::Stdout(io::stdout()),
+            AccessLogTarget::File(p) => Dest::File {
+                file: open(p)?,
+                path: p.clone(),
+            },
+        };
+        let (queue, rx) = sync_channel(cfg.buffer.max(1) as usize);
+        let shared = Arc::new(Shared::default());
+        let writer = Writer {
+            rx,
+            dest,
+            format: match cfg.format {
+                LogFormat::Text => access_format::text,
+                LogFormat::Json => access_format::json,
+            },
+            clock,
+            shared: shared.clone(),
+        };
+        std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || writer.run())?;
+        Ok(Some(Arc::new(Self { queue, shared })))
+    }
+
+    /// Lines dropped because the queue was full (the destination did not
+    /// keep up) or their write failed; `fulcrum_access_log_dropped_total`.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Relaxed)
+    }
+
+    /// Lines written so far.
+    pub fn written(&self) -> u64 {
+        self.shared.written.load(Relaxed)
+    }
+
+    /// Waits (at most `within`) until every line queued before the call
+    /// has been written or dropped: at shutdown, after the last request.
+    pub async fn flush(&self, within: Duration) {
+        let before = self.shared.flushes.load(Acquire);
+        self.shared.flush.store(true, Release);
+        let deadline = tokio::time::Instant::now() + within;
+        while self.shared.flushes.load(Acquire) == before && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Opens the file again at its path before the next write (`SIGUSR1`,
+    /// after logrotate moved it). Nothing to do for stdout.
+    pub fn reopen(&self) {
+        self.shared.reopen.store(true, Relaxed);
+    }
+}
+
+impl Observer for AccessLog {
+    fn request_done(&self, record: &Record) {
+        if self.queue.try_send(record.clone()).is_err() {
+            self.shared.dropped.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+fn open(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Where the lines go.
+enum Dest {
+    Stdout(io::Stdout),
+    File { path: PathBuf, file: File },
+}
+
+impl Dest {
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Dest::Stdout(s) => {
+                let mut s = s.lock();
+                s.write_all(buf)?;
+                s.flush()
+            }
+            Dest::File { file, .. } => file.write_all(buf),
+        }
+    }
+
+    fn reopen(&mut self) {
+        if let Dest::File { path, file } = self {
+            match open(path) {
+                Ok(f) => {
+                    *file = f;
+                    tracing::info!(path = %path.display(), "access log reopened");
+                }
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "cannot reopen the access log; writing to the old file")
+                }
+            }
+        }
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    rx: Receiver<Record>,
+    dest: Dest,
+    format: fn(&mut Vec<u8>, &Record, u64),
+    clock: Clock,
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut buf = Vec::with_capacity(BATCH + 4096);
+        let mut failing = false;
+        loop {
+            let flush = self.shared.flush.load(Acquire);
+            let (lines, state) = self.take(&mut buf);
+            if self.shared.reopen.swap(false, Relaxed) {
+                self.dest.reopen();
+            }
+            if lines > 0 {
+                match self.dest.write_all(&buf) {
+                    Ok(()) => {
+                        self.shared.written.fetch_add(lines, Relaxed);
+                        failing = false;
+                    }
+                    Err(e) => {
+                        self.shared.dropped.fetch_add(lines, Relaxed);
+                        if !failing {
+                            tracing::error!(error = %e, "cannot write the access log; its lines are dropped (and counted) until it works again");
+                        }
+                        failing = true;
+                    }
+                }
+                buf.clear();
+            }
+            if state != Queue::Full && flush {
+                self.shared.flush.store(false, Relaxed);
+                self.shared.flushes.fetch_add(1, Release);
+            }
+            match state {
+                Queue::Closed => return,
+                Queue::Empty if lines == 0 => std::thread::sleep(TICK),
+                _ => {}
+            }
+        }
+    }
+
+    /// Formats queued lines into `buf` until none is left or the batch is
+    /// full: how many, and what is left in the queue.
+    fn take(&self, buf: &mut Vec<u8>) -> (u64, Queue) {
+        let mut lines = 0;
+        while buf.len() < BATCH {
+            match self.rx.try_recv() {
+                Ok(r) => {
+                    // When the request ended, on the gateway's clock.
+                    let end = r.started + r.total.unwrap_or_default();
+                    (self.format)(buf, &r, self.clock.unix_ms_at(end));
+                    lines += 1;
+                }
+                Err(TryRecvError::Empty) => return (lines, Queue::Empty),
+                Err(TryRecvError::Disconnected) => return (lines, Queue::Closed),
+            }
+        }
+        (lines, Queue::Full)
+    }
+}
+
+/// What a batch left in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queue {
+    Empty,
+    /// The batch filled up first: more lines wait.
+    Full,
+    /// Empty, and no line will come any more.
+    Closed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{Outcome, Pending};
+    use http::{Method, Uri};
+
+    fn settings(target: AccessLogTarget, buffer: u32) -> fulcrum_config::AccessLog {
+        fulcrum_config::AccessLog {
+            target,
+            format: LogFormat::Text,
+            buffer,
+        }
+    }
+
+    fn request(log: &Arc<AccessLog>, path: &'static str) {
+        let p = Pending::new(
+            log.clone(),
+            tokio::time::Instant::now(),
+            Method::GET,
+            Uri::from_static(path),
+        );
+        p.finish(Outcome::Complete);
+    }
+
+    fn wait_written(log: &AccessLog, n: u64) {
+        for _ in 0..500 {
+            if log.written() >= n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("{} of {n} lines written", log.written());
+    }
+
+    #[test]
+    fn off_starts_nothing() {
+        let off = settings(AccessLogTarget::Off, 8);
+        assert!(AccessLog::start(&off, Clock::new()).unwrap().is_none());
+    }
+
+    #[test]
+    fn lines_go_to_the_file_and_a_reopen_starts_a_new_one_at_the_path() {
+        let dir = std::env::temp_dir().join(format!("fulcrum-al-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("access.log");
+        let _ = std::fs::remove_file(&path);
+        let cfg = settings(AccessLogTarget::File(path.clone()), 64);
+        let log = AccessLog::start(&cfg, Clock::new()).unwrap().unwrap();
+        request(&log, "/a");
+        request(&log, "/b");
+        wait_written(&log, 2);
+        let rotated = dir.join("access.log.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        request(&log, "/c");
+        wait_written(&log, 3);
+        log.reopen();
+        request(&log, "/d");
+        wait_written(&log, 4);
+        let old = std::fs::read_to_string(&rotated).unwrap();
+        let new = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(old.lines().count(), 3, "{old}");
+        assert!(old.contains("\"GET /c HTTP/1.1\""), "{old}");
+        assert_eq!(new.lines().count(), 1, "{new}");
+        assert!(new.contains("\"GET /d HTTP/1.1\""), "{new}");
+        assert_eq!(log.dropped(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_flush_returns_once_every_queued_line_is_written() {
+        let cfg = settings(AccessLogTarget::File("/dev/null".into()), 64);
+        let log = AccessLog::start(&cfg, Clock::new()).unwrap().unwrap();
+        for _ in 0..5 {
+            request(&log, "/x");
+        }
+        log.flush(Duration::from_secs(5)).await;
+        assert_eq!(log.written(), 5);
+        request(&log, "/y");
+        log.flush(Duration::from_secs(5)).await;
+        assert_eq!(
+            log.written(),
+            6,
+            "a second flush waits for the new line too"
+        );
+    }
+
+    #[test]
+    fn an_unopenable_file_is_an_error_at_start() {
+        let cfg = settings(
+            AccessLogTarget::File("/nonexistent-dir/x/access.log".into()),
+            8,
+        );
+        assert!(AccessLog::start(&cfg, Clock::new()).is_err());
+    }
+}
