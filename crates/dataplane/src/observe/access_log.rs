@@ -1,62 +1,91 @@
 //! The access log: one line per finished request (nginx's `access_log`),
 //! written by a thread of its own so that writing never slows a request.
 //!
-//! The request path only offers a copy of the [`Record`] (a handful of
-//! refcount increments) to a bounded queue of `access_log.buffer` lines;
-//! when the queue is full the line is dropped and counted
-//! ([`AccessLog::dropped`]) instead of waiting. The writer thread drains
-//! the queue every few milliseconds, formats what it took
-//! ([`super::access_format`]) into one buffer and writes it with one
-//! `write` (nginx's `buffer=`/`flush=`, without the configuration): a
-//! stalled destination (a pipe nobody reads, a full disk) blocks only
-//! that thread. The writer sleeps rather than being woken by each line,
-//! so a request never pays for a wake-up.
+//! The request path formats its line ([`super::access_format`]) into a
+//! reused per-thread buffer and appends it to a shared buffer of at most
+//! `access_log.buffer` lines (a mutex held for one copy of the line, never
+//! during I/O); when that buffer is full the line is dropped and counted
+//! ([`AccessLog::dropped`]) instead of waiting. The writer thread wakes
+//! every few milliseconds, swaps the shared buffer for an empty one and
+//! writes what it took with one `write` (nginx's `buffer=`/`flush=`,
+//! without the configuration): a stalled destination (a pipe nobody reads,
+//! a full disk) blocks only that thread. The writer sleeps rather than
+//! being woken by each line, so a request never pays for a wake-up.
+//!
+//! Formatting on the request path (~1 µs) costs less than handing the
+//! record to the writer: no copy of the record to queue and drop on
+//! another thread, whose cache it would have to travel to (docs/BENCHMARKS.md,
+//! "Observability").
 //!
 //! [`AccessLog::reopen`] (`SIGUSR1`) makes the writer open its file again
 //! at the same path before its next write, for logrotate;
-//! [`AccessLog::flush`] waits until what is queued is written (shutdown).
+//! [`AccessLog::flush`] waits until what is buffered is written (shutdown).
 
 use super::access_format;
 use super::record::{Observer, Record};
 use crate::clock::Clock;
 use fulcrum_config::{AccessLogTarget, LogFormat};
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// How long the writer sleeps when it found nothing to write: the most a
+/// How long the writer sleeps after each look at the buffer: the most a
 /// line waits before it is written (when the destination keeps up).
 const TICK: Duration = Duration::from_millis(10);
-/// A batch is written once it holds this many bytes, even if more lines wait.
-const BATCH: usize = 64 << 10;
+
+/// Lines formatted and waiting for the writer.
+#[derive(Debug, Default)]
+struct Waiting {
+    buf: Vec<u8>,
+    lines: u64,
+}
 
 /// What the request path and the writer thread share.
 #[derive(Debug, Default)]
 struct Shared {
+    waiting: Mutex<Waiting>,
     dropped: AtomicU64,
     written: AtomicU64,
     reopen: AtomicBool,
-    /// A flush is wanted; the writer counts `flushes` once it found the
-    /// queue empty with everything before written.
+    /// A flush is wanted; the writer counts `flushes` once everything
+    /// buffered before it is written.
     flush: AtomicBool,
     flushes: AtomicU64,
+    /// The log is gone: the writer writes what is left and ends.
+    closed: AtomicBool,
 }
 
-/// The access log's observer: hands each finished record to the writer.
+impl Shared {
+    fn waiting(&self) -> MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+thread_local! {
+    // Each thread formats its lines here before the one copy into the
+    // shared buffer (reused: no allocation per line).
+    static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The access log's observer: formats each finished record's line and
+/// leaves it for the writer.
 #[derive(Debug)]
 pub struct AccessLog {
-    queue: SyncSender<Record>,
     shared: Arc<Shared>,
+    format: fn(&mut Vec<u8>, &Record, u64),
+    clock: Clock,
+    /// `access_log.buffer`: lines that may wait for the writer.
+    cap: u64,
 }
 
 impl AccessLog {
     /// Opens the destination of `cfg` and starts its writer thread; `None`
     /// when the access log is `off`. The thread ends when the returned
-    /// value is dropped, after writing what is queued.
+    /// value is dropped, after writing what is buffered.
     pub fn start(cfg: &fulcrum_config::AccessLog, clock: Clock) -> io::Result<Option<Arc<Self>>> {
         let dest = match &cfg.target {
             AccessLogTarget::Off => return Ok(None),
@@ -66,25 +95,27 @@ impl AccessLog {
                 path: p.clone(),
             },
         };
-        let (queue, rx) = sync_channel(cfg.buffer.max(1) as usize);
         let shared = Arc::new(Shared::default());
         let writer = Writer {
-            rx,
             dest,
+            shared: shared.clone(),
+            spare: Vec::new(),
+        };
+        std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || writer.run())?;
+        Ok(Some(Arc::new(Self {
+            shared,
             format: match cfg.format {
                 LogFormat::Text => access_format::text,
                 LogFormat::Json => access_format::json,
             },
             clock,
-            shared: shared.clone(),
-        };
-        std::thread::Builder::new()
-            .name("access-log".into())
-            .spawn(move || writer.run())?;
-        Ok(Some(Arc::new(Self { queue, shared })))
+            cap: u64::from(cfg.buffer.max(1)),
+        })))
     }
 
-    /// Lines dropped because the queue was full (the destination did not
+    /// Lines dropped because the buffer was full (the destination did not
     /// keep up) or their write failed; `fulcrum_access_log_dropped_total`.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Relaxed)
@@ -95,7 +126,7 @@ impl AccessLog {
         self.shared.written.load(Relaxed)
     }
 
-    /// Waits (at most `within`) until every line queued before the call
+    /// Waits (at most `within`) until every line buffered before the call
     /// has been written or dropped: at shutdown, after the last request.
     pub async fn flush(&self, within: Duration) {
         let before = self.shared.flushes.load(Acquire);
@@ -114,11 +145,29 @@ impl AccessLog {
     }
 }
 
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Release);
+    }
+}
+
 impl Observer for AccessLog {
-    fn request_done(&self, record: &Record) {
-        if self.queue.try_send(record.clone()).is_err() {
-            self.shared.dropped.fetch_add(1, Relaxed);
-        }
+    fn request_done(&self, r: &Record) {
+        // When the request ended, on the gateway's clock (no clock read).
+        let end = self.clock.unix_ms_at(r.started + r.total.unwrap_or_default());
+        LINE.with(|line| {
+            let line = &mut *line.borrow_mut();
+            line.clear();
+            (self.format)(line, r, end);
+            let mut w = self.shared.waiting();
+            if w.lines >= self.cap {
+                drop(w);
+                self.shared.dropped.fetch_add(1, Relaxed);
+                return;
+            }
+            w.buf.extend_from_slice(line);
+            w.lines += 1;
+        });
     }
 }
 
@@ -161,20 +210,23 @@ impl Dest {
 
 /// The writer thread's state.
 struct Writer {
-    rx: Receiver<Record>,
     dest: Dest,
-    format: fn(&mut Vec<u8>, &Record, u64),
-    clock: Clock,
     shared: Arc<Shared>,
+    /// The empty buffer swapped in for the full one.
+    spare: Vec<u8>,
 }
 
 impl Writer {
     fn run(mut self) {
-        let mut buf = Vec::with_capacity(BATCH + 4096);
         let mut failing = false;
         loop {
             let flush = self.shared.flush.load(Acquire);
-            let (lines, state) = self.take(&mut buf);
+            let closed = self.shared.closed.load(Acquire);
+            let (mut buf, lines) = {
+                let mut w = self.shared.waiting();
+                let lines = std::mem::take(&mut w.lines);
+                (std::mem::replace(&mut w.buf, std::mem::take(&mut self.spare)), lines)
+            };
             if self.shared.reopen.swap(false, Relaxed) {
                 self.dest.reopen();
             }
@@ -192,48 +244,20 @@ impl Writer {
                         failing = true;
                     }
                 }
-                buf.clear();
             }
-            if state != Queue::Full && flush {
+            buf.clear();
+            self.spare = buf;
+            if flush {
+                // Everything buffered before the flush was asked is written.
                 self.shared.flush.store(false, Relaxed);
                 self.shared.flushes.fetch_add(1, Release);
             }
-            match state {
-                Queue::Closed => return,
-                Queue::Empty if lines == 0 => std::thread::sleep(TICK),
-                _ => {}
+            if closed {
+                return;
             }
+            std::thread::sleep(TICK);
         }
     }
-
-    /// Formats queued lines into `buf` until none is left or the batch is
-    /// full: how many, and what is left in the queue.
-    fn take(&self, buf: &mut Vec<u8>) -> (u64, Queue) {
-        let mut lines = 0;
-        while buf.len() < BATCH {
-            match self.rx.try_recv() {
-                Ok(r) => {
-                    // When the request ended, on the gateway's clock.
-                    let end = r.started + r.total.unwrap_or_default();
-                    (self.format)(buf, &r, self.clock.unix_ms_at(end));
-                    lines += 1;
-                }
-                Err(TryRecvError::Empty) => return (lines, Queue::Empty),
-                Err(TryRecvError::Disconnected) => return (lines, Queue::Closed),
-            }
-        }
-        (lines, Queue::Full)
-    }
-}
-
-/// What a batch left in the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Queue {
-    Empty,
-    /// The batch filled up first: more lines wait.
-    Full,
-    /// Empty, and no line will come any more.
-    Closed,
 }
 
 #[cfg(test)]

@@ -109,6 +109,43 @@ pub struct Record {
     pub upstream: UpstreamTimes,
 }
 
+impl Record {
+    /// A request that has only arrived.
+    pub fn new(started: Instant, method: Method, uri: Uri) -> Self {
+        Record {
+            started,
+            method,
+            uri,
+            pool: None,
+            instance: None,
+            member: None,
+            tries: 0,
+            retried_on: None,
+            status: None,
+            head_after: None,
+            total: None,
+            outcome: Outcome::Dropped,
+            blame: None,
+            cache_hit: false,
+            client: None,
+            version: Version::HTTP_11,
+            request_id: None,
+            referer: None,
+            user_agent: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            cache: CacheStatus::None,
+            upstream: UpstreamTimes::default(),
+            
+        }
+    }
+
+    /// What a [`Pending`] keeps once its record is handed on (never read).
+    fn blank(started: Instant) -> Self {
+        Self::new(started, Method::GET, Uri::default())
+    }
+}
+
 /// A request being served; finishes its record when dropped.
 #[derive(Debug)]
 pub struct Pending {
@@ -122,31 +159,7 @@ pub struct Pending {
 impl Pending {
     pub fn new(observer: Arc<dyn Observer>, started: Instant, method: Method, uri: Uri) -> Self {
         Self {
-            record: Record {
-                started,
-                method,
-                uri,
-                pool: None,
-                instance: None,
-                member: None,
-                tries: 0,
-                retried_on: None,
-                status: None,
-                head_after: None,
-                total: None,
-                outcome: Outcome::Dropped,
-                blame: None,
-                cache_hit: false,
-                client: None,
-                version: Version::HTTP_11,
-                request_id: None,
-                referer: None,
-                user_agent: None,
-                bytes_in: 0,
-                bytes_out: 0,
-                cache: CacheStatus::None,
-                upstream: UpstreamTimes::default(),
-            },
+            record: Record::new(started, method, uri),
             observer: Some(observer),
             body_in: None,
         }
@@ -228,8 +241,9 @@ impl Pending {
     /// Hands the record over to whoever finishes it (the response body's
     /// completion handle), leaving an inert one behind.
     pub fn hand_over(&mut self) -> Pending {
+        let blank = Record::blank(self.record.started);
         Pending {
-            record: self.record.clone(),
+            record: std::mem::replace(&mut self.record, blank),
             observer: self.observer.take(),
             body_in: self.body_in.take(),
         }
