@@ -154,7 +154,9 @@ impl Drop for AccessLog {
 impl Observer for AccessLog {
     fn request_done(&self, r: &Record) {
         // When the request ended, on the gateway's clock (no clock read).
-        let end = self.clock.unix_ms_at(r.started + r.total.unwrap_or_default());
+        let end = self
+            .clock
+            .unix_ms_at(r.started + r.total.unwrap_or_default());
         LINE.with(|line| {
             let line = &mut *line.borrow_mut();
             line.clear();
@@ -225,7 +227,10 @@ impl Writer {
             let (mut buf, lines) = {
                 let mut w = self.shared.waiting();
                 let lines = std::mem::take(&mut w.lines);
-                (std::mem::replace(&mut w.buf, std::mem::take(&mut self.spare)), lines)
+                (
+                    std::mem::replace(&mut w.buf, std::mem::take(&mut self.spare)),
+                    lines,
+                )
             };
             if self.shared.reopen.swap(false, Relaxed) {
                 self.dest.reopen();

@@ -136,7 +136,6 @@ impl Record {
             bytes_out: 0,
             cache: CacheStatus::None,
             upstream: UpstreamTimes::default(),
-            
         }
     }
 
