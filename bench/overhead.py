@@ -190,8 +190,13 @@ def make_proxy(ctx: Ctx, system: str) -> Optional[System]:
     cls = PROXIES.get(system, Fulcrum)
     if cls is Fulcrum:  # fulcrum and fulcrum-baseline: the same config
         kw.update(name=system, exe=ctx.exes.get(system), registry_enabled=True)
-        if system == BASELINE and ctx.args.baseline_observe == "off":
-            kw.update(extra_top=OBSERVE_OFF)
+        if ctx.args.baseline_observe == "off":
+            # What observing costs: this build with metrics and an access
+            # log (to a file) against the baseline with both off.
+            if system == BASELINE:
+                kw.update(extra_top=OBSERVE_OFF)
+            else:
+                kw.update(access_log=True)
     return cls(ctx.registry, ctx.tmp / system, ctx.bins, ctx.proxy_cpu, [pool], **kw)
 
 

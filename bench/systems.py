@@ -544,9 +544,13 @@ class Fulcrum(System):
 
     def __init__(self, *a, registry_enabled: bool = False, extra_pool: str = "",
                  health_interval: Optional[str] = None, exe: Optional[Path] = None,
-                 extra_top: str = "", **kw):
+                 extra_top: str = "", access_log: bool = False, **kw):
         super().__init__(*a, **kw)
         self.extra_top = extra_top
+        # Off by default, like the nginx configurations here (`access_log
+        # off;`), so that the suites compare like with like; on, it goes to
+        # access.log in the system's folder.
+        self.access_log = access_log
         self.admin = free_port()
         self.registry_enabled = registry_enabled
         self.extra_pool = extra_pool
@@ -591,11 +595,18 @@ timeouts:
 listen: 127.0.0.1:{self.port}
 admin:
   listen: 127.0.0.1:{self.admin}
-{reg}{health}{self.extra_top}pools:
+{reg}{health}{self._access_log()}{self.extra_top}pools:
 {pools_s}
 routes:
 {routes_s}
 """
+
+    def _access_log(self) -> str:
+        if "access_log:" in self.extra_top:
+            return ""
+        if self.access_log:
+            return f"access_log:\n  path: {self.dir}/access.log\n"
+        return "access_log:\n  path: \"off\"\n"
 
     def start(self) -> "Fulcrum":
         if not self.exe.exists():

@@ -158,16 +158,19 @@ class MakeProxyTest(unittest.TestCase):
         f = overhead.make_proxy(ctx, "fulcrum")
         b = overhead.make_proxy(ctx, "fulcrum-baseline")
         self.assertEqual(f.exe, b.exe)
-        self.assertNotIn("access_log", f._render())
-        self.assertNotIn("metrics", f._render())
-        cfg = b._render()
-        self.assertIn("metrics:\n  enabled: false\n", cfg)
-        self.assertIn('access_log:\n  path: "off"\n', cfg)
-        # the rest of the config is the same
-        self.assertEqual(cfg.replace(overhead.OBSERVE_OFF, "").replace(str(b.port), "P")
-                         .replace(str(b.admin), "A").replace(str(b.dir), "D"),
-                         f._render().replace(str(f.port), "P").replace(str(f.admin), "A")
-                         .replace(str(f.dir), "D"))
+        on = f._render()
+        self.assertIn(f"access_log:\n  path: {f.dir}/access.log\n", on)
+        self.assertNotIn("metrics", on)  # on by default
+        off = b._render()
+        self.assertIn("metrics:\n  enabled: false\n", off)
+        self.assertIn('access_log:\n  path: "off"\n', off)
+        self.assertEqual(off.count("access_log:"), 1)
+
+    def test_without_the_option_fulcrum_logs_no_access_like_nginx(self):
+        ctx = self.ctx()
+        f = overhead.make_proxy(ctx, "fulcrum")
+        self.assertIn('access_log:\n  path: "off"\n', f._render())
+        self.assertIn("access_log off;", overhead.make_proxy(ctx, "nginx")._render())
 
 
 def rec(system, requests, duration, cpu, p50, p99, other=1.0, errors=0, **kw):

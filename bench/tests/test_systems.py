@@ -333,7 +333,8 @@ class PlainModeTest(SystemTestCase):
         s = self.make(systems.Fulcrum, one(), failover=False, registry_enabled=True)
         text = s._render()
         self.assertIn(f"registry:\n  enabled: true\n  path: {s.dir}/registry\n"
-                      "health_check:\n  interval: 60s\npools:\n", text)
+                      "health_check:\n  interval: 60s\n"
+                      'access_log:\n  path: "off"\npools:\n', text)
         self.assertIn("  bench:\n    algorithm: round_robin\n    instances:\n"
                       '      - { endpoint: "http://127.0.0.1:20001", weight: 1 }\n', text)
         for absent in ("passive", "retry", "timeouts", "failure_threshold", "idle"):
