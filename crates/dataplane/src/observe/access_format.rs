@@ -477,7 +477,6 @@ mod tests {
             total: Some(Duration::from_millis(12)),
             outcome: Outcome::Complete,
             blame: None,
-            cache_hit: false,
             client: Some("127.0.0.1:5555".parse().unwrap()),
             version: Version::HTTP_11,
             request_id: Some(HeaderValue::from_static("abc")),

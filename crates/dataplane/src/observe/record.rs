@@ -89,8 +89,6 @@ pub struct Record {
     pub outcome: Outcome,
     /// Who caused a failed request (`None` when it succeeded).
     pub blame: Option<Blame>,
-    /// Served from the response cache.
-    pub cache_hit: bool,
     /// The caller's address (`None` outside a listener).
     pub client: Option<SocketAddr>,
     pub version: Version,
@@ -126,7 +124,6 @@ impl Record {
             total: None,
             outcome: Outcome::Dropped,
             blame: None,
-            cache_hit: false,
             client: None,
             version: Version::HTTP_11,
             request_id: None,
@@ -311,7 +308,7 @@ impl Observer for LogObserver {
             total_ms = r.total.map_or(0.0, |d| d.as_secs_f64() * 1e3),
             outcome = ?r.outcome,
             blame = ?r.blame,
-            cache_hit = r.cache_hit,
+            cache_hit = r.cache == CacheStatus::Hit,
         );
     }
 }

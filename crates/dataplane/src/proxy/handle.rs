@@ -61,7 +61,6 @@ where
         Ready::Hit(resp, pool) => {
             rec.routed(&pool);
             let r = rec.record();
-            r.cache_hit = true;
             r.cache = CacheStatus::Hit;
             r.bytes_out = body_len(&resp);
             rec.head(resp.status(), None);

@@ -169,6 +169,17 @@ pub fn free_port() -> u16 {
 }
 
 /// A path of the registry API on the admin listener.
+/// The row of `endpoint` in the first pool of a `/api/v1/pools` answer.
+pub fn pool_row(pools: &serde_json::Value, endpoint: &str) -> serde_json::Value {
+    pools["pools"][0]["instances"]
+        .as_array()
+        .expect("instances")
+        .iter()
+        .find(|i| i["endpoint"] == endpoint)
+        .unwrap_or_else(|| panic!("no row for {endpoint}"))
+        .clone()
+}
+
 pub fn registry_api(gw: &Running, path: &str) -> String {
     format!("http://{}/api/v1/ai_analysis{path}", gw.admin_addr)
 }

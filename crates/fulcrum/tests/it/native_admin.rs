@@ -113,13 +113,7 @@ async fn drain_enable_and_weight_change_traffic_and_survive_a_restart() {
 
     // Live stats show the override, latencies and shares.
     let pools = get(&c, &format!("{admin}/pools")).await.json();
-    let ia = pools["pools"][0]["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["endpoint"] == a.url().as_str())
-        .unwrap()
-        .clone();
+    let ia = pool_row(&pools, a.url().as_str());
     assert_eq!(ia["weight"], 1);
     assert_eq!(ia["effective_weight"], 3);
     assert!(

@@ -49,13 +49,7 @@ async fn a_round_robin_pool_counts_an_instance_answering_500s() {
     let j = get(&c, &format!("http://{}/api/v1/pools", gw.admin_addr))
         .await
         .json();
-    let row = j["pools"][0]["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["endpoint"] == a.url().as_str())
-        .unwrap()
-        .clone();
+    let row = pool_row(&j, a.url().as_str());
     assert_eq!(row["error_rate"], 1.0);
     assert_eq!(row["errors"], 10);
     let w = &row["window"];
