@@ -26,6 +26,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::{Extension, Router};
+use fulcrum_dataplane::runtime::events::EventKind;
 use fulcrum_dataplane::runtime::instance::InstanceStats;
 use fulcrum_dataplane::{Gateway, PoolStats};
 use serde::Serialize;
@@ -251,11 +252,20 @@ pub struct WeightBody {
     pub weight: Option<u32>,
 }
 
+/// Which operator action a [`change`] is (for the event log).
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Drain,
+    Enable,
+    Weight,
+}
+
 /// Changes the override of the instance `id` and stores it.
 fn change(
     s: &AdminState,
     headers: &axum::http::HeaderMap,
     id: &str,
+    what: Change,
     f: impl FnOnce(&mut crate::publish::Override),
 ) -> Response {
     if !authorized(s, headers) {
@@ -284,6 +294,17 @@ fn change(
         .weight
         .map_or_else(|| "configured".to_string(), |w| w.to_string());
     tracing::info!(endpoint = ?ep, %weight, drained = o.drained, "operator override");
+    let (kind, message) = match what {
+        Change::Drain => (EventKind::Drained, "drained by an operator".to_string()),
+        Change::Enable => (EventKind::Enabled, "enabled by an operator".to_string()),
+        Change::Weight => (
+            EventKind::Weight,
+            format!("weight set to {weight} by an operator"),
+        ),
+    };
+    s.gateway
+        .events
+        .push(s.gateway.clock.unix_ms(), kind, Some(&ep), None, &message);
     Json(OverrideAnswer {
         ok: true,
         endpoint: ep,
@@ -308,7 +329,7 @@ async fn drain(
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    change(&s, &headers, &id, |o| o.drained = true)
+    change(&s, &headers, &id, Change::Drain, |o| o.drained = true)
 }
 
 /// Undo drain.
@@ -326,7 +347,7 @@ async fn enable(
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    change(&s, &headers, &id, |o| o.drained = false)
+    change(&s, &headers, &id, Change::Enable, |o| o.drained = false)
 }
 
 /// Override the weight (null = configured).
@@ -376,7 +397,7 @@ async fn weight(
         },
         Err(e) => return err(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")),
     };
-    change(&s, &headers, &id, |o| o.weight = w)
+    change(&s, &headers, &id, Change::Weight, |o| o.weight = w)
 }
 
 /// This document.

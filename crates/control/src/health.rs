@@ -16,6 +16,7 @@
 
 use fulcrum_config::{HealthCheck, Probe};
 use fulcrum_dataplane::instance::InstanceState;
+use fulcrum_dataplane::runtime::events::EventKind;
 use fulcrum_dataplane::upstream::error::TryError;
 use fulcrum_dataplane::upstream::send::{send_fresh, Deadlines};
 use fulcrum_dataplane::Gateway;
@@ -140,12 +141,29 @@ async fn probe_loop(gw: Arc<Gateway>, inst: Arc<InstanceState>) {
             tracing::info!(instance = %inst.endpoint.url, cut_short_ms = left,
                 "passive ejection ended: the instance passed a probe");
         }
+        let event = |kind, message: String| {
+            gw.events.push(
+                gw.clock.unix_ms(),
+                kind,
+                Some(&inst.endpoint.url),
+                None,
+                &message,
+            )
+        };
         match probed.flip {
             Some(true) => {
-                tracing::info!(instance = %inst.endpoint.url, "instance is up: passed {} probes", hc.recovery_threshold)
+                tracing::info!(instance = %inst.endpoint.url, "instance is up: passed {} probes", hc.recovery_threshold);
+                event(
+                    EventKind::HealthUp,
+                    format!("up: passed {} probes", hc.recovery_threshold),
+                );
             }
             Some(false) => {
-                tracing::warn!(instance = %inst.endpoint.url, reason = %why, "instance is down: failed {} probes", hc.failure_threshold)
+                tracing::warn!(instance = %inst.endpoint.url, reason = %why, "instance is down: failed {} probes", hc.failure_threshold);
+                event(
+                    EventKind::HealthDown,
+                    format!("down: failed {} probes ({why})", hc.failure_threshold),
+                );
             }
             None if !ok => {
                 tracing::debug!(instance = %inst.endpoint.url, reason = %why, "probe failed")

@@ -32,6 +32,11 @@ impl Clock {
         (self.start_unix_ms + self.now_ms()) / 1000
     }
 
+    /// Milliseconds since the Unix epoch, on this clock.
+    pub fn unix_ms(&self) -> u64 {
+        self.start_unix_ms + self.now_ms()
+    }
+
     /// Milliseconds since the Unix epoch at `at` (an instant of this
     /// clock), by arithmetic alone: no clock is read.
     pub fn unix_ms_at(&self, at: Instant) -> u64 {

@@ -45,6 +45,9 @@ pub struct Gateway {
     listener_tls: arc_swap::ArcSwapOption<rustls::ServerConfig>,
     /// Where finished request records go (set once; a debug log until then).
     observer: std::sync::OnceLock<Arc<dyn observe::Observer>>,
+    /// What happened to the fleet (health flips, ejections, drains, …),
+    /// for the dashboard and `GET /api/v1/events`.
+    pub events: runtime::events::Events,
 }
 
 impl Gateway {
@@ -58,6 +61,7 @@ impl Gateway {
             rng: Default::default(),
             listener_tls: Default::default(),
             observer: Default::default(),
+            events: Default::default(),
         })
     }
 

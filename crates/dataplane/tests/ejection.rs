@@ -162,6 +162,7 @@ async fn a_passing_probe_ends_an_ejection_at_once() {
     let env = Env {
         clock: &clock,
         rng: &rng,
+        events: &Default::default(),
     };
     let p = pool(2, "");
     fail(&p, 0, &clock);
@@ -194,6 +195,7 @@ async fn when_every_instance_left_is_ejected_but_up_it_is_tried_instead_of_a_503
     let env = Env {
         clock: &clock,
         rng: &rng,
+        events: &Default::default(),
     };
     let p = pool(3, "");
     fail(&p, 0, &clock);
@@ -221,6 +223,7 @@ async fn when_every_instance_is_cooling_down_it_is_tried_instead_of_a_503() {
     let env = Env {
         clock: &clock,
         rng: &rng,
+        events: &Default::default(),
     };
     let p = pool(2, "");
     let mut headers = http::HeaderMap::new();

@@ -299,6 +299,7 @@ async fn run_dataplane(
     let env = Env {
         clock: &clock,
         rng: &rng,
+        events: &Default::default(),
     };
     let hc = &pool.cfg.health_check;
     // The instances' load reports, for resource_based: the model's.
@@ -362,10 +363,10 @@ async fn run_dataplane(
                         }
                     }
                     End::Timeout => {
-                        feedback::failed(&pool, inst, Failure::Timeout, false, took, now)
+                        feedback::failed(&pool, inst, Failure::Timeout, false, took, now);
                     }
                     End::Refused => {
-                        feedback::failed(&pool, inst, Failure::ConnectError, false, took, now)
+                        feedback::failed(&pool, inst, Failure::ConnectError, false, took, now);
                     }
                 }
                 drop(guard);

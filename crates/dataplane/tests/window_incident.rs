@@ -52,6 +52,7 @@ struct Scenario {
     snap: Snapshot,
     clock: Clock,
     rng: Rng,
+    events: fulcrum_dataplane::runtime::events::Events,
     latency: fastrand::Rng,
 }
 
@@ -62,6 +63,7 @@ impl Scenario {
             snap: Snapshot::build(Arc::new(cfg), None, 0),
             clock: Clock::new(),
             rng: Rng::seeded(12),
+            events: Default::default(),
             latency: fastrand::Rng::with_seed(12),
         }
     }
@@ -83,6 +85,7 @@ impl Scenario {
         let env = Env {
             clock: &self.clock,
             rng: &self.rng,
+            events: &self.events,
         };
         let (slot, guard) = admission::acquire(&pool, env, &[], None)
             .await

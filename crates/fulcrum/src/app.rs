@@ -10,6 +10,7 @@ use fulcrum_control::publish::{ConfigFile, Overrides, Publisher};
 use fulcrum_control::registry::Registry;
 use fulcrum_dataplane::http::body::Deadline;
 use fulcrum_dataplane::observe::{self, AccessLog, Observer};
+use fulcrum_dataplane::runtime::events::EventKind;
 use fulcrum_dataplane::server::{self, ListenerOptions};
 use fulcrum_dataplane::Gateway;
 use hyper_util::service::TowerToHyperService;
@@ -277,6 +278,23 @@ impl Running {
     pub fn reload_file(&self, loaded: anyhow::Result<Config>) -> anyhow::Result<Vec<&'static str>> {
         let res = loaded.and_then(|c| self.reload(c));
         self.reloads.count(res.is_ok());
+        let (kind, message) = match &res {
+            Ok(fixed) if fixed.is_empty() => (EventKind::Reloaded, "configuration reloaded".into()),
+            Ok(fixed) => (
+                EventKind::Reloaded,
+                format!(
+                    "configuration reloaded; needs a restart to apply: {}",
+                    fixed.join(", ")
+                ),
+            ),
+            Err(e) => (
+                EventKind::ReloadFailed,
+                format!("reload refused, the running config stays: {e:#}"),
+            ),
+        };
+        let gw = &self.gateway;
+        gw.events
+            .push(gw.clock.unix_ms(), kind, None, None, &message);
         res
     }
 

@@ -36,6 +36,7 @@ pub use record::{instance_id, HeartbeatStats, Record, RegisterRequest};
 use crate::persist::Persist;
 use crate::publish::{ConfigFile, Desired, Publisher, Source};
 use fulcrum_config::{parse_endpoint, Config, Instance};
+use fulcrum_dataplane::runtime::events::EventKind;
 use fulcrum_dataplane::upstream::dial::is_own_listener;
 use fulcrum_dataplane::Gateway;
 use members::Registrations;
@@ -171,6 +172,17 @@ impl Registry {
         }
         self.counters.registrations.fetch_add(1, Relaxed);
         tracing::info!(service_id = ?record.service_id, name = ?record.name, endpoint = ?record.endpoint, task_types = ?record.task_types, "instance registered");
+        self.event(
+            EventKind::Registered,
+            &record.endpoint,
+            &format!(
+                "registered by service {:?} ({:?}, version {:?}) for {}",
+                record.service_id,
+                record.name,
+                record.version,
+                record.task_types.join(", ")
+            ),
+        );
         self.publish();
         Ok(record)
     }
@@ -241,6 +253,7 @@ impl Registry {
             for ep in &hits {
                 self.store.delete(ep).map_err(RegistryError::Store)?;
                 recs.remove(ep);
+                self.event(EventKind::Unregistered, ep, "unregistered by its service");
             }
             hits.len()
         };
@@ -255,11 +268,25 @@ impl Registry {
             let mut recs = self.records();
             self.store.clear().map_err(RegistryError::Store)?;
             let n = recs.len();
+            for r in recs.values() {
+                self.event(
+                    EventKind::Unregistered,
+                    &r.endpoint,
+                    "unregistered: the registry was cleared",
+                );
+            }
             recs.clear();
             n
         };
         self.publish();
         Ok(n)
+    }
+
+    /// Records what happened to a registration in the gateway's event log.
+    fn event(&self, kind: EventKind, endpoint: &str, message: &str) {
+        let gw = &self.gateway;
+        gw.events
+            .push(gw.clock.unix_ms(), kind, Some(endpoint), None, message);
     }
 
     /// Registrations held now.
@@ -299,6 +326,11 @@ impl Registry {
                 }
                 recs.remove(ep);
                 tracing::warn!(endpoint = ?ep, "registration expired: no heartbeat within heartbeat_timeout");
+                self.event(
+                    EventKind::Expired,
+                    ep,
+                    &format!("expired: no heartbeat for {timeout} s (registry.heartbeat_timeout)"),
+                );
             }
         }
         if !removed.is_empty() {

@@ -7,6 +7,7 @@
 
 use crate::clock::{Clock, Rng};
 use crate::http::ProxyError;
+use crate::runtime::events::Events;
 use crate::runtime::queue::HEAD_RECHECK;
 use crate::runtime::{InFlightGuard, PoolRuntime};
 use fulcrum_policy::view::choose;
@@ -73,11 +74,13 @@ fn apply(pool: &PoolRuntime, changes: &[Change]) {
     }
 }
 
-/// The injected clock and random source.
+/// The injected clock and random source, and the event log.
 #[derive(Clone, Copy)]
 pub struct Env<'a> {
     pub clock: &'a Clock,
     pub rng: &'a Rng,
+    /// The gateway's event log (an ejection, a cool-down starting).
+    pub events: &'a Events,
 }
 
 /// Leaves the queue however the wait ends (served, timed out, cancelled),
@@ -163,9 +166,11 @@ mod tests {
     static THREAD: Rng = Rng::Thread;
 
     fn env(clock: &Clock) -> Env<'_> {
+        static EVENTS: std::sync::LazyLock<Events> = std::sync::LazyLock::new(Events::default);
         Env {
             clock,
             rng: &THREAD,
+            events: &EVENTS,
         }
     }
     use std::time::Duration;

@@ -11,7 +11,6 @@ use super::feedback;
 use super::request::Outgoing;
 use super::response::respond;
 use super::tunnel;
-use crate::clock::Clock;
 use crate::http::body::ProxyBody;
 use crate::http::ProxyError;
 use crate::observe::Pending;
@@ -70,21 +69,23 @@ pub async fn run(
         rec.tried(pool, slot);
         let head = head_timeout(pool, started);
         let last_try = !req.out.replayable() || tried.len() + 1 >= policy.tries as usize;
-        let f = match try_once(clock, pool, inst, &mut req, head, last_try, rec).await {
+        let f = match try_once(env, pool, inst, &mut req, head, last_try, rec).await {
             Ok(Ok((resp, conn))) => {
                 return Ok(answer(resp, conn, guard, inst, &mut req, pool, rec))
             }
             Ok(Err(f)) => f,
             Err(e) => return Err(e),
         };
-        feedback::failed(
+        if let Some(n) = feedback::failed(
             pool,
             inst,
             f.failure,
             f.answer.is_some(),
             head,
             clock.now_ms(),
-        );
+        ) {
+            feedback::note(env, pool, inst, n);
+        }
         tried.push(slot);
         let attempt = Attempt {
             tries_made: tried.len() as u32,
@@ -118,7 +119,7 @@ pub async fn run(
 /// (`Ok(Err(_))`), or an error that ends the request (`Err(_)`). Its
 /// timings go to the record.
 async fn try_once(
-    clock: &Clock,
+    env: Env<'_>,
     pool: &PoolRuntime,
     inst: &InstanceState,
     req: &mut Request,
@@ -130,6 +131,7 @@ async fn try_once(
         connect: pool.cfg.timeouts.connect,
         head,
     };
+    let clock = env.clock;
     let outgoing = req.out.build(inst, last_try)?;
     let sent_at = clock.instant();
     rec.sent(sent_at);
@@ -142,7 +144,9 @@ async fn try_once(
             let status = resp.status();
             let (took, now) = (sent_at.elapsed(), clock.now_ms());
             rec.answered(conn.connect_time(), took);
-            feedback::answered(pool, inst, status, resp.headers(), took, now);
+            if let Some(n) = feedback::answered(pool, inst, status, resp.headers(), took, now) {
+                feedback::note(env, pool, inst, n);
+            }
             let upgraded = status == StatusCode::SWITCHING_PROTOCOLS && req.upgrade.is_some();
             let unasked = status == StatusCode::SWITCHING_PROTOCOLS && !upgraded;
             let listed = !upgraded && pool.cfg.retry.on.statuses.contains(&status.as_u16());

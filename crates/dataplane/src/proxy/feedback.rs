@@ -8,8 +8,10 @@
 //! returns the connection to its pool at a clean end and finishes the
 //! request's record.
 
+use super::admission::Env;
 use crate::http::body::{BodyEnd, Completion};
 use crate::observe::{Outcome, Pending};
+use crate::runtime::events::EventKind;
 use crate::runtime::load_report;
 use crate::runtime::{InFlightGuard, InstanceState, PoolRuntime};
 use crate::upstream::Pooled;
@@ -18,7 +20,8 @@ use fulcrum_policy::retry::Failure;
 use http::{header, HeaderMap, StatusCode};
 use std::time::Duration;
 
-/// The instance answered with a response head after `took`.
+/// The instance answered with a response head after `took`; what it
+/// changed that the event log should show (a cool-down starting).
 pub fn answered(
     pool: &PoolRuntime,
     inst: &InstanceState,
@@ -26,7 +29,7 @@ pub fn answered(
     headers: &HeaderMap,
     took: Duration,
     now_ms: u64,
-) {
+) -> Option<Notable> {
     inst.latency.record_us(took.as_micros() as u64);
     let inputs = pool.cfg.algorithm.inputs();
     if inputs.latency || inputs.resources {
@@ -47,10 +50,51 @@ pub fn answered(
     if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
         if let Some(secs) = retry_after_secs(headers) {
             // The instance asked for a pause: give it one.
-            inst.cool_down(now_ms.saturating_add(secs * 1000));
-            tracing::info!(pool = %pool.cfg.name, instance = %inst.endpoint.url, status = status.as_u16(), secs, "instance cooling down (Retry-After)");
+            if inst.cool_down(now_ms, now_ms.saturating_add(secs * 1000)) {
+                tracing::info!(pool = %pool.cfg.name, instance = %inst.endpoint.url, status = status.as_u16(), secs, "instance cooling down (Retry-After)");
+                return Some(Notable::CoolDown {
+                    status: status.as_u16(),
+                    secs,
+                });
+            }
         }
     }
+    None
+}
+
+/// A change in an instance's state that feedback caused, for the
+/// gateway's event log ([`note`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notable {
+    /// A `Retry-After` answer started a cool-down.
+    CoolDown { status: u16, secs: u64 },
+    /// Repeated failures ejected it.
+    Ejected { for_ms: u64, failure: Failure },
+}
+
+/// Records `n` in the gateway's event log (rare: the start of a
+/// cool-down or an ejection).
+pub fn note(env: Env<'_>, pool: &PoolRuntime, inst: &InstanceState, n: Notable) {
+    let (kind, message) = match n {
+        Notable::CoolDown { status, secs } => (
+            EventKind::CoolDown,
+            format!("answered {status} with Retry-After: {secs} s; no requests until then"),
+        ),
+        Notable::Ejected { for_ms, failure } => (
+            EventKind::Ejected,
+            format!(
+                "ejected for {:.1} s after repeated failures (last: {failure})",
+                for_ms as f64 / 1000.0
+            ),
+        ),
+    };
+    env.events.push(
+        env.clock.unix_ms(),
+        kind,
+        Some(&inst.endpoint.url),
+        Some(&pool.cfg.name),
+        &message,
+    );
 }
 
 /// Counts one try whose outcome is known in the instance's error counts
@@ -81,7 +125,7 @@ pub fn failed(
     answered: bool,
     waited: Duration,
     now_ms: u64,
-) {
+) -> Option<Notable> {
     if pool.measures() && !answered {
         let waited = (failure == Failure::Timeout).then_some(waited.as_secs_f64() * 1000.0);
         inst.observe(waited, true, now_ms);
@@ -97,6 +141,10 @@ pub fn failed(
         Verdict::Ejected { until } => {
             tracing::warn!(pool = %pool.cfg.name, instance = %inst.endpoint.url, failure = %failure,
                 ejected_for_ms = until - now_ms, "instance ejected after repeated failures");
+            return Some(Notable::Ejected {
+                for_ms: until - now_ms,
+                failure,
+            });
         }
         Verdict::Capped => {
             // Counted; the next failure in the window asks again. Not a
@@ -107,6 +155,7 @@ pub fn failed(
         }
         Verdict::Counted => {}
     }
+    None
 }
 
 /// Seconds in a `Retry-After` header (the delta-seconds form), capped at 5 minutes.

@@ -85,6 +85,7 @@ where
     let env = Env {
         clock: &gw.clock,
         rng: &gw.rng,
+        events: &gw.events,
     };
     let resp = attempt::run(env, &p.pool, req, rec).await?;
     Ok(match p.fill {

@@ -123,11 +123,19 @@ impl InstanceState {
         now_ms < self.ejected_until.load(Relaxed)
     }
 
-    /// Keeps the instance out until `until_ms` (a `Retry-After` cool-down).
-    /// Probes do not end it: the instance asked for the pause.
-    pub fn cool_down(&self, until_ms: u64) {
-        self.cool_until.fetch_max(until_ms, Relaxed);
+    /// Keeps the instance out until `until_ms` (a `Retry-After` cool-down
+    /// asked at `now_ms`). Probes do not end it: the instance asked for
+    /// the pause. True when no cool-down was running at `now_ms` (a new
+    /// one starts, rather than a running one being extended).
+    pub fn cool_down(&self, now_ms: u64, until_ms: u64) -> bool {
+        let before = self.cool_until.fetch_max(until_ms, Relaxed);
         self.cooldowns_total.fetch_add(1, Relaxed);
+        before <= now_ms && until_ms > now_ms
+    }
+
+    /// Whether a `Retry-After` cool-down keeps it out at `now_ms`.
+    pub fn cooling_down(&self, now_ms: u64) -> bool {
+        now_ms < self.cool_until.load(Relaxed)
     }
 
     /// Cool-downs taken since start (`fulcrum_instance_cooldowns_total`).
@@ -315,6 +323,7 @@ impl InstanceState {
             drained: self.is_drained(),
             ejected: now_ms < until,
             ejected_for_ms: until.saturating_sub(now_ms),
+            cooling_down: self.cooling_down(now_ms),
             in_flight: self.in_flight(),
             requests: self.requests.load(Relaxed),
             failures: self.failures.load(Relaxed),
@@ -347,8 +356,12 @@ pub struct InstanceStats {
     pub endpoint: String,
     pub healthy: bool,
     pub drained: bool,
+    /// Out of service now: passively ejected or cooling down (see
+    /// `cooling_down`), for `ejected_for_ms` more.
     pub ejected: bool,
     pub ejected_for_ms: u64,
+    /// Out because it answered 429/503 with `Retry-After`.
+    pub cooling_down: bool,
     pub in_flight: u32,
     pub requests: u64,
     pub failures: u64,
@@ -455,7 +468,7 @@ mod tests {
         let i = inst();
         assert_eq!((i.up_since_ms(), i.ejected_until_ms()), (0, 0));
         i.set_up_since(10_000);
-        i.cool_down(25_000);
+        i.cool_down(0, 25_000);
         assert_eq!((i.up_since_ms(), i.ejected_until_ms()), (10_000, 25_000));
         assert_eq!(
             fulcrum_policy::slow_start::weight(10, 30_000, i.up_since_ms(), 0, 10_000),
@@ -516,7 +529,8 @@ mod tests {
             "ended now: slow start from here"
         );
         assert_eq!(i.observe_probe(true, 3, 2, 2_000).ended_ejection_ms, None);
-        i.cool_down(10_000);
+        assert!(i.cool_down(0, 10_000), "a new cool-down");
+        assert!(!i.cool_down(1, 10_000), "one running is not new");
         assert_eq!(i.observe_probe(true, 3, 2, 3_000).ended_ejection_ms, None);
         assert!(!i.usable(3_000), "the instance asked for the pause");
         assert!(i.probe_settled(3_000));

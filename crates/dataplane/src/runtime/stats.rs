@@ -5,8 +5,8 @@
 //! how the pool behaves now.
 
 use super::instance::InstanceStats;
-use super::snapshot::{Member, Snapshot};
-use super::window::{rate, WindowStats};
+use super::snapshot::{Member, PoolRuntime, Snapshot};
+use super::window::{rate, WindowStats, WindowSum};
 use crate::cache::CacheStats;
 use fulcrum_policy::Algorithm;
 use serde::Serialize;
@@ -37,14 +37,20 @@ pub fn pools(snap: &Snapshot, now: u64) -> Vec<PoolStats> {
             let recent_req: u64 = stats.iter().map(|(_, _, w)| w.requests).sum();
             let total_w: u64 = p.members.iter().map(|m| u64::from(effective(m))).sum();
             let n = p.members.len().max(1) as f64;
+            let mut sum = WindowSum::default();
+            for m in &p.members {
+                m.inst.window.add_to(now, &mut sum);
+            }
             PoolStats {
                 name: p.cfg.name.clone(),
                 algorithm: p.cfg.algorithm.name(),
                 queued: p.waiters.waiting.load(Relaxed),
+                window: sum.stats(),
                 cache: p.cache.as_ref().map(|c| c.stats()),
                 instances: stats
                     .into_iter()
                     .map(|(m, s, w)| MemberStats {
+                        state: state(p, m, &s, now),
                         weight: m.weight,
                         effective_weight: effective(m),
                         max_concurrent: m.max_concurrent,
@@ -67,11 +73,51 @@ pub fn pools(snap: &Snapshot, now: u64) -> Vec<PoolStats> {
         .collect()
 }
 
+/// What an instance is doing in its pool, most telling first.
+fn state(p: &PoolRuntime, m: &Member, s: &InstanceStats, now: u64) -> MemberState {
+    if s.drained {
+        MemberState::Drained
+    } else if !s.healthy {
+        MemberState::Down
+    } else if s.cooling_down {
+        MemberState::CoolingDown
+    } else if s.ejected {
+        MemberState::Ejected
+    } else if fulcrum_policy::view::weight(&p.view, m, now)
+        < m.inst.weight_override().unwrap_or(m.weight)
+    {
+        MemberState::SlowStart
+    } else {
+        MemberState::Up
+    }
+}
+
+/// An instance's state in a pool (`state` in `/api/v1/pools`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberState {
+    /// In service at its full weight.
+    Up,
+    /// Active health checks say it is down.
+    Down,
+    /// An operator drained it.
+    Drained,
+    /// Ejected after repeated failures (passive health).
+    Ejected,
+    /// It answered 429/503 with `Retry-After` and is left alone until then.
+    CoolingDown,
+    /// Back in service, its weight still ramping up (`slow_start`).
+    SlowStart,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PoolStats {
     pub name: String,
     pub algorithm: &'static str,
     pub queued: u32,
+    /// The pool's recent window: its members' windows summed (an instance
+    /// in several pools counts its tries in each; `share` is 0).
+    pub window: WindowStats,
     pub instances: Vec<MemberStats>,
     /// Response cache counters, when the pool has a cache.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,6 +126,8 @@ pub struct PoolStats {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MemberStats {
+    /// Drained, down, cooling down, ejected, slow-starting, or up.
+    pub state: MemberState,
     /// Configured weight.
     pub weight: u32,
     /// The weight in use (an operator's override, if any).

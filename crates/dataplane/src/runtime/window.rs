@@ -200,11 +200,17 @@ impl Window {
     /// The window as it stands at `now_ms` (`share` left at 0: it is the
     /// pool's to compute).
     pub fn stats(&self, now_ms: u64) -> WindowStats {
+        let mut sum = WindowSum::default();
+        self.add_to(now_ms, &mut sum);
+        sum.stats()
+    }
+
+    /// Adds the window as it stands at `now_ms` to `sum` (a pool's windows
+    /// are summed into one; they share `stats.window`).
+    pub fn add_to(&self, now_ms: u64, sum: &mut WindowSum) {
         let width = self.slot_ms.load(Relaxed);
         let now_epoch = now_ms / width + 1;
         let oldest = now_epoch.saturating_sub(SLOTS as u64 - 1).max(1);
-        let (mut tries, mut errors) = (0u64, 0u64);
-        let mut buckets = [0u64; BUCKETS];
         for s in self.slots.iter() {
             let e = s.epoch.load(Acquire);
             if e == CLEARING || e < oldest || e > now_epoch {
@@ -215,27 +221,72 @@ impl Window {
             if s.epoch.load(Acquire) != e {
                 continue; // Rotated while read: its counts are a newer slot's.
             }
-            tries += u64::from(t);
-            errors += u64::from(er);
-            for (sum, n) in buckets.iter_mut().zip(lat) {
-                *sum += u64::from(n);
+            sum.tries += u64::from(t);
+            sum.errors += u64::from(er);
+            for (b, n) in sum.buckets.iter_mut().zip(lat) {
+                *b += u64::from(n);
             }
         }
         // From the oldest slot's start (or the clock's start) to now.
-        let span_ms = now_ms - (oldest - 1) * width;
-        let quantile = |q: f64| quantile_ms(&buckets, q);
+        sum.span_ms = sum.span_ms.max(now_ms - (oldest - 1) * width);
+        sum.secs = sum.secs.max(self.window_ms() / 1000);
+    }
+}
+
+/// Windows summed: tries, errors and latency buckets (a pool's members,
+/// or one instance).
+#[derive(Debug, Clone)]
+pub struct WindowSum {
+    secs: u64,
+    span_ms: u64,
+    tries: u64,
+    errors: u64,
+    buckets: Box<[u64; BUCKETS]>,
+}
+
+impl Default for WindowSum {
+    fn default() -> Self {
+        Self {
+            secs: 0,
+            span_ms: 0,
+            tries: 0,
+            errors: 0,
+            buckets: Box::new([0; BUCKETS]),
+        }
+    }
+}
+
+impl WindowSum {
+    /// What the summed windows say (`share` left at 0).
+    pub fn stats(&self) -> WindowStats {
+        let quantile = |q: f64| quantile_ms(&self.buckets, q);
         WindowStats {
-            secs: self.window_ms() / 1000,
-            requests: tries,
-            rps: tries as f64 * 1000.0 / span_ms.max(1) as f64,
-            errors,
-            error_rate: rate(errors, tries),
+            secs: self.secs,
+            requests: self.tries,
+            rps: self.tries as f64 * 1000.0 / self.span_ms.max(1) as f64,
+            errors: self.errors,
+            error_rate: rate(self.errors, self.tries),
+            mean_ms: mean_ms(&self.buckets),
             p50_ms: quantile(0.50),
             p90_ms: quantile(0.90),
             p99_ms: quantile(0.99),
             share: 0.0,
         }
     }
+}
+
+/// The mean of the summed buckets (each read at its middle), in ms.
+fn mean_ms(buckets: &[u64; BUCKETS]) -> Option<f64> {
+    let total: u64 = buckets.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let sum: f64 = buckets
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| middle(i) * n as f64)
+        .sum();
+    Some(sum / total as f64 / 1000.0)
 }
 
 /// `part / whole`, 0 when `whole` is.
@@ -278,6 +329,9 @@ pub struct WindowStats {
     pub errors: u64,
     /// `errors / requests` (0 without requests).
     pub error_rate: f64,
+    /// Mean time to response head in the window (±6.25 %), `None` without
+    /// answers.
+    pub mean_ms: Option<f64>,
     /// Time to response head in the window (±6.25 %), `None` without
     /// answers.
     pub p50_ms: Option<f64>,
