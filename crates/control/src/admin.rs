@@ -14,6 +14,8 @@
 //!   the store so they survive a restart. `{id}` is an instance_id or a
 //!   percent-encoded endpoint. These need `Authorization: Bearer
 //!   <admin.token>` when a token is set.
+//! * `GET /` — the dashboard ([`crate::dashboard`]), with
+//!   `GET /api/v1/history` and `GET /api/v1/events`.
 //! * `GET /api/openapi.json` — the OpenAPI document of all of these,
 //!   generated from the handlers' `#[utoipa::path]` and types
 //!   ([`crate::openapi`]).
@@ -53,11 +55,14 @@ pub struct AdminState {
     pub publisher: Arc<crate::publish::Publisher>,
     /// `/metrics`, unless `metrics.enabled: false`.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// The dashboard at `/`, its history and event routes.
+    pub dashboard: Arc<crate::dashboard::Dashboard>,
 }
 
 pub fn router(state: AdminState) -> Router {
     let registry = state.registry.clone();
-    let (router, doc) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+    let (dash, dash_doc) = crate::dashboard::api::routes(state.dashboard.clone());
+    let (router, mut doc) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))
@@ -68,6 +73,7 @@ pub fn router(state: AdminState) -> Router {
         .routes(routes!(enable))
         .routes(routes!(weight))
         .split_for_parts();
+    doc.merge(dash_doc);
     let r = router
         .method_not_allowed_fallback(|| async {
             err(
@@ -76,7 +82,8 @@ pub fn router(state: AdminState) -> Router {
             )
         })
         .fallback(|| async { err(StatusCode::NOT_FOUND, "no such admin endpoint") })
-        .with_state(state);
+        .with_state(state)
+        .merge(dash);
     let (r, doc) = match registry {
         Some(reg) => {
             let (api, api_doc) = crate::registry::api::routes(reg);

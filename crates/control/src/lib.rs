@@ -12,10 +12,13 @@
 //!   request path reads.
 //! * [`admin`] — the admin listener (liveness, readiness, live stats,
 //!   operator overrides).
+//! * [`dashboard`] — the web page at `/` of the admin listener and the
+//!   history of the last 15 minutes it draws.
 //! * [`openapi`] — the frame of the admin API's OpenAPI document, which
 //!   the handlers' `#[utoipa::path]` and types fill in.
 
 pub mod admin;
+pub mod dashboard;
 pub mod health;
 pub mod metrics;
 pub mod openapi;

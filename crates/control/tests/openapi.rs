@@ -61,6 +61,7 @@ fn router(registry: bool) -> axum::Router {
     ));
     admin::router(AdminState {
         metrics: Some(metrics),
+        dashboard: fulcrum_control::dashboard::Dashboard::new(gateway.clone()),
         gateway,
         ready: Arc::new(AtomicBool::new(true)),
         registry,

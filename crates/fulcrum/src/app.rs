@@ -3,6 +3,7 @@
 use anyhow::Context;
 use fulcrum_config::Config;
 use fulcrum_control::admin::{self, AdminState};
+use fulcrum_control::dashboard::Dashboard;
 use fulcrum_control::health::HealthChecker;
 use fulcrum_control::metrics::{self, Metrics, Reloads};
 use fulcrum_control::persist::{Embedded, Persist};
@@ -43,6 +44,8 @@ pub struct Running {
     proxy: JoinHandle<()>,
     admin: JoinHandle<()>,
     expiry: Option<JoinHandle<()>>,
+    /// The dashboard's history sampler.
+    sampler: JoinHandle<()>,
 }
 
 async fn bind(addr: SocketAddr, backlog: u32, what: &str) -> anyhow::Result<TcpListener> {
@@ -183,7 +186,9 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
             access_log: access_log.clone(),
         }))
     });
+    let (dashboard, sampler) = Dashboard::start(gateway.clone());
     let router = admin::router(AdminState {
+        dashboard,
         gateway: gateway.clone(),
         ready: ready.clone(),
         registry: registry.clone(),
@@ -240,6 +245,7 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
         proxy,
         admin,
         expiry,
+        sampler,
     })
 }
 
@@ -310,6 +316,7 @@ impl Running {
     /// period, and returns when both listeners are closed.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
+        self.sampler.abort();
         if let Some(e) = self.expiry.take() {
             e.abort();
             // Wait until the task is gone: it holds the registry, and with

@@ -206,3 +206,8 @@ pub async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).to_string()
 }
+
+/// An endpoint URL as an `{id}` of the native admin API (percent-encoded).
+pub fn enc(url: &str) -> String {
+    url.replace(':', "%3A").replace('/', "%2F")
+}

@@ -16,6 +16,7 @@ mod cli;
 mod compat;
 mod connections;
 mod console;
+mod dashboard;
 mod errors;
 mod failover;
 mod kill9;

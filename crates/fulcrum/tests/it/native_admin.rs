@@ -19,10 +19,6 @@ async fn shares(c: &TestClient, url: &str, n: usize) -> HashMap<String, usize> {
     m
 }
 
-fn enc(url: &str) -> String {
-    url.replace(':', "%3A").replace('/', "%2F")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_enable_and_weight_change_traffic_and_survive_a_restart() {
     let (a, b) = (mock("a").await, mock("b").await);
