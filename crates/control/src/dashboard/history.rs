@@ -286,7 +286,11 @@ mod tests {
     fn stats(n: usize) -> Vec<PoolStats> {
         let mut yaml = String::from("pools:\n  p:\n    instances:\n");
         for i in 0..n {
-            yaml += &format!("      - url: http://10.0.{}.{}:80\n", i / 250, i % 250 + 1);
+            yaml += &format!(
+                "      - endpoint: http://10.0.{}.{}:80\n",
+                i / 250,
+                i % 250 + 1
+            );
         }
         let cfg = fulcrum_config::parse(&yaml, &|_| None).expect("config");
         Gateway::new(cfg).stats()
@@ -316,11 +320,7 @@ mod tests {
         assert_eq!(first.rps[1].0, 5.0);
         let second = &p.instances[1];
         assert!(second.rps[0].0.is_nan() && second.rps[1].0.is_nan());
-        assert_eq!(
-            second.in_flight[0].0.is_nan(),
-            true,
-            "a gap before it joined"
-        );
+        assert!(second.in_flight[0].0.is_nan(), "a gap before it joined");
         assert_eq!(p.rps[1].0, 5.0, "the pool's rate is its instances' sum");
         assert_eq!(
             serde_json::to_string(&first.rps).unwrap(),
