@@ -17,6 +17,7 @@ mod compat;
 mod connections;
 mod console;
 mod dashboard;
+mod dashboard_browser;
 mod errors;
 mod failover;
 mod kill9;
