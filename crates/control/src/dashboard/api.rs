@@ -10,7 +10,10 @@
 use super::history::HistoryView;
 use super::page;
 use super::Dashboard;
+use crate::openapi::ErrorBody;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::Router;
 use fulcrum_dataplane::runtime::events::Event;
@@ -47,10 +50,29 @@ pub struct HistoryQuery {
 /// The last 15 minutes of every pool and instance (req/s, p99, in-flight,
 /// queue length), sampled every 2 s.
 #[utoipa::path(get, path = "/api/v1/history", params(HistoryQuery),
-    responses((status = 200, description = "samples", body = HistoryView)))]
-async fn history(State(d): State<Arc<Dashboard>>, Query(q): Query<HistoryQuery>) -> Response {
+    responses(
+        (status = 200, description = "samples", body = HistoryView),
+        (status = 400, description = "`since` is not a whole number", body = ErrorBody),
+    ))]
+async fn history(
+    State(d): State<Arc<Dashboard>>,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(&e),
+    };
     let view = d.history().view(q.pool.as_deref(), q.since.unwrap_or(0));
     Json(view).into_response()
+}
+
+/// A query that does not parse: 400 with the usual JSON error body.
+fn bad_query(e: &QueryRejection) -> Response {
+    let body = ErrorBody {
+        ok: None,
+        error: e.body_text(),
+    };
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 /// Which events `GET /api/v1/events` gives.
@@ -75,9 +97,19 @@ pub struct Events {
 /// What happened to the fleet: health flips, ejections, cool-downs,
 /// drains, weights, registrations, expiries, reloads (the last 1000).
 #[utoipa::path(get, path = "/api/v1/events", params(EventsQuery),
-    responses((status = 200, description = "events", body = Events)))]
-async fn events(State(d): State<Arc<Dashboard>>, Query(q): Query<EventsQuery>) -> Json<Events> {
+    responses(
+        (status = 200, description = "events", body = Events),
+        (status = 400, description = "`after` or `limit` is not a whole number", body = ErrorBody),
+    ))]
+async fn events(
+    State(d): State<Arc<Dashboard>>,
+    q: Result<Query<EventsQuery>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(&e),
+    };
     let limit = q.limit.unwrap_or(MAX_EVENTS).min(MAX_EVENTS);
     let (events, last_seq) = d.gateway.events.after(q.after.unwrap_or(0), limit);
-    Json(Events { events, last_seq })
+    Json(Events { events, last_seq }).into_response()
 }

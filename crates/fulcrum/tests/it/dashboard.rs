@@ -200,6 +200,14 @@ async fn the_event_log_records_what_happened_to_the_fleet_in_order() {
     assert_eq!(kinds(&events(&two)), ks[..2].to_vec());
     let bad = get(&c, &admin("/api/v1/events?after=x")).await;
     assert_eq!(bad.status, 400);
+    assert!(
+        bad.json()["error"].as_str().unwrap().contains("after"),
+        "{:?}",
+        bad.body
+    );
+    let bad = get(&c, &admin("/api/v1/history?since=-1")).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.json()["error"].as_str().unwrap().contains("since"));
     gw.shutdown().await;
 }
 
