@@ -14,6 +14,10 @@
 //!   the store so they survive a restart. `{id}` is an instance_id or a
 //!   percent-encoded endpoint. These need `Authorization: Bearer
 //!   <admin.token>` when a token is set.
+//! * `GET /api/v1/config` — the running configuration, secrets redacted
+//!   ([`crate::config_view`]).
+//! * `POST /api/v1/config/reload` — reads the file again, like `SIGHUP`
+//!   ([`crate::reload`]); needs the admin token when one is set.
 //! * `GET /` — the dashboard ([`crate::dashboard`]), with
 //!   `GET /api/v1/history` and `GET /api/v1/events`.
 //! * `GET /api/openapi.json` — the OpenAPI document of all of these,
@@ -57,6 +61,9 @@ pub struct AdminState {
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
     /// The dashboard at `/`, its history and event routes.
     pub dashboard: Arc<crate::dashboard::Dashboard>,
+    /// Reads the config file again (`POST /api/v1/config/reload`); `None`
+    /// when nothing can (tests that build the router alone).
+    pub reload: Option<Arc<dyn crate::reload::Reload>>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -72,6 +79,8 @@ pub fn router(state: AdminState) -> Router {
         .routes(routes!(drain))
         .routes(routes!(enable))
         .routes(routes!(weight))
+        .routes(routes!(config))
+        .routes(routes!(reload))
         .split_for_parts();
     doc.merge(dash_doc);
     let r = router
@@ -405,6 +414,54 @@ async fn weight(
         Err(e) => return err(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")),
     };
     change(&s, &headers, &id, Change::Weight, |o| o.weight = w)
+}
+
+/// The running configuration, defaults filled in, secrets redacted
+/// (`admin.token`, `registry.token` read `<redacted>`).
+#[utoipa::path(get, path = "/api/v1/config", responses(
+    (status = 200, description = "the running configuration", body = serde_json::Value),
+))]
+async fn config(State(s): State<AdminState>) -> Json<serde_json::Value> {
+    Json(crate::config_view::view(&s.gateway.snapshot().config))
+}
+
+/// Reads the config file again and applies it when it is valid, like
+/// `SIGHUP`; answers what changed and what needs a restart, or every
+/// error of the file (the running config stays).
+#[utoipa::path(post, path = "/api/v1/config/reload",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "applied", body = crate::reload::ReloadReport),
+        (status = 401, description = "missing or wrong admin token", body = ErrorBody),
+        (status = 409, description = "started without a config file", body = crate::reload::ReloadRefused),
+        (status = 422, description = "the file is invalid; nothing changed", body = crate::reload::ReloadRefused),
+    ))]
+async fn reload(State(s): State<AdminState>, headers: axum::http::HeaderMap) -> Response {
+    if !authorized(&s, &headers) {
+        return err(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token (Authorization: Bearer …)",
+        );
+    }
+    let Some(r) = s.reload.clone() else {
+        let refused = crate::reload::ReloadRefused {
+            no_file: true,
+            ..crate::reload::ReloadRefused::invalid("this gateway cannot reload", vec![])
+        };
+        return (StatusCode::CONFLICT, Json(refused)).into_response();
+    };
+    // Reading and validating the file is blocking work.
+    match tokio::task::spawn_blocking(move || r.reload()).await {
+        Ok(Ok(report)) => Json(report).into_response(),
+        Ok(Err(refused)) if refused.no_file => {
+            (StatusCode::CONFLICT, Json(refused)).into_response()
+        }
+        Ok(Err(refused)) => (StatusCode::UNPROCESSABLE_ENTITY, Json(refused)).into_response(),
+        Err(e) => err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the reload failed: {e}"),
+        ),
+    }
 }
 
 /// This document.

@@ -18,6 +18,7 @@
 //!   the handlers' `#[utoipa::path]` and types fill in.
 
 pub mod admin;
+pub mod config_view;
 pub mod dashboard;
 pub mod health;
 pub mod metrics;
@@ -25,3 +26,4 @@ pub mod openapi;
 pub mod persist;
 pub mod publish;
 pub mod registry;
+pub mod reload;

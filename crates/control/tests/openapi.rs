@@ -62,6 +62,7 @@ fn router(registry: bool) -> axum::Router {
     admin::router(AdminState {
         metrics: Some(metrics),
         dashboard: fulcrum_control::dashboard::Dashboard::new(gateway.clone()),
+        reload: None,
         gateway,
         ready: Arc::new(AtomicBool::new(true)),
         registry,

@@ -92,6 +92,24 @@ impl ListenerOptions {
         v
     }
 
+    /// `new` with the settings [`Self::fixed_changes`] lists put back as
+    /// `running` has them: the config a reload publishes says what runs,
+    /// so a change reverted in the file is no change.
+    pub fn keep_fixed(running: &fulcrum_config::Config, new: &mut fulcrum_config::Config) {
+        new.listen = running.listen;
+        new.admin.listen = running.admin.listen;
+        new.admin.max_connections = running.admin.max_connections;
+        new.admin.token = running.admin.token.clone();
+        new.client_header = running.client_header;
+        new.keepalive = running.keepalive;
+        new.limits.max_header = running.limits.max_header;
+        new.limits.max_connections = running.limits.max_connections;
+        new.limits.backlog = running.limits.backlog;
+        if running.tls.is_some() != new.tls.is_some() {
+            new.tls = running.tls.clone();
+        }
+    }
+
     /// The proxy listener's settings.
     pub fn from_config(cfg: &fulcrum_config::Config) -> Self {
         Self {

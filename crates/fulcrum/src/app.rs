@@ -9,9 +9,9 @@ use fulcrum_control::metrics::{self, Metrics, Reloads};
 use fulcrum_control::persist::{Embedded, Persist};
 use fulcrum_control::publish::{ConfigFile, Overrides, Publisher};
 use fulcrum_control::registry::Registry;
+use fulcrum_control::reload::{Reload, ReloadRefused, ReloadReport};
 use fulcrum_dataplane::http::body::Deadline;
 use fulcrum_dataplane::observe::{self, AccessLog, Observer};
-use fulcrum_dataplane::runtime::events::EventKind;
 use fulcrum_dataplane::server::{self, ListenerOptions};
 use fulcrum_dataplane::Gateway;
 use hyper_util::service::TowerToHyperService;
@@ -22,6 +22,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use crate::reload::Reloader;
 
 /// A running gateway.
 pub struct Running {
@@ -35,11 +37,9 @@ pub struct Running {
     /// The access log, unless `access_log.path: off` (its `dropped()` is
     /// `fulcrum_access_log_dropped_total`).
     pub access_log: Option<Arc<AccessLog>>,
-    /// The `access_log:` settings in force (a start-up setting).
-    access_log_cfg: fulcrum_config::AccessLog,
-    /// The config file as the publisher's first source (reloads replace it).
-    file: Arc<ConfigFile>,
-    publisher: Arc<Publisher>,
+    /// Reads the config file again and swaps it in (`SIGHUP`,
+    /// `POST /api/v1/config/reload`).
+    reloader: Arc<Reloader>,
     stop: watch::Sender<bool>,
     proxy: JoinHandle<()>,
     admin: JoinHandle<()>,
@@ -74,7 +74,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 }
 
 /// As [`start`], with the shutdown grace period for in-flight requests.
-pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Result<Running> {
+pub async fn start_with_grace(config: Config, grace: Duration) -> anyhow::Result<Running> {
+    start_with(config, grace, None).await
+}
+
+/// As [`start_with_grace`], knowing the file `config` was read from, which
+/// a reload reads again.
+pub async fn start_with(
+    mut config: Config,
+    grace: Duration,
+    path: Option<std::path::PathBuf>,
+) -> anyhow::Result<Running> {
     let listener_tls = tls_settings(&config)?;
     let backlog = config.limits.backlog;
     let proxy_l = bind(config.listen, backlog, "listen").await?;
@@ -186,9 +196,20 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
             access_log: access_log.clone(),
         }))
     });
+    let reloader = Arc::new(Reloader {
+        path,
+        started: config.clone(),
+        own_addrs: config.own_addrs.clone(),
+        gateway: gateway.clone(),
+        file: file.clone(),
+        publisher: publisher.clone(),
+        registry: registry.clone(),
+        reloads: reloads.clone(),
+    });
     let (dashboard, sampler) = Dashboard::start(gateway.clone());
     let router = admin::router(AdminState {
         dashboard,
+        reload: Some(reloader.clone()),
         gateway: gateway.clone(),
         ready: ready.clone(),
         registry: registry.clone(),
@@ -238,9 +259,7 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
         registry,
         reloads,
         access_log,
-        access_log_cfg: config.access_log,
-        file,
-        publisher,
+        reloader,
         stop,
         proxy,
         admin,
@@ -251,57 +270,20 @@ pub async fn start_with_grace(mut config: Config, grace: Duration) -> anyhow::Re
 
 impl Running {
     /// Swaps in a new configuration atomically; in-flight requests finish
-    /// on the snapshot they started with. Returns the listener settings
-    /// that changed in the file but need a restart to take effect.
-    ///
-    /// A config whose TLS files cannot be used is refused whole, and the
-    /// running one stays.
-    pub fn reload(&self, mut config: Config) -> anyhow::Result<Vec<&'static str>> {
-        let mut fixed = ListenerOptions::fixed_changes(&self.gateway.snapshot().config, &config);
-        if config.access_log != self.access_log_cfg {
-            fixed.push("access_log");
-        }
-        // The listeners stay those bound at start-up.
-        config.own_addrs = vec![self.proxy_addr, self.admin_addr];
-        let listener_tls = tls_settings(&config)?;
-        if self.gateway.listener_tls().is_some() {
-            // A listener started without TLS cannot take it on (a restart can).
-            if let Some(t) = listener_tls {
-                self.gateway.set_listener_tls(Some(t));
-            }
-        }
-        self.file.set(config);
-        if let Some(r) = &self.registry {
-            r.prune();
-        }
-        self.publisher.publish();
-        Ok(fixed)
+    /// on the snapshot they started with. Answers what changed and the
+    /// settings that need a restart to take effect. A config whose TLS
+    /// files cannot be used is refused whole, and the running one stays.
+    pub fn reload(&self, config: Config) -> anyhow::Result<ReloadReport> {
+        self.reloader
+            .apply(Ok(config))
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.error, e.errors.join("; ")))
     }
 
-    /// A `SIGHUP` reload: the config file as `load` read it, applied with
-    /// [`Self::reload`] when it is valid. Either way it is counted
+    /// Reads the config file again and applies it when it is valid
+    /// (`SIGHUP`); refused with every error otherwise. Counted either way
     /// (`fulcrum_config_reloads_total{result}`).
-    pub fn reload_file(&self, loaded: anyhow::Result<Config>) -> anyhow::Result<Vec<&'static str>> {
-        let res = loaded.and_then(|c| self.reload(c));
-        self.reloads.count(res.is_ok());
-        let (kind, message) = match &res {
-            Ok(fixed) if fixed.is_empty() => (EventKind::Reloaded, "configuration reloaded".into()),
-            Ok(fixed) => (
-                EventKind::Reloaded,
-                format!(
-                    "configuration reloaded; needs a restart to apply: {}",
-                    fixed.join(", ")
-                ),
-            ),
-            Err(e) => (
-                EventKind::ReloadFailed,
-                format!("reload refused, the running config stays: {e:#}"),
-            ),
-        };
-        let gw = &self.gateway;
-        gw.events
-            .push(gw.clock.unix_ms(), kind, None, None, &message);
-        res
+    pub fn reload_file(&self) -> Result<ReloadReport, ReloadRefused> {
+        self.reloader.reload()
     }
 
     /// Opens the access log's file again at its path (`SIGUSR1`, after

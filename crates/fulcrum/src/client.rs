@@ -1,5 +1,5 @@
 //! The command-line client: `fulcrum services`, `fulcrum stats`,
-//! `fulcrum drain|enable|weight` against a running gateway's admin API,
+//! `fulcrum drain|enable|weight`, `fulcrum reload` against a running gateway's admin API,
 //! printing aligned tables (or the raw JSON with `--json`).
 
 use anyhow::{bail, Context};
@@ -69,11 +69,15 @@ pub fn call(
         let v: Value = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
         if !status.is_success() {
-            let msg = v
+            let mut msg = v
                 .get("error")
                 .and_then(Value::as_str)
                 .map(str::to_string)
                 .unwrap_or_else(|| v.to_string());
+            // A refused reload lists every error of the file.
+            for e in v["errors"].as_array().into_iter().flatten() {
+                msg += &format!("\n  {}", s(e));
+            }
             bail!("{status}: {msg}");
         }
         Ok(v)
@@ -282,6 +286,15 @@ pub fn change(
             .as_u64()
             .map_or("configured".into(), |w| w.to_string())
     ))
+}
+
+/// `fulcrum reload`: the gateway reads its config file again.
+pub fn reload(t: &Target) -> anyhow::Result<String> {
+    let v = call(t, http::Method::POST, "/api/v1/config/reload", None)?;
+    if t.json {
+        return Ok(serde_json::to_string_pretty(&v)?);
+    }
+    Ok(format!("reloaded: {}", s(&v["summary"])))
 }
 
 #[cfg(test)]

@@ -7,3 +7,4 @@
 
 pub mod app;
 pub mod logging;
+pub mod reload;

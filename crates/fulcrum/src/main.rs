@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod client;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 // mimalloc instead of glibc malloc: the request path makes a few dozen
 // small allocations per request, and glibc's malloc/free were ~15 % of the
@@ -94,6 +95,13 @@ enum Cmd {
         #[command(flatten)]
         target: client::Target,
     },
+    /// Make a running gateway read its config file again (like SIGHUP)
+    /// and print what changed; an invalid file is refused with every
+    /// error, and the running config stays.
+    Reload {
+        #[command(flatten)]
+        target: client::Target,
+    },
     /// Run a mock inference instance (for trying Fulcrum out, tests and
     /// benchmarks): configurable latency, capacity, errors and failure modes.
     Mock(fulcrum_mock::cli::MockArgs),
@@ -123,6 +131,7 @@ fn main() -> ExitCode {
             };
             print(w.and_then(|w| client::change(&target, &instance, "weight", Some(w))))
         }
+        Cmd::Reload { target } => print(client::reload(&target)),
         Cmd::Mock(args) => match fulcrum_mock::cli::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -259,7 +268,8 @@ fn serve(
     }
     let rt = rt.build().context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let running = fulcrum::app::start(config).await?;
+        let running =
+            fulcrum::app::start_with(config, Duration::from_secs(30), path.clone()).await?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         let mut usr1 =
@@ -268,15 +278,8 @@ fn serve(
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
-                _ = hup.recv() => match running.reload_file(load(path.as_deref())) {
-                    Ok(fixed) => {
-                        tracing::info!("configuration reloaded");
-                        if !fixed.is_empty() {
-                            tracing::warn!("changed settings that need a restart were not applied: {}", fixed.join(", "));
-                        }
-                    }
-                    Err(e) => tracing::error!("reload rejected, keeping the running config: {e:#}"),
-                },
+                // Logged, counted and recorded by the reloader.
+                _ = hup.recv() => { let _ = running.reload_file(); }
                 // logrotate: the access log's file is opened again at its path.
                 _ = usr1.recv() => running.reopen_access_log(),
             }

@@ -33,6 +33,7 @@ mod proxying;
 mod registry;
 mod registry_scale;
 mod registry_security;
+mod reload;
 mod resilience;
 mod signals;
 mod stats;
