@@ -160,6 +160,14 @@ pub const DEFAULT_REGISTRY_MAX_TASK_TYPES: usize = 16;
 /// `registry.max_instances:` — registrations the registry holds at once.
 pub const DEFAULT_REGISTRY_MAX_INSTANCES: usize = 1024;
 
+// --- shutdown ------------------------------------------------------------
+
+/// `shutdown.grace:` — how long in-flight requests and streams may take
+/// to finish after SIGTERM before the gateway closes them.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Longest `shutdown.grace:`.
+pub const MAX_SHUTDOWN_GRACE: Duration = Duration::from_secs(3600);
+
 // --- stats ---------------------------------------------------------------
 
 /// `stats.window:` — the recent window of `/api/v1/pools` and `fulcrum

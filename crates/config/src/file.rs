@@ -54,6 +54,11 @@ pub struct FileLog {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileShutdown {
+    pub grace: Option<Dur>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct FileStats {
     pub window: Option<Dur>,
 }

@@ -46,6 +46,24 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// One line per request (`access_log:`); a start-up setting.
     pub access_log: AccessLog,
+    /// `shutdown:` — the drain on SIGTERM.
+    pub shutdown: ShutdownSettings,
+}
+
+/// `shutdown:` — what SIGTERM (or Ctrl-C) does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownSettings {
+    /// `shutdown.grace`: in-flight requests and streams may finish within
+    /// this; a second signal stops at once.
+    pub grace: std::time::Duration,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self {
+            grace: crate::defaults::DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
 }
 
 /// `stats:` — what the admin plane's statistics cover.

@@ -2,7 +2,9 @@
 //! the platform-compatible registry API.
 //!
 //! * `GET /healthz` — the process answers.
-//! * `GET /readyz` — the proxy listener is bound and serving.
+//! * `GET /readyz` — the proxy listener is bound and serving; 503
+//!   `draining` from the moment shutdown begins (the admin listener
+//!   serves until the proxy has drained).
 //! * `GET /metrics` — Prometheus metrics ([`crate::metrics`]; 404 with
 //!   `metrics.enabled: false`). No token, like the probes.
 //! * `GET /api/v1/pools` — pools and their instances with live stats:
@@ -51,6 +53,8 @@ pub const REGISTRY_PREFIX: &str = "/api/v1/ai_analysis";
 pub struct AdminState {
     pub gateway: Arc<Gateway>,
     pub ready: Arc<AtomicBool>,
+    /// Set when the drain starts (SIGTERM): `/readyz` answers 503 `draining`.
+    pub draining: Arc<AtomicBool>,
     pub registry: Option<Arc<crate::registry::Registry>>,
     /// `admin.token`: required on mutating calls when set.
     pub token: Option<String>,
@@ -125,21 +129,21 @@ async fn healthz() -> Json<Status> {
     Json(Status { status: "ok" })
 }
 
-/// The proxy listener is bound and serving.
+/// The proxy listener is bound and serving (503 `starting` before, 503
+/// `draining` once shutdown has begun).
 #[utoipa::path(get, path = "/readyz", responses(
     (status = 200, description = "ready", body = Status),
-    (status = 503, description = "starting", body = Status),
+    (status = 503, description = "starting or draining", body = Status),
 ))]
 async fn readyz(State(s): State<AdminState>) -> Response {
-    if s.ready.load(Ordering::Relaxed) {
-        Json(Status { status: "ready" }).into_response()
+    let status = if s.draining.load(Ordering::Relaxed) {
+        "draining"
+    } else if s.ready.load(Ordering::Relaxed) {
+        return Json(Status { status: "ready" }).into_response();
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Status { status: "starting" }),
-        )
-            .into_response()
-    }
+        "starting"
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(Status { status })).into_response()
 }
 
 /// Prometheus metrics (docs/METRICS.md): OpenMetrics when the `Accept`

@@ -58,6 +58,7 @@ pub fn view(c: &Config) -> Value {
         stats,
         metrics,
         access_log,
+        shutdown,
     } = c;
     let Admin {
         listen: admin_listen,
@@ -96,6 +97,7 @@ pub fn view(c: &Config) -> Value {
         "stats": { "window": dur(stats.window) },
         "metrics": { "enabled": metrics.enabled },
         "access_log": access_log_view(access_log),
+        "shutdown": { "grace": dur(shutdown.grace) },
     })
 }
 

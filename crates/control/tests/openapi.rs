@@ -65,6 +65,7 @@ fn router(registry: bool) -> axum::Router {
         reload: None,
         gateway,
         ready: Arc::new(AtomicBool::new(true)),
+        draining: Arc::new(AtomicBool::new(false)),
         registry,
         token: Some("admin-secret".into()),
         overrides,

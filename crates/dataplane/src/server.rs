@@ -89,6 +89,9 @@ impl ListenerOptions {
         if old.admin.token != new.admin.token {
             v.push("admin.token (for the native admin API)");
         }
+        if old.shutdown != new.shutdown {
+            v.push("shutdown.grace");
+        }
         v
     }
 
@@ -105,6 +108,7 @@ impl ListenerOptions {
         new.limits.max_header = running.limits.max_header;
         new.limits.max_connections = running.limits.max_connections;
         new.limits.backlog = running.limits.backlog;
+        new.shutdown = running.shutdown;
         if running.tls.is_some() != new.tls.is_some() {
             new.tls = running.tls.clone();
         }

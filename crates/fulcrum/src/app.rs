@@ -40,7 +40,14 @@ pub struct Running {
     /// Reads the config file again and swaps it in (`SIGHUP`,
     /// `POST /api/v1/config/reload`).
     reloader: Arc<Reloader>,
+    /// Stops the proxy listener (the drain starts).
     stop: watch::Sender<bool>,
+    /// Stops the admin listener, which answers `/readyz` 503 through the
+    /// drain so an outer balancer stops sending.
+    stop_admin: watch::Sender<bool>,
+    /// `/readyz`: ready, then draining.
+    ready: Arc<AtomicBool>,
+    draining: Arc<AtomicBool>,
     proxy: JoinHandle<()>,
     admin: JoinHandle<()>,
     expiry: Option<JoinHandle<()>>,
@@ -68,9 +75,11 @@ pub fn tls_settings(config: &Config) -> anyhow::Result<Option<Arc<rustls::Server
     }
 }
 
-/// Binds both listeners and starts serving `config`.
+/// Binds both listeners and starts serving `config` (drained within its
+/// `shutdown.grace` at shutdown).
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    start_with_grace(config, Duration::from_secs(30)).await
+    let grace = config.shutdown.grace;
+    start_with_grace(config, grace).await
 }
 
 /// As [`start`], with the shutdown grace period for in-flight requests.
@@ -181,7 +190,9 @@ pub async fn start_with(
     };
     publisher.publish();
     let (stop, stop_rx) = watch::channel(false);
+    let (stop_admin, stop_admin_rx) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(false));
+    let draining = Arc::new(AtomicBool::new(false));
 
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -212,6 +223,7 @@ pub async fn start_with(
         reload: Some(reloader.clone()),
         gateway: gateway.clone(),
         ready: ready.clone(),
+        draining: draining.clone(),
         registry: registry.clone(),
         token: admin_token,
         overrides,
@@ -242,7 +254,7 @@ pub async fn start_with(
         TowerToHyperService::new(router),
         "admin",
         admin_opts,
-        stopped(stop_rx.clone()),
+        stopped(stop_admin_rx),
     ));
     let proxy = tokio::spawn(server::serve(
         proxy_l,
@@ -261,6 +273,9 @@ pub async fn start_with(
         access_log,
         reloader,
         stop,
+        stop_admin,
+        ready,
+        draining,
         proxy,
         admin,
         expiry,
@@ -297,6 +312,10 @@ impl Running {
     /// Stops accepting, lets in-flight requests finish within the grace
     /// period, and returns when both listeners are closed.
     pub async fn shutdown(mut self) {
+        // /readyz says 503 at once; the admin listener serves on until
+        // the proxy has drained.
+        self.draining.store(true, Ordering::Relaxed);
+        self.ready.store(false, Ordering::Relaxed);
         let _ = self.stop.send(true);
         self.sampler.abort();
         if let Some(e) = self.expiry.take() {
@@ -306,6 +325,7 @@ impl Running {
             let _ = e.await;
         }
         let _ = self.proxy.await;
+        let _ = self.stop_admin.send(true);
         let _ = self.admin.await;
         // The last requests' lines are written before the process exits.
         if let Some(a) = &self.access_log {

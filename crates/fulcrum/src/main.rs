@@ -6,7 +6,6 @@ use clap::{Parser, Subcommand};
 mod client;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 // mimalloc instead of glibc malloc: the request path makes a few dozen
 // small allocations per request, and glibc's malloc/free were ~15 % of the
@@ -267,9 +266,10 @@ fn serve(
         rt.worker_threads(n);
     }
     let rt = rt.build().context("cannot start the async runtime")?;
+    let grace = config.shutdown.grace;
     rt.block_on(async move {
         let running =
-            fulcrum::app::start_with(config, Duration::from_secs(30), path.clone()).await?;
+            fulcrum::app::start_with(config, grace, path.clone()).await?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         let mut usr1 =
@@ -284,24 +284,55 @@ fn serve(
                 _ = usr1.recv() => running.reopen_access_log(),
             }
         }
-        // What is still open when the drain starts (instances are shared
-        // by pools, so each is counted once).
-        let snap = running.gateway.snapshot();
-        let (requests, websockets) = snap.instances.values().fold((0u64, 0u64), |(r, w), i| {
-            let st = i.stats(running.gateway.clock.now_ms());
-            (
-                r + u64::from(st.in_flight.saturating_sub(st.open_websockets)),
-                w + u64::from(st.open_websockets),
-            )
-        });
-        drop(snap);
+        let gateway = running.gateway.clone();
+        let (requests, websockets) = open_counts(&gateway);
         tracing::info!(
             requests_in_flight = requests,
             websockets_open = websockets,
-            "shutting down: no new connections, finishing in-flight requests"
+            grace = ?grace,
+            "shutting down: /readyz answers 503, no new connections, finishing in-flight requests (a second signal stops at once)"
         );
-        running.shutdown().await;
+        let drained = running.shutdown();
+        tokio::pin!(drained);
+        tokio::select! {
+            _ = &mut drained => {}
+            _ = tokio::signal::ctrl_c() => hard_stop(&gateway),
+            _ = term.recv() => hard_stop(&gateway),
+        }
+        let (requests, websockets) = open_counts(&gateway);
+        if requests + websockets > 0 {
+            tracing::warn!(
+                requests_cut = requests,
+                websockets_cut = websockets,
+                "the grace period ended with these still open; they were closed"
+            );
+        }
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Requests and WebSockets open now (instances are shared by pools, so
+/// each is counted once).
+fn open_counts(gateway: &fulcrum_dataplane::Gateway) -> (u64, u64) {
+    let snap = gateway.snapshot();
+    let now = gateway.clock.now_ms();
+    snap.instances.values().fold((0, 0), |(r, w), i| {
+        let st = i.stats(now);
+        (
+            r + u64::from(st.in_flight.saturating_sub(st.open_websockets)),
+            w + u64::from(st.open_websockets),
+        )
+    })
+}
+
+/// A second SIGTERM or Ctrl-C during the drain: stop now, saying what is cut.
+fn hard_stop(gateway: &fulcrum_dataplane::Gateway) -> ! {
+    let (requests, websockets) = open_counts(gateway);
+    tracing::warn!(
+        requests_cut = requests,
+        websockets_cut = websockets,
+        "second signal: stopping at once"
+    );
+    std::process::exit(1)
 }

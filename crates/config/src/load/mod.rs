@@ -52,6 +52,7 @@ const TOP_KEYS: &[&str] = &[
     "stats",
     "metrics",
     "access_log",
+    "shutdown",
 ];
 /// Keys from the product specification that this version does not implement yet.
 const NOT_YET_TOP: &[&str] = &[];
@@ -111,6 +112,7 @@ struct Sections {
     stats: FileStats,
     metrics: FileMetrics,
     access_log: FileAccessLog,
+    shutdown: FileShutdown,
 }
 
 /// Deserializes each top-level key on its own; unknown keys are errors.
@@ -134,6 +136,7 @@ fn read_sections(map: Mapping, errs: &mut Errors) -> Sections {
             "stats" => s.stats = errs.section(v, "stats").unwrap_or_default(),
             "metrics" => s.metrics = errs.section(v, "metrics").unwrap_or_default(),
             "access_log" => s.access_log = errs.section(v, "access_log").unwrap_or_default(),
+            "shutdown" => s.shutdown = errs.section(v, "shutdown").unwrap_or_default(),
             "pools" => s.pools.extend(pools::read_pools(v, errs)),
             "routes" => s.routes.extend(routes::read_routes(v, errs)),
             other if NOT_YET_TOP.contains(&other) => {
@@ -159,6 +162,7 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
         format: log_format(s.log.format.as_deref(), "log.format", &mut errs),
     };
     let stats = stats_settings(&s.stats, &mut errs);
+    let shutdown = shutdown_settings(&s.shutdown, &mut errs);
     let access_log = access_log(s.access_log, &mut errs);
 
     let globals = pools::Globals {
@@ -198,6 +202,7 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
                 .unwrap_or(crate::defaults::DEFAULT_METRICS_ENABLED),
         },
         access_log,
+        shutdown,
     })
 }
 
@@ -241,6 +246,23 @@ fn access_log(a: FileAccessLog, errs: &mut Errors) -> AccessLog {
         format: log_format(a.format.as_deref(), "access_log.format", errs),
         buffer,
     }
+}
+
+/// `shutdown:`: the grace period is at most an hour.
+fn shutdown_settings(s: &FileShutdown, errs: &mut Errors) -> ShutdownSettings {
+    use crate::defaults::{DEFAULT_SHUTDOWN_GRACE, MAX_SHUTDOWN_GRACE};
+    let grace = s.grace.map_or(DEFAULT_SHUTDOWN_GRACE, |d| d.0);
+    if grace > MAX_SHUTDOWN_GRACE {
+        errs.push(
+            "shutdown.grace",
+            format!(
+                "{grace:?}: at most {}s (a drain that long is a hang)",
+                MAX_SHUTDOWN_GRACE.as_secs()
+            ),
+        );
+        return ShutdownSettings::default();
+    }
+    ShutdownSettings { grace }
 }
 
 /// `stats:`: the window is a whole number of seconds within bounds.
