@@ -19,6 +19,7 @@ mod console;
 mod dashboard;
 mod dashboard_browser;
 mod errors;
+mod examples;
 mod failover;
 mod kill9;
 mod limits;
