@@ -2,6 +2,7 @@
 //! the platform-compatible registry API.
 //!
 //! * `GET /healthz` — the process answers.
+//! * `GET /version` — version, commit and build date.
 //! * `GET /readyz` — the proxy listener is bound and serving; 503
 //!   `draining` from the moment shutdown begins (the admin listener
 //!   serves until the proxy has drained).
@@ -76,6 +77,7 @@ pub fn router(state: AdminState) -> Router {
     let (router, mut doc) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        .routes(routes!(version))
         .routes(routes!(metrics))
         .routes(routes!(pools))
         .routes(routes!(openapi))
@@ -127,6 +129,12 @@ pub struct Status {
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "alive", body = Status)))]
 async fn healthz() -> Json<Status> {
     Json(Status { status: "ok" })
+}
+
+/// The version, commit and build date of this binary.
+#[utoipa::path(get, path = "/version", responses((status = 200, description = "build", body = crate::version::Version)))]
+async fn version() -> Json<crate::version::Version> {
+    Json(crate::version::Version::CURRENT)
 }
 
 /// The proxy listener is bound and serving (503 `starting` before, 503

@@ -27,3 +27,4 @@ pub mod persist;
 pub mod publish;
 pub mod registry;
 pub mod reload;
+pub mod version;

@@ -9,9 +9,7 @@ use prometheus_client::metrics::MetricType;
 use std::fmt::Error;
 use std::sync::atomic::Ordering::Relaxed;
 
-/// The commit the binary was built from (`build.rs`: `git rev-parse
-/// --short HEAD`, or `FULCRUM_COMMIT`, else `unknown`).
-pub const COMMIT: &str = env!("FULCRUM_COMMIT");
+pub use crate::version::COMMIT;
 
 #[derive(Debug)]
 pub struct Control(pub Sources);
