@@ -68,6 +68,17 @@ enum Cmd {
     Stats {
         /// Only this pool.
         pool: Option<String>,
+        /// Show the tables again every INTERVAL (default 2s) until Ctrl-C:
+        /// redrawn in place on a terminal, one after another into a pipe.
+        /// Name a pool before it: `fulcrum stats llm --watch`.
+        #[arg(
+            long,
+            value_name = "INTERVAL",
+            num_args = 0..=1,
+            default_missing_value = "2s",
+            value_parser = watch_interval
+        )]
+        watch: Option<std::time::Duration>,
         #[command(flatten)]
         target: client::Target,
     },
@@ -104,7 +115,16 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Check { config } => check(&config),
         Cmd::Services { target } => print(client::services(&target)),
-        Cmd::Stats { pool, target } => print(client::stats(&target, pool.as_deref())),
+        Cmd::Stats {
+            pool,
+            watch: None,
+            target,
+        } => print(client::stats(&target, pool.as_deref())),
+        Cmd::Stats {
+            pool,
+            watch: Some(every),
+            target,
+        } => done(client::watch(&target, pool.as_deref(), every)),
         Cmd::Drain { instance, target } => print(client::change(&target, &instance, "drain", None)),
         Cmd::Enable { instance, target } => {
             print(client::change(&target, &instance, "enable", None))
@@ -135,27 +155,34 @@ fn main() -> ExitCode {
             threads,
             log,
             log_format,
-        } => match serve(config, threads, &log, log_format) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("fulcrum: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        } => done(serve(config, threads, &log, log_format)),
     }
 }
 
-fn print(r: anyhow::Result<String>) -> ExitCode {
+/// `--watch`'s interval: a duration (`500ms`, `2s`) of at least 100 ms.
+fn watch_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = fulcrum_config::units::parse_duration(s)?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err(format!(
+            "`{s}` is too short; the shortest interval is 100ms"
+        ));
+    }
+    Ok(d)
+}
+
+/// Success, or the error on stderr and exit code 1.
+fn done(r: anyhow::Result<()>) -> ExitCode {
     match r {
-        Ok(out) => {
-            println!("{out}");
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fulcrum: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn print(r: anyhow::Result<String>) -> ExitCode {
+    done(r.map(|out| println!("{out}")))
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
@@ -208,17 +235,8 @@ enum LogFormat {
     Json,
 }
 
-fn serve(
-    path: Option<PathBuf>,
-    threads: Option<usize>,
-    log: &str,
-    format: Option<LogFormat>,
-) -> anyhow::Result<()> {
-    let config = load(path.as_deref())?;
-    let format = format.unwrap_or(match config.log.format {
-        fulcrum_config::LogFormat::Text => LogFormat::Text,
-        fulcrum_config::LogFormat::Json => LogFormat::Json,
-    });
+/// The gateway's log on stderr, filtered by `log` (`--log`).
+fn init_log(log: &str, format: LogFormat) -> anyhow::Result<()> {
     let ansi = format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let filter = tracing_subscriber::EnvFilter::try_new(log).context("invalid --log filter")?;
     // Every event is one line, whatever its values hold (see logging.rs).
@@ -232,6 +250,21 @@ fn serve(
         LogFormat::Text => fmt.init(),
         LogFormat::Json => fmt.json().flatten_event(true).init(),
     }
+    Ok(())
+}
+
+fn serve(
+    path: Option<PathBuf>,
+    threads: Option<usize>,
+    log: &str,
+    format: Option<LogFormat>,
+) -> anyhow::Result<()> {
+    let config = load(path.as_deref())?;
+    let format = format.unwrap_or(match config.log.format {
+        fulcrum_config::LogFormat::Text => LogFormat::Text,
+        fulcrum_config::LogFormat::Json => LogFormat::Json,
+    });
+    init_log(log, format)?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %path.as_deref().map_or("(embedded default)".into(), |p| p.display().to_string()),

@@ -206,3 +206,52 @@ pub async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).to_string()
 }
+
+/// A child process of a test: killed and waited for when dropped, on
+/// every path the test takes (a failed assertion included). Its stdin and
+/// stderr are null and its stdout piped, never the harness's own.
+pub struct ChildGuard(pub std::process::Child);
+
+impl ChildGuard {
+    pub fn spawn(cmd: &mut std::process::Command) -> ChildGuard {
+        use std::process::Stdio;
+        ChildGuard(
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("the child starts"),
+        )
+    }
+
+    /// Its stdout, line by line as it comes (read on a thread).
+    pub fn lines(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        use std::io::BufRead;
+        let out = self.0.stdout.take().expect("stdout piped, taken once");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends `sig` (`-TERM`, `-INT`, …) to process `pid`.
+pub fn kill(pid: u32, sig: &str) {
+    assert!(std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}

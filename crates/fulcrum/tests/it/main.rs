@@ -35,4 +35,5 @@ mod resilience;
 mod signals;
 mod stats;
 mod tls;
+mod watch;
 mod websocket;
