@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod client;
+mod demo;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -105,6 +106,11 @@ enum Cmd {
         #[command(flatten)]
         target: client::Target,
     },
+    /// Try Fulcrum in one command: the gateway in front of mock ASR, LLM,
+    /// TTS and vision instances (vision ones register themselves), light
+    /// traffic, and an incident about every minute (an LLM instance 20×
+    /// slower, an ASR instance down). Prints the dashboard's URL first.
+    Demo(demo::DemoArgs),
     /// Run a mock inference instance (for trying Fulcrum out, tests and
     /// benchmarks): configurable latency, capacity, errors and failure modes.
     Mock(fulcrum_mock::cli::MockArgs),
@@ -143,6 +149,7 @@ fn main() -> ExitCode {
             };
             print(w.and_then(|w| client::change(&target, &instance, "weight", Some(w))))
         }
+        Cmd::Demo(args) => done(demo::run(args)),
         Cmd::Mock(args) => match fulcrum_mock::cli::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -63,6 +63,15 @@ pub async fn gateway(yaml: &str) -> Running {
         .expect("gateway starts")
 }
 
+/// A gateway routing everything (`/`) to one pool `p` of `m` alone.
+pub async fn gateway_to(m: &MockServer) -> Running {
+    gateway(&format!(
+        "pools: {{ p: {{ instances: [ {{ endpoint: \"{}\" }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: p }} ]\n",
+        m.url()
+    ))
+    .await
+}
+
 pub struct Resp {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -254,4 +263,15 @@ pub fn kill(pid: u32, sig: &str) {
         .status()
         .unwrap()
         .success());
+}
+
+/// `GET url` as JSON, or `None` when there is no (JSON) answer within 5 s.
+pub async fn try_json(c: &TestClient, url: &str) -> Option<serde_json::Value> {
+    let req = Request::get(url).body(Full::new(Bytes::new())).ok()?;
+    let resp = tokio::time::timeout(Duration::from_secs(5), c.request(req))
+        .await
+        .ok()?
+        .ok()?;
+    let body = resp.into_body().collect().await.ok()?.to_bytes();
+    serde_json::from_slice(&body).ok()
 }

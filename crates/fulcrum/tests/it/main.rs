@@ -16,6 +16,7 @@ mod cli;
 mod compat;
 mod connections;
 mod console;
+mod demo;
 mod errors;
 mod failover;
 mod kill9;

@@ -52,11 +52,7 @@ async fn interrupt(mut child: ChildGuard) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tables_come_again_with_the_new_counts_until_ctrl_c() {
     let a = mock("a").await;
-    let gw = gateway(&format!(
-        "pools: {{ p: {{ instances: [ {{ endpoint: \"{}\" }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: p }} ]\n",
-        a.url()
-    ))
-    .await;
+    let gw = gateway_to(&a).await;
     let c = client();
     let proxy = format!("http://{}/", gw.proxy_addr);
     for _ in 0..2 {
