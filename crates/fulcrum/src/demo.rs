@@ -17,13 +17,13 @@
 
 mod fleet;
 mod incidents;
+mod say;
 mod traffic;
 
 use anyhow::Context;
 use fulcrum_dataplane::Gateway;
+use say::{out, Say};
 use std::collections::HashMap;
-use std::fmt::Display;
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -73,7 +73,7 @@ fn rps(s: &str) -> Result<f64, String> {
 
 /// Runs the demo until `--duration` is over, Ctrl-C or `SIGTERM`.
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    crate::init_log(&args.log, crate::LogFormat::Text)?;
+    fulcrum::logging::init(&args.log, false)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -213,31 +213,6 @@ async fn follow(
     }
 }
 
-/// The demo's narration on stdout: one line per call, stamped with the
-/// time since start (`+MM:SS`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Say {
-    t0: Instant,
-}
-
-impl Say {
-    pub(crate) fn line(&self, what: impl Display) {
-        out(format_args!("{} {what}", stamp(self.t0.elapsed())));
-    }
-}
-
-/// One line on stdout. A stdout that went away is ignored: the demo still
-/// stops on time, or on Ctrl-C, and cleans up.
-fn out(line: impl Display) {
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
-}
-
-/// `+MM:SS` (minutes keep counting past 59).
-fn stamp(since_start: Duration) -> String {
-    let s = since_start.as_secs();
-    format!("+{:02}:{:02}", s / 60, s % 60)
-}
-
 /// An address to print: a listener on every address is reached on loopback.
 fn visible(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
@@ -284,13 +259,6 @@ impl Drop for Scratch {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stamps_count_minutes_and_seconds_since_start() {
-        assert_eq!(stamp(Duration::from_millis(5_900)), "+00:05");
-        assert_eq!(stamp(Duration::from_secs(61)), "+01:01");
-        assert_eq!(stamp(Duration::from_secs(3600)), "+60:00");
-    }
 
     #[test]
     fn rps_is_bounded() {

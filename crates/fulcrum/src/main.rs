@@ -242,24 +242,6 @@ enum LogFormat {
     Json,
 }
 
-/// The gateway's log on stderr, filtered by `log` (`--log`).
-fn init_log(log: &str, format: LogFormat) -> anyhow::Result<()> {
-    let ansi = format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let filter = tracing_subscriber::EnvFilter::try_new(log).context("invalid --log filter")?;
-    // Every event is one line, whatever its values hold (see logging.rs).
-    let writer = move || fulcrum::logging::Escaping::new(std::io::stderr(), ansi);
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(writer)
-        .with_ansi(ansi);
-    match format {
-        LogFormat::Text => fmt.init(),
-        LogFormat::Json => fmt.json().flatten_event(true).init(),
-    }
-    Ok(())
-}
-
 fn serve(
     path: Option<PathBuf>,
     threads: Option<usize>,
@@ -271,7 +253,7 @@ fn serve(
         fulcrum_config::LogFormat::Text => LogFormat::Text,
         fulcrum_config::LogFormat::Json => LogFormat::Json,
     });
-    init_log(log, format)?;
+    fulcrum::logging::init(log, format == LogFormat::Json)?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %path.as_deref().map_or("(embedded default)".into(), |p| p.display().to_string()),

@@ -3,7 +3,7 @@
 //! registration and heartbeats over the registry API, made exactly as the
 //! platform's algorithm services make them.
 
-use super::Say;
+use super::say::Say;
 use crate::client::{self, Target};
 use anyhow::{anyhow, Context};
 use fulcrum_mock::{Latency, MockConfig, MockServer};

@@ -4,7 +4,7 @@
 //! starts 5 s in, so a one-minute run shows both incidents begin and end.
 
 use super::fleet::{latency, DYING_ASR, SLOW_LLM, SPECS};
-use super::Say;
+use super::say::Say;
 use fulcrum_mock::MockServer;
 use std::sync::Arc;
 use std::time::Duration;
