@@ -8,6 +8,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
 use unicode_width::UnicodeWidthStr;
 
 /// Where the admin API is and how to authenticate.
@@ -41,47 +43,60 @@ pub fn call(
     path: &str,
     body: Option<String>,
 ) -> anyhow::Result<Value> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    runtime()?.block_on(request(t, method, path, body))
+}
+
+/// A runtime for one command's requests.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let client: Client<HttpConnector, Full<Bytes>> =
-            Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-        let url = format!("{}{path}", t.admin.trim_end_matches('/'));
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(&url)
-            .header("content-type", "application/json");
-        if let Some(tok) = &t.token {
-            req = req.header("authorization", format!("Bearer {tok}"));
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// [`call`] inside a runtime (`stats --watch`, `fulcrum demo`).
+pub async fn request(
+    t: &Target,
+    method: http::Method,
+    path: &str,
+    body: Option<String>,
+) -> anyhow::Result<Value> {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let url = format!("{}{path}", t.admin.trim_end_matches('/'));
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(&url)
+        .header("content-type", "application/json");
+    if let Some(tok) = &t.token {
+        req = req.header("authorization", format!("Bearer {tok}"));
+    }
+    let req = req
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .context("bad admin URL")?;
+    let resp = tokio::time::timeout(std::time::Duration::from_secs(10), client.request(req))
+        .await
+        .with_context(|| format!("{url}: no answer within 10 s"))?
+        .with_context(|| {
+            format!("cannot reach the admin API at {url} (is `fulcrum serve` running? --admin)")
+        })?;
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    let v: Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    if !status.is_success() {
+        let mut msg = v
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string());
+        // A refused reload lists every error of the file.
+        for e in v["errors"].as_array().into_iter().flatten() {
+            msg += &format!("\n  {}", s(e));
         }
-        let req = req
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .context("bad admin URL")?;
-        let resp = tokio::time::timeout(std::time::Duration::from_secs(10), client.request(req))
-            .await
-            .with_context(|| format!("{url}: no answer within 10 s"))?
-            .with_context(|| {
-                format!("cannot reach the admin API at {url} (is `fulcrum serve` running? --admin)")
-            })?;
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await?.to_bytes();
-        let v: Value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-        if !status.is_success() {
-            let mut msg = v
-                .get("error")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| v.to_string());
-            // A refused reload lists every error of the file.
-            for e in v["errors"].as_array().into_iter().flatten() {
-                msg += &format!("\n  {}", s(e));
-            }
-            bail!("{status}: {msg}");
-        }
-        Ok(v)
-    })
+        bail!("{status}: {msg}");
+    }
+    Ok(v)
 }
 
 /// Renders rows as an aligned text table.
@@ -168,7 +183,12 @@ pub fn services(t: &Target) -> anyhow::Result<String> {
 }
 
 pub fn stats(t: &Target, pool: Option<&str>) -> anyhow::Result<String> {
-    let v = call(t, http::Method::GET, "/api/v1/pools", None)?;
+    runtime()?.block_on(stats_now(t, pool))
+}
+
+/// The text of `fulcrum stats`: every pool's table, or the JSON.
+async fn stats_now(t: &Target, pool: Option<&str>) -> anyhow::Result<String> {
+    let v = request(t, http::Method::GET, "/api/v1/pools", None).await?;
     let pools: Vec<&Value> = v["pools"]
         .as_array()
         .map(|a| {
@@ -190,6 +210,75 @@ pub fn stats(t: &Target, pool: Option<&str>) -> anyhow::Result<String> {
         .map(pool_table)
         .collect::<Vec<_>>()
         .join("\n\n"))
+}
+
+/// `fulcrum stats --watch`: the tables again every `every` until Ctrl-C,
+/// drawn in place on a terminal and one after another (each after a
+/// header line, then a blank line) into a pipe or a file. An error
+/// (the gateway unreachable, say) is shown in place of the tables and the
+/// next round tries again.
+pub fn watch(t: &Target, pool: Option<&str>, every: Duration) -> anyhow::Result<()> {
+    let tty = std::io::stdout().is_terminal();
+    let clock = fulcrum_dataplane::clock::Clock::new();
+    runtime()?.block_on(async {
+        let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
+        loop {
+            let body = tokio::select! {
+                _ = &mut stop => return Ok(()),
+                r = stats_now(t, pool) => r.unwrap_or_else(|e| {
+                    format!("error: {e:#}\n(trying again every {})", short(every))
+                }),
+            };
+            let header = format!(
+                "fulcrum stats {}{} at {} UTC, every {} (Ctrl-C stops)",
+                t.admin,
+                pool.map_or(String::new(), |p| format!(" pool {p}")),
+                clock_time(clock.unix_secs()),
+                short(every)
+            );
+            let mut out = std::io::stdout().lock();
+            // A closed stdout (the reader went away) ends the watch.
+            if out
+                .write_all(frame(tty, &header, &body).as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return Ok(());
+            }
+            drop(out);
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    })
+}
+
+/// One round of `--watch`: on a terminal the cursor goes home and the
+/// screen is cleared first, so the tables are redrawn in place.
+fn frame(tty: bool, header: &str, body: &str) -> String {
+    if tty {
+        format!("\x1b[H\x1b[2J{header}\n\n{body}\n")
+    } else {
+        format!("{header}\n{body}\n\n")
+    }
+}
+
+/// `250ms`, `2s`, `1.5s`: an interval as a user would write it.
+pub fn short(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
+/// `HH:MM:SS` of a Unix time (UTC).
+fn clock_time(unix_secs: u64) -> String {
+    let s = unix_secs % 86_400;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// One pool of `fulcrum stats`: each column with two numbers is `recent /
@@ -299,7 +388,24 @@ pub fn reload(t: &Target) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{pool_table, table};
+    use super::{clock_time, frame, pool_table, short, table};
+    use std::time::Duration;
+
+    #[test]
+    fn watch_redraws_in_place_on_a_terminal_and_appends_into_a_pipe() {
+        assert_eq!(
+            frame(true, "head", "t1\nt2"),
+            "\x1b[H\x1b[2Jhead\n\nt1\nt2\n"
+        );
+        assert_eq!(frame(false, "head", "t1\nt2"), "head\nt1\nt2\n\n");
+        assert!(!frame(false, "h", "b").contains('\x1b'));
+        assert_eq!(clock_time(0), "00:00:00");
+        assert_eq!(short(Duration::from_millis(200)), "200ms");
+        assert_eq!(short(Duration::from_secs(2)), "2s");
+        assert_eq!(short(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(clock_time(86_400 + 3600 + 61), "01:01:01");
+        assert_eq!(clock_time(1_700_000_000), "22:13:20");
+    }
 
     #[test]
     fn stats_show_the_recent_window_next_to_since_start_in_100_columns() {

@@ -6,7 +6,28 @@
 //! control character of that call (`\n` → `\\n`, `\r` → `\\r`, others
 //! `\\xNN`), so one event is always one line, whatever its values hold.
 
+use anyhow::Context;
 use std::io::{self, Write};
+
+/// Sends the gateway's log to stderr, filtered by `filter` (`--log`): one
+/// line per event, as text (coloured on a terminal) or as JSON objects.
+pub fn init(filter: &str, json: bool) -> anyhow::Result<()> {
+    let ansi = !json && io::IsTerminal::is_terminal(&io::stderr());
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).context("invalid --log filter")?;
+    // Every event is one line, whatever its values hold.
+    let writer = move || Escaping::new(io::stderr(), ansi);
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(writer)
+        .with_ansi(ansi);
+    if json {
+        fmt.json().flatten_event(true).init();
+    } else {
+        fmt.init();
+    }
+    Ok(())
+}
 
 /// Wraps the log's writer; `ansi` keeps the formatter's own colour codes.
 #[derive(Debug)]

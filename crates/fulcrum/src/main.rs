@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod client;
+mod demo;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,6 +69,17 @@ enum Cmd {
     Stats {
         /// Only this pool.
         pool: Option<String>,
+        /// Show the tables again every INTERVAL (default 2s) until Ctrl-C:
+        /// redrawn in place on a terminal, one after another into a pipe.
+        /// Name a pool before it: `fulcrum stats llm --watch`.
+        #[arg(
+            long,
+            value_name = "INTERVAL",
+            num_args = 0..=1,
+            default_missing_value = "2s",
+            value_parser = watch_interval
+        )]
+        watch: Option<std::time::Duration>,
         #[command(flatten)]
         target: client::Target,
     },
@@ -101,6 +113,11 @@ enum Cmd {
         #[command(flatten)]
         target: client::Target,
     },
+    /// Try Fulcrum in one command: the gateway in front of mock ASR, LLM,
+    /// TTS and vision instances (vision ones register themselves), light
+    /// traffic, and an incident about every minute (an LLM instance 20×
+    /// slower, an ASR instance down). Prints the dashboard's URL first.
+    Demo(demo::DemoArgs),
     /// Run a mock inference instance (for trying Fulcrum out, tests and
     /// benchmarks): configurable latency, capacity, errors and failure modes.
     Mock(fulcrum_mock::cli::MockArgs),
@@ -111,7 +128,16 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Check { config } => check(&config),
         Cmd::Services { target } => print(client::services(&target)),
-        Cmd::Stats { pool, target } => print(client::stats(&target, pool.as_deref())),
+        Cmd::Stats {
+            pool,
+            watch: None,
+            target,
+        } => print(client::stats(&target, pool.as_deref())),
+        Cmd::Stats {
+            pool,
+            watch: Some(every),
+            target,
+        } => done(client::watch(&target, pool.as_deref(), every)),
         Cmd::Drain { instance, target } => print(client::change(&target, &instance, "drain", None)),
         Cmd::Enable { instance, target } => {
             print(client::change(&target, &instance, "enable", None))
@@ -131,6 +157,7 @@ fn main() -> ExitCode {
             print(w.and_then(|w| client::change(&target, &instance, "weight", Some(w))))
         }
         Cmd::Reload { target } => print(client::reload(&target)),
+        Cmd::Demo(args) => done(demo::run(args)),
         Cmd::Mock(args) => match fulcrum_mock::cli::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -143,27 +170,34 @@ fn main() -> ExitCode {
             threads,
             log,
             log_format,
-        } => match serve(config, threads, &log, log_format) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("fulcrum: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        } => done(serve(config, threads, &log, log_format)),
     }
 }
 
-fn print(r: anyhow::Result<String>) -> ExitCode {
+/// `--watch`'s interval: a duration (`500ms`, `2s`) of at least 100 ms.
+fn watch_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = fulcrum_config::units::parse_duration(s)?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err(format!(
+            "`{s}` is too short; the shortest interval is 100ms"
+        ));
+    }
+    Ok(d)
+}
+
+/// Success, or the error on stderr and exit code 1.
+fn done(r: anyhow::Result<()>) -> ExitCode {
     match r {
-        Ok(out) => {
-            println!("{out}");
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fulcrum: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn print(r: anyhow::Result<String>) -> ExitCode {
+    done(r.map(|out| println!("{out}")))
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
@@ -227,19 +261,7 @@ fn serve(
         fulcrum_config::LogFormat::Text => LogFormat::Text,
         fulcrum_config::LogFormat::Json => LogFormat::Json,
     });
-    let ansi = format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let filter = tracing_subscriber::EnvFilter::try_new(log).context("invalid --log filter")?;
-    // Every event is one line, whatever its values hold (see logging.rs).
-    let writer = move || fulcrum::logging::Escaping::new(std::io::stderr(), ansi);
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(writer)
-        .with_ansi(ansi);
-    match format {
-        LogFormat::Text => fmt.init(),
-        LogFormat::Json => fmt.json().flatten_event(true).init(),
-    }
+    fulcrum::logging::init(log, format == LogFormat::Json)?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %path.as_deref().map_or("(embedded default)".into(), |p| p.display().to_string()),

@@ -14,7 +14,13 @@ fn fulcrum(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn help_answers_for_every_command() {
-    for args in [&["--help"][..], &["serve", "--help"], &["check", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["check", "--help"],
+        &["demo", "--help"],
+        &["stats", "--help"],
+    ] {
         let (code, out, _) = fulcrum(args);
         assert_eq!(code, 0, "{args:?}");
         assert!(out.contains("Usage"), "{args:?}: {out}");
@@ -24,6 +30,12 @@ fn help_answers_for_every_command() {
         out.contains("--config") && out.contains("embedded default"),
         "{out}"
     );
+    let (_, out, _) = fulcrum(&["demo", "--help"]);
+    for flag in ["--listen", "--admin", "--rps", "--duration"] {
+        assert!(out.contains(flag), "{flag}: {out}");
+    }
+    let (_, out, _) = fulcrum(&["stats", "--help"]);
+    assert!(out.contains("--watch [<INTERVAL>]"), "{out}");
 }
 
 #[test]

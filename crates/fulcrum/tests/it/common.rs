@@ -63,6 +63,15 @@ pub async fn gateway(yaml: &str) -> Running {
         .expect("gateway starts")
 }
 
+/// A gateway routing everything (`/`) to one pool `p` of `m` alone.
+pub async fn gateway_to(m: &MockServer) -> Running {
+    gateway(&format!(
+        "pools: {{ p: {{ instances: [ {{ endpoint: \"{}\" }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: p }} ]\n",
+        m.url()
+    ))
+    .await
+}
+
 pub struct Resp {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -210,4 +219,64 @@ pub async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
 /// An endpoint URL as an `{id}` of the native admin API (percent-encoded).
 pub fn enc(url: &str) -> String {
     url.replace(':', "%3A").replace('/', "%2F")
+}
+
+/// A child process of a test: killed and waited for when dropped, on
+/// every path the test takes (a failed assertion included). Its stdin and
+/// stderr are null and its stdout piped, never the harness's own.
+pub struct ChildGuard(pub std::process::Child);
+
+impl ChildGuard {
+    pub fn spawn(cmd: &mut std::process::Command) -> ChildGuard {
+        use std::process::Stdio;
+        ChildGuard(
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("the child starts"),
+        )
+    }
+
+    /// Its stdout, line by line as it comes (read on a thread).
+    pub fn lines(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        use std::io::BufRead;
+        let out = self.0.stdout.take().expect("stdout piped, taken once");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends `sig` (`-TERM`, `-INT`, …) to process `pid`.
+pub fn kill(pid: u32, sig: &str) {
+    assert!(std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// `GET url` as JSON, or `None` when there is no (JSON) answer within 5 s.
+pub async fn try_json(c: &TestClient, url: &str) -> Option<serde_json::Value> {
+    let req = Request::get(url).body(Full::new(Bytes::new())).ok()?;
+    let resp = tokio::time::timeout(Duration::from_secs(5), c.request(req))
+        .await
+        .ok()?
+        .ok()?;
+    let body = resp.into_body().collect().await.ok()?.to_bytes();
+    serde_json::from_slice(&body).ok()
 }

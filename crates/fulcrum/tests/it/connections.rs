@@ -273,19 +273,9 @@ async fn admin_requests_must_arrive_within_the_header_timeout() {
     assert!(text.is_empty() || text.starts_with("HTTP/1.1 4"), "{text}");
 }
 
-/// Kills the gateway process even when an assertion fails first.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts the real binary under `ulimit -n {fds}` with `yaml` (listeners
 /// filled in); its stderr goes to the returned file.
-async fn process(fds: u32, yaml: &str) -> (KillOnDrop, u16, u16, std::path::PathBuf) {
+async fn process(fds: u32, yaml: &str) -> (ChildGuard, u16, u16, std::path::PathBuf) {
     let (port, admin) = (free_port(), free_port());
     let dir = std::path::PathBuf::from(scratch_dir());
     let file = dir.join("f.yaml");
@@ -295,7 +285,7 @@ async fn process(fds: u32, yaml: &str) -> (KillOnDrop, u16, u16, std::path::Path
         format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin}{yaml}"),
     )
     .unwrap();
-    let child = KillOnDrop(
+    let child = ChildGuard(
         Command::new("sh")
             .arg("-c")
             .arg(format!(

@@ -44,14 +44,6 @@ fn wait_log(rx: &mut Log, want: &'static str) -> String {
     }
 }
 
-fn kill(pid: u32, sig: &str) {
-    assert!(Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_a_valid_file_keeps_the_old_one_on_errors_and_sigterm_exits() {
     let (a, b) = (mock("a").await, mock("b").await);
