@@ -14,6 +14,16 @@ pub const COMMIT: &str = env!("FULCRUM_COMMIT");
 /// else the commit's date (reproducible: never the build machine's clock).
 pub const BUILD_DATE: &str = env!("FULCRUM_BUILD_DATE");
 
+/// `0.1.0 (commit 1a2b3c4, built 2026-12-03)`, for `fulcrum --version`.
+pub const LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("FULCRUM_COMMIT"),
+    ", built ",
+    env!("FULCRUM_BUILD_DATE"),
+    ")"
+);
+
 /// `GET /version`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Version {
@@ -28,9 +38,4 @@ impl Version {
         commit: COMMIT,
         build_date: BUILD_DATE,
     };
-
-    /// `0.1.0 (commit 1a2b3c4, built 2026-12-03)`, for `--version`.
-    pub fn line() -> String {
-        format!("{VERSION} (commit {COMMIT}, built {BUILD_DATE})")
-    }
 }

@@ -20,7 +20,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// detection, ASR, LLM, TTS) serves the next call, and keeps serving when
 /// instances slow down, fill up or die.
 #[derive(Debug, Parser)]
-#[command(name = "fulcrum", version, propagate_version = true)]
+#[command(
+    name = "fulcrum",
+    version = fulcrum_control::version::LINE,
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -106,6 +110,15 @@ enum Cmd {
         #[command(flatten)]
         target: client::Target,
     },
+    /// Print a shell completion script: `fulcrum completions bash >
+    /// /etc/bash_completion.d/fulcrum` (zsh: into a directory of $fpath as
+    /// `_fulcrum`; fish: ~/.config/fish/completions/fulcrum.fish).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `fulcrum man > /usr/local/share/man/man1/fulcrum.1`.
+    Man,
     /// Make a running gateway read its config file again (like SIGHUP)
     /// and print what changed; an invalid file is refused with every
     /// error, and the running config stays.
@@ -157,6 +170,22 @@ fn main() -> ExitCode {
             print(w.and_then(|w| client::change(&target, &instance, "weight", Some(w))))
         }
         Cmd::Reload { target } => print(client::reload(&target)),
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into memory first: the generator panics on a failed write
+            // (`| head`), a Vec never fails.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "fulcrum", &mut script);
+            done(
+                std::io::Write::write_all(&mut std::io::stdout(), &script)
+                    .context("cannot write the completion script"),
+            )
+        }
+        Cmd::Man => done(
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut std::io::stdout())
+                .context("cannot write the man page"),
+        ),
         Cmd::Demo(args) => done(demo::run(args)),
         Cmd::Mock(args) => match fulcrum_mock::cli::run(args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -290,22 +319,33 @@ fn serve(
     let rt = rt.build().context("cannot start the async runtime")?;
     let grace = config.shutdown.grace;
     rt.block_on(async move {
-        let running =
-            fulcrum::app::start_with(config, grace, path.clone()).await?;
+        // Signals are handled before the gateway says it serves: a SIGHUP
+        // sent on "fulcrum is serving" (or on READY) must reload, not kill.
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         let mut usr1 =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
+        let running = fulcrum::app::start_with(config, grace, path.clone()).await?;
+        // systemd (Type=notify): serving now. Without NOTIFY_SOCKET this
+        // does nothing.
+        notify(&[sd_notify::NotifyState::Ready]);
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
                 // Logged, counted and recorded by the reloader.
-                _ = hup.recv() => { let _ = running.reload_file(); }
+                _ = hup.recv() => {
+                    let mut states = vec![sd_notify::NotifyState::Reloading];
+                    states.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
+                    notify(&states);
+                    let _ = running.reload_file();
+                    notify(&[sd_notify::NotifyState::Ready]);
+                }
                 // logrotate: the access log's file is opened again at its path.
                 _ = usr1.recv() => running.reopen_access_log(),
             }
         }
+        notify(&[sd_notify::NotifyState::Stopping]);
         let gateway = running.gateway.clone();
         let (requests, websockets) = open_counts(&gateway);
         tracing::info!(
@@ -357,4 +397,12 @@ fn hard_stop(gateway: &fulcrum_dataplane::Gateway) -> ! {
         "second signal: stopping at once"
     );
     std::process::exit(1)
+}
+
+/// Tells systemd (Type=notify) what the gateway is doing; nothing without
+/// `NOTIFY_SOCKET`.
+fn notify(states: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "cannot notify systemd (NOTIFY_SOCKET)");
+    }
 }
