@@ -28,12 +28,11 @@ pub(super) fn build_cache(c: FileCache, path: &str, errs: &mut Errors) -> CacheC
         );
     }
     let mut methods = vec![];
-    for (i, m) in c
-        .methods
-        .unwrap_or_else(|| DEFAULT_CACHE_METHODS.iter().map(|&m| m.into()).collect())
-        .iter()
-        .enumerate()
-    {
+    let written: Vec<String> = match c.methods {
+        Some(list) => list.into_iter().map(|t| t.0).collect(),
+        None => DEFAULT_CACHE_METHODS.iter().map(|&m| m.into()).collect(),
+    };
+    for (i, m) in written.iter().enumerate() {
         let up = m.to_ascii_uppercase();
         match up.as_str() {
             "GET" | "POST" => {
