@@ -17,7 +17,12 @@ pub fn closest<'a>(word: &str, valid: &[&'a str]) -> Option<&'a str> {
     }
     valid
         .iter()
-        .map(|v| (strsim::damerau_levenshtein(&lower, v), *v))
+        .map(|v| {
+            (
+                strsim::damerau_levenshtein(&lower, &v.to_ascii_lowercase()),
+                *v,
+            )
+        })
         .filter(|&(d, v)| d <= (v.chars().count() / 3).clamp(1, 3))
         .min_by_key(|&(d, _)| d)
         .map(|(_, v)| v)

@@ -37,6 +37,14 @@ fn one_bad_key_no_longer_hides_the_rest_of_its_section() {
 }
 
 #[test]
+fn a_pool_that_cannot_be_read_is_not_a_second_error_in_its_routes() {
+    assert_eq!(
+        lines("pools: { p: 5 }\nroutes: [ { path_prefix: /, pool: p } ]\n"),
+        ["pools.p: expected a mapping (key: value pairs), got the number 5"]
+    );
+}
+
+#[test]
 fn a_bad_global_setting_is_reported_once_at_its_own_path() {
     let got = lines(
         "health_check: { jitter: 3, interval: 0s }\npassive: { max_ejection_percent: 101 }\ntimeouts: { idle: 0s }\npools:\n  asr: {}\n  llm: { health_check: { jitter: -1 } }\n",
@@ -110,15 +118,18 @@ fn unknown_keys_suggest_the_nearest_or_list_the_valid_ones() {
 #[test]
 fn near_miss_values_are_suggested() {
     let got = lines(
-        "log: { format: jsn }\nregistry: { store: embeded, default_algorithm: leastcalls }\npools:\n  p:\n    algorithm: Random\n    retry: { on: [http_503, timout] }\n    instances: [ { endpoint: \"http://h\", priority: bakup } ]\nroutes: [ { path_prefix: /, pool: pp } ]\n",
+        "log: { format: jsn }\nhealth_check: { path: TCP }\nregistry: { store: embeded, default_algorithm: leastcalls }\npools:\n  p:\n    algorithm: Random\n    hash_key: heder:x-user\n    cache: { methods: [GTE] }\n    retry: { on: [http_503, timout] }\n    instances: [ { endpoint: \"http://h\", priority: bakup } ]\nroutes: [ { path_prefix: /, pool: pp } ]\n",
     );
     assert_eq!(
         got,
         [
             "log.format: unknown format `jsn`; did you mean `json`?",
+            "health_check.path: must start with `/`, or be `tcp` for a connect-only probe; did you mean `tcp`?",
             "registry.store: unknown store `embeded`; did you mean `embedded`?",
             "registry.default_algorithm: unknown algorithm `leastcalls`; did you mean `least_calls`?",
             "pools.p.algorithm: unknown algorithm `Random`; did you mean `random`?",
+            "pools.p.hash_key: `heder:x-user` is not a hash key; did you mean `header:x-user`?",
+            "pools.p.cache.methods[0]: `GTE` cannot be cached; did you mean `GET`?",
             "pools.p.retry.on[1]: unknown retry condition `timout`; did you mean `timeout`?",
             "pools.p.instances[0].priority: unknown priority `bakup`; did you mean `backup`?",
             "routes[0].pool: no pool named `pp`; did you mean `p`?",

@@ -264,11 +264,19 @@ fn cache_settings_have_defaults_and_are_checked() {
         "pools.tts.cache.ttl: must be greater than 0",
         "pools.tts.cache.max_entry_size: must be between 1 and max_size",
         "pools.tts.cache.methods[0]: `DELETE` cannot be cached",
-        "pools.tts.cache.methods: must name at least one method",
         "pools.tts.cache.size: unknown key",
     ] {
         assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
     }
+    // An empty list is an error; a list of bad methods is not a second one.
+    assert!(!errs
+        .iter()
+        .any(|e| e.starts_with("pools.tts.cache.methods:")));
+    let errs = errors("pools: { tts: { cache: { methods: [] } } }");
+    assert_eq!(
+        errs,
+        ["pools.tts.cache.methods: must name at least one method"]
+    );
 }
 
 #[test]

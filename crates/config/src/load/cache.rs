@@ -43,11 +43,15 @@ pub(super) fn build_cache(c: FileCache, path: &str, errs: &mut Errors) -> CacheC
             }
             _ => errs.push(
                 &format!("{path}.methods[{i}]"),
-                format!("`{m}` cannot be cached; expected GET or POST"),
+                match crate::words::closest(&up, &["GET", "POST"]) {
+                    Some(s) => format!("`{m}` cannot be cached; did you mean `{s}`?"),
+                    None => format!("`{m}` cannot be cached; expected GET or POST"),
+                },
             ),
         }
     }
-    if methods.is_empty() {
+    // Only when none was written: a bad one is its own error already.
+    if written.is_empty() {
         errs.push(
             &format!("{path}.methods"),
             "must name at least one method".into(),

@@ -20,9 +20,13 @@ use fulcrum_policy::passive::PassiveConfig;
 pub(super) fn check_health(h: &FileHealth, path: &str, errs: &mut Errors) {
     if let Some(p) = &h.path {
         if p != "tcp" && !p.starts_with('/') {
+            let hint = match crate::words::closest(p, &["tcp"]) {
+                Some(_) => "; did you mean `tcp`?",
+                None => "",
+            };
             errs.push(
                 &format!("{path}.path"),
-                "must start with `/`, or be `tcp` for a connect-only probe".into(),
+                format!("must start with `/`, or be `tcp` for a connect-only probe{hint}"),
             );
         }
     }

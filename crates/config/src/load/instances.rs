@@ -70,7 +70,7 @@ fn build_instance(
         Some((p, Err(_))) => {
             errs.push(
                 &format!("{ipath}.priority"),
-                crate::words::unknown_value("priority", p, &Priority::NAMES),
+                crate::words::unknown_value("priority", p, Priority::NAMES),
             );
             DEFAULT_PRIORITY
         }

@@ -63,9 +63,10 @@ pub(super) fn read_pools(v: Value, errs: &mut Errors) -> Vec<(String, FilePool)>
                     }
                 }
                 let pool = strip_keys(pool, NOT_YET_POOL);
-                if let Some(p) = errs.section::<FilePool>(pool, &path) {
-                    pools.push((name, p));
-                }
+                // A pool that cannot be read at all still exists, so a
+                // route to it is not a second error.
+                let p = errs.section::<FilePool>(pool, &path);
+                pools.push((name, p.unwrap_or_default()));
             }
         }
         Value::Null => {}
