@@ -198,37 +198,35 @@ mod tests {
         p.locate(path, spot).map(|m| (m.line, m.column))
     }
 
-    #[test]
-    fn nested_mappings_and_lists_of_mappings() {
-        let text = "listen: 0.0.0.0:1\npools:\n  asr:\n    algorithm: fastest\n    instances:\n      - endpoint: http://h:1\n        weight: heavy\n      - endpoint: http://h:2\n";
+    /// Each (path, spot, line, column) of `want` is found in `text`.
+    fn places(text: &str, want: &[(&str, Spot, usize, usize)]) {
         let p = Positions::index(text);
-        assert_eq!(at(&p, "listen", Spot::Key), Some((1, 1)));
-        assert_eq!(at(&p, "listen", Spot::Value), Some((1, 9)));
-        assert_eq!(at(&p, "pools.asr.algorithm", Spot::Key), Some((4, 5)));
-        assert_eq!(at(&p, "pools.asr.algorithm", Spot::Value), Some((4, 16)));
-        assert_eq!(at(&p, "pools.asr.instances[0]", Spot::Value), Some((6, 9)));
-        assert_eq!(
-            at(&p, "pools.asr.instances[0].weight", Spot::Value),
-            Some((7, 17))
-        );
-        assert_eq!(
-            at(&p, "pools.asr.instances[1].endpoint", Spot::Key),
-            Some((8, 9))
-        );
+        for &(path, spot, line, column) in want {
+            assert_eq!(at(&p, path, spot), Some((line, column)), "{path} {spot:?}");
+        }
     }
 
     #[test]
-    fn flow_style_and_quoted_keys() {
-        let text = "pools: { p: { \"algorithm\": x, instances: [ { endpoint: e, 'weight': 2 } ] } }\nroutes: [ { path_prefix: /, pool: q } ]\n";
-        let p = Positions::index(text);
-        assert_eq!(at(&p, "pools.p.algorithm", Spot::Key), Some((1, 15)));
-        assert_eq!(at(&p, "pools.p.algorithm", Spot::Value), Some((1, 28)));
-        assert_eq!(
-            at(&p, "pools.p.instances[0].weight", Spot::Key),
-            Some((1, 59))
+    fn nested_mappings_lists_of_mappings_flow_style_and_quoted_keys() {
+        use Spot::{Key, Value};
+        // Block style, then flow style with quoted keys.
+        places(
+            "listen: 0.0.0.0:1\npools:\n  asr:\n    algorithm: fastest\n    instances:\n      - endpoint: http://h:1\n        weight: heavy\n      - endpoint: http://h:2\n  p: { \"algorithm\": x, instances: [ { endpoint: e, 'weight': 2 } ] }\nroutes: [ { path_prefix: /, pool: q } ]\n",
+            &[
+                ("listen", Key, 1, 1),
+                ("listen", Value, 1, 9),
+                ("pools.asr.algorithm", Key, 4, 5),
+                ("pools.asr.algorithm", Value, 4, 16),
+                ("pools.asr.instances[0]", Value, 6, 9),
+                ("pools.asr.instances[0].weight", Value, 7, 17),
+                ("pools.asr.instances[1].endpoint", Key, 8, 9),
+                ("pools.p.algorithm", Key, 9, 8),
+                ("pools.p.algorithm", Value, 9, 21),
+                ("pools.p.instances[0].weight", Key, 9, 52),
+                ("routes[0].pool", Value, 10, 35),
+                ("routes[0]", Value, 10, 11),
+            ],
         );
-        assert_eq!(at(&p, "routes[0].pool", Spot::Value), Some((2, 35)));
-        assert_eq!(at(&p, "routes[0]", Spot::Value), Some((2, 11)));
     }
 
     #[test]

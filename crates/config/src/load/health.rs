@@ -4,7 +4,7 @@
 //! only combines them.
 
 use super::errors::Errors;
-use super::timeouts::millis;
+use super::timeouts::{check_positive, millis};
 use crate::defaults::{
     DEFAULT_FAILURE_THRESHOLD, DEFAULT_FAIL_TIMEOUT, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_PATH,
     DEFAULT_HEALTH_TIMEOUT, DEFAULT_JITTER, DEFAULT_MAX_EJECTION_PERCENT, DEFAULT_MAX_FAILS,
@@ -30,15 +30,12 @@ pub(super) fn check_health(h: &FileHealth, path: &str, errs: &mut Errors) {
             );
         }
     }
-    for (key, d) in [
+    let written = [
         ("interval", h.interval),
         ("fast_interval", h.fast_interval),
         ("timeout", h.timeout),
-    ] {
-        if d.is_some_and(|d| d.0.is_zero()) {
-            errs.push(&format!("{path}.{key}"), "must be greater than 0".into());
-        }
-    }
+    ];
+    check_positive(&written, path, errs);
     if h.jitter.is_some_and(|j| !(0.0..=1.0).contains(&j)) {
         errs.push(
             &format!("{path}.jitter"),

@@ -36,11 +36,17 @@ pub(super) fn check_timeouts(t: &FileTimeouts, path: &str, pool: bool, errs: &mu
             }
         }
     }
-    for (key, d) in [
+    let written = [
         ("connect", t.connect),
         ("response_header", t.response_header),
         ("idle", t.idle),
-    ] {
+    ];
+    check_positive(&written, path, errs);
+}
+
+/// Reports each duration of a section (`path`) written as zero.
+pub(super) fn check_positive(written: &[(&str, Option<Dur>)], path: &str, errs: &mut Errors) {
+    for (key, d) in written {
         if d.is_some_and(|d| d.0.is_zero()) {
             errs.push(&format!("{path}.{key}"), "must be greater than 0".into());
         }
