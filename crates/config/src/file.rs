@@ -3,10 +3,88 @@
 //! Every field is optional here so that a section written partially merges
 //! over defaults (and a pool's `health_check:` over the global one). Unknown
 //! keys are not denied by serde (which would stop at the first); they are
-//! collected with `serde_ignored` so `fulcrum check` can list all of them.
+//! collected with `serde_ignored` so `fulcrum check` can list all of them,
+//! each with the keys valid where it is ([`Keys`]).
 
-use crate::units::{Dur, Size};
-use serde::Deserialize;
+use crate::units::{Dur, Size, Text};
+use serde::de::{self, DeserializeOwned, Visitor};
+use serde::{Deserialize, Deserializer};
+
+/// The keys valid in a section's mappings, for "did you mean" and "valid
+/// keys here". They are read from serde's own derive (see [`fields_of`]),
+/// so they cannot drift from the structs.
+pub trait Keys: DeserializeOwned {
+    /// The keys of the mapping at `rel`, a path inside this section (`""`
+    /// is the section itself, `retry` a pool's `retry:`).
+    fn keys_at(rel: &str) -> Option<&'static [&'static str]> {
+        if rel.is_empty() {
+            fields_of::<Self>()
+        } else {
+            None
+        }
+    }
+}
+
+impl Keys for String {}
+impl Keys for FileAdmin {}
+impl Keys for FileHealth {}
+impl Keys for FilePassive {}
+impl Keys for FileTimeouts {}
+impl Keys for FileMetrics {}
+impl Keys for FileLog {}
+impl Keys for FileStats {}
+impl Keys for FileAccessLog {}
+impl Keys for FileLimits {}
+impl Keys for FileInstance {}
+impl Keys for FileListenerTls {}
+impl Keys for FileRoute {}
+impl Keys for FileRegistry {}
+
+impl Keys for FilePool {
+    fn keys_at(rel: &str) -> Option<&'static [&'static str]> {
+        match rel {
+            "" => fields_of::<FilePool>(),
+            "retry" => fields_of::<FileRetry>(),
+            "queue" => fields_of::<FileQueue>(),
+            "health_check" => fields_of::<FileHealth>(),
+            "passive" => fields_of::<FilePassive>(),
+            "timeouts" => fields_of::<FileTimeouts>(),
+            "tls" => fields_of::<FileUpstreamTls>(),
+            "cache" => fields_of::<FileCache>(),
+            _ => None,
+        }
+    }
+}
+
+/// The keys of a struct as its derived `Deserialize` names them: the
+/// derive hands them to `deserialize_struct`, which this deserializer
+/// records and then refuses. `None` for a type that is not a struct.
+pub fn fields_of<T: DeserializeOwned>() -> Option<&'static [&'static str]> {
+    struct Grab<'a>(&'a mut Option<&'static [&'static str]>);
+    impl<'de> Deserializer<'de> for Grab<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = Some(fields);
+            Err(de::Error::custom("fields read"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut fields = None;
+    let _ = T::deserialize(Grab(&mut fields));
+    fields
+}
 
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct FileAdmin {
@@ -82,7 +160,7 @@ pub struct FileLimits {
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct FileRetry {
     pub tries: Option<u32>,
-    pub on: Option<Vec<String>>,
+    pub on: Option<Vec<Text>>,
     pub timeout: Option<Dur>,
     pub non_idempotent: Option<bool>,
     pub buffer: Option<Size>,
@@ -143,7 +221,7 @@ pub struct FileCache {
     pub ttl: Option<Dur>,
     pub max_size: Option<Size>,
     pub max_entry_size: Option<Size>,
-    pub methods: Option<Vec<String>>,
+    pub methods: Option<Vec<Text>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,7 +243,7 @@ pub struct FileRegistry {
     pub default_algorithm: Option<String>,
     #[serde(default, deserialize_with = "crate::units::opt_stringish")]
     pub token: Option<String>,
-    pub allowed_hosts: Option<Vec<String>>,
+    pub allowed_hosts: Option<Vec<Text>>,
     pub max_task_types: Option<usize>,
     pub max_instances: Option<usize>,
 }

@@ -280,7 +280,19 @@ impl std::str::FromStr for HashKey {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || {
-            format!("`{s}` is not a hash key; expected client_ip, header:NAME, cookie:NAME or query:NAME")
+            // A near miss of a kind (`client-ip`, `heder:x`) is named.
+            let (kind, name) = s.split_once(':').unwrap_or((s, ""));
+            match crate::words::closest(kind, &["client_ip", "header", "cookie", "query"]) {
+                Some("client_ip") if name.is_empty() => {
+                    format!("`{s}` is not a hash key; did you mean `client_ip`?")
+                }
+                Some(k) if k != "client_ip" && !name.is_empty() && k != kind => {
+                    format!("`{s}` is not a hash key; did you mean `{k}:{name}`?")
+                }
+                _ => format!(
+                    "`{s}` is not a hash key; expected client_ip, header:NAME, cookie:NAME or query:NAME"
+                ),
+            }
         };
         if s == "client_ip" {
             return Ok(HashKey::ClientIp);

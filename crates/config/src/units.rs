@@ -21,9 +21,10 @@ impl<'de> Deserialize<'de> for Dur {
             serde_yaml_ng::Value::Number(n) => Err(de::Error::custom(format!(
                 "`{n}` has no unit; write a duration like `{n}s` or `{n}ms`"
             ))),
-            _ => Err(de::Error::custom(
-                "expected a duration such as `500ms`, `30s` or `1h`",
-            )),
+            other => Err(de::Error::custom(format!(
+                "expected a duration like `500ms`, `2s` or `1m`, got {}",
+                crate::words::describe(&other)
+            ))),
         }
     }
 }
@@ -41,9 +42,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// A byte size: a plain integer (bytes) or a number with a unit
-/// (`B`, `KiB`/`K`/`KB`, `MiB`/`M`/`MB`, `GiB`/`G`/`GB`). Units are binary
-/// (1 KiB = 1024 B); `KB` is accepted as its nginx-style synonym.
+/// A byte size: a plain integer (bytes) or a number with a unit. Binary
+/// units are powers of 1024 (`KiB`, `MiB`, `GiB`), decimal ones powers of
+/// 1000 (`kB`/`KB`, `MB`, `GB`), as IEC 80000-13 and SI say: `64MB` is
+/// 64 000 000 bytes, `64MiB` 67 108 864. A bare `K`, `M` or `G` could be
+/// either, so it is refused with both spellings as the hint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size(pub u64);
 
@@ -57,29 +60,69 @@ impl<'de> Deserialize<'de> for Size {
                     "invalid size `{n}`: must be a whole number of bytes"
                 ))
             }),
-            _ => Err(de::Error::custom(
-                "expected a size such as `512KiB`, `64MiB` or `1GiB`",
-            )),
+            other => Err(de::Error::custom(format!(
+                "expected a size like `64KiB` or `10MB`, got {}",
+                crate::words::describe(&other)
+            ))),
         }
     }
 }
+
+/// The size units and their bytes.
+const SIZE_UNITS: &[(&str, u64)] = &[
+    ("B", 1),
+    ("kB", 1_000),
+    ("KB", 1_000),
+    ("MB", 1_000_000),
+    ("GB", 1_000_000_000),
+    ("KiB", 1 << 10),
+    ("MiB", 1 << 20),
+    ("GiB", 1 << 30),
+];
 
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let bad =
-        || format!("invalid size `{s}`; write e.g. `512KiB`, `64MiB`, `1GiB` or a number of bytes");
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "K" | "k" | "KB" | "KiB" => 1 << 10,
-        "M" | "m" | "MB" | "MiB" => 1 << 20,
-        "G" | "g" | "GB" | "GiB" => 1 << 30,
-        _ => return Err(bad()),
+    let unit = unit.trim();
+    let n: u64 = num.parse().map_err(|_| {
+        format!("invalid size `{s}`; write e.g. `512KiB`, `64MiB`, `10MB` or a number of bytes")
+    })?;
+    let mult = match SIZE_UNITS.iter().find(|(u, _)| *u == unit) {
+        _ if unit.is_empty() => 1,
+        Some(&(_, m)) => m,
+        None if matches!(unit, "K" | "k" | "M" | "m" | "G" | "g") => {
+            let up = unit.to_ascii_uppercase();
+            return Err(format!(
+                "`{s}` is ambiguous: write `{n}{up}iB` ({n} × 1024{}) or `{n}{up}B` ({n} × 1000{})",
+                power(&up),
+                power(&up)
+            ));
+        }
+        None => {
+            let names: Vec<&str> = SIZE_UNITS.iter().map(|(u, _)| *u).collect();
+            return Err(match crate::words::closest(unit, &names) {
+                Some(u) => {
+                    format!("invalid size `{s}`: unknown unit `{unit}`; did you mean `{n}{u}`?")
+                }
+                None => format!(
+                    "invalid size `{s}`: unknown unit `{unit}`; units are {}",
+                    names.join(", ")
+                ),
+            });
+        }
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("size `{s}` is too large"))
+}
+
+/// The power of 1024 or 1000 a prefix stands for: none for K, `²` for M, `³` for G.
+fn power(prefix: &str) -> &'static str {
+    match prefix {
+        "K" => "",
+        "M" => "²",
+        _ => "³",
+    }
 }
 
 /// Replaces `${NAME}` and `${NAME:-default}` in one string with
@@ -177,6 +220,29 @@ fn is_integer(s: &str) -> bool {
     !digits.is_empty() && digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// One item of a list of names (`retry.on`, `cache.methods`,
+/// `registry.allowed_hosts`): text, or a number or boolean taken as the
+/// text it was written as, so that `on: [error, 503]` is checked as the
+/// name `503` and its neighbours are checked too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match opt_stringish(d)? {
+            Some(s) => Ok(Text(s)),
+            None => Err(de::Error::custom("expected text, got nothing")),
+        }
+    }
+}
+
 /// A string value that may have been written (or expanded) as a number:
 /// a token of digits is still a token.
 pub fn opt_stringish<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -187,7 +253,8 @@ pub fn opt_stringish<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, 
         Some(Value::Bool(b)) => Some(b.to_string()),
         Some(other) => {
             return Err(de::Error::custom(format!(
-                "expected a string, found {other:?}"
+                "expected text, got {}",
+                crate::words::describe(&other)
             )))
         }
     })
@@ -215,7 +282,27 @@ mod tests {
         assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
         assert_eq!(parse_size("100").unwrap(), 100);
         assert!(parse_size("1TiB").is_err());
-        assert!(parse_size("99999999999999999999G").is_err());
+        assert!(parse_size("99999999999999999999GB").is_err());
+    }
+
+    #[test]
+    fn decimal_units_are_powers_of_1000_and_bare_letters_are_refused() {
+        assert_eq!(parse_size("64MB").unwrap(), 64_000_000);
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("10kB").unwrap(), 10_000);
+        assert_eq!(parse_size("10KB").unwrap(), 10_000);
+        assert_eq!(parse_size("2GB").unwrap(), 2_000_000_000);
+        assert_eq!(parse_size("3 B").unwrap(), 3);
+        let e = parse_size("64M").unwrap_err();
+        assert!(
+            e.contains("ambiguous") && e.contains("`64MiB`") && e.contains("`64MB`"),
+            "{e}"
+        );
+        assert!(parse_size("1k").unwrap_err().contains("`1KiB`"));
+        let e = parse_size("64Mib").unwrap_err();
+        assert!(e.ends_with("did you mean `64MiB`?"), "{e}");
+        let e = parse_size("64parsecs").unwrap_err();
+        assert!(e.contains("units are B, kB"), "{e}");
     }
 
     #[test]

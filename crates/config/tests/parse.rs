@@ -120,7 +120,7 @@ routes:
         "pools.a.instances[0].endpoint: `ftp://x`: scheme `ftp` is not supported",
         "pools.a.instances[1].wieght: unknown key",
         "pools.a.instances[1].weight: must be at least 1",
-        "pools.b.instances[0].max_concurrent: invalid type",
+        "pools.b.instances[0].max_concurrent: expected a whole number, got the text \"many\"",
         "routes[0].pool: no pool named `nope`",
         "routes[1].path_prefix: must start with `/`",
         "routes[1].strip: unknown key",
@@ -135,11 +135,12 @@ routes:
 
 #[test]
 fn bad_units_and_values_are_named() {
-    // serde stops at the first type error inside one section; sections are independent.
-    let errs = errors("health_check: { interval: 30 }\ntimeouts: { connect: 2 parsecs }\nlimits: { max_body: 12XB }");
+    // Each bad value is named, several in one section too.
+    let errs = errors("health_check: { interval: 30 }\ntimeouts: { connect: 2 parsecs, idle: 0 }\nlimits: { max_body: 12XB }");
     for w in [
         "health_check.interval: `30` has no unit",
         "timeouts.connect: invalid duration `2 parsecs`",
+        "timeouts.idle: `0` has no unit",
         "limits.max_body: invalid size `12XB`",
     ] {
         assert!(
@@ -147,11 +148,12 @@ fn bad_units_and_values_are_named() {
             "missing `{w}` in {errs:#?}"
         );
     }
-    // The threshold is only checked once a pool inherits it.
-    let errs = errors("health_check: { failure_threshold: 0 }\npools: { p: {} }");
-    assert!(
-        errs.iter()
-            .any(|e| e.starts_with("pools.p.health_check.failure_threshold: must be at least 1")),
+    // A bad global value is reported once, where it is written, not once
+    // per pool that inherits it.
+    let errs = errors("health_check: { failure_threshold: 0 }\npools: { p: {}, q: {} }");
+    assert_eq!(
+        errs,
+        ["health_check.failure_threshold: must be at least 1"],
         "{errs:?}"
     );
 }
@@ -224,7 +226,7 @@ fn tls_settings_are_read_and_checked() {
         "tls: { cert: \"\" }\npools: { p: { tls: { server_name: \"not a name\", bogus: 1 } } }",
     );
     for w in [
-        "tls: missing field `key`",
+        "tls: missing key `key`",
         "pools.p.tls.server_name: `not a name` is not a DNS name",
         "pools.p.tls.bogus: unknown key",
     ] {
@@ -262,11 +264,19 @@ fn cache_settings_have_defaults_and_are_checked() {
         "pools.tts.cache.ttl: must be greater than 0",
         "pools.tts.cache.max_entry_size: must be between 1 and max_size",
         "pools.tts.cache.methods[0]: `DELETE` cannot be cached",
-        "pools.tts.cache.methods: must name at least one method",
         "pools.tts.cache.size: unknown key",
     ] {
         assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
     }
+    // An empty list is an error; a list of bad methods is not a second one.
+    assert!(!errs
+        .iter()
+        .any(|e| e.starts_with("pools.tts.cache.methods:")));
+    let errs = errors("pools: { tts: { cache: { methods: [] } } }");
+    assert_eq!(
+        errs,
+        ["pools.tts.cache.methods: must name at least one method"]
+    );
 }
 
 #[test]
@@ -397,7 +407,7 @@ fn empty_tls_files_are_named_with_the_other_errors() {
     }
     // Also when the section is incomplete.
     let errs = errors("tls: { cert: \"\" }");
-    for w in ["tls: missing field `key`", "tls.cert: must not be empty"] {
+    for w in ["tls: missing key `key`", "tls.cert: must not be empty"] {
         assert!(errs.iter().any(|e| e.starts_with(w)), "{w}: {errs:?}");
     }
     // A pool's CA file likewise.
@@ -657,7 +667,7 @@ fn the_log_format_is_text_or_json() {
     let errs = errors("log: { format: xml, level: debug }");
     assert!(
         errs.iter()
-            .any(|e| e.starts_with("log.format: `xml`: must be `text` or `json`")),
+            .any(|e| e.starts_with("log.format: unknown format `xml`; expected one of: text, json")),
         "{errs:?}"
     );
     assert!(
@@ -749,7 +759,7 @@ fn access_log_errors_name_their_key() {
     let errs = errors("access_log: { path: \"\", format: xml, buffer: 0, flush: 1s }");
     for w in [
         "access_log.path: must be `stdout`, `off` or a file path",
-        "access_log.format: `xml`: must be `text` or `json`",
+        "access_log.format: unknown format `xml`; expected one of: text, json",
         "access_log.buffer: must be between 1 and",
         "access_log.flush: unknown key",
     ] {

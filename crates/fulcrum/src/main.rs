@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use fulcrum_config::{report, ConfigError, ConfigErrors};
 
 mod client;
 mod demo;
@@ -57,11 +58,19 @@ enum Cmd {
         #[arg(long, env = "FULCRUM_LOG_FORMAT", value_name = "FORMAT")]
         log_format: Option<LogFormat>,
     },
-    /// Validate a config file and print every error with its YAML path.
+    /// Validate a config file and print every error, each with its
+    /// file:line:column and YAML path; exit status 2 if there is any.
     Check {
         /// YAML config file to validate.
+        #[arg(
+            value_name = "FILE",
+            required_unless_present = "config",
+            conflicts_with = "config"
+        )]
+        file: Option<PathBuf>,
+        /// The same file, given as for `serve`.
         #[arg(short, long, value_name = "FILE")]
-        config: PathBuf,
+        config: Option<PathBuf>,
     },
     /// List the registered services of a running gateway.
     Services {
@@ -139,7 +148,10 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Check { config } => check(&config),
+        Cmd::Check { file, config } => match file.or(config) {
+            Some(path) => check(&path),
+            None => ExitCode::from(2),
+        },
         Cmd::Services { target } => print(client::services(&target)),
         Cmd::Stats {
             pool,
@@ -230,24 +242,33 @@ fn print(r: anyhow::Result<String>) -> ExitCode {
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
+    let name = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let errs = ConfigErrors(vec![ConfigError::new("", format!("cannot read: {e}"))]);
+            eprint!("{}", report::render(&name, None, &errs));
+            return ExitCode::from(2);
+        }
+    };
     // Certificate, key and CA files are read and checked too.
-    let loaded = fulcrum_config::load_file(path).and_then(|cfg| {
+    let loaded = fulcrum_config::load_text(&text, path).and_then(|cfg| {
         let errs = fulcrum_dataplane::tls::check(&cfg);
         if errs.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(fulcrum_config::ConfigErrors(
-                errs.into_iter()
-                    .map(|(path, message)| fulcrum_config::ConfigError { path, message })
-                    .collect(),
-            ))
+            return Ok(cfg);
         }
+        let mut errs = ConfigErrors(
+            errs.into_iter()
+                .map(|(path, message)| ConfigError::new(path, message))
+                .collect(),
+        );
+        errs.locate(&text);
+        Err(errs)
     });
     match loaded {
         Ok(cfg) => {
             println!(
-                "{}: ok ({} pools, {} instances, {} routes)",
-                path.display(),
+                "{name}: ok ({} pools, {} instances, {} routes)",
                 cfg.pools.len(),
                 cfg.pools.values().map(|p| p.instances.len()).sum::<usize>(),
                 cfg.routes.len()
@@ -255,21 +276,25 @@ fn check(path: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(errs) => {
-            eprintln!("{}: {} error(s)", path.display(), errs.0.len());
-            for e in &errs.0 {
-                eprintln!("  {e}");
-            }
+            eprint!("{}", report::render(&name, Some(&text), &errs));
             ExitCode::from(2)
         }
     }
 }
 
+/// The config to serve: the file's, or the embedded default. An invalid
+/// file's errors are printed as `fulcrum check` prints them.
 fn load(path: Option<&std::path::Path>) -> anyhow::Result<fulcrum_config::Config> {
-    match path {
-        None => Ok(fulcrum_config::embedded_default()),
-        Some(p) => fulcrum_config::load_file(p)
-            .map_err(|e| anyhow::anyhow!("invalid config {}:\n{e}", p.display())),
-    }
+    let Some(p) = path else {
+        return Ok(fulcrum_config::embedded_default());
+    };
+    let text = std::fs::read_to_string(p)
+        .with_context(|| format!("cannot read the config file {}", p.display()))?;
+    fulcrum_config::load_text(&text, p).map_err(|errs| {
+        let name = p.display().to_string();
+        let shown = report::render(&name, Some(&text), &errs);
+        anyhow::anyhow!("invalid config {name}:\n{}", shown.trim_end())
+    })
 }
 
 /// The format of the gateway's own log.

@@ -28,12 +28,11 @@ pub(super) fn build_cache(c: FileCache, path: &str, errs: &mut Errors) -> CacheC
         );
     }
     let mut methods = vec![];
-    for (i, m) in c
-        .methods
-        .unwrap_or_else(|| DEFAULT_CACHE_METHODS.iter().map(|&m| m.into()).collect())
-        .iter()
-        .enumerate()
-    {
+    let written: Vec<String> = match c.methods {
+        Some(list) => list.into_iter().map(|t| t.0).collect(),
+        None => DEFAULT_CACHE_METHODS.iter().map(|&m| m.into()).collect(),
+    };
+    for (i, m) in written.iter().enumerate() {
         let up = m.to_ascii_uppercase();
         match up.as_str() {
             "GET" | "POST" => {
@@ -44,11 +43,15 @@ pub(super) fn build_cache(c: FileCache, path: &str, errs: &mut Errors) -> CacheC
             }
             _ => errs.push(
                 &format!("{path}.methods[{i}]"),
-                format!("`{m}` cannot be cached; expected GET or POST"),
+                match crate::words::closest(&up, &["GET", "POST"]) {
+                    Some(s) => format!("`{m}` cannot be cached; did you mean `{s}`?"),
+                    None => format!("`{m}` cannot be cached; expected GET or POST"),
+                },
             ),
         }
     }
-    if methods.is_empty() {
+    // Only when none was written: a bad one is its own error already.
+    if written.is_empty() {
         errs.push(
             &format!("{path}.methods"),
             "must name at least one method".into(),

@@ -64,11 +64,14 @@ fn build_instance(
             "must be at least 1 (omit it for no limit)".into(),
         );
     }
-    let priority = match inst.priority.as_deref().map(str::parse::<Priority>) {
+    let priority = match inst.priority.as_deref().map(|p| (p, p.parse::<Priority>())) {
         None => DEFAULT_PRIORITY,
-        Some(Ok(p)) => p,
-        Some(Err(m)) => {
-            errs.push(&format!("{ipath}.priority"), m);
+        Some((_, Ok(p))) => p,
+        Some((p, Err(_))) => {
+            errs.push(
+                &format!("{ipath}.priority"),
+                crate::words::unknown_value("priority", p, Priority::NAMES),
+            );
             DEFAULT_PRIORITY
         }
     };

@@ -31,7 +31,9 @@ pub use crate::defaults::{
 
 use crate::file::*;
 use crate::model::*;
+use crate::positions::{Positions, Spot};
 use crate::units::expand_value;
+use crate::words;
 use errors::Errors;
 use serde_yaml_ng::{Mapping, Value};
 use std::collections::BTreeMap;
@@ -60,7 +62,7 @@ const NOT_YET_TOP: &[&str] = &[];
 /// Parses and validates a config file's text. `env` looks up `${NAME}`.
 pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
     let map = read_root(text, env)?;
-    let mut errs = Errors::default();
+    let mut errs = Errors::new(Positions::index(text));
     let sections = read_sections(map, &mut errs);
     build(sections, errs)
 }
@@ -74,15 +76,25 @@ pub fn embedded_default() -> Config {
 /// error that stops everything.
 fn read_root(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Mapping, ConfigErrors> {
     let whole_file = |message| ConfigErrors(vec![ConfigError::whole_file(message)]);
-    let mut root: Value =
-        serde_yaml_ng::from_str(text).map_err(|e| whole_file(format!("invalid YAML: {e}")))?;
+    let mut root: Value = serde_yaml_ng::from_str(text).map_err(|e| {
+        let mut err = ConfigError::whole_file(format!("invalid YAML: {e}"));
+        if let Some(l) = e.location() {
+            (err.line, err.column) = (Some(l.line()), Some(l.column()));
+        }
+        ConfigErrors(vec![err])
+    })?;
     let mut failed = vec![];
     expand_value(&mut root, "", env, &mut failed);
     if !failed.is_empty() {
+        let at = Positions::index(text);
         return Err(ConfigErrors(
             failed
                 .into_iter()
-                .map(|(path, message)| ConfigError { path, message })
+                .map(|(path, message)| {
+                    let mut e = ConfigError::new(path, message);
+                    e.place(&at, Spot::Value);
+                    e
+                })
                 .collect(),
         ));
     }
@@ -120,7 +132,10 @@ fn read_sections(map: Mapping, errs: &mut Errors) -> Sections {
     let mut s = Sections::default();
     for (k, v) in map {
         let Some(key) = k.as_str().map(str::to_owned) else {
-            errs.push("", format!("keys must be strings, found {k:?}"));
+            errs.push(
+                "",
+                format!("keys must be text, found {}", words::describe(&k)),
+            );
             continue;
         };
         match key.as_str() {
@@ -140,12 +155,9 @@ fn read_sections(map: Mapping, errs: &mut Errors) -> Sections {
             "pools" => s.pools.extend(pools::read_pools(v, errs)),
             "routes" => s.routes.extend(routes::read_routes(v, errs)),
             other if NOT_YET_TOP.contains(&other) => {
-                errs.push(other, "not supported by this version of fulcrum yet".into())
+                errs.push_key(other, "not supported by this version of fulcrum yet".into())
             }
-            other => errs.push(
-                other,
-                format!("unknown key; expected one of: {}", TOP_KEYS.join(", ")),
-            ),
+            other => errs.push_key(other, words::unknown_key(other, Some(TOP_KEYS))),
         }
     }
     s
@@ -170,6 +182,7 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
         passive: &s.passive,
         timeouts: &s.timeouts,
     };
+    globals.check(&mut errs);
     let mut out_pools = BTreeMap::new();
     for (name, p) in s.pools {
         let pool = pools::build_pool(&name, p, &globals, &mut errs);
@@ -212,7 +225,10 @@ fn log_format(v: Option<&str>, key: &str, errs: &mut Errors) -> LogFormat {
         None | Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
         Some(other) => {
-            errs.push(key, format!("`{other}`: must be `text` or `json`"));
+            errs.push(
+                key,
+                words::unknown_value("format", other, &["text", "json"]),
+            );
             LogFormat::Text
         }
     }

@@ -3,10 +3,10 @@
 
 use super::cache::build_cache;
 use super::errors::Errors;
-use super::health::{merge_health, merge_passive};
+use super::health::{check_health, check_passive, merge_health, merge_passive};
 use super::instances::build_instances;
 use super::retry::build_retry;
-use super::timeouts::merge_timeouts;
+use super::timeouts::{check_timeouts, merge_timeouts};
 use super::tls::build_upstream_tls;
 use crate::defaults::{
     DEFAULT_ALGORITHM, DEFAULT_PANIC, DEFAULT_POOL_REGISTRATION, DEFAULT_QUEUE_MAX,
@@ -14,6 +14,7 @@ use crate::defaults::{
 };
 use crate::file::{FileHealth, FilePassive, FilePool, FileQueue, FileTimeouts};
 use crate::model::{HashKey, Pool, Queue};
+use crate::words;
 use fulcrum_policy::Algorithm;
 use serde_yaml_ng::Value;
 
@@ -27,6 +28,16 @@ pub(super) struct Globals<'a> {
     pub(super) timeouts: &'a FileTimeouts,
 }
 
+impl Globals<'_> {
+    /// Checks the global sections once, at their own paths (a pool that
+    /// inherits a bad value does not report it again).
+    pub(super) fn check(&self, errs: &mut Errors) {
+        check_health(self.health, "health_check", errs);
+        check_passive(self.passive, "passive", errs);
+        check_timeouts(self.timeouts, "timeouts", false, errs);
+    }
+}
+
 /// Reads `pools:`, each pool on its own, by name.
 pub(super) fn read_pools(v: Value, errs: &mut Errors) -> Vec<(String, FilePool)> {
     let mut pools = vec![];
@@ -36,7 +47,7 @@ pub(super) fn read_pools(v: Value, errs: &mut Errors) -> Vec<(String, FilePool)>
                 let Some(name) = name.as_str().map(str::to_owned) else {
                     errs.push(
                         "pools",
-                        format!("pool names must be strings, found {name:?}"),
+                        format!("pool names must be text, found {}", words::describe(&name)),
                     );
                     continue;
                 };
@@ -44,7 +55,7 @@ pub(super) fn read_pools(v: Value, errs: &mut Errors) -> Vec<(String, FilePool)>
                 if let Value::Mapping(pm) = &pool {
                     for k in NOT_YET_POOL {
                         if pm.contains_key(*k) {
-                            errs.push(
+                            errs.push_key(
                                 &format!("{path}.{k}"),
                                 "not supported by this version of fulcrum yet".into(),
                             );
@@ -52,9 +63,10 @@ pub(super) fn read_pools(v: Value, errs: &mut Errors) -> Vec<(String, FilePool)>
                     }
                 }
                 let pool = strip_keys(pool, NOT_YET_POOL);
-                if let Some(p) = errs.section::<FilePool>(pool, &path) {
-                    pools.push((name, p));
-                }
+                // A pool that cannot be read at all still exists, so a
+                // route to it is not a second error.
+                let p = errs.section::<FilePool>(pool, &path);
+                pools.push((name, p.unwrap_or_default()));
             }
         }
         Value::Null => {}
@@ -91,14 +103,18 @@ pub(super) fn build_default_pool(algorithm: &str, g: &Globals, errs: &mut Errors
 pub(super) fn build_pool(name: &str, p: FilePool, g: &Globals, errs: &mut Errors) -> Pool {
     let path = format!("pools.{name}");
     let algorithm = build_algorithm(p.algorithm.as_deref(), &path, errs);
-    let health = merge_health(
-        g.health,
-        p.health_check.as_ref(),
-        &format!("{path}.health_check"),
-        errs,
-    );
-    let passive = merge_passive(g.passive, p.passive.as_ref(), &path, errs);
-    let timeouts = merge_timeouts(g.timeouts, p.timeouts.as_ref(), &path, errs);
+    if let Some(h) = &p.health_check {
+        check_health(h, &format!("{path}.health_check"), errs);
+    }
+    if let Some(x) = &p.passive {
+        check_passive(x, &format!("{path}.passive"), errs);
+    }
+    if let Some(t) = &p.timeouts {
+        check_timeouts(t, &format!("{path}.timeouts"), true, errs);
+    }
+    let health = merge_health(g.health, p.health_check.as_ref());
+    let passive = merge_passive(g.passive, p.passive.as_ref());
+    let timeouts = merge_timeouts(g.timeouts, p.timeouts.as_ref());
     let retry = build_retry(p.retry.unwrap_or_default(), &format!("{path}.retry"), errs);
     let hash_key = build_hash_key(p.hash_key.as_deref(), algorithm, &path, errs);
     let slow_start = p.slow_start.map_or(DEFAULT_SLOW_START, |d| d.0);
@@ -125,11 +141,11 @@ pub(super) fn build_pool(name: &str, p: FilePool, g: &Globals, errs: &mut Errors
 }
 
 fn build_algorithm(name: Option<&str>, path: &str, errs: &mut Errors) -> Algorithm {
-    match name.map(str::parse::<Algorithm>) {
+    match name.map(|n| (n, n.parse::<Algorithm>())) {
         None => DEFAULT_ALGORITHM,
-        Some(Ok(a)) => a,
-        Some(Err(m)) => {
-            errs.push(&format!("{path}.algorithm"), m);
+        Some((_, Ok(a))) => a,
+        Some((n, Err(_))) => {
+            errs.push(&format!("{path}.algorithm"), words::unknown_algorithm(n));
             DEFAULT_ALGORITHM
         }
     }

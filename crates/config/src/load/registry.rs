@@ -9,6 +9,7 @@ use crate::defaults::{
 };
 use crate::file::FileRegistry;
 use crate::model::{AllowedHost, Registry};
+use crate::units::Text;
 use fulcrum_policy::Algorithm;
 
 /// `registry:`, and the algorithm name for pools formed by registration.
@@ -21,7 +22,7 @@ pub(super) fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, &
         ),
         Some(other) => errs.push(
             "registry.store",
-            format!("unknown store `{other}`; expected embedded or redis"),
+            crate::words::unknown_value("store", other, &["embedded", "redis"]),
         ),
     }
     if r.redis_url.is_some() && r.store.as_deref() != Some("redis") {
@@ -55,8 +56,12 @@ pub(super) fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, &
             DEFAULT_REGISTRY_ALGORITHM
         }
         Some(Ok(a)) => a,
-        Some(Err(m)) => {
-            errs.push("registry.default_algorithm", m);
+        Some(Err(_)) => {
+            let name = r.default_algorithm.as_deref().unwrap_or_default();
+            errs.push(
+                "registry.default_algorithm",
+                crate::words::unknown_algorithm(name),
+            );
             DEFAULT_REGISTRY_ALGORITHM
         }
     };
@@ -87,7 +92,7 @@ pub(super) fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, &
 }
 
 /// `registry.allowed_hosts`, each entry checked on its own.
-fn allowed_hosts(raw: Vec<String>, errs: &mut Errors) -> Vec<AllowedHost> {
+fn allowed_hosts(raw: Vec<Text>, errs: &mut Errors) -> Vec<AllowedHost> {
     raw.iter()
         .enumerate()
         .filter_map(|(i, a)| match a.parse::<AllowedHost>() {

@@ -4,6 +4,15 @@ use super::errors::Errors;
 use crate::file::FileRetry;
 use fulcrum_policy::retry::{RetryOn, RetryPolicy};
 
+/// The named conditions of `retry.on` (besides `http_NNN`).
+const RETRY_CONDITIONS: &[&str] = &[
+    "error",
+    "connect_error",
+    "reset",
+    "invalid_response",
+    "timeout",
+];
+
 /// A pool's `retry:` (`path` is `pools.NAME.retry`).
 pub(super) fn build_retry(r: FileRetry, path: &str, errs: &mut Errors) -> RetryPolicy {
     let d = RetryPolicy::default();
@@ -20,7 +29,11 @@ pub(super) fn build_retry(r: FileRetry, path: &str, errs: &mut Errors) -> RetryP
             let mut on = RetryOn::default();
             for (i, c) in list.iter().enumerate() {
                 if let Err(m) = on.add(c) {
-                    errs.push(&format!("{path}.on[{i}]"), m);
+                    // A near miss of a named condition gets a suggestion.
+                    let named = crate::words::closest(c, RETRY_CONDITIONS).map(|s| {
+                        format!("unknown retry condition `{}`; did you mean `{s}`?", &**c)
+                    });
+                    errs.push(&format!("{path}.on[{i}]"), named.unwrap_or(m));
                 }
             }
             on

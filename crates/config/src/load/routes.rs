@@ -39,18 +39,12 @@ pub(super) fn build_routes(
         }
         if !pools.contains_key(&r.pool) {
             let known: Vec<&str> = pools.keys().map(String::as_str).collect();
-            errs.push(
-                &format!("{path}.pool"),
-                format!(
-                    "no pool named `{}` (pools: {})",
-                    r.pool,
-                    if known.is_empty() {
-                        "none".into()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            );
+            let message = match crate::words::closest(&r.pool, &known) {
+                Some(k) => format!("no pool named `{}`; did you mean `{k}`?", r.pool),
+                None if known.is_empty() => format!("no pool named `{}` (pools: none)", r.pool),
+                None => format!("no pool named `{}` (pools: {})", r.pool, known.join(", ")),
+            };
+            errs.push(&format!("{path}.pool"), message);
         }
         let host = r.host.map(|h| h.to_ascii_lowercase());
         if !seen.insert((r.path_prefix.clone(), host.clone())) {

@@ -18,53 +18,50 @@ pub(super) fn millis(d: Option<Dur>, default: Duration) -> u64 {
         .min(u128::from(u64::MAX)) as u64
 }
 
-/// A pool's `timeouts:` (`t`) over the global one (`g`); `path` is the pool's.
-/// A zero value is reported where it is written.
-pub(super) fn merge_timeouts(
-    g: &FileTimeouts,
-    t: Option<&FileTimeouts>,
-    path: &str,
-    errs: &mut Errors,
-) -> Timeouts {
+/// Checks one `timeouts:` section, the global one (`pool` false) or a
+/// pool's (`path`), where its values are written. The listener's two
+/// are checked in `listen`; a pool may not set them.
+pub(super) fn check_timeouts(t: &FileTimeouts, path: &str, pool: bool, errs: &mut Errors) {
+    if pool {
+        for (key, set) in [
+            ("client_header", t.client_header.is_some()),
+            ("keepalive", t.keepalive.is_some()),
+        ] {
+            if set {
+                errs.push(
+                    &format!("{path}.{key}"),
+                    "is a listener setting shared by every pool; set it in the top-level `timeouts:`"
+                        .into(),
+                );
+            }
+        }
+    }
+    let written = [
+        ("connect", t.connect),
+        ("response_header", t.response_header),
+        ("idle", t.idle),
+    ];
+    check_positive(&written, path, errs);
+}
+
+/// Reports each duration of a section (`path`) written as zero.
+pub(super) fn check_positive(written: &[(&str, Option<Dur>)], path: &str, errs: &mut Errors) {
+    for (key, d) in written {
+        if d.is_some_and(|d| d.0.is_zero()) {
+            errs.push(&format!("{path}.{key}"), "must be greater than 0".into());
+        }
+    }
+}
+
+/// A pool's `timeouts:` (`t`) over the global one (`g`), both checked
+/// already by [`check_timeouts`].
+pub(super) fn merge_timeouts(g: &FileTimeouts, t: Option<&FileTimeouts>) -> Timeouts {
     let pick = |f: fn(&FileTimeouts) -> Option<Dur>, d: Duration| {
         Duration::from_millis(millis(t.and_then(f).or(f(g)), d))
     };
-    let timeouts = Timeouts {
+    Timeouts {
         connect: pick(|x| x.connect, DEFAULT_CONNECT_TIMEOUT),
         response_header: pick(|x| x.response_header, DEFAULT_RESPONSE_HEADER_TIMEOUT),
         idle: pick(|x| x.idle, DEFAULT_IDLE_TIMEOUT),
-    };
-    for (key, set) in [
-        (
-            "client_header",
-            t.is_some_and(|t| t.client_header.is_some()),
-        ),
-        ("keepalive", t.is_some_and(|t| t.keepalive.is_some())),
-    ] {
-        if set {
-            errs.push(
-                &format!("{path}.timeouts.{key}"),
-                "is a listener setting shared by every pool; set it in the top-level `timeouts:`"
-                    .into(),
-            );
-        }
     }
-    for (key, get) in [
-        (
-            "connect",
-            (|x: &FileTimeouts| x.connect) as fn(&FileTimeouts) -> Option<Dur>,
-        ),
-        ("response_header", |x| x.response_header),
-        ("idle", |x| x.idle),
-    ] {
-        if t.and_then(get).or(get(g)).is_some_and(|d| d.0.is_zero()) {
-            let at = if t.and_then(get).is_some() {
-                format!("{path}.timeouts.{key}")
-            } else {
-                format!("timeouts.{key}")
-            };
-            errs.push(&at, "must be greater than 0".into());
-        }
-    }
-    timeouts
 }

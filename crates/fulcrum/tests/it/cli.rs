@@ -51,7 +51,7 @@ fn check_prints_every_error_with_its_path_and_fails() {
     let (code, _, err) = fulcrum(&["check", "-c", bad.to_str().unwrap()]);
     assert_eq!(code, 2);
     for want in [
-        "4 error(s)",
+        "\n4 errors\n",
         "listen:",
         "pools.p.algorithm:",
         "pools.p.instances[0].weight:",
@@ -59,6 +59,8 @@ fn check_prints_every_error_with_its_path_and_fails() {
     ] {
         assert!(err.contains(want), "missing {want} in {err}");
     }
+    let (code, _, positional) = fulcrum(&["check", bad.to_str().unwrap()]);
+    assert_eq!((code, &positional), (2, &err), "FILE works as -c FILE");
     let good = dir.join("good.yaml");
     std::fs::write(&good, "pools: { p: { instances: [ { endpoint: \"http://127.0.0.1:1\" } ] } }\nroutes: [ { path_prefix: /, pool: p } ]\n").unwrap();
     let (code, out, _) = fulcrum(&["check", "-c", good.to_str().unwrap()]);
@@ -77,7 +79,116 @@ fn serve_refuses_an_invalid_config_with_a_clear_message() {
     std::fs::write(&bad, "pools: { p: { algorithm: nope } }\n").unwrap();
     let (code, _, err) = fulcrum(&["serve", "-c", bad.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(err.contains("pools.p.algorithm"), "{err}");
+    // Placed as `fulcrum check` places it.
+    let at = format!(
+        "{}:1:26: pools.p.algorithm: unknown algorithm `nope`",
+        bad.display()
+    );
+    assert!(err.contains(&at), "{err}");
+}
+
+/// The file of [`check_reports_ten_mistakes_once_each_at_their_line`]:
+/// ten mistakes in six sections, from the top level down to an item of a
+/// pool's instance list, in block and flow style.
+const TEN_MISTAKES: &str = "\
+listn: 0.0.0.0:8080
+health_check:
+  interval: 10s
+  jitter: 3
+limits:
+  max_body: 64Mib
+pools:
+  asr:
+    algorithm: round_robbin
+    retry:
+      tries: 2
+      on: [error, timout]
+    instances:
+      - endpoint: http://127.0.0.1:8100
+        weight: heavy
+      - { endpoint: \"http://127.0.0.1:8101\", max_concurent: 4 }
+  llm:
+    timeouts: { connect: 2 parsecs, idle: 30s }
+    instances:
+      - { endpoint: \"http://127.0.0.1:8102\", priority: high }
+registry:
+  max_instances: many
+routes:
+  - { path_prefix: /asr/, pool: asrr }
+  - { path_prefix: /llm/, pool: llm }
+";
+
+#[test]
+fn check_reports_ten_mistakes_once_each_at_their_line() {
+    let dir = std::env::temp_dir().join(format!("fulcrum-cli-ten-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("fulcrum.yaml");
+    std::fs::write(&file, TEN_MISTAKES).unwrap();
+    let name = file.to_str().unwrap();
+    let (code, out, err) = fulcrum(&["check", name]);
+    assert_eq!(code, 2, "{out}{err}");
+    // (line, column, path, what the message says, ending with the
+    // suggestion where there is one)
+    let want: [(usize, usize, &str, &str); 10] = [
+        (1, 1, "listn", "unknown key; did you mean `listen`?"),
+        (
+            4,
+            11,
+            "health_check.jitter",
+            "must be a fraction between 0 and 1",
+        ),
+        (6, 13, "limits.max_body", "did you mean `64MiB`?"),
+        (9, 16, "pools.asr.algorithm", "did you mean `round_robin`?"),
+        (12, 19, "pools.asr.retry.on[1]", "did you mean `timeout`?"),
+        (
+            15,
+            17,
+            "pools.asr.instances[0].weight",
+            "expected a whole number, got the text \"heavy\"",
+        ),
+        (
+            16,
+            46,
+            "pools.asr.instances[1].max_concurent",
+            "unknown key; did you mean `max_concurrent`?",
+        ),
+        (
+            18,
+            26,
+            "pools.llm.timeouts.connect",
+            "invalid duration `2 parsecs`",
+        ),
+        (
+            22,
+            18,
+            "registry.max_instances",
+            "expected a whole number, got the text \"many\"",
+        ),
+        (
+            24,
+            33,
+            "routes[0].pool",
+            "no pool named `asrr`; did you mean `asr`?",
+        ),
+    ];
+    let got: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}:")))
+        .collect();
+    assert_eq!(got.len(), want.len(), "{err}");
+    for ((line, column, path, says), got) in want.iter().zip(&got) {
+        let head = format!("{name}:{line}:{column}: {path}: ");
+        assert!(
+            got.starts_with(&head) && got.contains(says),
+            "want `{head}…{says}`, got `{got}`\n{err}"
+        );
+    }
+    assert!(err.ends_with("\n10 errors\n"), "{err}");
+    // The source line and a caret under the column follow each error.
+    assert!(
+        err.contains(" 9 |     algorithm: round_robbin\n   |                ^\n"),
+        "{err}"
+    );
 }
 
 async fn run(args: Vec<String>) -> (i32, String, String) {
