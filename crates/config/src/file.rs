@@ -33,6 +33,7 @@ impl Keys for FileTimeouts {}
 impl Keys for FileMetrics {}
 impl Keys for FileLog {}
 impl Keys for FileStats {}
+impl Keys for FileShutdown {}
 impl Keys for FileAccessLog {}
 impl Keys for FileLimits {}
 impl Keys for FileInstance {}
