@@ -214,13 +214,34 @@ fn authorized(s: &AdminState, headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// The endpoint an id names: an instance_id or an endpoint (the path was
-/// percent-decoded by axum already).
+/// percent-decoded by axum already), as written or in another spelling of
+/// the same URL (`http://H:P/` for `http://h:p`, the default port).
 fn resolve(s: &AdminState, id: &str) -> Option<String> {
     let snap = s.gateway.snapshot();
+    let exact = snap
+        .instances
+        .keys()
+        .find(|ep| crate::registry::instance_id(ep) == id || *ep == id);
+    if let Some(ep) = exact {
+        return Some(ep.clone());
+    }
+    let want = canonical(id)?;
     snap.instances
         .keys()
-        .find(|ep| crate::registry::instance_id(ep) == id || *ep == id)
+        .find(|ep| canonical(ep).as_deref() == Some(want.as_str()))
         .cloned()
+}
+
+/// One spelling of an endpoint URL: lower-case scheme and host, the port
+/// always written, no trailing `/`.
+fn canonical(url: &str) -> Option<String> {
+    let e = fulcrum_config::parse_endpoint(url.trim()).ok()?;
+    Some(format!(
+        "{}://{}{}",
+        e.scheme.to_ascii_lowercase(),
+        e.authority.to_ascii_lowercase(),
+        e.base_path.trim_end_matches('/')
+    ))
 }
 
 /// `GET /api/v1/instances`.
@@ -305,7 +326,10 @@ fn change(
     let Some(ep) = resolve(s, id) else {
         return err(
             StatusCode::NOT_FOUND,
-            format!("no instance `{id}` (use an instance_id or a percent-encoded endpoint)"),
+            format!(
+                "no instance `{id}`: name one by its endpoint URL or its instance_id, \
+                 as `fulcrum stats` or GET /api/v1/instances list them"
+            ),
         );
     };
     let o = match s.overrides.update(&ep, f) {

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::reload::Reloader;
+pub use crate::tls::tls_settings;
 
 /// A running gateway.
 pub struct Running {
@@ -57,22 +58,6 @@ pub struct Running {
 
 async fn bind(addr: SocketAddr, backlog: u32, what: &str) -> anyhow::Result<TcpListener> {
     server::bind(addr, backlog).with_context(|| format!("cannot listen on {addr} ({what})"))
-}
-
-/// Loads every TLS file of `config`: the listener's settings if it
-/// terminates TLS, and an error naming each unusable file otherwise.
-pub fn tls_settings(config: &Config) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
-    let errs = fulcrum_dataplane::tls::check(config);
-    if !errs.is_empty() {
-        let lines: Vec<String> = errs.iter().map(|(p, e)| format!("  {p}: {e}")).collect();
-        anyhow::bail!("unusable TLS files:\n{}", lines.join("\n"));
-    }
-    match &config.tls {
-        None => Ok(None),
-        Some(t) => Ok(Some(
-            fulcrum_dataplane::tls::server_config(t).map_err(|e| anyhow::anyhow!("tls: {e}"))?,
-        )),
-    }
 }
 
 /// Binds both listeners and starts serving `config` (drained within its

@@ -15,12 +15,13 @@ use unicode_width::UnicodeWidthStr;
 /// Where the admin API is and how to authenticate.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
-    /// Admin API base URL.
+    /// Admin API base URL (`127.0.0.1:9090` means `http://127.0.0.1:9090`).
     #[arg(
         long,
         env = "FULCRUM_ADMIN",
         default_value = "http://127.0.0.1:9090",
-        global = true
+        global = true,
+        value_parser = admin_url
     )]
     pub admin: String,
     /// `admin.token`, for drain/enable/weight.
@@ -34,6 +35,32 @@ pub struct Target {
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// `--admin`: a base URL; `HOST:PORT` alone is taken as `http://HOST:PORT`.
+fn admin_url(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    let url = if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("http://{s}")
+    };
+    match url.parse::<http::Uri>() {
+        Ok(u) if u.scheme_str() == Some("http") || u.scheme_str() == Some("https") => {
+            if u.host().is_none_or(str::is_empty) {
+                return Err(format!(
+                    "`{s}` names no host; expected e.g. http://127.0.0.1:9090"
+                ));
+            }
+            Ok(url)
+        }
+        Ok(_) => Err(format!(
+            "`{s}`: the admin API speaks http:// (or https://), e.g. http://127.0.0.1:9090"
+        )),
+        Err(_) => Err(format!(
+            "`{s}` is not a URL; expected e.g. http://127.0.0.1:9090"
+        )),
+    }
 }
 
 /// Sends one request; returns the JSON answer, or an error with the API's message.

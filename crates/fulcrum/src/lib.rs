@@ -8,3 +8,4 @@
 pub mod app;
 pub mod logging;
 pub mod reload;
+pub mod tls;

@@ -41,8 +41,8 @@ enum Cmd {
         /// YAML config file (see README: "Configuration").
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// Worker threads (default: one per CPU the process may use).
-        #[arg(long, env = "FULCRUM_THREADS", value_name = "N")]
+        /// Worker threads, 1 or more (default: one per CPU the process may use).
+        #[arg(long, env = "FULCRUM_THREADS", value_name = "N", value_parser = threads)]
         threads: Option<usize>,
         /// Log filter, e.g. `info`, `debug`, `fulcrum_dataplane=debug`.
         #[arg(
@@ -175,9 +175,16 @@ fn main() -> ExitCode {
             let w = if weight == "clear" {
                 Ok(None)
             } else {
-                weight.parse::<u32>().map(Some).map_err(|_| {
-                    anyhow::anyhow!("weight must be a number or `clear`, not `{weight}`")
-                })
+                match weight.parse::<u32>() {
+                    Ok(0) => Err(anyhow::anyhow!(
+                        "a weight is from 1 to 1000000; to stop sending to the instance use \
+                         `fulcrum drain`, to go back to its configured weight `fulcrum weight {instance} clear`"
+                    )),
+                    Ok(w) => Ok(Some(w)),
+                    Err(_) => Err(anyhow::anyhow!(
+                        "weight must be a number from 1 to 1000000 or `clear`, not `{weight}`"
+                    )),
+                }
             };
             print(w.and_then(|w| client::change(&target, &instance, "weight", Some(w))))
         }
@@ -226,13 +233,46 @@ fn watch_interval(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
-/// Success, or the error on stderr and exit code 1.
+/// `--threads`: a whole number from 1.
+fn threads(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => {
+            Err("0 threads cannot serve; give 1 or more (1 runs a single-threaded runtime)".into())
+        }
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a number of threads")),
+    }
+}
+
+/// Exit status of an invalid config file (`check`, `serve`): sysexits'
+/// EX_CONFIG, distinct from a usage error (2, clap's) and from a failure
+/// at run time (1). The systemd unit does not restart on it.
+const EXIT_CONFIG: u8 = 78;
+
+/// A config file that does not validate (its errors already rendered).
+#[derive(Debug)]
+struct InvalidConfig(String);
+
+impl std::fmt::Display for InvalidConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidConfig {}
+
+/// Success; or the error on stderr and exit code 1, or [`EXIT_CONFIG`]
+/// for an invalid config file.
 fn done(r: anyhow::Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fulcrum: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<InvalidConfig>().is_some() {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -248,7 +288,7 @@ fn check(path: &std::path::Path) -> ExitCode {
         Err(e) => {
             let errs = ConfigErrors(vec![ConfigError::new("", format!("cannot read: {e}"))]);
             eprint!("{}", report::render(&name, None, &errs));
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     // Certificate, key and CA files are read and checked too.
@@ -277,7 +317,7 @@ fn check(path: &std::path::Path) -> ExitCode {
         }
         Err(errs) => {
             eprint!("{}", report::render(&name, Some(&text), &errs));
-            ExitCode::from(2)
+            ExitCode::from(EXIT_CONFIG)
         }
     }
 }
@@ -293,7 +333,10 @@ fn load(path: Option<&std::path::Path>) -> anyhow::Result<fulcrum_config::Config
     fulcrum_config::load_text(&text, p).map_err(|errs| {
         let name = p.display().to_string();
         let shown = report::render(&name, Some(&text), &errs);
-        anyhow::anyhow!("invalid config {name}:\n{}", shown.trim_end())
+        anyhow::Error::new(InvalidConfig(format!(
+            "invalid config {name}:\n{}",
+            shown.trim_end()
+        )))
     })
 }
 

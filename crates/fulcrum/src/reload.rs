@@ -72,7 +72,7 @@ impl Reloader {
         config.registry.enabled = self.started.registry.enabled;
         config.registry.path = self.started.registry.path.clone();
         config.own_addrs = self.own_addrs.clone();
-        let listener_tls = crate::app::tls_settings(&config).map_err(|e| {
+        let listener_tls = crate::tls::tls_settings(&config).map_err(|e| {
             let errors = format!("{e:#}")
                 .lines()
                 .map(|l| l.trim().to_string())

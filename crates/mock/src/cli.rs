@@ -11,6 +11,22 @@ use std::time::Duration;
 
 use crate::{FailureMode, Latency, MockConfig, MockServer};
 
+/// `--mode`'s values and their help come from [`FailureMode::ALL`], the
+/// list the parser itself accepts, so `--help` cannot miss one.
+impl clap::ValueEnum for FailureMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &FailureMode::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(
+            clap::builder::PossibleValue::new(self.as_str())
+                .aliases(self.aliases().iter().copied())
+                .help(self.help()),
+        )
+    }
+}
+
 /// Command-line settings of a mock instance (`fulcrum-mock` and `fulcrum mock`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct MockArgs {
@@ -35,8 +51,8 @@ pub struct MockArgs {
     /// Probability (0..=1) of answering 500 {"error":"injected"}.
     #[arg(long, default_value_t = 0.0)]
     pub error_rate: f64,
-    /// Failure mode: normal, hang, 500, reset or garbage.
-    #[arg(long, default_value = "normal")]
+    /// Failure mode (also settable later through POST /__mock/control).
+    #[arg(long, value_enum, default_value = "normal")]
     pub mode: FailureMode,
     /// Start with /health answering 503.
     #[arg(long)]

@@ -175,21 +175,52 @@ impl fmt::Display for FailureMode {
     }
 }
 
+impl FailureMode {
+    /// Every mode, in the order `--help` lists them.
+    pub const ALL: [FailureMode; 6] = [
+        FailureMode::Normal,
+        FailureMode::Hang,
+        FailureMode::Error500,
+        FailureMode::Reset,
+        FailureMode::Garbage,
+        FailureMode::Overloaded,
+    ];
+
+    /// The other names [`FromStr`] accepts for this mode.
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            FailureMode::Normal => &["ok"],
+            FailureMode::Error500 => &["error500", "error"],
+            FailureMode::Overloaded => &["overloaded"],
+            _ => &[],
+        }
+    }
+
+    /// What the mode does, for `--help`.
+    pub fn help(self) -> &'static str {
+        match self {
+            FailureMode::Normal => "answer normally",
+            FailureMode::Hang => "read the request, never answer",
+            FailureMode::Error500 => "answer 500 {\"error\":\"injected\"}",
+            FailureMode::Reset => "drop the connection (RST) after the request head",
+            FailureMode::Garbage => "answer non-HTTP bytes, then close",
+            FailureMode::Overloaded => "answer 503 with Retry-After: 2 (/health stays healthy)",
+        }
+    }
+}
+
 impl FromStr for FailureMode {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "normal" | "ok" => Ok(FailureMode::Normal),
-            "hang" => Ok(FailureMode::Hang),
-            "500" | "error500" | "error" => Ok(FailureMode::Error500),
-            "reset" => Ok(FailureMode::Reset),
-            "garbage" => Ok(FailureMode::Garbage),
-            "503" | "overloaded" => Ok(FailureMode::Overloaded),
-            other => Err(format!(
-                "unknown mode {other:?} (expected normal, hang, 500, 503, reset or garbage)"
-            )),
-        }
+        let s = s.to_ascii_lowercase();
+        FailureMode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s || m.aliases().contains(&s.as_str()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = FailureMode::ALL.iter().map(|m| m.as_str()).collect();
+                format!("unknown mode {s:?} (expected one of: {})", names.join(", "))
+            })
     }
 }
 

@@ -30,6 +30,8 @@ pub enum ProxyError {
     NoInstances { pool: String },
     #[error("every instance of the pool is down")]
     AllDown { pool: String },
+    #[error("every instance of the pool is drained by an operator")]
+    AllDrained { pool: String },
     #[error("every instance is at max_concurrent and the queue is full")]
     QueueFull { pool: String },
     #[error("every instance stayed at max_concurrent for the whole queue timeout")]
@@ -77,6 +79,7 @@ impl ProxyError {
             ProxyError::NoRoute | ProxyError::NoService(_) => StatusCode::NOT_FOUND,
             ProxyError::NoInstances { .. }
             | ProxyError::AllDown { .. }
+            | ProxyError::AllDrained { .. }
             | ProxyError::QueueFull { .. }
             | ProxyError::QueueTimeout { .. }
             | ProxyError::Exhausted { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -102,6 +105,7 @@ impl ProxyError {
             | ProxyError::ClientTimeout(_) => Blame::Downstream,
             ProxyError::Upstream { .. } | ProxyError::AllDown { .. } => Blame::Upstream,
             ProxyError::NoInstances { .. }
+            | ProxyError::AllDrained { .. }
             | ProxyError::QueueFull { .. }
             | ProxyError::QueueTimeout { .. }
             | ProxyError::Exhausted { .. } => Blame::Gateway,
@@ -112,6 +116,7 @@ impl ProxyError {
         match self {
             ProxyError::NoInstances { pool }
             | ProxyError::AllDown { pool }
+            | ProxyError::AllDrained { pool }
             | ProxyError::QueueFull { pool }
             | ProxyError::QueueTimeout { pool }
             | ProxyError::Exhausted { pool, .. }
@@ -134,7 +139,9 @@ impl ProxyError {
     /// Seconds a caller should wait before trying again, for 503s.
     fn retry_after(&self) -> Option<u32> {
         match self {
-            ProxyError::AllDown { .. } | ProxyError::NoInstances { .. } => Some(5),
+            ProxyError::AllDown { .. }
+            | ProxyError::AllDrained { .. }
+            | ProxyError::NoInstances { .. } => Some(5),
             ProxyError::QueueFull { .. }
             | ProxyError::QueueTimeout { .. }
             | ProxyError::Exhausted { .. } => Some(1),

@@ -106,6 +106,17 @@ fn got(
     Ok((i, g))
 }
 
+/// Why no instance can take a request: an operator drained them all, or
+/// they are down (the error path only).
+fn none_usable(pool: &PoolRuntime) -> ProxyError {
+    let pool_name = pool.cfg.name.clone();
+    if pool.members.iter().all(|m| m.inst.is_drained()) {
+        ProxyError::AllDrained { pool: pool_name }
+    } else {
+        ProxyError::AllDown { pool: pool_name }
+    }
+}
+
 /// Chooses an instance of `pool` (never one of `excluded`) and holds an
 /// in-flight slot on it.
 pub async fn acquire(
@@ -123,7 +134,7 @@ pub async fn acquire(
     if pool.waiters.waiting.load(Relaxed) == 0 {
         match try_once(pool, env, excluded, key) {
             Try::Got(i, g, r) => return got(pool, i, g, r),
-            Try::Down => return Err(ProxyError::AllDown { pool: name() }),
+            Try::Down => return Err(none_usable(pool)),
             Try::Busy => {}
         }
     }
@@ -144,7 +155,7 @@ pub async fn acquire(
         if pool.waiters.is_head(id) {
             match try_once(pool, env, excluded, key) {
                 Try::Got(i, g, _) => return got(pool, i, g, PickReason::QueueHandoff),
-                Try::Down => return Err(ProxyError::AllDown { pool: name() }),
+                Try::Down => return Err(none_usable(pool)),
                 Try::Busy => {}
             }
         }

@@ -49,7 +49,7 @@ fn check_prints_every_error_with_its_path_and_fails() {
     )
     .unwrap();
     let (code, _, err) = fulcrum(&["check", "-c", bad.to_str().unwrap()]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 78, "EX_CONFIG");
     for want in [
         "\n4 errors\n",
         "listen:",
@@ -60,14 +60,14 @@ fn check_prints_every_error_with_its_path_and_fails() {
         assert!(err.contains(want), "missing {want} in {err}");
     }
     let (code, _, positional) = fulcrum(&["check", bad.to_str().unwrap()]);
-    assert_eq!((code, &positional), (2, &err), "FILE works as -c FILE");
+    assert_eq!((code, &positional), (78, &err), "FILE works as -c FILE");
     let good = dir.join("good.yaml");
     std::fs::write(&good, "pools: { p: { instances: [ { endpoint: \"http://127.0.0.1:1\" } ] } }\nroutes: [ { path_prefix: /, pool: p } ]\n").unwrap();
     let (code, out, _) = fulcrum(&["check", "-c", good.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(out.contains("ok (1 pools, 1 instances, 1 routes)"), "{out}");
     let (code, _, err) = fulcrum(&["check", "-c", dir.join("missing.yaml").to_str().unwrap()]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 78);
     assert!(err.contains("cannot read"), "{err}");
 }
 
@@ -78,7 +78,7 @@ fn serve_refuses_an_invalid_config_with_a_clear_message() {
     let bad = dir.join("bad.yaml");
     std::fs::write(&bad, "pools: { p: { algorithm: nope } }\n").unwrap();
     let (code, _, err) = fulcrum(&["serve", "-c", bad.to_str().unwrap()]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 78, "EX_CONFIG, as check");
     // Placed as `fulcrum check` places it.
     let at = format!(
         "{}:1:26: pools.p.algorithm: unknown algorithm `nope`",
@@ -126,7 +126,7 @@ fn check_reports_ten_mistakes_once_each_at_their_line() {
     std::fs::write(&file, TEN_MISTAKES).unwrap();
     let name = file.to_str().unwrap();
     let (code, out, err) = fulcrum(&["check", name]);
-    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(code, 78, "{out}{err}");
     // (line, column, path, what the message says, ending with the
     // suggestion where there is one)
     let want: [(usize, usize, &str, &str); 10] = [
@@ -342,4 +342,82 @@ fn a_corrupt_registry_store_stops_start_up_with_a_clear_message() {
         b"this is not a database, just some bytes that got here",
         "the store is left untouched"
     );
+}
+
+/// Usage mistakes are answered by clap with exit code 2 and a hint, not
+/// taken as something else.
+#[test]
+fn usage_mistakes_exit_2_with_a_hint() {
+    let (code, _, err) = fulcrum(&["serve", "--threads", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("1 or more"), "{err}");
+    let (code, _, err) = fulcrum(&["stats", "--admin", "ftp://127.0.0.1:9090"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("http://"), "{err}");
+    let (code, _, err) = fulcrum(&["serve", "--no-such-flag"]);
+    assert_eq!(code, 2, "{err}");
+    // `weight … 0` explains how to undo an override or stop traffic.
+    let (code, _, err) = fulcrum(&["weight", "http://127.0.0.1:1", "0"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("clear") && err.contains("drain"), "{err}");
+}
+
+/// `fulcrum mock --help` lists every mode its parser accepts, with what
+/// each does.
+#[test]
+fn mock_help_lists_every_mode_the_parser_accepts() {
+    let (code, out, _) = fulcrum(&["mock", "--help"]);
+    assert_eq!(code, 0);
+    for mode in fulcrum_mock::FailureMode::ALL {
+        let name = mode.to_string();
+        assert_eq!(name.parse::<fulcrum_mock::FailureMode>(), Ok(mode));
+        assert!(
+            out.contains(&format!("{name}:")),
+            "--help lacks {name}: {out}"
+        );
+        assert!(out.contains(mode.help()), "{out}");
+    }
+    let (code, _, err) = fulcrum(&["mock", "--mode", "explode"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("garbage"), "{err}");
+}
+
+/// The client finds an instance by another spelling of its URL, takes
+/// `--admin HOST:PORT`, and its hint for an unknown instance speaks of the
+/// CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_takes_other_spellings_of_urls() {
+    use crate::common::*;
+    let a = mock("a").await;
+    let gw = gateway(&format!(
+        "pools: {{ p: {{ instances: [ {{ endpoint: \"{}\" }} ] }} }}\nroutes: [ {{ path_prefix: /, pool: p }} ]\n",
+        a.url()
+    ))
+    .await;
+    let admin = gw.admin_addr.to_string();
+    let spelled = format!("{}/", a.url().replace("http://", "HTTP://"));
+    let (code, out, err) = run(vec![
+        "drain".into(),
+        spelled,
+        "--admin".into(),
+        admin.clone(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("drained=true"), "{out}");
+    assert!(stats(&gw, "p", &a.url()).stats.drained);
+    let (code, _, err) = run(vec![
+        "enable".into(),
+        "http://127.0.0.1:1".into(),
+        "--admin".into(),
+        admin,
+    ])
+    .await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("404") && err.contains("fulcrum stats"),
+        "{err}"
+    );
+    assert!(!err.contains("percent"), "{err}");
+    gw.shutdown().await;
 }

@@ -147,3 +147,30 @@ async fn drain_enable_and_weight_change_traffic_and_survive_a_restart() {
     let s = shares(&c, &format!("http://{}/", gw.proxy_addr), 40).await;
     assert_eq!((s["a"], s["b"]), (20, 20), "cleared: {s:?}");
 }
+
+/// A pool whose every instance an operator drained says so, rather than
+/// that its instances are down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_drained_whole_says_it_is_drained_not_down() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    let gw = gateway(&pool(&a.url(), &b.url())).await;
+    let c = client();
+    let admin = format!("http://{}/api/v1", gw.admin_addr);
+    for m in [&a, &b] {
+        let path = format!("{admin}/instances/{}/drain", enc(&m.url()));
+        assert_eq!(post(&c, &path, b"").await.status, 200);
+    }
+    let r = get(&c, &format!("http://{}/", gw.proxy_addr)).await;
+    assert_eq!(r.status, 503);
+    let msg = r.json()["error"].as_str().unwrap().to_string();
+    assert!(msg.contains("drained"), "{msg}");
+    assert!(!msg.contains("down"), "{msg}");
+    // One back: served again.
+    let path = format!("{admin}/instances/{}/enable", enc(&a.url()));
+    assert_eq!(post(&c, &path, b"").await.status, 200);
+    assert_eq!(
+        get(&c, &format!("http://{}/", gw.proxy_addr)).await.status,
+        200
+    );
+    gw.shutdown().await;
+}
