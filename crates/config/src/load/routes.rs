@@ -91,53 +91,56 @@ fn build_compression(v: Value, path: &str, errs: &mut Errors) -> Option<Compress
             return None;
         }
     };
-    let strings = |d: &[&str]| d.iter().map(|&s| s.to_string()).collect::<Vec<_>>();
-    let mut types = vec![];
-    for (i, t) in c
-        .types
-        .unwrap_or_else(|| strings(DEFAULT_COMPRESSION_TYPES))
-        .iter()
-        .enumerate()
-    {
-        match media_range(t) {
-            Ok(t) if !types.contains(&t) => types.push(t),
-            Ok(_) => {}
-            Err(why) => errs.push(&format!("{path}.types[{i}]"), why),
-        }
-    }
-    if types.is_empty() {
-        errs.push(
-            &format!("{path}.types"),
-            "must name at least one media type".into(),
-        );
-    }
-    let mut algorithms = vec![];
-    for (i, a) in c
-        .algorithms
-        .unwrap_or_else(|| strings(DEFAULT_COMPRESSION_ALGORITHMS))
-        .iter()
-        .enumerate()
-    {
-        match ContentCoding::from_name(a) {
-            Some(a) if !algorithms.contains(&a) => algorithms.push(a),
-            Some(_) => {}
-            None => errs.push(
-                &format!("{path}.algorithms[{i}]"),
-                format!("`{a}` is not supported; expected zstd or gzip"),
-            ),
-        }
-    }
-    if algorithms.is_empty() {
-        errs.push(
-            &format!("{path}.algorithms"),
-            "must name at least one of zstd, gzip".into(),
-        );
-    }
+    let types = distinct(
+        c.types,
+        DEFAULT_COMPRESSION_TYPES,
+        &format!("{path}.types"),
+        "must name at least one media type",
+        errs,
+        media_range,
+    );
+    let algorithms = distinct(
+        c.algorithms,
+        DEFAULT_COMPRESSION_ALGORITHMS,
+        &format!("{path}.algorithms"),
+        "must name at least one of zstd, gzip",
+        errs,
+        |a| {
+            ContentCoding::from_name(a)
+                .ok_or_else(|| format!("`{a}` is not supported; expected zstd or gzip"))
+        },
+    );
     Some(Compression {
         types,
         min_size: c.min_size.map_or(DEFAULT_COMPRESSION_MIN_SIZE, |s| s.0),
         algorithms,
     })
+}
+
+/// The list at `path` (or `defaults` when absent), each item read by
+/// `parse` (an error names its index), without repeats; `empty` is the
+/// error for an empty list.
+fn distinct<T: PartialEq>(
+    given: Option<Vec<String>>,
+    defaults: &[&str],
+    path: &str,
+    empty: &str,
+    errs: &mut Errors,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Vec<T> {
+    let given = given.unwrap_or_else(|| defaults.iter().map(|&s| s.to_string()).collect());
+    let mut out = vec![];
+    for (i, item) in given.iter().enumerate() {
+        match parse(item) {
+            Ok(t) if !out.contains(&t) => out.push(t),
+            Ok(_) => {}
+            Err(why) => errs.push(&format!("{path}[{i}]"), why),
+        }
+    }
+    if given.is_empty() {
+        errs.push(path, empty.into());
+    }
+    out
 }
 
 /// `type/subtype` or `type/*`, lower-cased (RFC 9110 §8.3.1, without
