@@ -4,13 +4,12 @@
 
 use super::admission::Env;
 use super::attempt;
-use super::request::{prepare, Prepared, Ready};
+use super::request::{prepare, Ready};
 use crate::http::body::{BoxError, ProxyBody};
 use crate::http::compress;
 use crate::http::headers::{self, X_REQUEST_ID};
 use crate::http::{Peer, ProxyError};
 use crate::observe::{CacheStatus, Outcome, Pending};
-use crate::runtime::{PoolRuntime, Snapshot};
 use crate::Gateway;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
@@ -59,40 +58,18 @@ where
     B::Error: Into<BoxError>,
 {
     let snap = gw.snapshot();
-    let (resp, plan) = match prepare(&snap, &gw.clock, req, peer, rid, rec).await? {
-        Ready::Hit(resp, pool, plan) => (hit(resp, &pool, rec), plan),
-        Ready::Go(mut p) => {
-            let plan = p.compress.take();
-            (forward(gw, &snap, *p, rec).await?, plan)
+    let p = match prepare(&snap, &gw.clock, req, peer, rid, rec).await? {
+        Ready::Hit(resp, pool, plan) => {
+            rec.routed(&pool);
+            let r = rec.record();
+            r.cache = CacheStatus::Hit;
+            r.bytes_out = body_len(&resp);
+            rec.head(resp.status(), None);
+            rec.hand_over().finish(Outcome::Complete);
+            return Ok(compress::maybe(plan, resp));
         }
+        Ready::Go(p) => p,
     };
-    // After the cache, which keeps answers as the instance wrote them.
-    Ok(compress::maybe(plan, resp))
-}
-
-/// An answer from the pool's cache: its record is finished at once.
-fn hit(
-    resp: Response<ProxyBody>,
-    pool: &Arc<PoolRuntime>,
-    rec: &mut Pending,
-) -> Response<ProxyBody> {
-    rec.routed(pool);
-    let r = rec.record();
-    r.cache = CacheStatus::Hit;
-    r.bytes_out = body_len(&resp);
-    rec.head(resp.status(), None);
-    rec.hand_over().finish(Outcome::Complete);
-    resp
-}
-
-/// Runs the attempt loop for a prepared request; a cache miss keeps a
-/// copy of the answer.
-async fn forward(
-    gw: &Gateway,
-    snap: &Snapshot,
-    p: Prepared,
-    rec: &mut Pending,
-) -> Result<Response<ProxyBody>, ProxyError> {
     rec.routed(&p.pool);
     rec.record().cache = match (&p.fill, &p.pool.cache) {
         (Some(_), _) => CacheStatus::Miss,
@@ -112,10 +89,12 @@ async fn forward(
         events: &gw.events,
     };
     let resp = attempt::run(env, &p.pool, req, rec).await?;
-    Ok(match p.fill {
+    let resp = match p.fill {
         Some(fill) => fill.wrap(resp, gw.clock.now_ms()),
         None => resp,
-    })
+    };
+    // After the cache, which keeps answers as the instance wrote them.
+    Ok(compress::maybe(p.compress, resp))
 }
 
 /// The length of an answer made in memory (an error, a cache hit).
