@@ -43,7 +43,10 @@ enum Encoder {
 }
 
 impl Encoder {
-    fn new(coding: ContentCoding) -> std::io::Result<Self> {
+    /// `len`: the body's exact length, when known. zstd then sizes its
+    /// window and tables to it, which makes a small answer's encoder much
+    /// cheaper to set up (and says the length in the frame header).
+    fn new(coding: ContentCoding, len: Option<u64>) -> std::io::Result<Self> {
         Ok(match coding {
             ContentCoding::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
                 Vec::new(),
@@ -52,6 +55,7 @@ impl Encoder {
             ContentCoding::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL)?;
                 e.window_log(ZSTD_WINDOW_LOG)?;
+                e.set_pledged_src_size(len)?;
                 Encoder::Zstd(e)
             }
         })
@@ -101,9 +105,13 @@ pub struct Compressed<B> {
 
 impl<B> Compressed<B> {
     /// `inner`, compressed with `coding`; `inner` back if the encoder
-    /// cannot be made.
-    pub fn new(inner: B, coding: ContentCoding) -> Result<Self, B> {
-        match Encoder::new(coding) {
+    /// cannot be made. A body whose size hint is exact must have that
+    /// length (else its end is an error).
+    pub fn new(inner: B, coding: ContentCoding) -> Result<Self, B>
+    where
+        B: Body,
+    {
+        match Encoder::new(coding, inner.size_hint().exact()) {
             Ok(enc) => Ok(Self {
                 inner,
                 enc: Some(enc),
