@@ -143,6 +143,32 @@ pub const DEFAULT_CACHE_METHODS: &[&str] = &["GET"];
 /// A route's `strip_prefix:` — the path is forwarded as received.
 pub const DEFAULT_STRIP_PREFIX: bool = false;
 
+// --- response compression (a route's `compression:`, off by default) -----
+
+/// `compression.types:` — the seed's nginx `gzip_types` (JSON, text, CSS,
+/// JavaScript, XML) plus HTML, server-sent events (text that compresses
+/// well; flushed event by event) and NDJSON streams. Audio, images, video
+/// and archives are already compressed and are never in this list.
+pub const DEFAULT_COMPRESSION_TYPES: &[&str] = &[
+    "application/json",
+    "application/x-ndjson",
+    "application/javascript",
+    "application/xml",
+    "text/plain",
+    "text/html",
+    "text/css",
+    "text/javascript",
+    "text/xml",
+    "text/event-stream",
+];
+/// `compression.min_size:` — smaller answers are sent as they are (nginx's
+/// `gzip_min_length 1024` in the seed): below it, the coding's own framing
+/// and the CPU cost outweigh what it saves.
+pub const DEFAULT_COMPRESSION_MIN_SIZE: u64 = 1 << 10;
+/// `compression.algorithms:` — zstd first (smaller and cheaper than gzip
+/// where the caller accepts both), gzip for every other caller.
+pub const DEFAULT_COMPRESSION_ALGORITHMS: &[&str] = &["zstd", "gzip"];
+
 // --- registry ------------------------------------------------------------
 
 /// `registry.enabled:`.

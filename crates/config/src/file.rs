@@ -231,6 +231,17 @@ pub struct FileRoute {
     pub pool: String,
     pub strip_prefix: Option<bool>,
     pub host: Option<String>,
+    /// `true`, `false` or a [`FileCompression`] mapping: kept as raw YAML
+    /// and read by `load/routes.rs`, which names the form it expected.
+    pub compression: Option<serde_yaml_ng::Value>,
+}
+
+/// A route's `compression:` written as a mapping.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileCompression {
+    pub types: Option<Vec<String>>,
+    pub min_size: Option<Size>,
+    pub algorithms: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -353,6 +353,44 @@ pub struct Route {
     pub strip_prefix: bool,
     /// Lower-cased host without port; `None` matches any host.
     pub host: Option<String>,
+    /// `compression:` — answers compressed for callers that accept it;
+    /// `None` (the default) sends every answer as the instance wrote it.
+    pub compression: Option<Compression>,
+}
+
+/// A route's `compression:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compression {
+    /// Media types compressed, lower-case: `type/subtype` or `type/*`.
+    pub types: Vec<String>,
+    /// An answer whose `Content-Length` is below this is sent as it is.
+    pub min_size: u64,
+    /// The codings offered, most preferred first (none twice, at least one).
+    pub algorithms: Vec<ContentCoding>,
+}
+
+/// A content coding the gateway can apply (RFC 9110 §8.4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContentCoding {
+    Zstd,
+    Gzip,
+}
+
+impl ContentCoding {
+    /// The coding named `name` (as the config writes it, any case).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [ContentCoding::Zstd, ContentCoding::Gzip]
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The coding's name in `Accept-Encoding`, `Content-Encoding` and the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            ContentCoding::Zstd => "zstd",
+            ContentCoding::Gzip => "gzip",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,9 +15,9 @@
 //! and compared.
 
 use fulcrum_config::{
-    AccessLog, AccessLogTarget, Admin, AllowedHost, CacheConfig, Config, HashKey, HealthCheck,
-    HostPattern, Instance, Limits, ListenerTls, Pool, Probe, Queue, Registry, Route, Timeouts,
-    UpstreamTls,
+    AccessLog, AccessLogTarget, Admin, AllowedHost, CacheConfig, Compression, Config, HashKey,
+    HealthCheck, HostPattern, Instance, Limits, ListenerTls, Pool, Probe, Queue, Registry, Route,
+    Timeouts, UpstreamTls,
 };
 use fulcrum_policy::passive::PassiveConfig;
 use fulcrum_policy::retry::{RetryOn, RetryPolicy};
@@ -157,8 +157,19 @@ fn route_view(r: &Route) -> Value {
         pool,
         strip_prefix,
         host,
+        compression,
     } = r;
-    json!({ "path_prefix": path_prefix, "pool": pool, "strip_prefix": strip_prefix, "host": host })
+    let compression = compression.as_ref().map(|c| {
+        let Compression {
+            types,
+            min_size,
+            algorithms,
+        } = c;
+        let algorithms: Vec<&str> = algorithms.iter().map(|a| a.name()).collect();
+        json!({ "types": types, "min_size": min_size, "algorithms": algorithms })
+    });
+    json!({ "path_prefix": path_prefix, "pool": pool, "strip_prefix": strip_prefix, "host": host,
+            "compression": compression })
 }
 
 /// A pool's settings without its instances (see [`pool_view`]).

@@ -6,6 +6,7 @@ use super::admission::Env;
 use super::attempt;
 use super::request::{prepare, Ready};
 use crate::http::body::{BoxError, ProxyBody};
+use crate::http::compress;
 use crate::http::headers::{self, X_REQUEST_ID};
 use crate::http::{Peer, ProxyError};
 use crate::observe::{CacheStatus, Outcome, Pending};
@@ -58,14 +59,14 @@ where
 {
     let snap = gw.snapshot();
     let p = match prepare(&snap, &gw.clock, req, peer, rid, rec).await? {
-        Ready::Hit(resp, pool) => {
+        Ready::Hit(resp, pool, plan) => {
             rec.routed(&pool);
             let r = rec.record();
             r.cache = CacheStatus::Hit;
             r.bytes_out = body_len(&resp);
             rec.head(resp.status(), None);
             rec.hand_over().finish(Outcome::Complete);
-            return Ok(resp);
+            return Ok(compress::maybe(plan, resp));
         }
         Ready::Go(p) => p,
     };
@@ -88,10 +89,12 @@ where
         events: &gw.events,
     };
     let resp = attempt::run(env, &p.pool, req, rec).await?;
-    Ok(match p.fill {
+    let resp = match p.fill {
         Some(fill) => fill.wrap(resp, gw.clock.now_ms()),
         None => resp,
-    })
+    };
+    // After the cache, which keeps answers as the instance wrote them.
+    Ok(compress::maybe(p.compress, resp))
 }
 
 /// The length of an answer made in memory (an error, a cache hit).

@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::http::body::{
     buffer_for_replay, empty, full, BoxError, Buffered, Counted, ProxyBody, Tracked,
 };
+use crate::http::compress::Plan;
 use crate::http::{headers, path};
 use crate::http::{Peer, ProxyError};
 use crate::observe::Pending;
@@ -35,12 +36,15 @@ pub struct Prepared {
     pub upgrade: Option<hyper::upgrade::OnUpgrade>,
     /// A cache miss to fill with the answer.
     pub fill: Option<Fill>,
+    /// How the answer may be compressed (a route with `compression:`).
+    pub compress: Option<Plan>,
 }
 
 /// What preparing a request led to.
 pub enum Ready {
-    /// Answered from the cache of this pool.
-    Hit(Response<ProxyBody>, Arc<PoolRuntime>),
+    /// Answered from the cache of this pool (and compressed, if the route
+    /// and the caller ask for it, like any answer).
+    Hit(Response<ProxyBody>, Arc<PoolRuntime>, Option<Plan>),
     Go(Box<Prepared>),
 }
 
@@ -62,7 +66,7 @@ where
     let upgrade = tunnel::wants_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
     check_framing(req.headers())?;
     normalize_path(&mut req)?;
-    let (pool, skip) = route(snap, &req)?;
+    let (pool, skip, compress) = route(snap, &req)?;
     let (parts, body) = req.into_parts();
     let limit = snap.config.limits.max_body;
     let declared = parts
@@ -105,7 +109,7 @@ where
             let k = cache::key(&parts.method, host, skip, &parts.uri, b);
             let wait = pool.cfg.timeouts.response_header.min(cache::LOCK_TIMEOUT);
             match c.lookup(k, &parts.headers, || clock.now_ms(), wait).await {
-                Lookup::Hit(resp) => return Ok(Ready::Hit(resp, pool)),
+                Lookup::Hit(resp) => return Ok(Ready::Hit(resp, pool, compress)),
                 Lookup::Miss(fill) => Some(fill),
             }
         }
@@ -136,6 +140,7 @@ where
         key,
         upgrade,
         fill,
+        compress,
     })))
 }
 
@@ -179,15 +184,24 @@ fn normalize_path<B>(req: &mut Request<B>) -> Result<(), ProxyError> {
     Ok(())
 }
 
-/// The pool for a request, and how many bytes of its path the route consumes.
-fn route<B>(snap: &Snapshot, req: &Request<B>) -> Result<(Arc<PoolRuntime>, usize), ProxyError> {
+/// The pool for a request, how many bytes of its path the route consumes,
+/// and how its answer may be compressed.
+fn route<B>(
+    snap: &Snapshot,
+    req: &Request<B>,
+) -> Result<(Arc<PoolRuntime>, usize, Option<Plan>), ProxyError> {
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or(req.uri().host());
     match snap.route(host, req.uri().path()) {
-        Ok((pool, skip)) => Ok((pool.clone(), skip)),
+        Ok(r) => {
+            let compress = r
+                .compression
+                .map(|c| Plan::new(c, req.method(), req.headers()));
+            Ok((r.pool.clone(), r.skip, compress))
+        }
         Err(RouteMiss::NoRoute) => Err(ProxyError::NoRoute),
         Err(RouteMiss::NoService(task)) => Err(ProxyError::NoService(task)),
     }

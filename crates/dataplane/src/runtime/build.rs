@@ -187,6 +187,7 @@ impl Snapshot {
                 index.get(&r.pool).map(|&pool| RouteEntry {
                     route: r.clone(),
                     pool,
+                    compression: r.compression.clone().map(Arc::new),
                 })
             })
             .collect();
@@ -240,8 +241,7 @@ routes:
     #[tokio::test]
     async fn longest_prefix_then_host_wins() {
         let s = snap(YAML);
-        let name =
-            |h: Option<&str>, p: &str| s.route(h, p).ok().map(|(pool, _)| pool.cfg.name.clone());
+        let name = |h: Option<&str>, p: &str| s.route(h, p).ok().map(|r| r.pool.cfg.name.clone());
         assert_eq!(name(None, "/x").as_deref(), Some("a"));
         assert_eq!(name(None, "/api/v1").as_deref(), Some("b"));
         assert_eq!(

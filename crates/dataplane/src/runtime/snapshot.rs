@@ -9,7 +9,7 @@ use super::counters::{MemberCounters, PoolCounters};
 use super::instance::InstanceState;
 use super::queue::Waiters;
 use crate::cache::ResponseCache;
-use fulcrum_config::{Config, Pool as PoolConfig, Route};
+use fulcrum_config::{Compression, Config, Pool as PoolConfig, Route};
 use fulcrum_policy::{Balancer, PoolView, Priority};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,6 +59,19 @@ pub enum RouteMiss {
 pub struct RouteEntry {
     pub route: Route,
     pub pool: usize,
+    /// `route.compression`, shared with the requests that use it.
+    pub compression: Option<Arc<Compression>>,
+}
+
+/// Where [`Snapshot::route`] sends a request.
+#[derive(Debug)]
+pub struct Routed<'a> {
+    pub pool: &'a Arc<PoolRuntime>,
+    /// Bytes of the path the route consumes: the forwarded path is the
+    /// endpoint's path joined with the rest.
+    pub skip: usize,
+    /// The route's `compression:` (the registry route has none).
+    pub compression: Option<&'a Arc<Compression>>,
 }
 
 #[derive(Debug)]
@@ -84,19 +97,13 @@ impl Snapshot {
         Some((self.pools.get(pool)?, at))
     }
 
-    /// The most specific route for a request, by longest path prefix and host.
-    /// Where a request goes: the pool, and how many bytes of the path the
-    /// route consumes (the forwarded path is the endpoint's path joined with
-    /// the rest). The most specific route wins: the longest path prefix,
+    /// Where a request goes: the pool, how many bytes of the path the route
+    /// consumes, and its compression. The most specific route wins: the longest path prefix,
     /// then a host-bound route before an any-host one. The registry route
     /// (`registry.route_prefix`, e.g. `/infer/`) competes by the same rule:
     /// `/infer/人数统计` goes to the pool of that task type and to the
     /// endpoint URL exactly as registered.
-    pub fn route(
-        &self,
-        host: Option<&str>,
-        path: &str,
-    ) -> Result<(&Arc<PoolRuntime>, usize), RouteMiss> {
+    pub fn route(&self, host: Option<&str>, path: &str) -> Result<Routed<'_>, RouteMiss> {
         let host = host.map(strip_port);
         let fixed = self.routes.iter().find(|r| {
             path.starts_with(r.route.path_prefix.as_str())
@@ -115,7 +122,11 @@ impl Snapshot {
             let segment = segment.split('/').next().unwrap_or_default();
             let task = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
             return match self.pool(&task) {
-                Some(p) => Ok((p, path.len())),
+                Some(pool) => Ok(Routed {
+                    pool,
+                    skip: path.len(),
+                    compression: None,
+                }),
                 None => Err(RouteMiss::NoService(task.into_owned())),
             };
         }
@@ -125,7 +136,11 @@ impl Snapshot {
         } else {
             0
         };
-        Ok((&self.pools[r.pool], skip))
+        Ok(Routed {
+            pool: &self.pools[r.pool],
+            skip,
+            compression: r.compression.as_ref(),
+        })
     }
 
     pub fn pool(&self, name: &str) -> Option<&Arc<PoolRuntime>> {

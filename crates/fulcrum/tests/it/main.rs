@@ -14,6 +14,7 @@ mod balancing;
 mod cache;
 mod cli;
 mod compat;
+mod compression;
 mod connections;
 mod console;
 mod dashboard;
