@@ -34,6 +34,7 @@ impl Keys for FileMetrics {}
 impl Keys for FileLog {}
 impl Keys for FileStats {}
 impl Keys for FileShutdown {}
+impl Keys for FileCompression {}
 impl Keys for FileAccessLog {}
 impl Keys for FileLimits {}
 impl Keys for FileInstance {}
