@@ -171,6 +171,7 @@ pub struct FileRetry {
 pub struct FileQueue {
     pub max: Option<u32>,
     pub timeout: Option<Dur>,
+    pub reserve: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -231,6 +232,10 @@ pub struct FileRoute {
     pub pool: String,
     pub strip_prefix: Option<bool>,
     pub host: Option<String>,
+    /// The request class: `interactive | normal | batch`.
+    pub priority: Option<String>,
+    /// Whether `X-Fulcrum-Priority` may set the class instead.
+    pub priority_header: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -157,8 +157,17 @@ fn route_view(r: &Route) -> Value {
         pool,
         strip_prefix,
         host,
+        class,
+        class_header,
     } = r;
-    json!({ "path_prefix": path_prefix, "pool": pool, "strip_prefix": strip_prefix, "host": host })
+    json!({
+        "path_prefix": path_prefix,
+        "pool": pool,
+        "strip_prefix": strip_prefix,
+        "host": host,
+        "priority": class.name(),
+        "priority_header": class_header,
+    })
 }
 
 /// A pool's settings without its instances (see [`pool_view`]).
@@ -189,6 +198,7 @@ fn pool_settings(p: &Pool) -> Map<String, Value> {
     let Queue {
         max,
         timeout: queue_timeout,
+        reserve,
     } = queue;
     let HealthCheck {
         interval,
@@ -219,7 +229,7 @@ fn pool_settings(p: &Pool) -> Map<String, Value> {
             "non_idempotent": non_idempotent,
             "buffer": buffer,
         },
-        "queue": { "max": max, "timeout": dur(*queue_timeout) },
+        "queue": { "max": max, "timeout": dur(*queue_timeout), "reserve": reserve },
         "health_check": {
             "interval": dur(*interval),
             "fast_interval": dur(*fast_interval),

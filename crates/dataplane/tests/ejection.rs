@@ -88,9 +88,15 @@ async fn choose(
     env: Env<'_>,
     excluded: &[usize],
 ) -> Result<usize, ProxyError> {
-    admission::acquire(pool, env, excluded, None)
-        .await
-        .map(|(i, _slot)| i)
+    admission::acquire(
+        pool,
+        env,
+        excluded,
+        None,
+        fulcrum_policy::RequestClass::Normal,
+    )
+    .await
+    .map(|(i, _slot)| i)
 }
 
 #[tokio::test(start_paused = true)]

@@ -320,13 +320,27 @@ async fn run_dataplane(
         match *step {
             Step::Request { key } => {
                 report(&pool);
-                let r = admission::acquire(&pool, env, &[], Some(key_hash(key))).await;
+                let r = admission::acquire(
+                    &pool,
+                    env,
+                    &[],
+                    Some(key_hash(key)),
+                    fulcrum_policy::RequestClass::Normal,
+                )
+                .await;
                 out.push((s, outcome(&r)));
                 held.extend(r.ok());
             }
             Step::Retry { key } => {
                 report(&pool);
-                let r = admission::acquire(&pool, env, &[], Some(key_hash(key))).await;
+                let r = admission::acquire(
+                    &pool,
+                    env,
+                    &[],
+                    Some(key_hash(key)),
+                    fulcrum_policy::RequestClass::Normal,
+                )
+                .await;
                 out.push((s, outcome(&r)));
                 let Ok((first, guard)) = r else { continue };
                 let inst = &pool.members[first].inst;
@@ -341,7 +355,14 @@ async fn run_dataplane(
                 );
                 drop(guard);
                 report(&pool);
-                let r = admission::acquire(&pool, env, &[first], Some(key_hash(key))).await;
+                let r = admission::acquire(
+                    &pool,
+                    env,
+                    &[first],
+                    Some(key_hash(key)),
+                    fulcrum_policy::RequestClass::Normal,
+                )
+                .await;
                 out.push((s, outcome(&r)));
                 held.extend(r.ok());
             }

@@ -87,9 +87,10 @@ impl Scenario {
             rng: &self.rng,
             events: &self.events,
         };
-        let (slot, guard) = admission::acquire(&pool, env, &[], None)
-            .await
-            .expect("an instance");
+        let (slot, guard) =
+            admission::acquire(&pool, env, &[], None, fulcrum_policy::RequestClass::Normal)
+                .await
+                .expect("an instance");
         let now = self.clock.now_ms();
         let mut us = self.latency.u64(8_000..=12_000);
         if slot == 0 && INCIDENT.contains(&now) {

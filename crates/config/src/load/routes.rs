@@ -1,9 +1,10 @@
 //! `routes:`: which path prefix (and host) goes to which pool.
 
 use super::errors::Errors;
-use crate::defaults::DEFAULT_STRIP_PREFIX;
+use crate::defaults::{DEFAULT_PRIORITY_HEADER, DEFAULT_ROUTE_CLASS, DEFAULT_STRIP_PREFIX};
 use crate::file::FileRoute;
 use crate::model::{Pool, Route};
+use fulcrum_policy::RequestClass;
 use serde_yaml_ng::Value;
 use std::collections::{BTreeMap, HashSet};
 
@@ -53,11 +54,28 @@ pub(super) fn build_routes(
                 format!("`{}` is routed twice for the same host", r.path_prefix),
             );
         }
+        let class = match r
+            .priority
+            .as_deref()
+            .map(|p| (p, p.parse::<RequestClass>()))
+        {
+            None => DEFAULT_ROUTE_CLASS,
+            Some((_, Ok(c))) => c,
+            Some((p, Err(_))) => {
+                errs.push(
+                    &format!("{path}.priority"),
+                    crate::words::unknown_value("priority", p, RequestClass::NAMES),
+                );
+                DEFAULT_ROUTE_CLASS
+            }
+        };
         out.push(Route {
             path_prefix: r.path_prefix,
             pool: r.pool,
             strip_prefix: r.strip_prefix.unwrap_or(DEFAULT_STRIP_PREFIX),
             host,
+            class,
+            class_header: r.priority_header.unwrap_or(DEFAULT_PRIORITY_HEADER),
         });
     }
     out

@@ -19,4 +19,4 @@ pub mod window;
 
 pub use instance::{InFlightGuard, InstanceState, WebSocketGuard};
 pub use queue::Waiters;
-pub use snapshot::{Member, PoolRuntime, RouteMiss, Snapshot};
+pub use snapshot::{Member, PoolRuntime, RouteMiss, Routed, Snapshot};

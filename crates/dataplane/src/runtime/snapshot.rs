@@ -9,8 +9,9 @@ use super::counters::{MemberCounters, PoolCounters};
 use super::instance::InstanceState;
 use super::queue::Waiters;
 use crate::cache::ResponseCache;
+use fulcrum_config::defaults::{DEFAULT_PRIORITY_HEADER, DEFAULT_ROUTE_CLASS};
 use fulcrum_config::{Config, Pool as PoolConfig, Route};
-use fulcrum_policy::{Balancer, PoolView, Priority};
+use fulcrum_policy::{Balancer, PoolView, Priority, RequestClass};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -55,6 +56,18 @@ pub enum RouteMiss {
     NoService(String),
 }
 
+/// Where a request goes: the pool, how many bytes of the path the route
+/// consumes, and the class its requests take in the pool's queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Routed<'a> {
+    pub pool: &'a Arc<PoolRuntime>,
+    pub skip: usize,
+    /// The route's `priority:`.
+    pub class: RequestClass,
+    /// Whether `X-Fulcrum-Priority` may set the class instead.
+    pub class_header: bool,
+}
+
 #[derive(Debug)]
 pub struct RouteEntry {
     pub route: Route,
@@ -91,12 +104,9 @@ impl Snapshot {
     /// then a host-bound route before an any-host one. The registry route
     /// (`registry.route_prefix`, e.g. `/infer/`) competes by the same rule:
     /// `/infer/人数统计` goes to the pool of that task type and to the
-    /// endpoint URL exactly as registered.
-    pub fn route(
-        &self,
-        host: Option<&str>,
-        path: &str,
-    ) -> Result<(&Arc<PoolRuntime>, usize), RouteMiss> {
+    /// endpoint URL exactly as registered, its requests `normal` unless
+    /// their header says otherwise.
+    pub fn route(&self, host: Option<&str>, path: &str) -> Result<Routed<'_>, RouteMiss> {
         let host = host.map(strip_port);
         let fixed = self.routes.iter().find(|r| {
             path.starts_with(r.route.path_prefix.as_str())
@@ -115,7 +125,12 @@ impl Snapshot {
             let segment = segment.split('/').next().unwrap_or_default();
             let task = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
             return match self.pool(&task) {
-                Some(p) => Ok((p, path.len())),
+                Some(pool) => Ok(Routed {
+                    pool,
+                    skip: path.len(),
+                    class: DEFAULT_ROUTE_CLASS,
+                    class_header: DEFAULT_PRIORITY_HEADER,
+                }),
                 None => Err(RouteMiss::NoService(task.into_owned())),
             };
         }
@@ -125,7 +140,12 @@ impl Snapshot {
         } else {
             0
         };
-        Ok((&self.pools[r.pool], skip))
+        Ok(Routed {
+            pool: &self.pools[r.pool],
+            skip,
+            class: r.route.class,
+            class_header: r.route.class_header,
+        })
     }
 
     pub fn pool(&self, name: &str) -> Option<&Arc<PoolRuntime>> {
