@@ -203,3 +203,18 @@ async fn a_waiter_times_out_by_its_class() {
     assert_eq!(rejections(&p, Batch), [0, 1, 0]);
     assert_eq!(p.waiters.waiting.load(Relaxed), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_every_instance_down_a_batch_request_is_answered_at_once_despite_the_reserve() {
+    let p = pool("{ max: 10, timeout: 30s, reserve: 1 }", 3);
+    let _ = p.members[0]
+        .inst
+        .observe_probe(false, 1, 1, Clock::new().now_ms());
+    assert!(!p.members[0].inst.is_healthy());
+    let start = tokio::time::Instant::now();
+    assert_eq!(
+        take(&p, Batch).await.unwrap_err(),
+        ProxyError::AllDown { pool: "p".into() }
+    );
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}

@@ -104,22 +104,24 @@ impl Drop for Ticket<'_> {
 /// Whether a request of `class` may take a slot now: always, but for a
 /// `batch` request while no more than `queue.reserve` slots of the pool's
 /// usable instances are free (an instance without `max_concurrent` always
-/// has room). Only a batch request of a pool with a reserve pays for the
-/// look at every member.
+/// has room). With no usable instance at all the choice decides (a 503,
+/// or the ejected and panic fallbacks), as for any class. Only a batch
+/// request of a pool with a reserve pays for the look at every member.
 fn room_for(pool: &PoolRuntime, class: RequestClass, clock: &Clock) -> bool {
     let reserve = pool.cfg.queue.reserve;
     if class != RequestClass::Batch || reserve == 0 {
         return true;
     }
     let now_ms = clock.now_ms();
-    let mut free = 0u32;
+    let (mut free, mut usable) = (0u32, false);
     for m in pool.members.iter().filter(|m| m.inst.usable(now_ms)) {
+        usable = true;
         match m.max_concurrent {
             None => return true,
             Some(max) => free = free.saturating_add(max.saturating_sub(m.inst.in_flight())),
         }
     }
-    free > reserve
+    !usable || free > reserve
 }
 
 /// A request of `class` refused by the queue: counted, by class and by
