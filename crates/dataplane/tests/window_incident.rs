@@ -25,6 +25,7 @@ use fulcrum_dataplane::proxy::admission::{self, Env};
 use fulcrum_dataplane::proxy::feedback;
 use fulcrum_dataplane::runtime::stats::{self, PoolStats};
 use fulcrum_dataplane::Snapshot;
+use fulcrum_policy::RequestClass::Normal;
 use http::{HeaderMap, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,10 +88,9 @@ impl Scenario {
             rng: &self.rng,
             events: &self.events,
         };
-        let (slot, guard) =
-            admission::acquire(&pool, env, &[], None, fulcrum_policy::RequestClass::Normal)
-                .await
-                .expect("an instance");
+        let (slot, guard) = admission::acquire(&pool, env, &[], None, Normal)
+            .await
+            .expect("an instance");
         let now = self.clock.now_ms();
         let mut us = self.latency.u64(8_000..=12_000);
         if slot == 0 && INCIDENT.contains(&now) {
