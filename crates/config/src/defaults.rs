@@ -6,7 +6,7 @@
 //! are those of [`fulcrum_policy::retry::RetryPolicy::default`], which
 //! owns them.
 
-use fulcrum_policy::{Algorithm, Priority};
+use fulcrum_policy::{Algorithm, Priority, RequestClass};
 use std::time::Duration;
 
 // --- listeners -------------------------------------------------------
@@ -110,6 +110,8 @@ pub const DEFAULT_PRIORITY: Priority = Priority::Normal;
 pub const DEFAULT_QUEUE_MAX: u32 = 1000;
 /// A pool's `queue.timeout:` — how long a request may wait.
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A pool's `queue.reserve:` — no slot is kept from `batch` requests.
+pub const DEFAULT_QUEUE_RESERVE: u32 = 0;
 /// A pool's `slow_start:` — off.
 pub const DEFAULT_SLOW_START: Duration = Duration::ZERO;
 /// A pool's `panic:` — fail fast when every instance is down.
@@ -142,6 +144,11 @@ pub const DEFAULT_CACHE_METHODS: &[&str] = &["GET"];
 
 /// A route's `strip_prefix:` — the path is forwarded as received.
 pub const DEFAULT_STRIP_PREFIX: bool = false;
+/// A route's `priority:` — the class of its requests in the queue.
+pub const DEFAULT_ROUTE_CLASS: RequestClass = RequestClass::Normal;
+/// A route's `priority_header:` — callers may choose their class with
+/// `X-Fulcrum-Priority`.
+pub const DEFAULT_PRIORITY_HEADER: bool = true;
 
 // --- response compression (a route's `compression:`, off by default) -----
 

@@ -172,6 +172,7 @@ pub struct FileRetry {
 pub struct FileQueue {
     pub max: Option<u32>,
     pub timeout: Option<Dur>,
+    pub reserve: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -232,6 +233,10 @@ pub struct FileRoute {
     pub pool: String,
     pub strip_prefix: Option<bool>,
     pub host: Option<String>,
+    /// The request class: `interactive | normal | batch`.
+    pub priority: Option<String>,
+    /// Whether `X-Fulcrum-Priority` may set the class instead.
+    pub priority_header: Option<bool>,
     /// `true`, `false` or a [`FileCompression`] mapping: kept as raw YAML
     /// and read by `load/routes.rs`, which names the form it expected.
     pub compression: Option<serde_yaml_ng::Value>,

@@ -3,7 +3,7 @@
 
 use fulcrum_policy::passive::PassiveConfig;
 use fulcrum_policy::retry::RetryPolicy;
-use fulcrum_policy::{Algorithm, Priority};
+use fulcrum_policy::{Algorithm, Priority, RequestClass};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -238,6 +238,10 @@ pub struct Queue {
     /// Requests that may wait for a free instance; 0 = answer 503 at once.
     pub max: u32,
     pub timeout: Duration,
+    /// In-flight slots of the pool that `batch` requests never take: kept
+    /// free for `interactive` and `normal` ones, so they need not wait for
+    /// a batch request to finish.
+    pub reserve: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -353,6 +357,12 @@ pub struct Route {
     pub strip_prefix: bool,
     /// Lower-cased host without port; `None` matches any host.
     pub host: Option<String>,
+    /// The class of its requests in the admission queue (`priority:`; a
+    /// request class, not an instance's `Priority` tier).
+    pub class: RequestClass,
+    /// Whether a request's `X-Fulcrum-Priority` header may set its class
+    /// instead (`priority_header:`).
+    pub class_header: bool,
     /// `compression:` — answers compressed for callers that accept it;
     /// `None` (the default) sends every answer as the instance wrote it.
     pub compression: Option<Compression>,

@@ -777,3 +777,35 @@ fn a_relative_access_log_path_is_relative_to_the_config_file() {
         AccessLogTarget::File("/etc/fulcrum/logs/access.log".into())
     );
 }
+
+#[test]
+fn routes_carry_a_request_class_and_pools_a_reserve_kept_from_batch() {
+    use fulcrum_policy::RequestClass;
+    let c = parse(
+        "pools:\n  p:\n    queue: { reserve: 2 }\n    instances: [ { endpoint: \"http://h:1\", max_concurrent: 4 } ]\n\
+         routes:\n  - { path_prefix: /chat/, pool: p, priority: interactive }\n  - { path_prefix: /bulk/, pool: p, priority: batch, priority_header: false }\n  - { path_prefix: /, pool: p }\n",
+        &env,
+    )
+    .unwrap();
+    let r = |i: usize| (c.routes[i].class, c.routes[i].class_header);
+    assert_eq!(r(0), (RequestClass::Interactive, true));
+    assert_eq!(r(1), (RequestClass::Batch, false));
+    assert_eq!(r(2), (RequestClass::Normal, true), "the defaults");
+    assert_eq!(c.pools["p"].queue.reserve, 2);
+    assert_eq!(
+        errors(
+            "pools:\n  p:\n    queue: { reserve: 4 }\n    instances: [ { endpoint: \"http://h:1\", max_concurrent: 4 } ]\n\
+             routes: [ { path_prefix: /, pool: p, priority: interactve } ]\n"
+        ),
+        [
+            "pools.p.queue.reserve: keeps all 4 slots of the pool (the sum of max_concurrent) from batch requests; use at most 3",
+            "routes[0].priority: unknown priority `interactve`; did you mean `interactive`?",
+        ]
+    );
+    // Without max_concurrent everywhere, a reserve cannot keep every slot.
+    assert!(parse(
+        "pools:\n  p:\n    queue: { reserve: 4 }\n    instances: [ { endpoint: \"http://h:1\" } ]\n",
+        &env
+    )
+    .is_ok());
+}

@@ -158,6 +158,8 @@ fn route_view(r: &Route) -> Value {
         strip_prefix,
         host,
         compression,
+        class,
+        class_header,
     } = r;
     let compression = compression.as_ref().map(|c| {
         let Compression {
@@ -168,8 +170,15 @@ fn route_view(r: &Route) -> Value {
         let algorithms: Vec<&str> = algorithms.iter().map(|a| a.name()).collect();
         json!({ "types": types, "min_size": min_size, "algorithms": algorithms })
     });
-    json!({ "path_prefix": path_prefix, "pool": pool, "strip_prefix": strip_prefix, "host": host,
-            "compression": compression })
+    json!({
+        "path_prefix": path_prefix,
+        "pool": pool,
+        "strip_prefix": strip_prefix,
+        "host": host,
+        "compression": compression,
+        "priority": class.name(),
+        "priority_header": class_header,
+    })
 }
 
 /// A pool's settings without its instances (see [`pool_view`]).
@@ -200,6 +209,7 @@ fn pool_settings(p: &Pool) -> Map<String, Value> {
     let Queue {
         max,
         timeout: queue_timeout,
+        reserve,
     } = queue;
     let HealthCheck {
         interval,
@@ -230,7 +240,7 @@ fn pool_settings(p: &Pool) -> Map<String, Value> {
             "non_idempotent": non_idempotent,
             "buffer": buffer,
         },
-        "queue": { "max": max, "timeout": dur(*queue_timeout) },
+        "queue": { "max": max, "timeout": dur(*queue_timeout), "reserve": reserve },
         "health_check": {
             "interval": dur(*interval),
             "fast_interval": dur(*fast_interval),

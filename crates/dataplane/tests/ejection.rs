@@ -19,6 +19,7 @@ use fulcrum_dataplane::proxy::feedback;
 use fulcrum_dataplane::runtime::PoolRuntime;
 use fulcrum_dataplane::Snapshot;
 use fulcrum_policy::retry::Failure;
+use fulcrum_policy::RequestClass::Normal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,7 +89,7 @@ async fn choose(
     env: Env<'_>,
     excluded: &[usize],
 ) -> Result<usize, ProxyError> {
-    admission::acquire(pool, env, excluded, None)
+    admission::acquire(pool, env, excluded, None, Normal)
         .await
         .map(|(i, _slot)| i)
 }

@@ -40,6 +40,7 @@ use fulcrum_dataplane::runtime::{load_report, InFlightGuard, PoolRuntime};
 use fulcrum_dataplane::Snapshot;
 use fulcrum_policy::passive::Verdict;
 use fulcrum_policy::retry::Failure;
+use fulcrum_policy::RequestClass::Normal;
 use fulcrum_policy::{hash_bytes, Algorithm, Estimates, Priority, SelectOutcome};
 use fulcrum_sim::{Decider, InstanceModel, LatencyModel};
 use http::{HeaderMap, StatusCode};
@@ -320,13 +321,13 @@ async fn run_dataplane(
         match *step {
             Step::Request { key } => {
                 report(&pool);
-                let r = admission::acquire(&pool, env, &[], Some(key_hash(key))).await;
+                let r = admission::acquire(&pool, env, &[], Some(key_hash(key)), Normal).await;
                 out.push((s, outcome(&r)));
                 held.extend(r.ok());
             }
             Step::Retry { key } => {
                 report(&pool);
-                let r = admission::acquire(&pool, env, &[], Some(key_hash(key))).await;
+                let r = admission::acquire(&pool, env, &[], Some(key_hash(key)), Normal).await;
                 out.push((s, outcome(&r)));
                 let Ok((first, guard)) = r else { continue };
                 let inst = &pool.members[first].inst;
@@ -341,7 +342,7 @@ async fn run_dataplane(
                 );
                 drop(guard);
                 report(&pool);
-                let r = admission::acquire(&pool, env, &[first], Some(key_hash(key))).await;
+                let r = admission::acquire(&pool, env, &[first], Some(key_hash(key)), Normal).await;
                 out.push((s, outcome(&r)));
                 held.extend(r.ok());
             }

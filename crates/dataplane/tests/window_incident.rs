@@ -25,6 +25,7 @@ use fulcrum_dataplane::proxy::admission::{self, Env};
 use fulcrum_dataplane::proxy::feedback;
 use fulcrum_dataplane::runtime::stats::{self, PoolStats};
 use fulcrum_dataplane::Snapshot;
+use fulcrum_policy::RequestClass::Normal;
 use http::{HeaderMap, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,7 +88,7 @@ impl Scenario {
             rng: &self.rng,
             events: &self.events,
         };
-        let (slot, guard) = admission::acquire(&pool, env, &[], None)
+        let (slot, guard) = admission::acquire(&pool, env, &[], None, Normal)
             .await
             .expect("an instance");
         let now = self.clock.now_ms();

@@ -29,6 +29,8 @@
 //! * [`candidate`], [`priority`], [`slot`] — the plain types the pieces
 //!   above share: what an algorithm sees of an instance, its tier, and the
 //!   selector's view of it.
+//! * [`request_class`] — a request's class in the admission queue
+//!   (`interactive`, `normal`, `batch`; not an instance's tier).
 //!
 //! This file only declares the modules and re-exports the names other
 //! crates use; no module imports it.
@@ -42,6 +44,7 @@ pub mod health;
 pub mod passive;
 pub mod priority;
 pub mod reason;
+pub mod request_class;
 pub mod retry;
 pub mod rng;
 pub mod select;
@@ -56,6 +59,7 @@ pub use estimate::Estimates;
 pub use facts::{Facts, InstanceFacts, Load};
 pub use priority::Priority;
 pub use reason::PickReason;
+pub use request_class::RequestClass;
 pub use rng::RandomSource;
 pub use select::{select, SelectOutcome};
 pub use slot::Slot;

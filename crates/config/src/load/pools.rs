@@ -10,7 +10,7 @@ use super::timeouts::{check_timeouts, merge_timeouts};
 use super::tls::build_upstream_tls;
 use crate::defaults::{
     DEFAULT_ALGORITHM, DEFAULT_PANIC, DEFAULT_POOL_REGISTRATION, DEFAULT_QUEUE_MAX,
-    DEFAULT_QUEUE_TIMEOUT, DEFAULT_SLOW_START,
+    DEFAULT_QUEUE_RESERVE, DEFAULT_QUEUE_TIMEOUT, DEFAULT_SLOW_START,
 };
 use crate::file::{FileHealth, FilePassive, FilePool, FileQueue, FileTimeouts};
 use crate::model::{HashKey, Pool, Queue};
@@ -120,6 +120,13 @@ pub(super) fn build_pool(name: &str, p: FilePool, g: &Globals, errs: &mut Errors
     let slow_start = p.slow_start.map_or(DEFAULT_SLOW_START, |d| d.0);
     let queue = build_queue(p.queue.unwrap_or_default(), &path, errs);
     let instances = build_instances(p.instances, &path, errs);
+    check_reserve(
+        queue.reserve,
+        &instances,
+        p.registration == Some(true),
+        &path,
+        errs,
+    );
     let tls = build_upstream_tls(p.tls, &path, errs);
     let cache = p.cache.map(|c| build_cache(c, &path, errs));
     Pool {
@@ -175,10 +182,39 @@ fn build_hash_key(
     hash_key
 }
 
+/// `queue.reserve:` must leave `batch` requests at least one slot of a
+/// pool whose every instance has a `max_concurrent` (and no registered
+/// instance may join to add more).
+fn check_reserve(
+    reserve: u32,
+    instances: &[crate::model::Instance],
+    registration: bool,
+    path: &str,
+    errs: &mut Errors,
+) {
+    let slots: Option<u64> = instances
+        .iter()
+        .map(|i| i.max_concurrent.map(u64::from))
+        .sum();
+    match slots {
+        Some(n) if reserve > 0 && !registration && !instances.is_empty() && u64::from(reserve) >= n => {
+            errs.push(
+                &format!("{path}.queue.reserve"),
+                format!(
+                    "keeps all {n} slots of the pool (the sum of max_concurrent) from batch requests; use at most {}",
+                    n.saturating_sub(1)
+                ),
+            )
+        }
+        _ => {}
+    }
+}
+
 fn build_queue(q: FileQueue, path: &str, errs: &mut Errors) -> Queue {
     let queue = Queue {
         max: q.max.unwrap_or(DEFAULT_QUEUE_MAX),
         timeout: q.timeout.map_or(DEFAULT_QUEUE_TIMEOUT, |d| d.0),
+        reserve: q.reserve.unwrap_or(DEFAULT_QUEUE_RESERVE),
     };
     if queue.timeout.is_zero() {
         errs.push(

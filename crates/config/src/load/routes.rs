@@ -3,10 +3,11 @@
 use super::errors::Errors;
 use crate::defaults::{
     DEFAULT_COMPRESSION_ALGORITHMS, DEFAULT_COMPRESSION_MIN_SIZE, DEFAULT_COMPRESSION_TYPES,
-    DEFAULT_STRIP_PREFIX,
+    DEFAULT_PRIORITY_HEADER, DEFAULT_ROUTE_CLASS, DEFAULT_STRIP_PREFIX,
 };
 use crate::file::{FileCompression, FileRoute};
 use crate::model::{Compression, ContentCoding, Pool, Route};
+use fulcrum_policy::RequestClass;
 use serde_yaml_ng::Value;
 use std::collections::{BTreeMap, HashSet};
 
@@ -59,12 +60,29 @@ pub(super) fn build_routes(
         let compression = r
             .compression
             .and_then(|c| build_compression(c, &format!("{path}.compression"), errs));
+        let class = match r
+            .priority
+            .as_deref()
+            .map(|p| (p, p.parse::<RequestClass>()))
+        {
+            None => DEFAULT_ROUTE_CLASS,
+            Some((_, Ok(c))) => c,
+            Some((p, Err(_))) => {
+                errs.push(
+                    &format!("{path}.priority"),
+                    crate::words::unknown_value("priority", p, RequestClass::NAMES),
+                );
+                DEFAULT_ROUTE_CLASS
+            }
+        };
         out.push(Route {
             path_prefix: r.path_prefix,
             pool: r.pool,
             strip_prefix: r.strip_prefix.unwrap_or(DEFAULT_STRIP_PREFIX),
             host,
             compression,
+            class,
+            class_header: r.priority_header.unwrap_or(DEFAULT_PRIORITY_HEADER),
         });
     }
     out

@@ -1,5 +1,6 @@
 //! Requests and what happened to them: by pool, instance and status
-//! class; tries, retries by reason, picks by reason; the admission queue;
+//! class; tries, retries by reason, picks by reason; the admission queue
+//! by request class;
 //! the duration and response-head histograms. Read from the atomics of
 //! `runtime::counters` (per pool and per membership, carried over by
 //! snapshot rebuilds).
@@ -12,9 +13,9 @@
 
 use super::encode::{counter, gauge, histogram};
 use super::sources::Sources;
-use fulcrum_dataplane::runtime::counters::{read, CLASSES, RETRY_REASONS};
+use fulcrum_dataplane::runtime::counters::{read, CLASSES, QUEUE_REJECTIONS, RETRY_REASONS};
 use fulcrum_dataplane::runtime::PoolRuntime;
-use fulcrum_policy::PickReason;
+use fulcrum_policy::{PickReason, RequestClass};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use std::fmt::Error;
@@ -119,44 +120,41 @@ fn requests(
     )
 }
 
+/// The admission queue, by pool and request class.
 fn queue(enc: &mut DescriptorEncoder<'_>, pools: &[Arc<PoolRuntime>]) -> Result<(), Error> {
+    let by_class = || {
+        pools.iter().flat_map(|p| {
+            RequestClass::ALL.into_iter().map(move |c| {
+                (
+                    p,
+                    c,
+                    [("pool", p.cfg.name.as_str()), ("priority", c.name())],
+                )
+            })
+        })
+    };
     gauge(
         enc,
         "fulcrum_queue_length",
-        "Requests waiting in the pool's admission queue now.",
-        pools.iter().map(|p| {
-            let n = p.waiters.waiting.load(Relaxed);
-            ([("pool", p.cfg.name.as_str())], f64::from(n))
-        }),
+        "Requests waiting in the pool's admission queue now, by request class (`priority`).",
+        by_class().map(|(p, c, l)| (l, f64::from(p.waiters.by_class[c.index()].load(Relaxed)))),
     )?;
     histogram(
         enc,
         "fulcrum_queue_wait_seconds",
-        "Time requests waited in the pool's admission queue, seconds, however the wait ended.",
-        pools.iter().map(|p| {
-            (
-                [("pool", p.cfg.name.as_str())],
-                p.counters.queue_wait.read(),
-            )
-        }),
+        "Time requests waited in the pool's admission queue, seconds, however the wait ended, by request class (`priority`).",
+        by_class().map(|(p, c, l)| (l, p.counters.queue_wait[c.index()].read())),
     )?;
     counter(
         enc,
         "fulcrum_queue_rejections",
-        "Requests refused by the admission queue: full, or its timeout passed.",
-        pools.iter().flat_map(|p| {
-            let c = &p.counters;
-            let name = p.cfg.name.as_str();
-            [
-                (
-                    [("pool", name), ("reason", "full")],
-                    c.queue_full.load(Relaxed),
-                ),
-                (
-                    [("pool", name), ("reason", "timeout")],
-                    c.queue_timeout.load(Relaxed),
-                ),
-            ]
+        "Requests refused by the admission queue, by request class and why: full, its timeout passed, or shed (a batch request whose place went to a higher class).",
+        by_class().flat_map(|(p, c, [pool, class])| {
+            let v = read(&p.counters.queue_rejections[c.index()]);
+            QUEUE_REJECTIONS
+                .iter()
+                .zip(v)
+                .map(move |(r, n)| ([pool, class, ("reason", *r)], n))
         }),
     )
 }

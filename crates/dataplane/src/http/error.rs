@@ -36,6 +36,8 @@ pub enum ProxyError {
     QueueFull { pool: String },
     #[error("every instance stayed at max_concurrent for the whole queue timeout")]
     QueueTimeout { pool: String },
+    #[error("the queue is full and this batch request gave its place to a higher-priority one")]
+    QueueShed { pool: String },
     #[error("upstream failed: {}", public_reason(*.failure, .detail))]
     Upstream {
         pool: String,
@@ -82,6 +84,7 @@ impl ProxyError {
             | ProxyError::AllDrained { .. }
             | ProxyError::QueueFull { .. }
             | ProxyError::QueueTimeout { .. }
+            | ProxyError::QueueShed { .. }
             | ProxyError::Exhausted { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Upstream {
                 failure: Failure::Timeout,
@@ -108,6 +111,7 @@ impl ProxyError {
             | ProxyError::AllDrained { .. }
             | ProxyError::QueueFull { .. }
             | ProxyError::QueueTimeout { .. }
+            | ProxyError::QueueShed { .. }
             | ProxyError::Exhausted { .. } => Blame::Gateway,
         }
     }
@@ -119,6 +123,7 @@ impl ProxyError {
             | ProxyError::AllDrained { pool }
             | ProxyError::QueueFull { pool }
             | ProxyError::QueueTimeout { pool }
+            | ProxyError::QueueShed { pool }
             | ProxyError::Exhausted { pool, .. }
             | ProxyError::Upstream { pool, .. } => Some(pool),
             _ => None,
@@ -144,6 +149,7 @@ impl ProxyError {
             | ProxyError::NoInstances { .. } => Some(5),
             ProxyError::QueueFull { .. }
             | ProxyError::QueueTimeout { .. }
+            | ProxyError::QueueShed { .. }
             | ProxyError::Exhausted { .. } => Some(1),
             _ => None,
         }

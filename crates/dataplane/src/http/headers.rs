@@ -6,6 +6,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// A caller's request class (`interactive | normal | batch`), honoured
+/// where the route's `priority_header:` allows; forwarded as it came.
+pub const X_FULCRUM_PRIORITY: HeaderName = HeaderName::from_static("x-fulcrum-priority");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");

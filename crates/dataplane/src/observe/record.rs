@@ -12,6 +12,7 @@
 use crate::http::Blame;
 use crate::runtime::{InstanceState, PoolRuntime};
 use fulcrum_policy::retry::Failure;
+use fulcrum_policy::RequestClass;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -103,6 +104,8 @@ pub struct Record {
     /// WebSocket).
     pub bytes_out: u64,
     pub cache: CacheStatus,
+    /// The request's class in its pool's queue, once routed.
+    pub class: Option<RequestClass>,
     /// The last try's timings.
     pub upstream: UpstreamTimes,
 }
@@ -132,6 +135,7 @@ impl Record {
             bytes_in: 0,
             bytes_out: 0,
             cache: CacheStatus::None,
+            class: None,
             upstream: UpstreamTimes::default(),
         }
     }

@@ -4,14 +4,17 @@
 //! it (a compare-and-swap that can lose a race, in which case we choose
 //! again), and when every usable instance is at `max_concurrent`, waits in
 //! the pool's bounded queue until a slot frees or the queue timeout passes.
+//! The request's class orders the queue and decides who gives way when it
+//! is full (`runtime/queue.rs`); a `batch` request also leaves the pool's
+//! `queue.reserve` slots free.
 
 use crate::clock::{Clock, Rng};
 use crate::http::ProxyError;
 use crate::runtime::events::Events;
-use crate::runtime::queue::HEAD_RECHECK;
+use crate::runtime::queue::{Joined, HEAD_RECHECK};
 use crate::runtime::{InFlightGuard, PoolRuntime};
 use fulcrum_policy::view::choose;
-use fulcrum_policy::{Change, PickContext, PickReason, Scratch, SelectOutcome};
+use fulcrum_policy::{Change, PickContext, PickReason, RequestClass, Scratch, SelectOutcome};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -83,14 +86,55 @@ pub struct Env<'a> {
     pub events: &'a Events,
 }
 
-/// Leaves the queue however the wait ends (served, timed out, cancelled),
-/// and counts how long it waited.
-struct Ticket<'a>(&'a PoolRuntime, u64, tokio::time::Instant);
+/// Leaves the queue however the wait ends (served, timed out, shed,
+/// cancelled), and counts how long it waited.
+struct Ticket<'a> {
+    pool: &'a PoolRuntime,
+    id: u64,
+    class: RequestClass,
+    since: tokio::time::Instant,
+}
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        self.0.waiters.leave(self.1);
-        self.0.counters.queue_wait.observe(self.2.elapsed());
+        self.pool.waiters.leave(self.id, self.class);
+        self.pool.counters.queue_wait[self.class.index()].observe(self.since.elapsed());
     }
+}
+
+/// Whether a request of `class` may take a slot now: always, but for a
+/// `batch` request while no more than `queue.reserve` slots of the pool's
+/// usable instances are free (an instance without `max_concurrent` always
+/// has room). With no usable instance at all the choice decides (a 503,
+/// or the ejected and panic fallbacks), as for any class. Only a batch
+/// request of a pool with a reserve pays for the look at every member.
+fn room_for(pool: &PoolRuntime, class: RequestClass, clock: &Clock) -> bool {
+    let reserve = pool.cfg.queue.reserve;
+    if class != RequestClass::Batch || reserve == 0 {
+        return true;
+    }
+    let now_ms = clock.now_ms();
+    let (mut free, mut usable) = (0u32, false);
+    for m in pool.members.iter().filter(|m| m.inst.usable(now_ms)) {
+        usable = true;
+        match m.max_concurrent {
+            None => return true,
+            Some(max) => free = free.saturating_add(max.saturating_sub(m.inst.in_flight())),
+        }
+    }
+    !usable || free > reserve
+}
+
+/// A request of `class` refused by the queue: counted, by class and by
+/// why ([`QUEUE_REJECTIONS`](crate::runtime::counters::QUEUE_REJECTIONS)).
+fn refuse(pool: &PoolRuntime, class: RequestClass, e: ProxyError) -> ProxyError {
+    let reason = match e {
+        ProxyError::QueueFull { .. } => 0,
+        ProxyError::QueueTimeout { .. } => 1,
+        _ => 2,
+    };
+    pool.waiters.rejected.fetch_add(1, Relaxed);
+    pool.counters.refused(class, reason);
+    e
 }
 
 /// A slot acquired: one pick counted for the pool, with its reason (every
@@ -118,20 +162,21 @@ fn none_usable(pool: &PoolRuntime) -> ProxyError {
 }
 
 /// Chooses an instance of `pool` (never one of `excluded`) and holds an
-/// in-flight slot on it.
+/// in-flight slot on it, for a request of `class`.
 pub async fn acquire(
     pool: &Arc<PoolRuntime>,
     env: Env<'_>,
     excluded: &[usize],
     key: Option<u64>,
+    class: RequestClass,
 ) -> Result<(usize, InFlightGuard), ProxyError> {
     let name = || pool.cfg.name.clone();
     if pool.members.is_empty() {
         return Err(ProxyError::NoInstances { pool: name() });
     }
-    // While others wait, a newcomer queues behind them instead of taking
-    // the slot that was freed for the longest waiter.
-    if pool.waiters.waiting.load(Relaxed) == 0 {
+    // While others of its class or a higher one wait, a newcomer queues
+    // behind them instead of taking the slot that was freed for them.
+    if pool.waiters.ahead_of(class) == 0 && room_for(pool, class, env.clock) {
         match try_once(pool, env, excluded, key) {
             Try::Got(i, g, r) => return got(pool, i, g, r),
             Try::Down => return Err(none_usable(pool)),
@@ -139,20 +184,26 @@ pub async fn acquire(
         }
     }
     let q = pool.cfg.queue;
-    if pool.waiters.waiting.load(Relaxed) >= q.max {
-        pool.waiters.rejected.fetch_add(1, Relaxed);
-        pool.counters.queue_full.fetch_add(1, Relaxed);
-        return Err(ProxyError::QueueFull { pool: name() });
-    }
-    let (id, bell) = pool.waiters.join();
-    let _ticket = Ticket(pool, id, env.clock.instant());
+    let (id, bell) = match pool.waiters.join(class, q.max) {
+        Joined::Waiting(id, bell) => (id, bell),
+        Joined::Full => return Err(refuse(pool, class, ProxyError::QueueFull { pool: name() })),
+    };
+    let _ticket = Ticket {
+        pool,
+        id,
+        class,
+        since: env.clock.instant(),
+    };
     let deadline = env.clock.instant() + q.timeout;
     loop {
         let rung = bell.notified();
         tokio::pin!(rung);
         // Register before checking so a release in between is not lost.
         rung.as_mut().enable();
-        if pool.waiters.is_head(id) {
+        if bell.is_shed() {
+            return Err(refuse(pool, class, ProxyError::QueueShed { pool: name() }));
+        }
+        if pool.waiters.is_head(id) && room_for(pool, class, env.clock) {
             match try_once(pool, env, excluded, key) {
                 Try::Got(i, g, _) => return got(pool, i, g, PickReason::QueueHandoff),
                 Try::Down => return Err(none_usable(pool)),
@@ -160,9 +211,11 @@ pub async fn acquire(
             }
         }
         if env.clock.instant() >= deadline {
-            pool.waiters.rejected.fetch_add(1, Relaxed);
-            pool.counters.queue_timeout.fetch_add(1, Relaxed);
-            return Err(ProxyError::QueueTimeout { pool: name() });
+            return Err(refuse(
+                pool,
+                class,
+                ProxyError::QueueTimeout { pool: name() },
+            ));
         }
         let wake = deadline.min(env.clock.instant() + HEAD_RECHECK);
         let _ = tokio::time::timeout_at(wake, rung).await;
@@ -173,6 +226,7 @@ pub async fn acquire(
 mod tests {
     use super::*;
     use crate::runtime::Snapshot;
+    use RequestClass::Normal;
 
     static THREAD: Rng = Rng::Thread;
 
@@ -198,15 +252,17 @@ mod tests {
     async fn a_waiter_times_out_after_the_queue_timeout() {
         let p = pool("    queue: { max: 10, timeout: 5s }\n");
         let clock = Clock::new();
-        let (_, _held) = acquire(&p, env(&clock), &[], None).await.unwrap();
+        let (_, _held) = acquire(&p, env(&clock), &[], None, Normal).await.unwrap();
         let start = tokio::time::Instant::now();
-        let err = acquire(&p, env(&clock), &[], None).await.unwrap_err();
+        let err = acquire(&p, env(&clock), &[], None, Normal)
+            .await
+            .unwrap_err();
         assert_eq!(err, ProxyError::QueueTimeout { pool: "p".into() });
         assert_eq!(start.elapsed(), Duration::from_secs(5));
         assert_eq!(p.waiters.waiting.load(Relaxed), 0);
         assert_eq!(p.waiters.rejected.load(Relaxed), 1, "counted as dropped");
-        assert_eq!(p.counters.queue_timeout.load(Relaxed), 1);
-        let (waits, _) = p.counters.queue_wait.read();
+        assert_eq!(p.counters.refused_total(1), 1, "a timeout");
+        let (waits, _) = p.counters.queue_wait[Normal.index()].read();
         let at = |le: f64| waits.iter().find(|(b, _)| *b == le).unwrap().1;
         assert_eq!((at(2.5), at(5.0), at(10.0)), (0, 1, 0), "one wait of 5 s");
     }
@@ -215,11 +271,11 @@ mod tests {
     async fn a_released_slot_goes_to_the_waiter() {
         let p = pool("    queue: { max: 10, timeout: 5s }\n");
         let clock = Clock::new();
-        let (_, held) = acquire(&p, env(&clock), &[], None).await.unwrap();
+        let (_, held) = acquire(&p, env(&clock), &[], None, Normal).await.unwrap();
         let waiter = tokio::spawn({
             let p = p.clone();
             async move {
-                acquire(&p, env(&Clock::new()), &[], None)
+                acquire(&p, env(&Clock::new()), &[], None, Normal)
                     .await
                     .map(|(i, _g)| i)
             }
@@ -238,12 +294,14 @@ mod tests {
     async fn waiters_are_served_in_arrival_order_even_when_a_newcomer_arrives_at_the_release() {
         let p = pool("    queue: { max: 10, timeout: 30s }\n");
         let clock = Clock::new();
-        let (_, held) = acquire(&p, env(&clock), &[], None).await.unwrap();
+        let (_, held) = acquire(&p, env(&clock), &[], None, Normal).await.unwrap();
         let order = Arc::new(std::sync::Mutex::new(Vec::new()));
         let spawn = |name: &'static str| {
             let (p, order) = (p.clone(), order.clone());
             tokio::spawn(async move {
-                let (_, g) = acquire(&p, env(&Clock::new()), &[], None).await.unwrap();
+                let (_, g) = acquire(&p, env(&Clock::new()), &[], None, Normal)
+                    .await
+                    .unwrap();
                 order.lock().unwrap().push(name);
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 drop(g);
@@ -269,13 +327,15 @@ mod tests {
     async fn a_full_queue_refuses_at_once() {
         let p = pool("    queue: { max: 0 }\n");
         let clock = Clock::new();
-        let (_, _held) = acquire(&p, env(&clock), &[], None).await.unwrap();
+        let (_, _held) = acquire(&p, env(&clock), &[], None, Normal).await.unwrap();
         assert_eq!(
-            acquire(&p, env(&clock), &[], None).await.unwrap_err(),
+            acquire(&p, env(&clock), &[], None, Normal)
+                .await
+                .unwrap_err(),
             ProxyError::QueueFull { pool: "p".into() }
         );
         assert_eq!(p.waiters.rejected.load(Relaxed), 1, "counted as dropped");
-        assert_eq!(p.counters.queue_full.load(Relaxed), 1);
+        assert_eq!(p.counters.refused_total(0), 1, "full");
     }
 
     #[tokio::test(start_paused = true)]
@@ -283,7 +343,9 @@ mod tests {
         let p = pool("");
         let clock = Clock::new();
         assert_eq!(
-            acquire(&p, env(&clock), &[0], None).await.unwrap_err(),
+            acquire(&p, env(&clock), &[0], None, Normal)
+                .await
+                .unwrap_err(),
             ProxyError::AllDown { pool: "p".into() }
         );
     }

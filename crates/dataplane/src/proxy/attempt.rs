@@ -17,6 +17,7 @@ use crate::observe::Pending;
 use crate::runtime::{InFlightGuard, InstanceState, PoolRuntime};
 use crate::upstream::{self, Deadlines, Pooled, TryError};
 use fulcrum_policy::retry::{decide, Attempt, Decision, Failure};
+use fulcrum_policy::RequestClass;
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub struct Request {
     pub idempotent: bool,
     pub key: Option<u64>,
     pub upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// Its class in the pool's admission queue.
+    pub class: RequestClass,
     /// `limits.max_body`, for a body that grows too large while streaming.
     pub max_body: u64,
 }
@@ -61,7 +64,7 @@ pub async fn run(
     // that answer (as with nginx), not a gateway-made 502.
     let mut last: Option<(ProxyError, Option<Answer>)> = None;
     loop {
-        let (slot, guard) = match acquire(pool, env, &tried, req.key).await {
+        let (slot, guard) = match acquire(pool, env, &tried, req.key, req.class).await {
             Ok(x) => x,
             Err(e) => return Err(e).or_else(|e| give_up(e, last, pool, rec)),
         };

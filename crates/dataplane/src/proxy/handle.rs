@@ -71,6 +71,7 @@ where
         Ready::Go(p) => p,
     };
     rec.routed(&p.pool);
+    rec.record().class = Some(p.class);
     rec.record().cache = match (&p.fill, &p.pool.cache) {
         (Some(_), _) => CacheStatus::Miss,
         (None, Some(_)) => CacheStatus::Bypass,
@@ -81,6 +82,7 @@ where
         idempotent: p.idempotent,
         key: p.key,
         upgrade: p.upgrade,
+        class: p.class,
         max_body: snap.config.limits.max_body,
     };
     let env = Env {

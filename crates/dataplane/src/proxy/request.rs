@@ -19,6 +19,7 @@ use bytes::Bytes;
 use fulcrum_config::HashKey;
 use fulcrum_policy::hash_bytes;
 use fulcrum_policy::retry::is_idempotent;
+use fulcrum_policy::RequestClass;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
@@ -38,6 +39,8 @@ pub struct Prepared {
     pub fill: Option<Fill>,
     /// How the answer may be compressed (a route with `compression:`).
     pub compress: Option<Plan>,
+    /// The request's class in the pool's admission queue.
+    pub class: RequestClass,
 }
 
 /// What preparing a request led to.
@@ -66,7 +69,7 @@ where
     let upgrade = tunnel::wants_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
     check_framing(req.headers())?;
     normalize_path(&mut req)?;
-    let (pool, skip, compress) = route(snap, &req)?;
+    let (pool, skip, compress, class) = route(snap, &req)?;
     let (parts, body) = req.into_parts();
     let limit = snap.config.limits.max_body;
     let declared = parts
@@ -141,6 +144,7 @@ where
         upgrade,
         fill,
         compress,
+        class,
     })))
 }
 
@@ -185,11 +189,13 @@ fn normalize_path<B>(req: &mut Request<B>) -> Result<(), ProxyError> {
 }
 
 /// The pool for a request, how many bytes of its path the route consumes,
-/// and how its answer may be compressed.
+/// how its answer may be compressed, and the request's class: the
+/// route's, or the one its `X-Fulcrum-Priority` names when the route lets
+/// it (a value that names no class is ignored).
 fn route<B>(
     snap: &Snapshot,
     req: &Request<B>,
-) -> Result<(Arc<PoolRuntime>, usize, Option<Plan>), ProxyError> {
+) -> Result<(Arc<PoolRuntime>, usize, Option<Plan>, RequestClass), ProxyError> {
     let host = req
         .headers()
         .get(header::HOST)
@@ -200,7 +206,14 @@ fn route<B>(
             let compress = r
                 .compression
                 .map(|c| Plan::new(c, req.method(), req.headers()));
-            Ok((r.pool.clone(), r.skip, compress))
+            let asked = match r.class_header {
+                true => req.headers().get(headers::X_FULCRUM_PRIORITY),
+                false => None,
+            };
+            let class = asked
+                .and_then(|v| RequestClass::from_header(v.as_bytes()))
+                .unwrap_or(r.class);
+            Ok((r.pool.clone(), r.skip, compress, class))
         }
         Err(RouteMiss::NoRoute) => Err(ProxyError::NoRoute),
         Err(RouteMiss::NoService(task)) => Err(ProxyError::NoService(task)),
@@ -361,7 +374,46 @@ impl Outgoing {
 
 #[cfg(test)]
 mod tests {
-    use super::target;
+    use super::{route, target};
+    use crate::runtime::Snapshot;
+    use fulcrum_policy::RequestClass::{self, Batch, Interactive, Normal};
+    use std::sync::Arc;
+
+    #[test]
+    fn the_class_is_the_routes_unless_the_header_may_and_does_name_another() {
+        let yaml = "pools: { p: { instances: [ { endpoint: \"http://127.0.0.1:1\" } ] } }\n\
+            routes:\n\
+            \x20 - { path_prefix: /bulk/, pool: p, priority: batch, priority_header: false }\n\
+            \x20 - { path_prefix: /chat/, pool: p, priority: interactive }\n\
+            \x20 - { path_prefix: /, pool: p }\n";
+        let cfg = fulcrum_config::parse(yaml, &|_| None).unwrap();
+        let snap = Snapshot::build(Arc::new(cfg), None, 0);
+        let class = |path: &str, header: Option<&str>| -> RequestClass {
+            let mut b = http::Request::builder().uri(path);
+            if let Some(h) = header {
+                b = b.header("x-fulcrum-priority", h);
+            }
+            route(&snap, &b.body(()).unwrap()).unwrap().3
+        };
+        assert_eq!(class("/x", None), Normal, "the default");
+        assert_eq!(class("/chat/x", None), Interactive);
+        assert_eq!(class("/x", Some("batch")), Batch);
+        assert_eq!(
+            class("/chat/x", Some("Batch")),
+            Batch,
+            "the header may lower it"
+        );
+        assert_eq!(
+            class("/x", Some("urgent")),
+            Normal,
+            "a value that names no class is ignored"
+        );
+        assert_eq!(
+            class("/bulk/x", Some("interactive")),
+            Batch,
+            "priority_header: false ignores the header"
+        );
+    }
 
     #[test]
     fn targets_join_base_rest_and_query() {

@@ -266,7 +266,7 @@ routes:
     fn pool_and_member_counters_survive_a_rebuild_that_reorders_members() {
         let s = snap(YAML);
         let b = s.pool("b").unwrap();
-        b.counters.queue_full.fetch_add(3, Relaxed);
+        b.counters.refused(fulcrum_policy::RequestClass::Batch, 2);
         b.members[1].counters.tries.fetch_add(5, Relaxed);
         // Pool b now lists its members the other way round.
         let yaml = YAML.replace(
@@ -276,7 +276,7 @@ routes:
         let cfg = fulcrum_config::parse(&yaml, &|_| None).unwrap();
         let s2 = Snapshot::build(Arc::new(cfg), Some(&s), 0);
         let b2 = s2.pool("b").unwrap();
-        assert_eq!(b2.counters.queue_full.load(Relaxed), 3);
+        assert_eq!(b2.counters.refused_total(2), 1);
         assert_eq!(b2.members[0].inst.endpoint.url, "http://127.0.0.1:1");
         assert_eq!(b2.members[0].counters.tries.load(Relaxed), 5);
         assert_eq!(b2.members[1].counters.tries.load(Relaxed), 0);

@@ -9,7 +9,7 @@
 //! plane, which reads everything here at scrape time.
 
 use fulcrum_policy::retry::Failure;
-use fulcrum_policy::PickReason;
+use fulcrum_policy::{PickReason, RequestClass};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -90,6 +90,10 @@ fn retry_index(f: Failure) -> usize {
     }
 }
 
+/// Why the admission queue refused a request: it was `full`, its
+/// `timeout` passed, or its place was given to a higher class (`shed`).
+pub const QUEUE_REJECTIONS: [&str; 3] = ["full", "timeout", "shed"];
+
 /// Requests by status class.
 pub type ByClass = [AtomicU64; CLASSES.len()];
 
@@ -103,10 +107,12 @@ pub struct PoolCounters {
     pub duration: Histogram,
     /// From arrival to the response head.
     pub head: Histogram,
-    /// Time spent in the admission queue, by every request that waited.
-    pub queue_wait: Histogram,
-    pub queue_full: AtomicU64,
-    pub queue_timeout: AtomicU64,
+    /// Time spent in the admission queue, by every request that waited, by
+    /// [`RequestClass::index`].
+    pub queue_wait: [Histogram; RequestClass::ALL.len()],
+    /// Requests the queue refused, by [`RequestClass::index`] and
+    /// [`QUEUE_REJECTIONS`].
+    pub queue_rejections: [[AtomicU64; QUEUE_REJECTIONS.len()]; RequestClass::ALL.len()],
     /// Retries by [`RETRY_REASONS`].
     pub retries: [AtomicU64; RETRY_REASONS.len()],
     /// Acquired slots by [`PickReason::ALL`]: one per try.
@@ -120,6 +126,20 @@ impl PoolCounters {
 
     pub fn picked(&self, r: PickReason) {
         self.picks[r.index()].fetch_add(1, Relaxed);
+    }
+
+    /// Counts a request of `class` the queue refused, for the reason at
+    /// `reason` in [`QUEUE_REJECTIONS`].
+    pub fn refused(&self, class: RequestClass, reason: usize) {
+        self.queue_rejections[class.index()][reason].fetch_add(1, Relaxed);
+    }
+
+    /// Requests the queue refused for the reason at `reason`, every class.
+    pub fn refused_total(&self, reason: usize) -> u64 {
+        self.queue_rejections
+            .iter()
+            .map(|c| c[reason].load(Relaxed))
+            .sum()
     }
 }
 

@@ -9,8 +9,9 @@ use super::counters::{MemberCounters, PoolCounters};
 use super::instance::InstanceState;
 use super::queue::Waiters;
 use crate::cache::ResponseCache;
+use fulcrum_config::defaults::{DEFAULT_PRIORITY_HEADER, DEFAULT_ROUTE_CLASS};
 use fulcrum_config::{Compression, Config, Pool as PoolConfig, Route};
-use fulcrum_policy::{Balancer, PoolView, Priority};
+use fulcrum_policy::{Balancer, PoolView, Priority, RequestClass};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -63,7 +64,9 @@ pub struct RouteEntry {
     pub compression: Option<Arc<Compression>>,
 }
 
-/// Where [`Snapshot::route`] sends a request.
+/// Where [`Snapshot::route`] sends a request: the pool, how many bytes of
+/// the path the route consumes, how answers may be compressed, and the
+/// class its requests take in the pool's queue.
 #[derive(Debug)]
 pub struct Routed<'a> {
     pub pool: &'a Arc<PoolRuntime>,
@@ -72,6 +75,11 @@ pub struct Routed<'a> {
     pub skip: usize,
     /// The route's `compression:` (the registry route has none).
     pub compression: Option<&'a Arc<Compression>>,
+    /// The route's `priority:`, the class its requests take in the
+    /// pool's queue.
+    pub class: RequestClass,
+    /// Whether `X-Fulcrum-Priority` may set the class instead.
+    pub class_header: bool,
 }
 
 #[derive(Debug)]
@@ -102,7 +110,8 @@ impl Snapshot {
     /// then a host-bound route before an any-host one. The registry route
     /// (`registry.route_prefix`, e.g. `/infer/`) competes by the same rule:
     /// `/infer/人数统计` goes to the pool of that task type and to the
-    /// endpoint URL exactly as registered.
+    /// endpoint URL exactly as registered, its requests `normal` unless
+    /// their header says otherwise.
     pub fn route(&self, host: Option<&str>, path: &str) -> Result<Routed<'_>, RouteMiss> {
         let host = host.map(strip_port);
         let fixed = self.routes.iter().find(|r| {
@@ -126,6 +135,8 @@ impl Snapshot {
                     pool,
                     skip: path.len(),
                     compression: None,
+                    class: DEFAULT_ROUTE_CLASS,
+                    class_header: DEFAULT_PRIORITY_HEADER,
                 }),
                 None => Err(RouteMiss::NoService(task.into_owned())),
             };
@@ -140,6 +151,8 @@ impl Snapshot {
             pool: &self.pools[r.pool],
             skip,
             compression: r.compression.as_ref(),
+            class: r.route.class,
+            class_header: r.route.class_header,
         })
     }
 

@@ -31,6 +31,7 @@ mod observe;
 mod openai;
 mod packaging;
 mod policies;
+mod priority_classes;
 mod protocol;
 mod proxying;
 mod registry;
