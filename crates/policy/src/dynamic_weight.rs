@@ -23,8 +23,9 @@
 //! would then bounce between "too much" and "too little" forever. The
 //! step each instance may move is therefore adapted as in Rprop
 //! (Riedmiller and Braun, 1993): it shrinks to half each time the
-//! direction flips (overshoot), grows by a fifth while it holds (still
-//! far), between [`MIN_STEP`] and the configured `max_step`. Each move is
+//! direction flips (overshoot), and grows by a fifth once it has held for
+//! five intervals (still far, or the instance changed), between
+//! [`MIN_STEP`] and the configured `max_step`. Each move is
 //! also at most [`GAIN`] times the score, and none at all within the
 //! [`DEADBAND`], so noise does not move a settled pool. Scores are centred
 //! (each component against the pool's mean), so the pool's weights do not
@@ -78,6 +79,8 @@ pub const MIN_STEP: f64 = 0.01;
 /// Step growth while the direction holds, and shrink when it flips (Rprop).
 pub const GROW: f64 = 1.2;
 pub const SHRINK: f64 = 0.5;
+/// Moves in a row in one direction before the step grows.
+pub const PERSISTENT: u8 = 5;
 /// Tries an instance needs in an interval to be judged.
 pub const MIN_REQUESTS: u64 = 8;
 /// Start-up weights: the largest configured weight maps to `max / 10`, so
@@ -128,8 +131,9 @@ pub struct Memory {
     pub weight: f64,
     /// The largest move of `ln(weight)` allowed next.
     pub step: f64,
-    /// The direction of the last move: −1, 0 (none) or +1.
-    pub last: i8,
+    /// Moves in a row in the same direction: negative down, positive up,
+    /// 0 after no move.
+    pub run: i8,
 }
 
 /// The next weights of a pool's members: `samples[i]` is what member `i`
@@ -185,26 +189,31 @@ fn start(s: &DynamicWeights, samples: &[Sample], memory: &mut [Option<Memory>]) 
         mem.get_or_insert_with(|| Memory {
             weight: median.unwrap_or(f64::from(smp.weight.max(1)) * scale),
             step: s.max_log_step(),
-            last: 0,
+            run: 0,
         });
     }
 }
 
-/// The move of one judged instance, `want`, bounded by
-/// its step, which is adapted first (Rprop); nothing within the deadband.
+/// The move of one judged instance, `want`, bounded by its step, which
+/// is adapted first (Rprop): halved when the direction flips, grown when
+/// it has held for [`PERSISTENT`] moves (a real change rather than the
+/// back and forth around a settled point). Nothing within the deadband.
 fn adapt(mem: &mut Memory, want: f64, score: f64, max_step: f64) -> f64 {
     if score.abs() < DEADBAND || want == 0.0 {
-        mem.last = 0;
+        mem.run = 0;
         return 0.0;
     }
     let dir: i8 = if want > 0.0 { 1 } else { -1 };
-    mem.step = match mem.last * dir {
-        -1 => mem.step * SHRINK,
-        1 => mem.step * GROW,
-        _ => mem.step,
+    mem.run = if mem.run * dir < 0 {
+        mem.step *= SHRINK;
+        dir
+    } else {
+        mem.run.saturating_add(dir)
+    };
+    if mem.run.unsigned_abs() >= PERSISTENT {
+        mem.step *= GROW;
     }
-    .clamp(MIN_STEP, max_step);
-    mem.last = dir;
+    mem.step = mem.step.clamp(MIN_STEP, max_step);
     want.clamp(-mem.step, mem.step)
 }
 

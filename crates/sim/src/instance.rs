@@ -12,6 +12,7 @@
 //! whoever drives the [`crate::Decider`] ([`Inst::set_probed`]). Passive
 //! ejection is the policy's [`Ejector`], fed by the `Decider`.
 
+use crate::dynamic::Tally;
 use crate::model::InstanceModel;
 use fulcrum_policy::estimate::Estimates;
 use fulcrum_policy::facts::{InstanceFacts, Load};
@@ -49,6 +50,10 @@ pub(crate) struct Inst<'a> {
     report: Load,
     /// Passive ejection (off unless the `Decider` has a `passive` setting).
     pub ejector: Ejector,
+    /// The weight the dynamic-weights controller gave it last, if on.
+    pub dynamic_weight: Option<u32>,
+    /// Its tries since the last dynamic-weights interval.
+    pub tally: Tally,
 }
 
 impl<'a> Inst<'a> {
@@ -68,6 +73,8 @@ impl<'a> Inst<'a> {
             up_since_ms: 0,
             report: Load::default(),
             ejector: Ejector::default(),
+            dynamic_weight: None,
+            tally: Tally::default(),
         }
     }
 
@@ -108,6 +115,9 @@ impl InstanceFacts for Inst<'_> {
     }
     fn weight_override(&self) -> Option<u32> {
         None
+    }
+    fn dynamic_weight(&self) -> Option<u32> {
+        self.dynamic_weight
     }
     fn healthy(&self) -> bool {
         !self.down

@@ -178,12 +178,12 @@ fn a_newcomer_starts_at_the_median_of_a_running_pool() {
         Some(Memory {
             weight: 10.0,
             step: 0.1,
-            last: 0,
+            run: 0,
         }),
         Some(Memory {
             weight: 40.0,
             step: 0.1,
-            last: 0,
+            run: 0,
         }),
         None,
     ];
