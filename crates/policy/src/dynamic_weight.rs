@@ -36,8 +36,10 @@
 //! An instance with fewer than [`MIN_REQUESTS`] tries in the interval is
 //! not judged (its weight holds): there is too little to tell.
 
+mod sample;
 mod score;
 
+pub use sample::{Sample, MIN_REQUESTS};
 pub use score::{scores, CONNECTIONS, ERRORS, RESOURCES, RESPONSE_TIME};
 
 /// A pool's `dynamic_weights:` setting.
@@ -81,48 +83,9 @@ pub const GROW: f64 = 1.2;
 pub const SHRINK: f64 = 0.5;
 /// Moves in a row in one direction before the step grows.
 pub const PERSISTENT: u8 = 5;
-/// Tries an instance needs in an interval to be judged.
-pub const MIN_REQUESTS: u64 = 8;
 /// Start-up weights: the largest configured weight maps to `max / 10`, so
 /// there is room to grow as well as to shrink, in steps of under 1 %.
 const START_FRACTION: f64 = 0.1;
-
-/// What one instance showed over the last interval.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Sample {
-    /// Up by active health checks; a down instance gets 0.
-    pub healthy: bool,
-    /// Tries that ended in the interval (answered, or failed in the
-    /// instance's fault).
-    pub requests: u64,
-    /// Of those, the errors.
-    pub errors: u64,
-    /// Mean time to response head of the interval's answered tries, ms.
-    pub latency_ms: Option<f64>,
-    /// Mean requests in flight over the interval (Little's law: tries per
-    /// second × mean latency).
-    pub in_flight: f64,
-    /// Utilisation 0..=1 from a fresh load report (mean of cpu and memory),
-    /// if the instance sends them.
-    pub utilisation: Option<f64>,
-    /// The weight it was balanced with (override, dynamic or configured).
-    pub weight: u32,
-}
-
-impl Sample {
-    /// `errors / requests` (0 without requests).
-    pub fn error_rate(&self) -> f64 {
-        if self.requests == 0 {
-            0.0
-        } else {
-            self.errors as f64 / self.requests as f64
-        }
-    }
-
-    fn judged(&self) -> bool {
-        self.healthy && self.requests >= MIN_REQUESTS && self.latency_ms.is_some()
-    }
-}
 
 /// What the controller keeps of one instance between intervals.
 #[derive(Debug, Clone, Copy, PartialEq)]

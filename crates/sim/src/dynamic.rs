@@ -7,30 +7,9 @@
 //! (`control/src/dynamic_weights.rs`), which reads the data plane's
 //! counters instead.
 
-use crate::instance::Inst;
+use crate::instance::{Inst, Tally};
 use fulcrum_policy::dynamic_weight::{next, DynamicWeights, Memory, Sample};
 use fulcrum_policy::view;
-
-/// One instance's tries since the last interval ended.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Tally {
-    pub tries: u64,
-    pub errors: u64,
-    pub latency_sum_ms: f64,
-    pub answered: u64,
-}
-
-impl Tally {
-    /// One try ended: answered after `latency_ms` (or not), failed or not.
-    pub fn add(&mut self, latency_ms: Option<f64>, failed: bool) {
-        self.tries += 1;
-        self.errors += u64::from(failed);
-        if let Some(l) = latency_ms {
-            self.answered += 1;
-            self.latency_sum_ms += l;
-        }
-    }
-}
 
 /// The controller's state, and the weights it gave after each interval.
 #[derive(Debug)]

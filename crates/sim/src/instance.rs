@@ -12,7 +12,6 @@
 //! whoever drives the [`crate::Decider`] ([`Inst::set_probed`]). Passive
 //! ejection is the policy's [`Ejector`], fed by the `Decider`.
 
-use crate::dynamic::Tally;
 use crate::model::InstanceModel;
 use fulcrum_policy::estimate::Estimates;
 use fulcrum_policy::facts::{InstanceFacts, Load};
@@ -148,5 +147,26 @@ impl InstanceFacts for Inst<'_> {
     }
     fn load(&self) -> Option<Load> {
         Some(self.report)
+    }
+}
+
+/// One instance's tries since the last interval ended.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tally {
+    pub tries: u64,
+    pub errors: u64,
+    pub latency_sum_ms: f64,
+    pub answered: u64,
+}
+
+impl Tally {
+    /// One try ended: answered after `latency_ms` (or not), failed or not.
+    pub fn add(&mut self, latency_ms: Option<f64>, failed: bool) {
+        self.tries += 1;
+        self.errors += u64::from(failed);
+        if let Some(l) = latency_ms {
+            self.answered += 1;
+            self.latency_sum_ms += l;
+        }
     }
 }

@@ -20,7 +20,7 @@
 //! * **error rate**: the share of failed tries plus [`ERROR_FLOOR`], so
 //!   one error among a few hundred tries on a healthy pool is no signal.
 
-use super::Sample;
+use super::sample::Sample;
 
 /// The seed's weights of the four components.
 pub const RESPONSE_TIME: f64 = 0.3;

@@ -88,8 +88,11 @@ pub fn markdown(seed: u64) -> String {
     out
 }
 
+/// The weights after each interval: (time ms, weights).
+type History = Vec<(u64, Vec<u32>)>;
+
 /// The weights after each interval, one column per algorithm.
-fn weights_table(out: &mut String, histories: &[(Algorithm, Vec<(u64, Vec<u32>)>)]) {
+fn weights_table(out: &mut String, histories: &[(Algorithm, History)]) {
     let _ = writeln!(
         out,
         "\nDynamic weights (cap1 / cap2 / cap4) after each {} s interval:\n",
