@@ -116,6 +116,16 @@ pub const DEFAULT_QUEUE_RESERVE: u32 = 0;
 pub const DEFAULT_SLOW_START: Duration = Duration::ZERO;
 /// A pool's `panic:` — fail fast when every instance is down.
 pub const DEFAULT_PANIC: bool = false;
+/// `dynamic_weights.interval:` bounds (the defaults of `interval`, `max`
+/// and `max_step` are those of
+/// [`fulcrum_policy::dynamic_weight::DynamicWeights::default`], which owns
+/// them: 60 s, 1000, 0.3).
+pub const MIN_DYNAMIC_INTERVAL: Duration = Duration::from_millis(100);
+pub const MAX_DYNAMIC_INTERVAL: Duration = Duration::from_secs(3600);
+/// Smallest `dynamic_weights.max:` (the smallest weight is 1).
+pub const MIN_DYNAMIC_MAX: u32 = 2;
+/// Largest `dynamic_weights.max_step:` (a weight may double in an interval).
+pub const MAX_DYNAMIC_STEP: f64 = 1.0;
 /// A pool's `registration:` — registered instances may not join a pool
 /// of the config file unless it says so.
 pub const DEFAULT_POOL_REGISTRATION: bool = false;

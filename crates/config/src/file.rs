@@ -41,6 +41,7 @@ impl Keys for FileInstance {}
 impl Keys for FileListenerTls {}
 impl Keys for FileRoute {}
 impl Keys for FileRegistry {}
+impl Keys for FileDynamicWeights {}
 
 impl Keys for FilePool {
     fn keys_at(rel: &str) -> Option<&'static [&'static str]> {
@@ -53,6 +54,7 @@ impl Keys for FilePool {
             "timeouts" => fields_of::<FileTimeouts>(),
             "tls" => fields_of::<FileUpstreamTls>(),
             "cache" => fields_of::<FileCache>(),
+            "dynamic_weights" => fields_of::<FileDynamicWeights>(),
             _ => None,
         }
     }
@@ -202,6 +204,16 @@ pub struct FilePool {
     pub tls: Option<FileUpstreamTls>,
     pub cache: Option<FileCache>,
     pub registration: Option<bool>,
+    pub dynamic_weights: Option<FileDynamicWeights>,
+}
+
+/// `dynamic_weights:`, global or a pool's.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileDynamicWeights {
+    pub enabled: Option<bool>,
+    pub interval: Option<Dur>,
+    pub max: Option<u32>,
+    pub max_step: Option<f64>,
 }
 
 /// `tls:` at the top level: TLS termination on the proxy listener.

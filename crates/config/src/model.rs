@@ -1,6 +1,7 @@
 //! Stage 3: the validated runtime configuration the gateway runs on.
 //! Every value here has passed validation; defaults are filled in.
 
+use fulcrum_policy::dynamic_weight::DynamicWeights;
 use fulcrum_policy::passive::PassiveConfig;
 use fulcrum_policy::retry::RetryPolicy;
 use fulcrum_policy::{Algorithm, Priority, RequestClass};
@@ -268,6 +269,8 @@ pub struct Pool {
     /// (`pools.NAME.registration`; a pool of the file is closed to them by
     /// default). True for the registry's own default pool.
     pub registration: bool,
+    /// `dynamic_weights:` (the pool's over the global one); `None` = off.
+    pub dynamic_weights: Option<DynamicWeights>,
 }
 
 /// Where a request's key for `consistent_hash` comes from.

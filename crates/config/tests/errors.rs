@@ -215,8 +215,8 @@ fn the_valid_keys_are_the_structs_own() {
         }
     }
     assert_eq!(
-        nested, 7,
-        "retry, queue, health_check, passive, timeouts, tls, cache"
+        nested, 8,
+        "retry, queue, health_check, passive, timeouts, tls, cache, dynamic_weights"
     );
     assert_eq!(
         FilePool::keys_at("instances"),

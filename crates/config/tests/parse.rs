@@ -183,12 +183,42 @@ fn unset_env_and_bad_yaml_are_clear() {
 }
 
 #[test]
-fn features_of_later_versions_are_refused_not_ignored() {
-    let errs = errors("pools: { tts: { dynamic_weights: { interval: 60s } } }");
+fn dynamic_weights_merge_a_pool_over_the_global_section_and_check_values_where_written() {
+    let cfg = parse(
+        "dynamic_weights: { interval: 30s, max_step: 0.2 }\npools:\n  a: { dynamic_weights: { max: 50 } }\n  b: {}\n  c: { dynamic_weights: { enabled: false } }\n",
+        &env,
+    )
+    .unwrap();
+    let a = cfg.pools["a"].dynamic_weights.unwrap();
+    assert_eq!((a.interval_ms, a.max_weight, a.max_step), (30_000, 50, 0.2));
+    let b = cfg.pools["b"].dynamic_weights.unwrap();
+    assert_eq!(
+        (b.interval_ms, b.max_weight, b.max_step),
+        (30_000, 1000, 0.2)
+    );
+    assert_eq!(cfg.pools["c"].dynamic_weights, None);
     assert!(
-        errs.iter()
-            .any(|e| e.starts_with("pools.tts.dynamic_weights: not supported")),
-        "{errs:?}"
+        cfg.default_pool.dynamic_weights.is_some(),
+        "registered pools too"
+    );
+    let alone = parse("pools: { a: { dynamic_weights: {} }, b: {} }", &env).unwrap();
+    assert_eq!(
+        alone.pools["a"].dynamic_weights,
+        Some(fulcrum_policy::dynamic_weight::DynamicWeights::default())
+    );
+    assert_eq!(alone.pools["b"].dynamic_weights, None, "off unless written");
+    let errs = errors(
+        "dynamic_weights: { interval: 10ms }\npools: { a: { dynamic_weights: { max: 1, max_step: 1.5, intreval: 5s } }, b: {} }",
+    );
+    assert_eq!(
+        errs,
+        vec![
+            "dynamic_weights.interval: 10ms: must be from 100ms to 3600s".to_string(),
+            "pools.a.dynamic_weights.max: must be a whole number from 2 to 1000000".into(),
+            "pools.a.dynamic_weights.max_step: must be a fraction above 0 and at most 1 (0.3 = 30 % per interval)".into(),
+            "pools.a.dynamic_weights.intreval: unknown key; did you mean `interval`?".into(),
+        ],
+        "each once, where written"
     );
 }
 

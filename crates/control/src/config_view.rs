@@ -19,6 +19,7 @@ use fulcrum_config::{
     HealthCheck, HostPattern, Instance, Limits, ListenerTls, Pool, Probe, Queue, Registry, Route,
     Timeouts, UpstreamTls,
 };
+use fulcrum_policy::dynamic_weight::DynamicWeights;
 use fulcrum_policy::passive::PassiveConfig;
 use fulcrum_policy::retry::{RetryOn, RetryPolicy};
 use serde::Serialize;
@@ -198,6 +199,7 @@ fn pool_settings(p: &Pool) -> Map<String, Value> {
         tls,
         cache,
         registration,
+        dynamic_weights,
     } = p;
     let RetryPolicy {
         tries,
@@ -275,6 +277,7 @@ fn pool_settings(p: &Pool) -> Map<String, Value> {
         },
         "cache": cache.as_ref().map(cache_view),
         "registration": registration,
+        "dynamic_weights": dynamic_weights.as_ref().map(dynamic_view),
     });
     match v {
         Value::Object(m) => m,
@@ -302,6 +305,19 @@ fn retry_on(on: &RetryOn) -> Vec<String> {
     .collect();
     out.extend(statuses.iter().map(|s| format!("http_{s}")));
     out
+}
+
+fn dynamic_view(d: &DynamicWeights) -> Value {
+    let DynamicWeights {
+        interval_ms,
+        max_weight,
+        max_step,
+    } = d;
+    json!({
+        "interval": dur(Duration::from_millis(*interval_ms)),
+        "max": max_weight,
+        "max_step": max_step,
+    })
 }
 
 fn cache_view(c: &CacheConfig) -> Value {

@@ -10,6 +10,9 @@
 //! * [`persist`] — where what must survive a restart is kept.
 //! * [`health`] — active probes per instance, feeding the health flag the
 //!   request path reads.
+//! * [`dynamic_weights`] — the task that recomputes each member's weight
+//!   every interval (`dynamic_weights:`) and stores it where the request
+//!   path reads it.
 //! * [`admin`] — the admin listener (liveness, readiness, live stats,
 //!   operator overrides).
 //! * [`dashboard`] — the web page at `/` of the admin listener and the
@@ -20,6 +23,7 @@
 pub mod admin;
 pub mod config_view;
 pub mod dashboard;
+pub mod dynamic_weights;
 pub mod health;
 pub mod metrics;
 pub mod openapi;

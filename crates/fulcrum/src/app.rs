@@ -54,6 +54,8 @@ pub struct Running {
     expiry: Option<JoinHandle<()>>,
     /// The dashboard's history sampler.
     sampler: JoinHandle<()>,
+    /// The dynamic-weights task (`dynamic_weights:`).
+    dynamic_weights: JoinHandle<()>,
 }
 
 async fn bind(addr: SocketAddr, backlog: u32, what: &str) -> anyhow::Result<TcpListener> {
@@ -203,6 +205,8 @@ pub async fn start_with(
         reloads: reloads.clone(),
     });
     let (dashboard, sampler) = Dashboard::start(gateway.clone());
+    let dynamic_weights =
+        fulcrum_control::dynamic_weights::start(gateway.clone(), publisher.clone());
     let router = admin::router(AdminState {
         dashboard,
         reload: Some(reloader.clone()),
@@ -265,6 +269,7 @@ pub async fn start_with(
         admin,
         expiry,
         sampler,
+        dynamic_weights,
     })
 }
 
@@ -303,6 +308,7 @@ impl Running {
         self.ready.store(false, Ordering::Relaxed);
         let _ = self.stop.send(true);
         self.sampler.abort();
+        self.dynamic_weights.abort();
         if let Some(e) = self.expiry.take() {
             e.abort();
             // Wait until the task is gone: it holds the registry, and with

@@ -38,8 +38,9 @@ pub trait InstanceFacts {
     fn configured_weight(&self) -> u32;
     /// An operator's weight, replacing the configured one in every pool.
     fn weight_override(&self) -> Option<u32>;
-    /// A weight computed at run time (none yet); an operator's override
-    /// still wins over it.
+    /// The weight `dynamic_weights:` gave the member in this pool
+    /// ([`crate::dynamic_weight`]; 0 while it is down); an operator's
+    /// override still wins over it.
     fn dynamic_weight(&self) -> Option<u32> {
         None
     }

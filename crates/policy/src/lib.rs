@@ -14,6 +14,9 @@
 //!   and how they are updated, the load-report lifetime: every estimator
 //!   constant, defined once.
 //! * [`slow_start`] — the weight ramp of an instance entering service.
+//! * [`dynamic_weight`] — `dynamic_weights:`: each instance's weight moved
+//!   every interval toward what its measurements say (the seed's score,
+//!   an integral controller with Rprop steps, so it settles).
 //! * [`view`] — the one place that turns a pool's members ([`facts`]:
 //!   weights, health, drain, ejection, load, estimates) into the slots the
 //!   selector sees, and chooses (with panic mode); the data plane and the
@@ -37,6 +40,7 @@
 
 pub mod algorithms;
 pub mod candidate;
+pub mod dynamic_weight;
 pub mod estimate;
 pub mod ewma;
 pub mod facts;

@@ -131,13 +131,17 @@ pub fn candidates<F: InstanceFacts>(
     }
 }
 
-/// The weight member `m` is given: override, else dynamic, else configured;
-/// then slow start.
-pub fn weight<F: InstanceFacts>(view: &PoolView, m: &F, now_ms: u64) -> u32 {
-    let w = m
-        .weight_override()
+/// The weight member `m` is given before slow start: override, else
+/// dynamic, else configured.
+pub fn base_weight<F: InstanceFacts>(m: &F) -> u32 {
+    m.weight_override()
         .or_else(|| m.dynamic_weight())
-        .unwrap_or_else(|| m.configured_weight());
+        .unwrap_or_else(|| m.configured_weight())
+}
+
+/// The weight member `m` is given: [`base_weight`], then slow start.
+pub fn weight<F: InstanceFacts>(view: &PoolView, m: &F, now_ms: u64) -> u32 {
+    let w = base_weight(m);
     if view.slow_start_ms == 0 {
         return w;
     }

@@ -27,8 +27,10 @@
 //! * [`Decider::probe_passed`] — a passing probe that flips nothing
 //!   (`InstanceState::observe_probe(true, ..)`): it ends a passive ejection.
 
+use crate::dynamic::Adjuster;
 use crate::instance::Inst;
 use crate::model::InstanceModel;
+use fulcrum_policy::dynamic_weight::DynamicWeights;
 use fulcrum_policy::passive::{may_eject, PassiveConfig, Verdict};
 use fulcrum_policy::view::{self, Change, PoolView, Scratch};
 use fulcrum_policy::{
@@ -45,6 +47,7 @@ pub struct Decider<'a> {
     scratch: Scratch,
     passive: PassiveConfig,
     now_ms: u64,
+    dynamic: Option<Adjuster>,
 }
 
 impl<'a> Decider<'a> {
@@ -93,7 +96,22 @@ impl<'a> Decider<'a> {
                 max_ejection_percent: 0,
             },
             now_ms: 0,
+            dynamic: None,
         }
+    }
+
+    /// The pool's `dynamic_weights:` (off until given): every interval of
+    /// the clock, the policy's controller sets each instance's weight from
+    /// what it did in the interval (see `dynamic.rs`).
+    pub fn dynamic_weights(mut self, s: DynamicWeights) -> Self {
+        self.dynamic = Some(Adjuster::new(s, self.insts.len()));
+        self
+    }
+
+    /// The dynamic weights after each interval so far: (time ms, the
+    /// weight of each instance; 0 while down). Empty when off.
+    pub fn weight_history(&self) -> &[(u64, Vec<u32>)] {
+        self.dynamic.as_ref().map_or(&[], |d| &d.history)
     }
 
     /// The pool's `passive:` setting (off until given): what
@@ -125,12 +143,19 @@ impl<'a> Decider<'a> {
 
     /// Moves the clock `ms` forward.
     pub fn advance(&mut self, ms: u64) {
-        self.now_ms += ms;
+        self.advance_to(self.now_ms + ms);
     }
 
-    /// Moves the clock to `now_ms` (never back).
+    /// Moves the clock to `now_ms` (never back), ending any dynamic-weights
+    /// interval that is over.
     pub fn advance_to(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
+        if let Some(d) = &mut self.dynamic {
+            for s in &mut self.insts {
+                s.refresh(self.now_ms);
+            }
+            d.run_due(&mut self.insts, self.now_ms);
+        }
     }
 
     /// Number of instances.
@@ -211,6 +236,7 @@ impl<'a> Decider<'a> {
         let s = &mut self.insts[i];
         s.in_flight -= 1;
         s.estimates.observe(latency_ms, failed, self.now_ms);
+        s.tally.add(latency_ms, failed);
     }
 
     /// Active probes found instance `i` down (`false`) or up (`true`) now.

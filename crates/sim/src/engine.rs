@@ -98,7 +98,10 @@ pub fn run_with(
         now_us: 0,
         seq: 0,
         events: BinaryHeap::new(),
-        gw: Decider::new(alg, instances, workload.seed),
+        gw: match workload.dynamic_weights {
+            Some(s) => Decider::new(alg, instances, workload.seed).dynamic_weights(s),
+            None => Decider::new(alg, instances, workload.seed),
+        },
         clients,
         queue: VecDeque::new(),
         sent: 0,
@@ -124,7 +127,9 @@ pub fn run_with(
             Event::Health => sim.drain_queue(),
         }
     }
-    sim.rec.finish(alg, &sim.gw.insts)
+    let mut report = sim.rec.finish(alg, &sim.gw.insts);
+    report.weights = sim.gw.weight_history().to_vec();
+    report
 }
 
 fn ms_to_us(ms: f64) -> u64 {

@@ -49,6 +49,10 @@ pub(crate) struct Inst<'a> {
     report: Load,
     /// Passive ejection (off unless the `Decider` has a `passive` setting).
     pub ejector: Ejector,
+    /// The weight the dynamic-weights controller gave it last, if on.
+    pub dynamic_weight: Option<u32>,
+    /// Its tries since the last dynamic-weights interval.
+    pub tally: Tally,
 }
 
 impl<'a> Inst<'a> {
@@ -68,6 +72,8 @@ impl<'a> Inst<'a> {
             up_since_ms: 0,
             report: Load::default(),
             ejector: Ejector::default(),
+            dynamic_weight: None,
+            tally: Tally::default(),
         }
     }
 
@@ -109,6 +115,9 @@ impl InstanceFacts for Inst<'_> {
     fn weight_override(&self) -> Option<u32> {
         None
     }
+    fn dynamic_weight(&self) -> Option<u32> {
+        self.dynamic_weight
+    }
     fn healthy(&self) -> bool {
         !self.down
     }
@@ -138,5 +147,26 @@ impl InstanceFacts for Inst<'_> {
     }
     fn load(&self) -> Option<Load> {
         Some(self.report)
+    }
+}
+
+/// One instance's tries since the last interval ended.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tally {
+    pub tries: u64,
+    pub errors: u64,
+    pub latency_sum_ms: f64,
+    pub answered: u64,
+}
+
+impl Tally {
+    /// One try ended: answered after `latency_ms` (or not), failed or not.
+    pub fn add(&mut self, latency_ms: Option<f64>, failed: bool) {
+        self.tries += 1;
+        self.errors += u64::from(failed);
+        if let Some(l) = latency_ms {
+            self.answered += 1;
+            self.latency_sum_ms += l;
+        }
     }
 }

@@ -27,6 +27,8 @@
 //!   reads of each simulated instance. Driven by hand, it replays a
 //!   sequence of events through the simulator's decisions (the data
 //!   plane's `same_picks` test compares them with the data plane's).
+//! * `dynamic.rs` — the dynamic-weights task in virtual time (the
+//!   policy's controller every interval, [`Workload::dynamic_weights`]).
 //! * [`report`] — [`Report`]: shares, failures, latency percentiles, queue
 //!   statistics, and Markdown rendering.
 //! * [`scenarios`] — the named scenarios the binary compares algorithms on.
@@ -55,6 +57,7 @@
 //! instances tried when nothing else is up).
 
 pub mod decider;
+mod dynamic;
 pub mod engine;
 mod instance;
 pub mod model;

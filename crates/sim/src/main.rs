@@ -21,7 +21,11 @@ struct Args {
     #[arg(
         long,
         default_value = "all",
-        value_parser = PossibleValuesParser::new(std::iter::once("all").chain(scenarios::NAMES)),
+        value_parser = PossibleValuesParser::new(
+            std::iter::once("all")
+                .chain(scenarios::NAMES)
+                .chain([scenarios::dynamic::NAME])
+        ),
     )]
     scenario: String,
     /// Seed for every random choice; the output is identical for a seed.
@@ -46,6 +50,9 @@ fn main() {
     );
     for s in chosen {
         println!("{}", s.markdown());
+    }
+    if args.scenario == "all" || args.scenario == scenarios::dynamic::NAME {
+        println!("{}", scenarios::dynamic::markdown(args.seed));
     }
 }
 

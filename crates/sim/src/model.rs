@@ -12,6 +12,7 @@
 //! of devices or workers drives an inference service. Closed loops give the
 //! feedback that matters for balancing — a slow instance holds its clients.
 
+use fulcrum_policy::dynamic_weight::DynamicWeights;
 use fulcrum_policy::Priority;
 
 /// How long an instance takes to process one request (excluding any wait
@@ -153,6 +154,8 @@ pub struct Workload {
     /// entirely down cannot make the clients spin at one instant.
     pub fail_pause_ms: f64,
     pub seed: u64,
+    /// The pool's `dynamic_weights:` (`None` = off).
+    pub dynamic_weights: Option<DynamicWeights>,
 }
 
 impl Workload {
@@ -169,6 +172,7 @@ impl Workload {
             queue_timeout_ms: 5_000,
             fail_pause_ms: 100.0,
             seed: 1,
+            dynamic_weights: None,
         }
     }
 }

@@ -78,6 +78,9 @@ pub struct Report {
     /// (`None` without keys). ≈ 1/n for key-blind algorithms; 1.0 for a
     /// consistent hash whose keys never move.
     pub affinity: Option<f64>,
+    /// With `dynamic_weights`, each instance's weight after every
+    /// interval: (virtual time ms, weights). Empty without.
+    pub weights: Vec<(u64, Vec<u32>)>,
 }
 
 impl Report {
@@ -195,6 +198,7 @@ impl Recorder {
             gateway_queue: self.queue,
             elapsed_ms: self.last_us as f64 / 1000.0,
             affinity: (self.repeats > 0).then(|| self.stayed as f64 / self.repeats as f64),
+            weights: vec![],
         }
     }
 }

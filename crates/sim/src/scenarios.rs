@@ -7,6 +7,8 @@
 //! They are plain data so tests and benchmarks can reuse them; each runs 60
 //! virtual seconds.
 
+pub mod dynamic;
+
 use crate::engine::run;
 use crate::model::{InstanceModel, LatencyModel, Stop, Workload};
 use crate::report::{markdown_table, Report};

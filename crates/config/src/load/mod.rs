@@ -10,6 +10,7 @@
 //! `errors`. The children never import this file.
 
 mod cache;
+mod dynamic;
 mod endpoints;
 mod errors;
 mod health;
@@ -55,6 +56,7 @@ const TOP_KEYS: &[&str] = &[
     "metrics",
     "access_log",
     "shutdown",
+    "dynamic_weights",
 ];
 /// Keys from the product specification that this version does not implement yet.
 const NOT_YET_TOP: &[&str] = &[];
@@ -125,6 +127,7 @@ struct Sections {
     metrics: FileMetrics,
     access_log: FileAccessLog,
     shutdown: FileShutdown,
+    dynamic: Option<FileDynamicWeights>,
 }
 
 /// Deserializes each top-level key on its own; unknown keys are errors.
@@ -152,6 +155,7 @@ fn read_sections(map: Mapping, errs: &mut Errors) -> Sections {
             "metrics" => s.metrics = errs.section(v, "metrics").unwrap_or_default(),
             "access_log" => s.access_log = errs.section(v, "access_log").unwrap_or_default(),
             "shutdown" => s.shutdown = errs.section(v, "shutdown").unwrap_or_default(),
+            "dynamic_weights" => s.dynamic = errs.section(v, "dynamic_weights"),
             "pools" => s.pools.extend(pools::read_pools(v, errs)),
             "routes" => s.routes.extend(routes::read_routes(v, errs)),
             other if NOT_YET_TOP.contains(&other) => {
@@ -181,6 +185,7 @@ fn build(s: Sections, mut errs: Errors) -> Result<Config, ConfigErrors> {
         health: &s.health,
         passive: &s.passive,
         timeouts: &s.timeouts,
+        dynamic: s.dynamic.as_ref(),
     };
     globals.check(&mut errs);
     let mut out_pools = BTreeMap::new();

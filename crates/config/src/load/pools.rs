@@ -1,7 +1,9 @@
 //! `pools:`: each pool's settings, merged over the global `health_check:`,
-//! `passive:` and `timeouts:`, and the default pool of registration.
+//! `passive:`, `timeouts:` and `dynamic_weights:`, and the default pool of
+//! registration.
 
 use super::cache::build_cache;
+use super::dynamic::{check_dynamic, merge_dynamic};
 use super::errors::Errors;
 use super::health::{check_health, check_passive, merge_health, merge_passive};
 use super::instances::build_instances;
@@ -12,20 +14,21 @@ use crate::defaults::{
     DEFAULT_ALGORITHM, DEFAULT_PANIC, DEFAULT_POOL_REGISTRATION, DEFAULT_QUEUE_MAX,
     DEFAULT_QUEUE_RESERVE, DEFAULT_QUEUE_TIMEOUT, DEFAULT_SLOW_START,
 };
-use crate::file::{FileHealth, FilePassive, FilePool, FileQueue, FileTimeouts};
+use crate::file::{FileDynamicWeights, FileHealth, FilePassive, FilePool, FileQueue, FileTimeouts};
 use crate::model::{HashKey, Pool, Queue};
 use crate::words;
 use fulcrum_policy::Algorithm;
 use serde_yaml_ng::Value;
 
 /// Pool keys from the product specification that this version does not implement yet.
-const NOT_YET_POOL: &[&str] = &["dynamic_weights"];
+const NOT_YET_POOL: &[&str] = &[];
 
 /// The global sections every pool's settings are merged over.
 pub(super) struct Globals<'a> {
     pub(super) health: &'a FileHealth,
     pub(super) passive: &'a FilePassive,
     pub(super) timeouts: &'a FileTimeouts,
+    pub(super) dynamic: Option<&'a FileDynamicWeights>,
 }
 
 impl Globals<'_> {
@@ -35,6 +38,9 @@ impl Globals<'_> {
         check_health(self.health, "health_check", errs);
         check_passive(self.passive, "passive", errs);
         check_timeouts(self.timeouts, "timeouts", false, errs);
+        if let Some(d) = self.dynamic {
+            check_dynamic(d, "dynamic_weights", errs);
+        }
     }
 }
 
@@ -112,6 +118,9 @@ pub(super) fn build_pool(name: &str, p: FilePool, g: &Globals, errs: &mut Errors
     if let Some(t) = &p.timeouts {
         check_timeouts(t, &format!("{path}.timeouts"), true, errs);
     }
+    if let Some(d) = &p.dynamic_weights {
+        check_dynamic(d, &format!("{path}.dynamic_weights"), errs);
+    }
     let health = merge_health(g.health, p.health_check.as_ref());
     let passive = merge_passive(g.passive, p.passive.as_ref());
     let timeouts = merge_timeouts(g.timeouts, p.timeouts.as_ref());
@@ -144,6 +153,7 @@ pub(super) fn build_pool(name: &str, p: FilePool, g: &Globals, errs: &mut Errors
         tls,
         cache,
         registration: p.registration.unwrap_or(DEFAULT_POOL_REGISTRATION),
+        dynamic_weights: merge_dynamic(g.dynamic, p.dynamic_weights.as_ref()),
     }
 }
 

@@ -105,6 +105,15 @@ impl Collector for Instances {
             "The instance's configured weight in the pool.",
             &|(_, m, _)| f64::from(m.weight),
         )?;
+        gauge(
+            &mut enc,
+            "fulcrum_instance_dynamic_weight",
+            "The weight dynamic_weights gave the instance in the pool last (0 while it is down); only for pools with dynamic weights, after their first interval.",
+            rows().filter_map(|(p, m, s)| {
+                let w = s.dynamic_weight?;
+                Some((labels(&p.cfg.name, &m.inst.endpoint.url), f64::from(w)))
+            }),
+        )?;
         g(
             &mut enc,
             "fulcrum_instance_effective_weight",

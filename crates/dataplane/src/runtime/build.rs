@@ -1,12 +1,12 @@
 //! Building a [`Snapshot`] from a config, keeping the live state of the
 //! instances, queues and caches of the previous one.
 
-use super::counters::MemberCounters;
 use super::instance::InstanceState;
 use super::queue::Waiters;
 use super::snapshot::{Member, PoolRuntime, RouteEntry, Snapshot};
 use crate::cache::ResponseCache;
 use fulcrum_config::Config;
+use fulcrum_policy::algorithms::MAX_RING_WEIGHT;
 use fulcrum_policy::{build, hash_bytes, PoolView, Priority};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
@@ -52,6 +52,27 @@ fn set_upstream_tls(pools: &[Arc<PoolRuntime>], instances: &HashMap<String, Arc<
     }
 }
 
+/// The weights a balancer is built with (`consistent_hash`'s ring): the
+/// configured ones, or, where `dynamic_weights:` has given any, those,
+/// scaled so that the largest is `MAX_RING_WEIGHT` (the ring's own
+/// ceiling, which dynamic weights of up to `max` would all reach).
+fn ring_weights(members: &[Member]) -> Vec<u32> {
+    let dynamic: Vec<Option<u32>> = members.iter().map(|m| m.dynamic_weight.get()).collect();
+    let top = dynamic.iter().flatten().copied().max().unwrap_or(0);
+    if top == 0 {
+        return members.iter().map(|m| m.weight).collect();
+    }
+    members
+        .iter()
+        .zip(dynamic)
+        .map(|(m, d)| {
+            let w = u64::from(d.unwrap_or(m.weight)) * u64::from(MAX_RING_WEIGHT);
+            w.div_ceil(u64::from(top))
+                .clamp(1, u64::from(MAX_RING_WEIGHT)) as u32
+        })
+        .collect()
+}
+
 impl Snapshot {
     /// Builds a snapshot for `config`, keeping the live state and upstream
     /// connection pools of `prev` where they still apply.
@@ -68,12 +89,14 @@ impl Snapshot {
         let mut first_member = HashMap::new();
         for (name, pc) in &config.pools {
             let prev_pool = prev.and_then(|p| p.pool(name));
-            // The previous members' counters, by endpoint: they go on counting.
-            let prev_counters: HashMap<&str, &Arc<MemberCounters>> = prev_pool
+            // The previous members, by endpoint: their counters go on
+            // counting, and their dynamic weights hold while the pool keeps
+            // dynamic weights on.
+            let prev_members: HashMap<&str, &Member> = prev_pool
                 .map(|p| {
                     p.members
                         .iter()
-                        .map(|m| (m.inst.endpoint.url.as_str(), &m.counters))
+                        .map(|m| (m.inst.endpoint.url.as_str(), m))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -102,14 +125,16 @@ impl Snapshot {
                             inst
                         }
                     };
+                    let prev = prev_members.get(url.as_str());
                     Member {
                         inst,
                         weight: ic.weight,
                         max_concurrent: ic.max_concurrent,
                         priority: ic.priority,
-                        counters: prev_counters
-                            .get(url.as_str())
-                            .map_or_else(Default::default, |c| Arc::clone(c)),
+                        counters: prev.map_or_else(Default::default, |m| m.counters.clone()),
+                        dynamic_weight: prev
+                            .filter(|_| pc.dynamic_weights.is_some())
+                            .map_or_else(Default::default, |m| m.dynamic_weight.clone()),
                     }
                 })
                 .collect();
@@ -132,7 +157,8 @@ impl Snapshot {
             }
             let ids: Vec<(u64, u32)> = members
                 .iter()
-                .map(|m| (hash_bytes(m.inst.endpoint.url.as_bytes()), m.weight))
+                .zip(ring_weights(&members))
+                .map(|(m, w)| (hash_bytes(m.inst.endpoint.url.as_bytes()), w))
                 .collect();
             index.insert(name.clone(), pools.len());
             pools.push(Arc::new(PoolRuntime {
@@ -287,6 +313,36 @@ routes:
                 .tries
                 .load(Relaxed),
             0
+        );
+    }
+
+    #[test]
+    fn dynamic_weights_survive_a_rebuild_while_on_and_scale_the_ring() {
+        let on = r#"
+pools:
+  h:
+    algorithm: consistent_hash
+    hash_key: client_ip
+    dynamic_weights: {}
+    instances: [ { endpoint: "http://127.0.0.1:1" }, { endpoint: "http://127.0.0.1:2" } ]
+"#;
+        let s = snap(on);
+        let h = s.pool("h").unwrap();
+        assert_eq!(ring_weights(&h.members), vec![1, 1], "configured");
+        h.members[0].dynamic_weight.set(Some(250));
+        h.members[1].dynamic_weight.set(Some(1000));
+        assert_eq!(ring_weights(&h.members), vec![5, 20], "the largest at 20");
+        let s2 = Snapshot::build(s.config.clone(), Some(&s), 0);
+        assert_eq!(
+            s2.pool("h").unwrap().members[0].dynamic_weight.get(),
+            Some(250)
+        );
+        let off = fulcrum_config::parse(&on.replace("dynamic_weights: {}", ""), &|_| None).unwrap();
+        let s3 = Snapshot::build(Arc::new(off), Some(&s2), 0);
+        assert_eq!(
+            s3.pool("h").unwrap().members[0].dynamic_weight.get(),
+            None,
+            "turned off"
         );
     }
 }

@@ -14,6 +14,9 @@ impl InstanceFacts for Member {
     fn weight_override(&self) -> Option<u32> {
         self.inst.weight_override()
     }
+    fn dynamic_weight(&self) -> Option<u32> {
+        self.dynamic_weight.get()
+    }
     fn healthy(&self) -> bool {
         self.inst.is_healthy()
     }

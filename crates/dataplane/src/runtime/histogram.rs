@@ -57,13 +57,21 @@ impl Histogram {
     /// The mean in milliseconds (each sample counted at its bucket's lower
     /// bound, ≤ 6.25 % low); `None` without samples.
     pub fn mean_ms(&self) -> Option<f64> {
+        let (n, sum_ms) = self.totals();
+        (n > 0).then(|| sum_ms / n as f64)
+    }
+
+    /// The count of samples and their sum in milliseconds (each counted at
+    /// its bucket's lower bound), since start: two readings some time
+    /// apart give that time's mean (the dynamic-weights task does).
+    pub fn totals(&self) -> (u64, f64) {
         let (mut n, mut sum) = (0u64, 0f64);
         for (i, c) in self.counts.iter().enumerate() {
             let c = c.load(Relaxed);
             n += c;
             sum += c as f64 * lower(i) as f64;
         }
-        (n > 0).then(|| sum / n as f64 / 1000.0)
+        (n, sum / 1000.0)
     }
 
     /// The largest sample's bucket in milliseconds; `None` without samples.

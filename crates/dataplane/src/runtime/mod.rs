@@ -1,12 +1,14 @@
 //! The live state the request path reads: per-instance atomics and
 //! estimates ([`instance`]), each pool's admission queue ([`queue`]), the
 //! immutable [`snapshot`] of pools and routes and how one is [`build`]t,
+//! each member's [`dynamic`] weight,
 //! per-request [`counters`] for `/metrics`, a member's [`facts`] as the policy's view reads them,
 //! latency [`histogram`]s, the fleet's [`events`], the recent [`window`] of each instance's tries,
 //! ORCA [`load_report`]s and the [`stats`] views.
 
 pub mod build;
 pub mod counters;
+pub mod dynamic;
 pub mod events;
 pub mod facts;
 pub mod histogram;

@@ -6,6 +6,7 @@
 //! the current one once and works on it to the end.
 
 use super::counters::{MemberCounters, PoolCounters};
+use super::dynamic::DynamicWeight;
 use super::instance::InstanceState;
 use super::queue::Waiters;
 use crate::cache::ResponseCache;
@@ -24,6 +25,9 @@ pub struct Member {
     pub priority: Priority,
     /// This membership's request counters (carried over by rebuilds).
     pub counters: Arc<MemberCounters>,
+    /// The weight `dynamic_weights:` gave it (carried over by rebuilds
+    /// while the pool keeps them on).
+    pub dynamic_weight: Arc<DynamicWeight>,
 }
 
 #[derive(Debug)]

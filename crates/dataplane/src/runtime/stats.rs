@@ -32,7 +32,7 @@ pub fn pools(snap: &Snapshot, now: u64) -> Vec<PoolStats> {
                 .iter()
                 .map(|m| (m, m.inst.stats(now), m.inst.window.stats(now)))
                 .collect();
-            let effective = |m: &Member| m.inst.weight_override().unwrap_or(m.weight);
+            let effective = |m: &Member| fulcrum_policy::view::base_weight(m);
             let total_req: u64 = stats.iter().map(|(_, s, _)| s.requests).sum();
             let recent_req: u64 = stats.iter().map(|(_, _, w)| w.requests).sum();
             let total_w: u64 = p.members.iter().map(|m| u64::from(effective(m))).sum();
@@ -52,6 +52,7 @@ pub fn pools(snap: &Snapshot, now: u64) -> Vec<PoolStats> {
                     .map(|(m, s, w)| MemberStats {
                         state: state(p, m, &s, now),
                         weight: m.weight,
+                        dynamic_weight: m.dynamic_weight.get(),
                         effective_weight: effective(m),
                         max_concurrent: m.max_concurrent,
                         priority: m.priority.name(),
@@ -83,9 +84,7 @@ fn state(p: &PoolRuntime, m: &Member, s: &InstanceStats, now: u64) -> MemberStat
         MemberState::CoolingDown
     } else if s.ejected {
         MemberState::Ejected
-    } else if fulcrum_policy::view::weight(&p.view, m, now)
-        < m.inst.weight_override().unwrap_or(m.weight)
-    {
+    } else if fulcrum_policy::view::weight(&p.view, m, now) < fulcrum_policy::view::base_weight(m) {
         MemberState::SlowStart
     } else {
         MemberState::Up
@@ -130,7 +129,12 @@ pub struct MemberStats {
     pub state: MemberState,
     /// Configured weight.
     pub weight: u32,
-    /// The weight in use (an operator's override, if any).
+    /// The weight `dynamic_weights:` gave it last (0 while it is down);
+    /// null when the pool has no dynamic weights, or before their first
+    /// interval.
+    pub dynamic_weight: Option<u32>,
+    /// The weight in use: an operator's override, else the dynamic
+    /// weight, else the configured one (before slow start).
     pub effective_weight: u32,
     /// Share of the pool's requests this instance got since start.
     pub share: f64,

@@ -175,6 +175,7 @@ def same(page, api_value):
 INSTANCE_FIELDS = {
     "state": lambda m: m["state"],
     "weight": lambda m: m["weight"],
+    "dynamic_weight": lambda m: m["dynamic_weight"],
     "effective_weight": lambda m: m["effective_weight"],
     "in_flight": lambda m: m["in_flight"],
     "max_concurrent": lambda m: m["max_concurrent"],

@@ -20,6 +20,7 @@ mod console;
 mod dashboard;
 mod dashboard_browser;
 mod demo;
+mod dynamic_weights;
 mod errors;
 mod failover;
 mod kill9;

@@ -27,7 +27,7 @@ use crate::reason::PickReason;
 /// Points per unit of weight.
 pub const VNODES_PER_WEIGHT: u32 = 100;
 /// Weights above this count as this on the ring (keeps the ring small).
-const MAX_RING_WEIGHT: u32 = 20;
+pub const MAX_RING_WEIGHT: u32 = 20;
 /// No instance may exceed this multiple of the average in-flight load.
 pub const LOAD_FACTOR: f64 = 1.25;
 /// The bound never goes below this many in-flight requests per instance.

@@ -26,7 +26,9 @@ pub(crate) mod testutil;
 mod weighted_round_robin;
 
 pub use crate::candidate::{Balancer, Candidate, Inputs, PickContext};
-pub use consistent_hash::{hash_bytes, load_cap, ConsistentHash, LOAD_FACTOR, MIN_LOAD_CAP};
+pub use consistent_hash::{
+    hash_bytes, load_cap, ConsistentHash, LOAD_FACTOR, MAX_RING_WEIGHT, MIN_LOAD_CAP,
+};
 pub use least_calls::{rejoin_floor, LeastCalls};
 pub use least_connections::{lighter, LeastConnections};
 pub use power_of_two::PowerOfTwo;

@@ -324,7 +324,7 @@
     updateEventsTable('recent-events', 8);
   }
 
-  const INSTANCE_FIELDS = ['endpoint', 'priority', 'state', 'weight', 'effective_weight', 'in_flight',
+  const INSTANCE_FIELDS = ['endpoint', 'priority', 'state', 'weight', 'dynamic_weight', 'effective_weight', 'in_flight',
     'max_concurrent', 'requests', 'window_share', 'expected_share', 'error_rate', 'p50_ms', 'p99_ms'];
 
   function mountPool(view, name) {
@@ -337,7 +337,7 @@
       el('h2', { id: 'pool-title' }, 'Pool ', el('span', { id: 'pool-name' }, name), ' ',
         el('span', { id: 'pool-algorithm', class: 'muted' })),
       el('div', { id: 'pool-kpis' }),
-      table('instances', [['Endpoint'], ['Priority'], ['State'], ['Weight', 'num'], ['Effective', 'num'],
+      table('instances', [['Endpoint'], ['Priority'], ['State'], ['Weight', 'num'], ['Dynamic', 'num'], ['Effective', 'num'],
         ['In flight', 'num'], ['Max', 'num'], ['Calls', 'num'], ['Share (recent)', 'num'],
         ['Expected', 'num'], ['Errors', 'num'], ['p50', 'num'], ['p99', 'num'], ['Actions']]),
       el('p', { class: 'muted' }, 'Shares, errors and percentiles are over the recent window; calls count since start. ' +
@@ -356,7 +356,7 @@
   function instanceRow(m) {
     const tr = el('tr');
     cells(tr, INSTANCE_FIELDS, {
-      endpoint: 'endpoint', weight: 'num', effective_weight: 'num', in_flight: 'num', max_concurrent: 'num',
+      endpoint: 'endpoint', weight: 'num', dynamic_weight: 'num', effective_weight: 'num', in_flight: 'num', max_concurrent: 'num',
       requests: 'num', window_share: 'num', expected_share: 'num', error_rate: 'num', p50_ms: 'num', p99_ms: 'num',
     });
     const ep = m.endpoint;
@@ -392,6 +392,7 @@
     const st = m.state.replaceAll('_', ' ') + (m.ejected && m.state !== 'ejected' ? ' (ejected)' : '');
     setCell(cell(tr, 'state'), st, m.state, 'state ' + m.state);
     setCell(cell(tr, 'weight'), String(m.weight), m.weight);
+    setCell(cell(tr, 'dynamic_weight'), m.dynamic_weight === null ? '–' : String(m.dynamic_weight), m.dynamic_weight);
     const eff = m.weight_override !== null && m.weight_override !== undefined
       ? `${m.effective_weight} (set)` : String(m.effective_weight);
     setCell(cell(tr, 'effective_weight'), eff, m.effective_weight);
