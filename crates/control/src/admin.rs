@@ -198,11 +198,7 @@ async fn pools(State(s): State<AdminState>) -> Json<Pools> {
 }
 
 fn err(status: StatusCode, msg: impl Into<String>) -> Response {
-    let body = ErrorBody {
-        ok: None,
-        error: msg.into(),
-    };
-    (status, Json(body)).into_response()
+    ErrorBody::response(status, msg)
 }
 
 fn authorized(s: &AdminState, headers: &axum::http::HeaderMap) -> bool {

@@ -57,3 +57,19 @@ pub struct ErrorBody {
     pub ok: Option<bool>,
     pub error: String,
 }
+
+impl ErrorBody {
+    /// `status` with `{"error": msg}`: the native API's (and the
+    /// dashboard's) error answer.
+    pub fn response(
+        status: axum::http::StatusCode,
+        msg: impl Into<String>,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let body = ErrorBody {
+            ok: None,
+            error: msg.into(),
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}

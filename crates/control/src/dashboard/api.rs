@@ -68,11 +68,7 @@ async fn history(
 
 /// A query that does not parse: 400 with the usual JSON error body.
 fn bad_query(e: &QueryRejection) -> Response {
-    let body = ErrorBody {
-        ok: None,
-        error: e.body_text(),
-    };
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+    ErrorBody::response(StatusCode::BAD_REQUEST, e.body_text())
 }
 
 /// Which events `GET /api/v1/events` gives.

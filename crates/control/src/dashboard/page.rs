@@ -52,13 +52,6 @@ pub async fn asset(Path(name): Path<String>) -> Response {
     match name.as_str() {
         "dashboard.js" => file("text/javascript; charset=utf-8", SCRIPT),
         "dashboard.css" => file("text/css; charset=utf-8", STYLE),
-        _ => (
-            StatusCode::NOT_FOUND,
-            axum::Json(crate::openapi::ErrorBody {
-                ok: None,
-                error: "no such dashboard file".into(),
-            }),
-        )
-            .into_response(),
+        _ => crate::openapi::ErrorBody::response(StatusCode::NOT_FOUND, "no such dashboard file"),
     }
 }

@@ -63,17 +63,7 @@ async fn a_reload_through_the_api_names_every_change_and_spares_traffic() {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", gw.proxy_addr))
         .await
         .expect("websocket through fulcrum");
-    ws.send(Message::Text("before".into())).await.unwrap();
-    assert_eq!(
-        ws.next()
-            .await
-            .unwrap()
-            .unwrap()
-            .into_text()
-            .unwrap()
-            .as_str(),
-        "before"
-    );
+    echo(&mut ws, "before").await;
     eventually(Duration::from_secs(2), "the slow request in flight", || {
         stats(&gw, "slow", &slow.url()).stats.in_flight == 1
     })
@@ -151,17 +141,7 @@ async fn a_reload_through_the_api_names_every_change_and_spares_traffic() {
         200,
         "the in-flight request finished"
     );
-    ws.send(Message::Text("after".into())).await.unwrap();
-    assert_eq!(
-        ws.next()
-            .await
-            .unwrap()
-            .unwrap()
-            .into_text()
-            .unwrap()
-            .as_str(),
-        "after"
-    );
+    echo(&mut ws, "after").await;
     ws.close(None).await.unwrap();
 
     // The running config, secrets redacted.
@@ -299,4 +279,17 @@ async fn a_gateway_without_a_file_says_it_has_nothing_to_reload() {
         "{body}"
     );
     gw.shutdown().await;
+}
+
+/// Sends `text` on the WebSocket and expects it echoed.
+async fn echo<S>(ws: &mut S, text: &str)
+where
+    S: futures_util::Sink<Message>
+        + futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+        + Unpin,
+    <S as futures_util::Sink<Message>>::Error: std::fmt::Debug,
+{
+    ws.send(Message::Text(text.into())).await.unwrap();
+    let got = ws.next().await.unwrap().unwrap().into_text().unwrap();
+    assert_eq!(got.as_str(), text);
 }
