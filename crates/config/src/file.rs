@@ -181,7 +181,8 @@ pub struct FileQueue {
 pub struct FileInstance {
     pub endpoint: String,
     pub weight: Option<u32>,
-    pub max_concurrent: Option<u32>,
+    /// A number, `auto` or `{ min, max }`: read by `load::limit`.
+    pub max_concurrent: Option<serde_yaml_ng::Value>,
     pub priority: Option<String>,
     pub health_path: Option<String>,
 }
@@ -205,6 +206,8 @@ pub struct FilePool {
     pub cache: Option<FileCache>,
     pub registration: Option<bool>,
     pub dynamic_weights: Option<FileDynamicWeights>,
+    /// For members without their own: read by `load::limit`.
+    pub max_concurrent: Option<serde_yaml_ng::Value>,
 }
 
 /// `dynamic_weights:`, global or a pool's.

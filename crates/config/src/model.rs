@@ -1,6 +1,7 @@
 //! Stage 3: the validated runtime configuration the gateway runs on.
 //! Every value here has passed validation; defaults are filled in.
 
+use fulcrum_policy::concurrency_limit::Bounds;
 use fulcrum_policy::dynamic_weight::DynamicWeights;
 use fulcrum_policy::passive::PassiveConfig;
 use fulcrum_policy::retry::RetryPolicy;
@@ -271,6 +272,30 @@ pub struct Pool {
     pub registration: bool,
     /// `dynamic_weights:` (the pool's over the global one); `None` = off.
     pub dynamic_weights: Option<DynamicWeights>,
+    /// The pool's `max_concurrent:`, for members that have none of their
+    /// own (configured and registered alike).
+    pub max_concurrent: Option<Limit>,
+}
+
+impl Pool {
+    /// The limit of member `i`: its own, or else the pool's.
+    pub fn limit_of(&self, i: &Instance) -> Option<Limit> {
+        match (i.max_concurrent, i.learned_limit) {
+            (Some(n), _) => Some(Limit::Fixed(n)),
+            (None, Some(b)) => Some(Limit::Learned(b)),
+            (None, None) => self.max_concurrent,
+        }
+    }
+}
+
+/// A `max_concurrent:` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// At most this many requests at once.
+    Fixed(u32),
+    /// Learned from the instance's latency, within these bounds
+    /// ([`fulcrum_policy::concurrency_limit`]).
+    Learned(Bounds),
 }
 
 /// Where a request's key for `consistent_hash` comes from.
@@ -347,7 +372,11 @@ impl Endpoint {
 pub struct Instance {
     pub endpoint: Endpoint,
     pub weight: u32,
+    /// A fixed `max_concurrent: N`.
     pub max_concurrent: Option<u32>,
+    /// `max_concurrent: auto` or `{ min, max }`: learned within these
+    /// bounds (never together with a fixed limit).
+    pub learned_limit: Option<Bounds>,
     pub priority: Priority,
     /// Overrides the pool's probe path for this instance.
     pub health_path: Option<String>,

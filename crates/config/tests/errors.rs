@@ -63,7 +63,7 @@ fn a_bad_global_setting_is_reported_once_at_its_own_path() {
 
 #[test]
 fn errors_point_at_the_key_or_the_value_or_the_nearest_section() {
-    let text = "admin:\n  listn: 127.0.0.1:1\npools:\n  p:\n    instances:\n      - weight: 2\n        max_concurrent: lots\nlisten: nowhere\n";
+    let text = "admin:\n  listn: 127.0.0.1:1\npools:\n  p:\n    instances:\n      - max_concurrent: 2\n        weight: lots\nlisten: nowhere\n";
     let at: Vec<(String, Option<usize>, Option<usize>)> = errors(text)
         .into_iter()
         .map(|e| (e.path, e.line, e.column))
@@ -76,11 +76,7 @@ fn errors_point_at_the_key_or_the_value_or_the_nearest_section() {
             // A missing key: at its section (the list item).
             ("pools.p.instances[0]".into(), Some(6), Some(9)),
             // A wrong value: at the value.
-            (
-                "pools.p.instances[0].max_concurrent".into(),
-                Some(7),
-                Some(25)
-            ),
+            ("pools.p.instances[0].weight".into(), Some(7), Some(17)),
             ("listen".into(), Some(8), Some(9)),
         ]
     );
@@ -256,4 +252,21 @@ fn check_no_panic(text: &str) {
         let shown = fulcrum_config::report::render("f.yaml", Some(text), &errs);
         assert!(shown.ends_with(" errors\n") || shown.ends_with(" error\n"));
     }
+}
+
+#[test]
+fn max_concurrent_is_a_number_auto_or_bounds_and_says_so() {
+    let got = lines(
+        "pools:\n  p:\n    max_concurrent: { min: 8, max: 2 }\n    instances:\n      - { endpoint: \"http://127.0.0.1:1\", max_concurrent: lots }\n      - { endpoint: \"http://127.0.0.1:2\", max_concurrent: 0 }\n      - { endpoint: \"http://127.0.0.1:3\", max_concurrent: aut }\n      - { endpoint: \"http://127.0.0.1:4\", max_concurrent: { min: 2, mx: 9 } }\n",
+    );
+    assert_eq!(
+        got,
+        [
+            "pools.p.max_concurrent: min (8) is above max (2)",
+            "pools.p.instances[0].max_concurrent: `lots` is not a limit: expected a number of requests (at least 1), `auto`, or `{ min: N, max: M }` to learn it within bounds",
+            "pools.p.instances[1].max_concurrent: must be at least 1 (omit it for no limit)",
+            "pools.p.instances[2].max_concurrent: `aut` is not a limit; did you mean `auto`?",
+            "pools.p.instances[3].max_concurrent.mx: unknown key; did you mean `max`?",
+        ]
+    );
 }

@@ -120,7 +120,7 @@ routes:
         "pools.a.instances[0].endpoint: `ftp://x`: scheme `ftp` is not supported",
         "pools.a.instances[1].wieght: unknown key",
         "pools.a.instances[1].weight: must be at least 1",
-        "pools.b.instances[0].max_concurrent: expected a whole number, got the text \"many\"",
+        "pools.b.instances[0].max_concurrent: `many` is not a limit: expected a number of requests (at least 1), `auto`, or `{ min: N, max: M }` to learn it within bounds",
         "routes[0].pool: no pool named `nope`",
         "routes[1].path_prefix: must start with `/`",
         "routes[1].strip: unknown key",

@@ -16,9 +16,10 @@
 
 use fulcrum_config::{
     AccessLog, AccessLogTarget, Admin, AllowedHost, CacheConfig, Compression, Config, HashKey,
-    HealthCheck, HostPattern, Instance, Limits, ListenerTls, Pool, Probe, Queue, Registry, Route,
-    Timeouts, UpstreamTls,
+    HealthCheck, HostPattern, Instance, Limit, Limits, ListenerTls, Pool, Probe, Queue, Registry,
+    Route, Timeouts, UpstreamTls,
 };
+use fulcrum_policy::concurrency_limit::Bounds;
 use fulcrum_policy::dynamic_weight::DynamicWeights;
 use fulcrum_policy::passive::PassiveConfig;
 use fulcrum_policy::retry::{RetryOn, RetryPolicy};
@@ -200,6 +201,7 @@ fn pool_settings(p: &Pool) -> Map<String, Value> {
         cache,
         registration,
         dynamic_weights,
+        max_concurrent: pool_limit,
     } = p;
     let RetryPolicy {
         tries,
@@ -278,6 +280,7 @@ fn pool_settings(p: &Pool) -> Map<String, Value> {
         "cache": cache.as_ref().map(cache_view),
         "registration": registration,
         "dynamic_weights": dynamic_weights.as_ref().map(dynamic_view),
+        "max_concurrent": limit_view(*pool_limit),
     });
     match v {
         Value::Object(m) => m,
@@ -335,18 +338,33 @@ fn cache_view(c: &CacheConfig) -> Value {
     })
 }
 
+/// A `max_concurrent:` as the file writes it: a number, `auto` (the
+/// default bounds) or `{ min, max }`.
+fn limit_view(l: Option<Limit>) -> Value {
+    match l {
+        None => Value::Null,
+        Some(Limit::Fixed(n)) => n.into(),
+        Some(Limit::Learned(b)) if b == Bounds::default() => "auto".into(),
+        Some(Limit::Learned(Bounds { min, max })) => json!({ "min": min, "max": max }),
+    }
+}
+
 fn instance_view(i: &Instance) -> Value {
     let Instance {
         endpoint,
         weight,
         max_concurrent,
+        learned_limit,
         priority,
         health_path,
     } = i;
+    let limit = max_concurrent
+        .map(Limit::Fixed)
+        .or(learned_limit.map(Limit::Learned));
     json!({
         "endpoint": endpoint.url,
         "weight": weight,
-        "max_concurrent": max_concurrent,
+        "max_concurrent": limit_view(limit),
         "priority": priority.name(),
         "health_path": health_path,
     })

@@ -10,6 +10,8 @@
 //! * [`persist`] — where what must survive a restart is kept.
 //! * [`health`] — active probes per instance, feeding the health flag the
 //!   request path reads.
+//! * [`concurrency_limits`] — the task that learns each instance's
+//!   concurrency limit from its latency (`max_concurrent: auto`).
 //! * [`dynamic_weights`] — the task that recomputes each member's weight
 //!   every interval (`dynamic_weights:`) and stores it where the request
 //!   path reads it.
@@ -21,6 +23,7 @@
 //!   the handlers' `#[utoipa::path]` and types fill in.
 
 pub mod admin;
+pub mod concurrency_limits;
 pub mod config_view;
 pub mod dashboard;
 pub mod dynamic_weights;

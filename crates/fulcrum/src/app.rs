@@ -56,6 +56,8 @@ pub struct Running {
     sampler: JoinHandle<()>,
     /// The dynamic-weights task (`dynamic_weights:`).
     dynamic_weights: JoinHandle<()>,
+    /// The learned-limits task (`max_concurrent: auto`).
+    concurrency_limits: JoinHandle<()>,
 }
 
 async fn bind(addr: SocketAddr, backlog: u32, what: &str) -> anyhow::Result<TcpListener> {
@@ -207,6 +209,7 @@ pub async fn start_with(
     let (dashboard, sampler) = Dashboard::start(gateway.clone());
     let dynamic_weights =
         fulcrum_control::dynamic_weights::start(gateway.clone(), publisher.clone());
+    let concurrency_limits = fulcrum_control::concurrency_limits::start(gateway.clone());
     let router = admin::router(AdminState {
         dashboard,
         reload: Some(reloader.clone()),
@@ -270,6 +273,7 @@ pub async fn start_with(
         expiry,
         sampler,
         dynamic_weights,
+        concurrency_limits,
     })
 }
 
@@ -309,6 +313,7 @@ impl Running {
         let _ = self.stop.send(true);
         self.sampler.abort();
         self.dynamic_weights.abort();
+        self.concurrency_limits.abort();
         if let Some(e) = self.expiry.take() {
             e.abort();
             // Wait until the task is gone: it holds the registry, and with

@@ -40,6 +40,7 @@
 
 pub mod algorithms;
 pub mod candidate;
+pub mod concurrency_limit;
 pub mod dynamic_weight;
 pub mod estimate;
 pub mod ewma;

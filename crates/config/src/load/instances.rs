@@ -5,7 +5,7 @@ use super::endpoints::parse_endpoint;
 use super::errors::Errors;
 use crate::defaults::{DEFAULT_PRIORITY, DEFAULT_WEIGHT, MAX_WEIGHT};
 use crate::file::FileInstance;
-use crate::model::Instance;
+use crate::model::{Instance, Limit};
 use fulcrum_policy::Priority;
 use serde_yaml_ng::Value;
 use std::collections::HashSet;
@@ -58,12 +58,10 @@ fn build_instance(
             format!("must be at most {MAX_WEIGHT}"),
         );
     }
-    if inst.max_concurrent == Some(0) {
-        errs.push(
-            &format!("{ipath}.max_concurrent"),
-            "must be at least 1 (omit it for no limit)".into(),
-        );
-    }
+    let limit = inst
+        .max_concurrent
+        .as_ref()
+        .and_then(|v| super::limit::limit(v, &format!("{ipath}.max_concurrent"), errs));
     let priority = match inst.priority.as_deref().map(|p| (p, p.parse::<Priority>())) {
         None => DEFAULT_PRIORITY,
         Some((_, Ok(p))) => p,
@@ -86,7 +84,14 @@ fn build_instance(
     Some(Instance {
         endpoint,
         weight: weight.clamp(1, MAX_WEIGHT),
-        max_concurrent: inst.max_concurrent,
+        max_concurrent: match limit {
+            Some(Limit::Fixed(n)) => Some(n),
+            _ => None,
+        },
+        learned_limit: match limit {
+            Some(Limit::Learned(b)) => Some(b),
+            _ => None,
+        },
         priority,
         health_path: inst.health_path,
     })

@@ -15,6 +15,7 @@ mod endpoints;
 mod errors;
 mod health;
 mod instances;
+mod limit;
 mod listen;
 mod pools;
 mod registry;

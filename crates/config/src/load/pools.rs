@@ -15,7 +15,7 @@ use crate::defaults::{
     DEFAULT_QUEUE_RESERVE, DEFAULT_QUEUE_TIMEOUT, DEFAULT_SLOW_START,
 };
 use crate::file::{FileDynamicWeights, FileHealth, FilePassive, FilePool, FileQueue, FileTimeouts};
-use crate::model::{HashKey, Pool, Queue};
+use crate::model::{HashKey, Limit, Pool, Queue};
 use crate::words;
 use fulcrum_policy::Algorithm;
 use serde_yaml_ng::Value;
@@ -129,9 +129,14 @@ pub(super) fn build_pool(name: &str, p: FilePool, g: &Globals, errs: &mut Errors
     let slow_start = p.slow_start.map_or(DEFAULT_SLOW_START, |d| d.0);
     let queue = build_queue(p.queue.unwrap_or_default(), &path, errs);
     let instances = build_instances(p.instances, &path, errs);
+    let max_concurrent = p
+        .max_concurrent
+        .as_ref()
+        .and_then(|v| super::limit::limit(v, &format!("{path}.max_concurrent"), errs));
     check_reserve(
         queue.reserve,
         &instances,
+        max_concurrent,
         p.registration == Some(true),
         &path,
         errs,
@@ -154,6 +159,7 @@ pub(super) fn build_pool(name: &str, p: FilePool, g: &Globals, errs: &mut Errors
         cache,
         registration: p.registration.unwrap_or(DEFAULT_POOL_REGISTRATION),
         dynamic_weights: merge_dynamic(g.dynamic, p.dynamic_weights.as_ref()),
+        max_concurrent,
     }
 }
 
@@ -198,13 +204,17 @@ fn build_hash_key(
 fn check_reserve(
     reserve: u32,
     instances: &[crate::model::Instance],
+    pool_limit: Option<Limit>,
     registration: bool,
     path: &str,
     errs: &mut Errors,
 ) {
     let slots: Option<u64> = instances
         .iter()
-        .map(|i| i.max_concurrent.map(u64::from))
+        .map(|i| match (i.max_concurrent, i.learned_limit, pool_limit) {
+            (Some(n), _, _) | (None, None, Some(Limit::Fixed(n))) => Some(u64::from(n)),
+            _ => None,
+        })
         .sum();
     match slots {
         Some(n) if reserve > 0 && !registration && !instances.is_empty() && u64::from(reserve) >= n => {

@@ -114,6 +114,24 @@ impl Collector for Instances {
                 Some((labels(&p.cfg.name, &m.inst.endpoint.url), f64::from(w)))
             }),
         )?;
+        gauge(
+            &mut enc,
+            "fulcrum_instance_max_concurrent",
+            "The instance's concurrency limit in the pool now: the configured max_concurrent, or the learned one with max_concurrent: auto; only for members with a limit.",
+            rows().filter_map(|(p, m, s)| {
+                let l = s.max_concurrent?;
+                Some((labels(&p.cfg.name, &m.inst.endpoint.url), f64::from(l)))
+            }),
+        )?;
+        gauge(
+            &mut enc,
+            "fulcrum_instance_learned_limit",
+            "The concurrency limit learned from the instance's latency (max_concurrent: auto); only for members that learn one.",
+            rows().filter_map(|(p, m, s)| {
+                let l = s.learned_limit?;
+                Some((labels(&p.cfg.name, &m.inst.endpoint.url), f64::from(l)))
+            }),
+        )?;
         g(
             &mut enc,
             "fulcrum_instance_effective_weight",

@@ -25,6 +25,7 @@ fn instance(r: &Record) -> Option<Arc<Instance>> {
         endpoint,
         weight: r.weight.unwrap_or(1),
         max_concurrent: r.max_concurrent,
+        learned_limit: None,
         priority: r
             .priority
             .as_deref()

@@ -5,7 +5,7 @@ use super::instance::InstanceState;
 use super::queue::Waiters;
 use super::snapshot::{Member, PoolRuntime, RouteEntry, Snapshot};
 use crate::cache::ResponseCache;
-use fulcrum_config::Config;
+use fulcrum_config::{Config, Limit};
 use fulcrum_policy::algorithms::MAX_RING_WEIGHT;
 use fulcrum_policy::{build, hash_bytes, PoolView, Priority};
 use std::collections::{HashMap, HashSet};
@@ -126,10 +126,16 @@ impl Snapshot {
                         }
                     };
                     let prev = prev_members.get(url.as_str());
+                    let (max_concurrent, learn) = match pc.limit_of(ic) {
+                        Some(Limit::Fixed(n)) => (Some(n), None),
+                        Some(Limit::Learned(b)) => (None, Some(b)),
+                        None => (None, None),
+                    };
                     Member {
                         inst,
                         weight: ic.weight,
-                        max_concurrent: ic.max_concurrent,
+                        max_concurrent,
+                        learn,
                         priority: ic.priority,
                         counters: prev.map_or_else(Default::default, |m| m.counters.clone()),
                         dynamic_weight: prev

@@ -42,6 +42,11 @@ impl Histogram {
         self.sum_us.fetch_add(us, Relaxed);
     }
 
+    /// Samples so far.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
     /// Each bucket's upper bound (the last one `+Inf`) and its own count
     /// (not cumulative, as the exposition encoder wants them), and the sum
     /// in seconds.

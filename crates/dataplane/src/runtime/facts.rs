@@ -33,7 +33,15 @@ impl InstanceFacts for Member {
         self.inst.in_flight()
     }
     fn max_concurrent(&self) -> Option<u32> {
-        self.max_concurrent
+        match self.learn {
+            None => self.max_concurrent,
+            Some(b) => Some(
+                self.inst
+                    .learned_limit()
+                    .unwrap_or(b.min)
+                    .clamp(b.min, b.max),
+            ),
+        }
     }
     fn priority(&self) -> Priority {
         self.priority

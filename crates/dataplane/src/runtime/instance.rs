@@ -70,6 +70,9 @@ pub struct InstanceState {
     perf: Mutex<Estimates>,
     /// The last ORCA load report and when it arrived.
     load: Mutex<Option<(LoadReport, u64)>>,
+    /// The concurrency limit learned for `max_concurrent: auto` (0 = none
+    /// learned yet), stored by the control plane's limits task.
+    learned_limit: AtomicU32,
 }
 
 impl InstanceState {
@@ -98,6 +101,7 @@ impl InstanceState {
             up_since: AtomicU64::new(0),
             perf: Mutex::new(Estimates::default()),
             load: Mutex::new(None),
+            learned_limit: AtomicU32::new(0),
         }
     }
 
@@ -210,6 +214,22 @@ impl InstanceState {
 
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Relaxed)
+    }
+
+    /// The limit learned for `max_concurrent: auto`, once there is one.
+    pub fn learned_limit(&self) -> Option<u32> {
+        Some(self.learned_limit.load(Relaxed)).filter(|l| *l > 0)
+    }
+
+    /// Stores a learned limit; when it rose, the requests waiting in the
+    /// instance's pools look for the new room at once.
+    pub fn set_learned_limit(&self, l: u32) {
+        let before = self.learned_limit.swap(l, Relaxed);
+        if l > before && before > 0 {
+            for w in self.waiters.load().iter() {
+                w.wake_one();
+            }
+        }
     }
 
     /// Takes one in-flight slot if that keeps the instance at or below

@@ -12,6 +12,7 @@ use super::queue::Waiters;
 use crate::cache::ResponseCache;
 use fulcrum_config::defaults::{DEFAULT_PRIORITY_HEADER, DEFAULT_ROUTE_CLASS};
 use fulcrum_config::{Compression, Config, Pool as PoolConfig, Route};
+use fulcrum_policy::concurrency_limit::Bounds;
 use fulcrum_policy::{Balancer, PoolView, Priority, RequestClass};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +22,11 @@ use std::sync::Arc;
 pub struct Member {
     pub inst: Arc<InstanceState>,
     pub weight: u32,
+    /// A fixed `max_concurrent` (the instance's, or else the pool's).
     pub max_concurrent: Option<u32>,
+    /// `max_concurrent: auto`'s bounds: the limit is the instance's
+    /// learned one (`InstanceState::learned_limit`), within them.
+    pub learn: Option<Bounds>,
     pub priority: Priority,
     /// This membership's request counters (carried over by rebuilds).
     pub counters: Arc<MemberCounters>,

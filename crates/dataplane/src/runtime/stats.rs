@@ -54,7 +54,10 @@ pub fn pools(snap: &Snapshot, now: u64) -> Vec<PoolStats> {
                         weight: m.weight,
                         dynamic_weight: m.dynamic_weight.get(),
                         effective_weight: effective(m),
-                        max_concurrent: m.max_concurrent,
+                        max_concurrent: fulcrum_policy::InstanceFacts::max_concurrent(m),
+                        learned_limit: m
+                            .learn
+                            .map(|_| fulcrum_policy::InstanceFacts::max_concurrent(m).unwrap_or(0)),
                         priority: m.priority.name(),
                         share: rate(s.requests, total_req),
                         expected_share: if weighted && total_w > 0 {
@@ -144,7 +147,12 @@ pub struct MemberStats {
     /// The recent window: tries, req/s, errors, error rate, p50/p90/p99
     /// time to response head and `share` of the pool's tries in it.
     pub window: WindowStats,
+    /// The limit in force: the configured `max_concurrent`, or the learned
+    /// one with `max_concurrent: auto`; null for none.
     pub max_concurrent: Option<u32>,
+    /// With `max_concurrent: auto`: the limit learned from the instance's
+    /// latency (also in `max_concurrent`); null otherwise.
+    pub learned_limit: Option<u32>,
     #[schema(schema_with = priority_schema)]
     pub priority: &'static str,
     #[serde(flatten)]

@@ -24,6 +24,7 @@ mod dynamic_weights;
 mod errors;
 mod failover;
 mod kill9;
+mod learned_limits;
 mod limits;
 mod logs;
 mod metrics;

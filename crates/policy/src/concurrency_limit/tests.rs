@@ -1,0 +1,222 @@
+use super::*;
+use proptest::prelude::*;
+
+/// An instance that works on `capacity` requests at a time, each taking
+/// `service_ms` alone, under more demand than it can take (the admission
+/// queue is never empty): with limit `l` it holds `l` requests, answers
+/// `min(l, capacity) / service` per ms, and by Little's law each waits
+/// `service × max(1, l / capacity)`. `noise` scales the tick's mean. A
+/// tick lasts a second or until [`MIN_ANSWERS`] answers, whichever is
+/// longer (the control task's rule).
+fn saturated(capacity: u32, service_ms: f64, l: u32, noise: f64) -> Sample {
+    let working = l.min(capacity) as f64;
+    let latency_ms = service_ms * (l as f64 / capacity as f64).max(1.0) * noise;
+    let answered = ((working / service_ms * 1000.0).round() as u64).max(MIN_ANSWERS);
+    Sample {
+        tries: answered,
+        answered,
+        errors: 0,
+        latency_ms,
+        in_flight: l as f64,
+        queued: true,
+    }
+}
+
+/// Deterministic noise in `1 ± spread` (a small LCG; the test's own).
+struct Noise(u64, f64);
+
+impl Noise {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let u = (self.0 >> 11) as f64 / (1u64 << 53) as f64;
+        1.0 + self.1 * (2.0 * u - 1.0)
+    }
+}
+
+/// The noise of the tests' tick means (±3 %).
+const SPREAD: f64 = 0.03;
+
+/// Whether `l` is where a limit settles for an instance that works on
+/// `capacity` at a time: within one, or for large ones within the
+/// tolerance plus twice the noise (one request over an instance of 4 is a
+/// 25 % rise in latency, over one of 48 only 2 %, inside the noise of a
+/// tick's mean).
+fn near(l: u32, capacity: u32) -> bool {
+    let band = f64::from(capacity) * (QUEUE_AT - 1.0 + 2.0 * SPREAD);
+    f64::from(l.abs_diff(capacity)) <= band.ceil().max(1.0)
+}
+
+/// The limits of `ticks` ticks against a saturated instance.
+fn run(b: Bounds, capacity: u32, service_ms: f64, ticks: usize, noise: &mut Noise) -> Vec<u32> {
+    let mut m = Memory::new(&b);
+    (0..ticks)
+        .map(|_| {
+            let s = saturated(capacity, service_ms, m.limit, noise.next());
+            next(&b, &s, &mut m)
+        })
+        .collect()
+}
+
+#[test]
+fn settles_near_the_capacity_from_a_cold_start() {
+    for capacity in [1, 2, 4, 8, 16, 48] {
+        let limits = run(
+            Bounds::default(),
+            capacity,
+            100.0,
+            40,
+            &mut Noise(7, SPREAD),
+        );
+        let settled = &limits[20..];
+        assert!(
+            settled.iter().all(|l| near(*l, capacity)),
+            "capacity {capacity}: {limits:?}"
+        );
+    }
+}
+
+#[test]
+fn capacity_four_is_reached_in_a_few_ticks_and_kept_within_one() {
+    let limits = run(Bounds::default(), 4, 100.0, 10, &mut Noise(1, 0.0));
+    let noisy = run(Bounds::default(), 4, 100.0, 200, &mut Noise(3, SPREAD));
+    assert!(noisy[5..].iter().all(|l| l.abs_diff(4) <= 1), "{noisy:?}");
+    // 1, 2, 4 doubling; 8 is over (r = 2) and falls back to 4.
+    assert_eq!(&limits[..5], &[2, 4, 8, 4, 5], "{limits:?}");
+    assert!(
+        limits[4..].iter().all(|l| (4..=5).contains(l)),
+        "{limits:?}"
+    );
+}
+
+#[test]
+fn a_latency_step_up_lowers_the_limit_and_a_step_down_raises_it() {
+    let b = Bounds::default();
+    let mut m = Memory::new(&b);
+    for _ in 0..30 {
+        let s = saturated(8, 100.0, m.limit, 1.0);
+        next(&b, &s, &mut m);
+    }
+    let before = m.limit;
+    assert!((8..=9).contains(&before), "{before}");
+    // The instance now works on 2 at a time (a co-tenant took the GPU).
+    for _ in 0..5 {
+        let s = saturated(2, 100.0, m.limit, 1.0);
+        next(&b, &s, &mut m);
+    }
+    assert!(m.limit <= 3, "step up in latency: {before} -> {}", m.limit);
+    // And back to 8: latency at the baseline again, the limit grows.
+    for _ in 0..10 {
+        let s = saturated(8, 100.0, m.limit, 1.0);
+        next(&b, &s, &mut m);
+    }
+    assert!(m.limit >= 7, "step down in latency: {}", m.limit);
+}
+
+#[test]
+fn a_slower_instance_gets_a_new_baseline() {
+    // Latency doubles for good with no queue (a bigger model): the limit
+    // first falls, then, once the old baseline has left the window, grows
+    // back to the capacity.
+    let b = Bounds::default();
+    let mut m = Memory::new(&b);
+    for _ in 0..30 {
+        let s = saturated(4, 100.0, m.limit, 1.0);
+        next(&b, &s, &mut m);
+    }
+    let mut limits = vec![];
+    for _ in 0..(BASELINE_TICKS + 10) {
+        let s = saturated(4, 200.0, m.limit, 1.0);
+        limits.push(next(&b, &s, &mut m));
+    }
+    assert!(limits[0] < 4, "{limits:?}");
+    assert!((4..=5).contains(limits.last().unwrap()), "{limits:?}");
+}
+
+#[test]
+fn an_idle_instance_does_not_grow() {
+    let b = Bounds::default();
+    let mut m = Memory::new(&b);
+    m.limit = 3;
+    for _ in 0..20 {
+        let s = Sample {
+            tries: 10,
+            answered: 10,
+            errors: 0,
+            latency_ms: 50.0,
+            in_flight: 0.5,
+            queued: false,
+        };
+        assert_eq!(next(&b, &s, &mut m), 3);
+    }
+}
+
+#[test]
+fn too_few_answers_hold_the_limit() {
+    let b = Bounds::default();
+    let mut m = Memory::new(&b);
+    m.limit = 6;
+    let s = Sample {
+        tries: MIN_ANSWERS - 1,
+        answered: MIN_ANSWERS - 1,
+        errors: 0,
+        latency_ms: 5000.0,
+        in_flight: 6.0,
+        queued: true,
+    };
+    assert_eq!(next(&b, &s, &mut m), 6);
+    assert_eq!(m.baseline_ms(), None, "not recorded either");
+}
+
+#[test]
+fn errors_lower_the_limit_by_a_fifth() {
+    let b = Bounds { min: 2, max: 100 };
+    let mut m = Memory::new(&b);
+    m.limit = 10;
+    let s = Sample {
+        tries: 100,
+        answered: 100,
+        errors: 20,
+        latency_ms: 5.0,
+        in_flight: 10.0,
+        queued: true,
+    };
+    assert_eq!(next(&b, &s, &mut m), 8);
+    assert!(!m.slow_start);
+    m.limit = 2;
+    assert_eq!(next(&b, &s, &mut m), 2, "never below min");
+}
+
+proptest! {
+    #[test]
+    fn the_limit_stays_within_its_bounds(
+        min in 1u32..20,
+        span in 0u32..200,
+        ticks in proptest::collection::vec(
+            (0u64..500, 0u64..50, 0u64..500, 0.0f64..10_000.0, 0.0f64..500.0, any::<bool>()),
+            1..60,
+        ),
+    ) {
+        let b = Bounds { min, max: min + span };
+        let mut m = Memory::new(&b);
+        for (tries, errors, answered, latency_ms, in_flight, queued) in ticks {
+            let s = Sample { tries, errors, answered, latency_ms, in_flight, queued };
+            let l = next(&b, &s, &mut m);
+            prop_assert!(l >= b.min && l <= b.max, "{l} outside {b:?}");
+        }
+    }
+
+    #[test]
+    fn a_saturated_instance_settles_near_its_capacity(
+        capacity in 1u32..64,
+        service_ms in 5.0f64..2000.0,
+        seed in any::<u64>(),
+    ) {
+        let limits = run(Bounds::default(), capacity, service_ms, 60, &mut Noise(seed, SPREAD));
+        for l in &limits[40..] {
+            prop_assert!(near(*l, capacity), "capacity {}: {:?}", capacity, limits);
+        }
+    }
+}
