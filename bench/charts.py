@@ -257,19 +257,26 @@ def capacity_chart(result: dict, path: Path) -> Optional[Path]:
     fig, (ax, axn) = plt.subplots(1, 2, figsize=(12, 4.8),
                                   gridspec_kw={"width_ratios": [1.4, 1]})
     styles = {"fulcrum": "-", "nginx": "--", "haproxy": ":"}
-    best = {(r["system"], str(r["instances_per_stage"])): r.get("devices")
-            for r in result["records"]}
+    best = {}
+    for r in result["records"]:
+        key = (r["system"], str(r["instances_per_stage"]))
+        if len(result["params"].get("fulcrum_limits") or []) > 1 and r.get("limit"):
+            key += (r["limit"],)
+        best[key] = r.get("devices")
     slo = result["params"]["slo_ms"]
+    limit_styles = {"auto": "-", "none": "--"}
     for key, pts in curves.items():
-        system, per = key.split("/")
+        system, per, *lim = key.split("/")
         pts = sorted(pts, key=lambda p: p[0])
         color = COLORS.get(system, "gray") if per != "1" else "gray"
-        n = best.get((system, per))
-        label = (f"{LABELS.get(system, system)}, {per} per stage: "
+        n = best.get((system, per, *lim))
+        extra = f", max_concurrent {lim[0]}" if lim else ""
+        label = (f"{LABELS.get(system, system)}, {per} per stage{extra}: "
                  f"{n if n is not None else '?'} devices")
+        style = limit_styles.get(lim[0], ":") if lim else styles.get(system, "-")
         for a, scale in ((ax, 1), (axn, int(per))):
             a.plot([p[0] / scale for p in pts], [p[1] for p in pts], marker="o", ms=4, lw=1.5,
-                   ls=styles.get(system, "-"), color=color, label=label)
+                   ls=style, color=color, label=label)
     un = result["params"].get("unloaded_turn_p50_ms")
     for a in (ax, axn):
         a.axhline(slo, color="red", ls="--", lw=1)
@@ -281,7 +288,7 @@ def capacity_chart(result: dict, path: Path) -> Optional[Path]:
     ax.text(1, slo, f" SLO: turn p95 < {slo:.0f} ms", color="red", va="bottom", fontsize=9)
     if un:
         ax.text(1, un, f" unloaded turn {un:.0f} ms", color="gray", va="bottom", fontsize=9)
-    n1 = best.get(("fulcrum", "1"))
+    n1 = next((v for k, v in best.items() if k[:2] == ("fulcrum", "1")), None)
     if n1:
         ax.axvline(4 * n1, color="black", ls=":", lw=1)
         ax.text(4 * n1, 30, f"4 x {n1} = {4 * n1} ", fontsize=9, ha="right")

@@ -226,6 +226,28 @@ class MarkdownTest(unittest.TestCase):
         self.assertIn("NOT met", md2)
         self.assertIn("`bench/run capacity --quick`", md2)
 
+    def test_limit_rows_and_flags(self):
+        m = {"date_utc": "d", "fulcrum_git_rev": "r", "cpu_model": "c", "nproc": 2,
+             "mem_gib": 1, "kernel": "k", "nginx": "n", "haproxy": "h",
+             "background_cpu_busy_pct": 0}
+        recs = [
+            {"system": "fulcrum", "instances_per_stage": 4, "limit": lim,
+             "algorithm": capacity.limit_label(lim), "devices": n, "p95_ms": 790.0,
+             "turns_per_s": 45.0, "probes": [{"devices": n, "p95_ms": 790.0}]}
+            for lim, n in (("4", 250), ("auto", 251), ("none", 240))
+        ]
+        md = capacity.markdown({"machine": m, "records": recs, "ratio": None,
+                                "params": {"quick": False, "slo_ms": 800.0, "warm_s": 5.0,
+                                           "measure_s": 30.0,
+                                           "fulcrum_limits": ["4", "auto", "none"],
+                                           "instances_per_stage": [4]}})
+        self.assertIn("`bench/run capacity --fulcrum-limits 4,auto,none --capacity-stages 4`", md)
+        self.assertIn("| Fulcrum | 4 | least_connections + max_concurrent auto (learned) + queue "
+                      "| 251 |", md)
+        self.assertIn("| Fulcrum | 4 | least_connections, no limit (queues in the instances) "
+                      "| 240 |", md)
+        self.assertIn("* Fulcrum, 4 per stage, max_concurrent none: 240: 790", md)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -397,7 +397,9 @@
       ? `${m.effective_weight} (set)` : String(m.effective_weight);
     setCell(cell(tr, 'effective_weight'), eff, m.effective_weight);
     setCell(cell(tr, 'in_flight'), String(m.in_flight), m.in_flight);
-    setCell(cell(tr, 'max_concurrent'), m.max_concurrent === null ? '∞' : String(m.max_concurrent), m.max_concurrent);
+    setCell(cell(tr, 'max_concurrent'),
+      m.max_concurrent === null ? '∞' : String(m.max_concurrent) + (m.learned_limit == null ? '' : ' (auto)'),
+      m.max_concurrent);
     setCell(cell(tr, 'requests'), String(m.requests), m.requests);
     setCell(cell(tr, 'window_share'), pct(m.window.share), m.window.share);
     setCell(cell(tr, 'expected_share'), pct(m.expected_share), m.expected_share);
