@@ -29,7 +29,9 @@
 
 use crate::dynamic::Adjuster;
 use crate::instance::Inst;
+use crate::limits::Limiter;
 use crate::model::InstanceModel;
+use fulcrum_policy::concurrency_limit::Bounds;
 use fulcrum_policy::dynamic_weight::DynamicWeights;
 use fulcrum_policy::passive::{may_eject, PassiveConfig, Verdict};
 use fulcrum_policy::view::{self, Change, PoolView, Scratch};
@@ -48,6 +50,7 @@ pub struct Decider<'a> {
     passive: PassiveConfig,
     now_ms: u64,
     dynamic: Option<Adjuster>,
+    limits: Option<Limiter>,
 }
 
 impl<'a> Decider<'a> {
@@ -97,7 +100,22 @@ impl<'a> Decider<'a> {
             },
             now_ms: 0,
             dynamic: None,
+            limits: None,
         }
+    }
+
+    /// `max_concurrent: auto` on every instance (off until given): each
+    /// learns its limit from its latency (see `limits.rs`), replacing its
+    /// model's `max_concurrent`.
+    pub fn learned_limits(mut self, bounds: Bounds) -> Self {
+        self.limits = Some(Limiter::new(bounds, &mut self.insts));
+        self
+    }
+
+    /// The learned limits whenever one changed: (time ms, the limit of
+    /// each instance). Empty when off.
+    pub fn limit_history(&self) -> &[(u64, Vec<u32>)] {
+        self.limits.as_ref().map_or(&[], |l| &l.history)
     }
 
     /// The pool's `dynamic_weights:` (off until given): every interval of
@@ -147,9 +165,12 @@ impl<'a> Decider<'a> {
     }
 
     /// Moves the clock to `now_ms` (never back), ending any dynamic-weights
-    /// interval that is over.
+    /// interval or learned-limit tick that is over.
     pub fn advance_to(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
+        if let Some(l) = &mut self.limits {
+            l.run_due(&mut self.insts, self.now_ms);
+        }
         if let Some(d) = &mut self.dynamic {
             for s in &mut self.insts {
                 s.refresh(self.now_ms);
@@ -211,6 +232,9 @@ impl<'a> Decider<'a> {
                 }
             }
         }
+        if let (SelectOutcome::Busy, Some(l)) = (choice.outcome, &mut self.limits) {
+            l.waited();
+        }
         if let SelectOutcome::Picked(i) = choice.outcome {
             let s = &mut self.insts[i];
             s.in_flight += 1;
@@ -237,6 +261,9 @@ impl<'a> Decider<'a> {
         s.in_flight -= 1;
         s.estimates.observe(latency_ms, failed, self.now_ms);
         s.tally.add(latency_ms, failed);
+        if let Some(l) = &mut self.limits {
+            l.add(i, latency_ms, failed);
+        }
     }
 
     /// Active probes found instance `i` down (`false`) or up (`true`) now.

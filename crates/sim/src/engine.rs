@@ -98,9 +98,15 @@ pub fn run_with(
         now_us: 0,
         seq: 0,
         events: BinaryHeap::new(),
-        gw: match workload.dynamic_weights {
-            Some(s) => Decider::new(alg, instances, workload.seed).dynamic_weights(s),
-            None => Decider::new(alg, instances, workload.seed),
+        gw: {
+            let mut gw = Decider::new(alg, instances, workload.seed);
+            if let Some(s) = workload.dynamic_weights {
+                gw = gw.dynamic_weights(s);
+            }
+            if let Some(b) = workload.learned_limits {
+                gw = gw.learned_limits(b);
+            }
+            gw
         },
         clients,
         queue: VecDeque::new(),
@@ -129,6 +135,7 @@ pub fn run_with(
     }
     let mut report = sim.rec.finish(alg, &sim.gw.insts);
     report.weights = sim.gw.weight_history().to_vec();
+    report.limits = sim.gw.limit_history().to_vec();
     report
 }
 

@@ -53,6 +53,9 @@ pub(crate) struct Inst<'a> {
     pub dynamic_weight: Option<u32>,
     /// Its tries since the last dynamic-weights interval.
     pub tally: Tally,
+    /// The limit `max_concurrent: auto` learned last, if on (it replaces
+    /// the model's `max_concurrent`).
+    pub learned_limit: Option<u32>,
 }
 
 impl<'a> Inst<'a> {
@@ -74,6 +77,7 @@ impl<'a> Inst<'a> {
             ejector: Ejector::default(),
             dynamic_weight: None,
             tally: Tally::default(),
+            learned_limit: None,
         }
     }
 
@@ -134,7 +138,7 @@ impl InstanceFacts for Inst<'_> {
         self.in_flight
     }
     fn max_concurrent(&self) -> Option<u32> {
-        self.model.max_concurrent
+        self.learned_limit.or(self.model.max_concurrent)
     }
     fn priority(&self) -> Priority {
         self.model.priority

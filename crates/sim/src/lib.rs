@@ -60,6 +60,7 @@ pub mod decider;
 mod dynamic;
 pub mod engine;
 mod instance;
+mod limits;
 pub mod model;
 pub mod report;
 pub mod scenarios;

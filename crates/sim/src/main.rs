@@ -24,7 +24,7 @@ struct Args {
         value_parser = PossibleValuesParser::new(
             std::iter::once("all")
                 .chain(scenarios::NAMES)
-                .chain([scenarios::dynamic::NAME])
+                .chain([scenarios::dynamic::NAME, scenarios::limits::NAME])
         ),
     )]
     scenario: String,
@@ -50,6 +50,9 @@ fn main() {
     );
     for s in chosen {
         println!("{}", s.markdown());
+    }
+    if args.scenario == "all" || args.scenario == scenarios::limits::NAME {
+        println!("{}", scenarios::limits::markdown(args.seed));
     }
     if args.scenario == "all" || args.scenario == scenarios::dynamic::NAME {
         println!("{}", scenarios::dynamic::markdown(args.seed));

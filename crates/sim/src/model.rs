@@ -12,6 +12,7 @@
 //! of devices or workers drives an inference service. Closed loops give the
 //! feedback that matters for balancing — a slow instance holds its clients.
 
+use fulcrum_policy::concurrency_limit::Bounds;
 use fulcrum_policy::dynamic_weight::DynamicWeights;
 use fulcrum_policy::Priority;
 
@@ -156,6 +157,9 @@ pub struct Workload {
     pub seed: u64,
     /// The pool's `dynamic_weights:` (`None` = off).
     pub dynamic_weights: Option<DynamicWeights>,
+    /// `max_concurrent: auto` on every instance, within these bounds
+    /// (`None` = off: the models' own `max_concurrent`).
+    pub learned_limits: Option<Bounds>,
 }
 
 impl Workload {
@@ -173,6 +177,7 @@ impl Workload {
             fail_pause_ms: 100.0,
             seed: 1,
             dynamic_weights: None,
+            learned_limits: None,
         }
     }
 }

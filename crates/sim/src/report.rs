@@ -81,6 +81,9 @@ pub struct Report {
     /// With `dynamic_weights`, each instance's weight after every
     /// interval: (virtual time ms, weights). Empty without.
     pub weights: Vec<(u64, Vec<u32>)>,
+    /// With `max_concurrent: auto`, each instance's learned limit whenever
+    /// one changed: (virtual time ms, limits). Empty without.
+    pub limits: Vec<(u64, Vec<u32>)>,
 }
 
 impl Report {
@@ -199,6 +202,7 @@ impl Recorder {
             elapsed_ms: self.last_us as f64 / 1000.0,
             affinity: (self.repeats > 0).then(|| self.stayed as f64 / self.repeats as f64),
             weights: vec![],
+            limits: vec![],
         }
     }
 }

@@ -8,6 +8,7 @@
 //! virtual seconds.
 
 pub mod dynamic;
+pub mod limits;
 
 use crate::engine::run;
 use crate::model::{InstanceModel, LatencyModel, Stop, Workload};
