@@ -835,7 +835,7 @@ routes:
 "#;
         let cfg = fulcrum_config::parse(yaml, &|_| None).unwrap();
         let snap = crate::runtime::Snapshot::build(Arc::new(cfg), None, 0);
-        let (a, bc) = (snap.pool("a").unwrap(), snap.pool("b").unwrap());
+        let (a, b) = (snap.pool("a").unwrap(), snap.pool("b").unwrap());
         let served = |pool: &Arc<PoolRuntime>, m: usize, client: &str| {
             let mut r = record();
             r.pool = Some(pool.clone());
@@ -843,38 +843,25 @@ routes:
             r.client = Some(client.parse().unwrap());
             r
         };
+        let none = record();
+        // (the record, then the line's client, pool and instance's port)
         let cases = [
-            (
-                served(a, 0, "10.0.0.1:1"),
-                "10.0.0.1 ",
-                " pool=a instance=http://127.0.0.1:1 ",
-            ),
-            (
-                served(a, 0, "10.0.0.1:2"),
-                "10.0.0.1 ",
-                " pool=a instance=http://127.0.0.1:1 ",
-            ),
-            (
-                served(a, 1, "10.0.0.12:1"),
-                "10.0.0.12 ",
-                " pool=a instance=http://127.0.0.1:2 ",
-            ),
-            (
-                served(bc, 0, "[::1]:1"),
-                "::1 ",
-                " pool=b instance=http://127.0.0.1:1 ",
-            ),
-            (record(), "127.0.0.1 ", " pool=- instance=- "),
-            (
-                served(a, 1, "192.168.100.200:1"),
-                "192.168.100.200 ",
-                " pool=a instance=http://127.0.0.1:2 ",
-            ),
+            (served(a, 0, "10.0.0.1:1"), "10.0.0.1", "a", 1),
+            (served(a, 0, "10.0.0.1:2"), "10.0.0.1", "a", 1),
+            (served(a, 1, "10.0.0.12:1"), "10.0.0.12", "a", 2),
+            (served(b, 0, "[::1]:1"), "::1", "b", 1),
+            (none, "127.0.0.1", "-", 0),
+            (served(a, 1, "192.0.2.200:1"), "192.0.2.200", "a", 2),
         ];
-        for (r, client, served_by) in cases {
+        for (r, client, pool, port) in cases {
             let l = line(text, &r);
-            assert!(l.starts_with(client), "{l}");
-            assert!(l.contains(served_by), "{l}");
+            let instance = match port {
+                0 => "-".to_string(),
+                p => format!("http://127.0.0.1:{p}"),
+            };
+            assert!(l.starts_with(&format!("{client} - - [")), "{l}");
+            let by = format!(" pool={pool} instance={instance} tries=");
+            assert!(l.contains(&by), "{l}");
         }
     }
 }

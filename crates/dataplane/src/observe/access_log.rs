@@ -19,10 +19,10 @@
 //! lines/s: about 0.25–0.35 µs per line in 10 ms batches, 0.11–0.2 in 25 or
 //! 50 ms ones; docs/BENCHMARKS.md, "Observability").
 //!
-//! Formatting on the request path (~1 µs) costs less than handing the
-//! record to the writer: no copy of the record to queue and drop on
-//! another thread, whose cache it would have to travel to (docs/BENCHMARKS.md,
-//! "Observability").
+//! Formatting on the request path (~1,100 instructions) costs less than
+//! handing the record to the writer: no copy of the record to queue and
+//! drop on another thread, whose cache it would have to travel to
+//! (docs/BENCHMARKS.md, "Observability").
 //!
 //! [`AccessLog::reopen`] (`SIGUSR1`) makes the writer open its file again
 //! at the same path before its next write, for logrotate;
