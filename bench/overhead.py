@@ -14,7 +14,12 @@ backend and wrk share ``--load-cpu`` (core 1).
 Fulcrum binary with the same config, pinning and load, measured in the same
 run. With it every system is measured in two rounds by default
 (``--rounds``), the second in the reverse order (A B B A), so that drift of
-a shared host hits both binaries alike; the table pools the rounds.
+a shared host hits both binaries alike; the table pools the rounds. With
+more than one round the report adds the paired statistic (``paired`` in
+the JSON): each round's Fulcrum minus baseline CPU per request -- two
+measurements adjacent in time, as the A B | B A order puts them --
+summarised by their median and a seeded bootstrap 95 % confidence
+interval, which a noisy round widens rather than shifts.
 
 The proxies are configured and started by ``systems.py`` (plain proxying:
 ``failover=False``).
@@ -24,8 +29,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import resource
 import shutil
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -375,6 +382,68 @@ def measure_all(ctx: Ctx, systems: List[str], rounds: int, backend: Proc, warmup
     return records
 
 
+# The paired statistic's bootstrap: resamples and seed (fixed, so that
+# the same rounds always give the same interval).
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 12
+
+
+def bootstrap_median_ci(xs: List[float], resamples: int = BOOTSTRAP_RESAMPLES,
+                        seed: int = BOOTSTRAP_SEED, level: float = 0.95
+                        ) -> Tuple[float, float]:
+    """A percentile-bootstrap confidence interval for the median of ``xs``:
+    the medians of ``resamples`` resamples (with replacement, from a
+    ``random.Random(seed)``), cut at (1 - level) / 2 on each side."""
+    if not xs:
+        raise ValueError("no values")
+    rng = random.Random(seed)
+    n = len(xs)
+    meds = sorted(statistics.median(rng.choices(xs, k=n)) for _ in range(resamples))
+    tail = (1.0 - level) / 2.0
+    lo = meds[int(tail * resamples)]
+    hi = meds[min(resamples - 1, int((1.0 - tail) * resamples))]
+    return lo, hi
+
+
+def paired(a: dict, b: dict, resamples: int = BOOTSTRAP_RESAMPLES,
+           seed: int = BOOTSTRAP_SEED) -> Optional[dict]:
+    """``a`` minus ``b`` in proxy CPU per request, round by round: the two
+    systems' measurements of one round are adjacent in time (A B | B A), so
+    each difference sees nearly the same host. Their median, with a seeded
+    bootstrap 95 % interval, is the figure a noisy host does not move much;
+    the pooled difference (total CPU / total requests) is given alongside.
+    None when either system lacks per-round CPU (one round, not measured)."""
+    ra, rb = a.get("rounds"), b.get("rounds")
+    if not ra or not rb or len(ra) != len(rb):
+        return None
+    diffs = [x["cpu_us_per_req"] - y["cpu_us_per_req"] for x, y in zip(ra, rb)
+             if x.get("cpu_us_per_req") is not None and y.get("cpu_us_per_req") is not None]
+    if not diffs:
+        return None
+    lo, hi = bootstrap_median_ci(diffs, resamples, seed)
+    pooled = (None if a.get("cpu_us_per_req") is None or b.get("cpu_us_per_req") is None
+              else round(a["cpu_us_per_req"] - b["cpu_us_per_req"], 2))
+    return {
+        "systems": [a["system"], b["system"]],
+        "statistic": "median over rounds of (a - b) proxy CPU us/req, measured adjacent",
+        "rounds": len(diffs),
+        "median_diff_us_per_req": round(statistics.median(diffs), 2),
+        "ci95_us_per_req": [round(lo, 2), round(hi, 2)],
+        "bootstrap": {"resamples": resamples, "seed": seed, "method": "percentile"},
+        "pooled_diff_us_per_req": pooled,
+        "diffs_us_per_req": [round(d, 2) for d in diffs],
+    }
+
+
+def paired_of(records: List[dict]) -> Optional[dict]:
+    """The paired statistic of Fulcrum against its baseline, when both were
+    measured in more than one round."""
+    by = {r["system"]: r for r in records if r.get("requests") is not None}
+    if "fulcrum" not in by or BASELINE not in by:
+        return None
+    return paired(by["fulcrum"], by[BASELINE])
+
+
 def wait_quiet(timeout_s: float, threshold_pct: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -464,6 +533,19 @@ def markdown(result: dict) -> str:
                                                       for x in r["rounds"]) + "; req/s: "
                              + ", ".join(_fmt(x["rps"], ",.0f") for x in r["rounds"]))
         lines.append("")
+    pr = result.get("paired")
+    if pr:
+        a, b = (LABELS.get(x, x) for x in pr["systems"])
+        lo, hi = pr["ci95_us_per_req"]
+        lines += [
+            f"**Paired by round** ({a} minus {b}, proxy CPU per request, the two "
+            f"measured one after the other in each of {pr['rounds']} rounds): median "
+            f"{pr['median_diff_us_per_req']:+.2f} µs/req, 95 % CI {lo:+.2f} to {hi:+.2f} "
+            f"(percentile bootstrap, {pr['bootstrap']['resamples']:,} resamples, seed "
+            f"{pr['bootstrap']['seed']}); pooled difference "
+            f"{_fmt(pr['pooled_diff_us_per_req'], '+.2f')} µs/req.",
+            "",
+        ]
     lines += [
         "Proxy CPU = utime+stime of the proxy's process tree (/proc/<pid>/stat) over the "
         "measured run, divided by requests completed. Other CPU = CPU time used during the "
@@ -548,6 +630,12 @@ def run(args: argparse.Namespace) -> int:
         },
         "records": records,
     }
+    pr = paired_of(records)
+    if pr:
+        result["paired"] = pr
+        log(f"paired by round ({pr['rounds']} rounds): fulcrum - baseline median "
+            f"{pr['median_diff_us_per_req']:+.2f} us/req, 95% CI "
+            f"{pr['ci95_us_per_req'][0]:+.2f} to {pr['ci95_us_per_req'][1]:+.2f}")
     out = Path(args.out_dir)
     write_json(out / f"{SUITE}.json", result)
     md = markdown(result)
