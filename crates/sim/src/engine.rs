@@ -210,7 +210,7 @@ impl Sim<'_> {
     fn start(&mut self, i: usize, client: usize) {
         let s = &mut self.gw.insts[i];
         s.busy += 1;
-        let service = ms_to_us(s.model.latency.sample_ms(&mut s.rng)).max(1);
+        let service = ms_to_us(s.model.service_ms(self.now_us / 1000, &mut s.rng)).max(1);
         self.schedule(self.now_us + service, Event::Done { inst: i, client });
     }
 

@@ -24,7 +24,7 @@ struct Args {
         value_parser = PossibleValuesParser::new(
             std::iter::once("all")
                 .chain(scenarios::NAMES)
-                .chain([scenarios::dynamic::NAME])
+                .chain([scenarios::dynamic::NAME, scenarios::registry_default::NAME])
         ),
     )]
     scenario: String,
@@ -53,6 +53,9 @@ fn main() {
     }
     if args.scenario == "all" || args.scenario == scenarios::dynamic::NAME {
         println!("{}", scenarios::dynamic::markdown(args.seed));
+    }
+    if args.scenario == "all" || args.scenario == scenarios::registry_default::NAME {
+        println!("{}", scenarios::registry_default::markdown(args.seed));
     }
 }
 

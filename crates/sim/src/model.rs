@@ -66,6 +66,10 @@ pub struct InstanceModel {
     /// virtual milliseconds: the gateway does not choose it (`usable =
     /// false`). Requests it already holds finish normally (a drain).
     pub down_between: Option<(u64, u64)>,
+    /// From `t0` (inclusive) to `t1` (exclusive), virtual milliseconds, a
+    /// request that starts service takes `factor` times its sampled time
+    /// (a GPU falling back to the CPU, then recovering).
+    pub slow_between: Option<(u64, u64, f64)>,
 }
 
 impl InstanceModel {
@@ -80,6 +84,7 @@ impl InstanceModel {
             latency,
             error_rate: 0.0,
             down_between: None,
+            slow_between: None,
         }
     }
 
@@ -110,6 +115,24 @@ impl InstanceModel {
         Self {
             down_between: Some((t0_ms, t1_ms)),
             ..self
+        }
+    }
+
+    pub fn slow_between(self, t0_ms: u64, t1_ms: u64, factor: f64) -> Self {
+        Self {
+            slow_between: Some((t0_ms, t1_ms, factor)),
+            ..self
+        }
+    }
+
+    /// One service time, in milliseconds, for a request starting at
+    /// virtual time `now_ms` (one draw of `rng` whether slow or not, so
+    /// the instance's later requests take as long either way).
+    pub fn service_ms(&self, now_ms: u64, rng: &mut fastrand::Rng) -> f64 {
+        let ms = self.latency.sample_ms(rng);
+        match self.slow_between {
+            Some((t0, t1, factor)) if t0 <= now_ms && now_ms < t1 => ms * factor,
+            _ => ms,
         }
     }
 

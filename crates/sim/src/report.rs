@@ -250,3 +250,23 @@ pub fn markdown_table(reports: &[Report]) -> String {
     }
     out
 }
+
+/// [`markdown_table`] with each row's first cell replaced by its label
+/// (`labels[i]` for `reports[i]`): for tables whose rows differ by more
+/// than the algorithm (dynamic weights on or off, say).
+pub fn labelled_table(labels: &[String], reports: &[Report]) -> String {
+    let table = markdown_table(reports);
+    let mut out = String::new();
+    let mut lines = table.lines();
+    for l in lines.by_ref().take(2) {
+        let _ = writeln!(out, "{l}");
+    }
+    for (l, label) in lines.zip(labels) {
+        let rest = l
+            .trim_start_matches("| ")
+            .split_once(" | ")
+            .map_or("", |x| x.1);
+        let _ = writeln!(out, "| {label} | {rest}");
+    }
+    out
+}

@@ -8,6 +8,7 @@
 //! virtual seconds.
 
 pub mod dynamic;
+pub mod registry_default;
 
 use crate::engine::run;
 use crate::model::{InstanceModel, LatencyModel, Stop, Workload};
