@@ -12,6 +12,7 @@
 //! of devices or workers drives an inference service. Closed loops give the
 //! feedback that matters for balancing — a slow instance holds its clients.
 
+use crate::classes::ClassMix;
 use fulcrum_policy::dynamic_weight::DynamicWeights;
 use fulcrum_policy::Priority;
 
@@ -179,6 +180,9 @@ pub struct Workload {
     pub seed: u64,
     /// The pool's `dynamic_weights:` (`None` = off).
     pub dynamic_weights: Option<DynamicWeights>,
+    /// Request classes and `queue.reserve` (`None`: every request
+    /// `normal`, no reserve).
+    pub classes: Option<ClassMix>,
 }
 
 impl Workload {
@@ -196,6 +200,7 @@ impl Workload {
             fail_pause_ms: 100.0,
             seed: 1,
             dynamic_weights: None,
+            classes: None,
         }
     }
 }

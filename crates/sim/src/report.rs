@@ -47,6 +47,33 @@ pub struct Latency {
     pub mean: f64,
 }
 
+impl Latency {
+    /// The percentiles of `latencies_us` (sorted here), by nearest rank.
+    pub(crate) fn of(latencies_us: &mut [u64]) -> Self {
+        latencies_us.sort_unstable();
+        let v = &*latencies_us;
+        let pct = |p: f64| -> f64 {
+            if v.is_empty() {
+                return 0.0;
+            }
+            let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
+            v[rank - 1] as f64 / 1000.0
+        };
+        Latency {
+            p50: pct(0.50),
+            p90: pct(0.90),
+            p99: pct(0.99),
+            p999: pct(0.999),
+            max: pct(1.0),
+            mean: if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0
+            },
+        }
+    }
+}
+
 /// The gateway's admission queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueueReport {
@@ -81,6 +108,9 @@ pub struct Report {
     /// With `dynamic_weights`, each instance's weight after every
     /// interval: (virtual time ms, weights). Empty without.
     pub weights: Vec<(u64, Vec<u32>)>,
+    /// With a [`crate::classes::ClassMix`], what each request class got
+    /// (in [`fulcrum_policy::RequestClass::ALL`] order). Empty without.
+    pub classes: Vec<crate::classes::ClassReport>,
 }
 
 impl Report {
@@ -167,31 +197,11 @@ impl Recorder {
                 errors: s.errors,
             })
             .collect();
-        self.latencies_us.sort_unstable();
-        let v = &self.latencies_us;
-        let pct = |p: f64| -> f64 {
-            if v.is_empty() {
-                return 0.0;
-            }
-            let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
-            v[rank - 1] as f64 / 1000.0
-        };
-        let latency = Latency {
-            p50: pct(0.50),
-            p90: pct(0.90),
-            p99: pct(0.99),
-            p999: pct(0.999),
-            max: pct(1.0),
-            mean: if v.is_empty() {
-                0.0
-            } else {
-                v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0
-            },
-        };
+        let latency = Latency::of(&mut self.latencies_us);
         Report {
             algorithm,
             per_instance,
-            served: v.len() as u64,
+            served: self.latencies_us.len() as u64,
             failed: self.failed,
             rejected: self.rejected,
             latency,
@@ -199,6 +209,7 @@ impl Recorder {
             elapsed_ms: self.last_us as f64 / 1000.0,
             affinity: (self.repeats > 0).then(|| self.stayed as f64 / self.repeats as f64),
             weights: vec![],
+            classes: vec![],
         }
     }
 }

@@ -7,6 +7,7 @@
 //! They are plain data so tests and benchmarks can reuse them; each runs 60
 //! virtual seconds.
 
+pub mod classes;
 pub mod dynamic;
 pub mod registry_default;
 
