@@ -36,6 +36,7 @@ mod priority_classes;
 mod protocol;
 mod proxying;
 mod registry;
+mod registry_default;
 mod registry_scale;
 mod registry_security;
 mod reload;

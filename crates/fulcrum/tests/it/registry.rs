@@ -21,7 +21,13 @@ async fn registered_services_are_listed_once_and_balanced_by_calls() {
         mock("yolo-2").await,
         mock("multi").await,
     );
-    let gw = gateway("").await;
+    // The platform's rule, named: the default is `response_time`
+    // (registry_default.rs).
+    let gw = gateway(&format!(
+        "registry: {{ path: \"{}\", default_algorithm: least_calls }}\n",
+        scratch_dir()
+    ))
+    .await;
     let c = client();
     for (sid, m, tasks) in [
         ("yolo11x", &y1, vec!["人数统计"]),
