@@ -14,59 +14,14 @@
 //! * a `batch` request takes a slot only while more than `queue.reserve`
 //!   slots of the pool's usable instances are free.
 //!
-//! Without a [`ClassMix`] every request is `normal` and the reserve 0, so
-//! the queue is the single FIFO it always was.
+//! Without a [`ClassMix`](crate::model::ClassMix) every request is
+//! `normal` and the reserve 0, so the queue is the single FIFO it always
+//! was.
 
 use crate::instance::Inst;
-use crate::model::LatencyModel;
-use crate::report::Latency;
+use crate::report::{ClassReport, Latency};
 use fulcrum_policy::RequestClass;
 use std::collections::VecDeque;
-
-/// The classes a workload's clients send, and the pool's `queue.reserve`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClassMix {
-    /// Client `i` behaves as `clients[i % len]`.
-    pub clients: Vec<ClientClass>,
-    /// Slots a `batch` request never takes (`queue.reserve`).
-    pub reserve: u32,
-}
-
-/// One kind of client: the class of its requests, and its pause between
-/// an answer and its next request (on top of the workload's `think_ms`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ClientClass {
-    pub class: RequestClass,
-    pub think: LatencyModel,
-}
-
-impl ClassMix {
-    /// Client `i`'s kind (`normal`, no pause, when the mix is empty).
-    pub fn client(&self, i: usize) -> ClientClass {
-        self.clients
-            .get(i % self.clients.len().max(1))
-            .copied()
-            .unwrap_or(ClientClass {
-                class: RequestClass::Normal,
-                think: LatencyModel::Fixed(0.0),
-            })
-    }
-}
-
-/// What one class got in a run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClassReport {
-    pub class: RequestClass,
-    /// Requests answered successfully.
-    pub served: u64,
-    /// Requests the gateway refused (queue full, timed out, or shed).
-    pub rejected: u64,
-    /// Of `rejected`, those whose place in a full queue went to a higher
-    /// class.
-    pub shed: u64,
-    /// Client-observed latency of the served requests.
-    pub latency: Latency,
-}
 
 /// How a request's try to join the queue ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,16 +7,17 @@
 //! data plane does it, by the same code: the [`Decider`] asks the policy's
 //! view ([`fulcrum_policy::view::choose`]), which reads each instance's
 //! facts (`instance.rs`) and hands the slots to the selector. `Busy` parks
-//! the request in the gateway's FIFO admission queue until an instance frees
-//! a slot or the queue timeout passes (503); `Down` fails it at once (503).
+//! the request in the gateway's admission queue (a FIFO lane per request
+//! class, `classes.rs`) until an instance frees a slot or the queue timeout
+//! passes (503); `Down` fails it at once (503).
 //!
 //! Two random streams keep the comparison between algorithms fair: the
 //! policy's (random, P2C) and one per instance for service times and errors,
 //! so an instance's n-th request takes as long whatever the algorithm.
 
-use crate::classes::{room_for, ClassMix, ClassRecorder, Join, Lanes};
+use crate::classes::{room_for, ClassRecorder, Join, Lanes};
 use crate::decider::Decider;
-use crate::model::{InstanceModel, Stop, Workload};
+use crate::model::{ClassMix, InstanceModel, Stop, Workload};
 use crate::report::{Outcome, Recorder, Report};
 use fulcrum_policy::{hash_bytes, Algorithm, RequestClass, SelectOutcome};
 use std::cmp::Reverse;
@@ -114,7 +115,7 @@ pub fn run_with(
         clients,
         queue: Lanes::default(),
         classes: workload.classes.as_ref().map(|m| {
-            let rng = fastrand::Rng::with_seed(workload.seed ^ 0xc1a5_5e5);
+            let rng = fastrand::Rng::with_seed(workload.seed ^ 0x0c1a_55e5);
             (m, rng, ClassRecorder::default())
         }),
         sent: 0,

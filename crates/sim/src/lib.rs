@@ -27,7 +27,7 @@
 //!   reads of each simulated instance. Driven by hand, it replays a
 //!   sequence of events through the simulator's decisions (the data
 //!   plane's `same_picks` test compares them with the data plane's).
-//! * [`classes`] — request classes ([`ClassMix`], [`Workload::classes`]):
+//! * `classes.rs` — request classes ([`ClassMix`], [`Workload::classes`]):
 //!   the admission queue served by class, `batch` shed first, and
 //!   `queue.reserve`, as the data plane's queue does.
 //! * `dynamic.rs` — the dynamic-weights task in virtual time (the
@@ -59,7 +59,7 @@
 //! `max_ejection_percent` cap, probes ending an ejection, ejected
 //! instances tried when nothing else is up).
 
-pub mod classes;
+mod classes;
 pub mod decider;
 mod dynamic;
 pub mod engine;
@@ -68,8 +68,7 @@ pub mod model;
 pub mod report;
 pub mod scenarios;
 
-pub use classes::{ClassMix, ClassReport, ClientClass};
 pub use decider::Decider;
 pub use engine::{run, run_with, Dispatch};
-pub use model::{InstanceModel, LatencyModel, Stop, Workload};
-pub use report::{InstanceReport, Latency, QueueReport, Report};
+pub use model::{ClassMix, ClientClass, InstanceModel, LatencyModel, Stop, Workload};
+pub use report::{ClassReport, InstanceReport, Latency, QueueReport, Report};

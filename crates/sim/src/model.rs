@@ -12,9 +12,8 @@
 //! of devices or workers drives an inference service. Closed loops give the
 //! feedback that matters for balancing — a slow instance holds its clients.
 
-use crate::classes::ClassMix;
 use fulcrum_policy::dynamic_weight::DynamicWeights;
-use fulcrum_policy::Priority;
+use fulcrum_policy::{Priority, RequestClass};
 
 /// How long an instance takes to process one request (excluding any wait
 /// in its internal queue), sampled independently per request.
@@ -141,6 +140,36 @@ impl InstanceModel {
     pub fn is_down(&self, now_ms: u64) -> bool {
         self.down_between
             .is_some_and(|(t0, t1)| t0 <= now_ms && now_ms < t1)
+    }
+}
+
+/// The classes a workload's clients send, and the pool's `queue.reserve`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassMix {
+    /// Client `i` behaves as `clients[i % len]`.
+    pub clients: Vec<ClientClass>,
+    /// Slots a `batch` request never takes (`queue.reserve`).
+    pub reserve: u32,
+}
+
+/// One kind of client: the class of its requests, and its pause between
+/// an answer and its next request (on top of the workload's `think_ms`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClientClass {
+    pub class: RequestClass,
+    pub think: LatencyModel,
+}
+
+impl ClassMix {
+    /// Client `i`'s kind (`normal`, no pause, when the mix is empty).
+    pub fn client(&self, i: usize) -> ClientClass {
+        self.clients
+            .get(i % self.clients.len().max(1))
+            .copied()
+            .unwrap_or(ClientClass {
+                class: RequestClass::Normal,
+                think: LatencyModel::Fixed(0.0),
+            })
     }
 }
 

@@ -9,7 +9,7 @@
 //! histogram would only pay off for far longer runs.
 
 use crate::instance::Inst;
-use fulcrum_policy::Algorithm;
+use fulcrum_policy::{Algorithm, RequestClass};
 use std::fmt::Write as _;
 
 /// How one request ended.
@@ -74,6 +74,21 @@ impl Latency {
     }
 }
 
+/// What one class got in a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassReport {
+    pub class: RequestClass,
+    /// Requests answered successfully.
+    pub served: u64,
+    /// Requests the gateway refused (queue full, timed out, or shed).
+    pub rejected: u64,
+    /// Of `rejected`, those whose place in a full queue went to a higher
+    /// class.
+    pub shed: u64,
+    /// Client-observed latency of the served requests.
+    pub latency: Latency,
+}
+
 /// The gateway's admission queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueueReport {
@@ -108,9 +123,9 @@ pub struct Report {
     /// With `dynamic_weights`, each instance's weight after every
     /// interval: (virtual time ms, weights). Empty without.
     pub weights: Vec<(u64, Vec<u32>)>,
-    /// With a [`crate::classes::ClassMix`], what each request class got
+    /// With a [`crate::model::ClassMix`], what each request class got
     /// (in [`fulcrum_policy::RequestClass::ALL`] order). Empty without.
-    pub classes: Vec<crate::classes::ClassReport>,
+    pub classes: Vec<ClassReport>,
 }
 
 impl Report {

@@ -5,7 +5,6 @@
 
 use crate::common::*;
 use fulcrum_mock::{Latency, MockConfig};
-use http::Method;
 use serde_json::json;
 use std::time::Duration;
 
@@ -27,26 +26,15 @@ async fn a_registered_pool_defaults_to_response_time_and_the_platform_api_still_
             "endpoint": format!("{}/infer", m.url()), "version": "1"});
         assert_eq!(register(&c, &gw, body).await.status, 200);
     }
-    let pools = get(&c, &format!("http://{}/api/v1/pools", gw.admin_addr))
-        .await
-        .json();
-    let pool = pools["pools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "人数统计")
-        .unwrap()
-        .clone();
+    let pool = pool_json(&c, &gw, "人数统计").await;
     assert_eq!(pool["algorithm"], "response_time", "{pool}");
 
     const N: u64 = 60;
     for _ in 0..N {
-        let r = send(
+        let r = post(
             &c,
-            Method::POST,
             &format!("http://{}/infer/{PEOPLE}", gw.proxy_addr),
             b"{}",
-            &[],
         )
         .await;
         assert_eq!(r.status, 200);

@@ -9,10 +9,9 @@
 //! reserve, with `reserve: 2` and a queue as long as the interactive
 //! clients are many, and without classes (both groups `normal`).
 
-use crate::classes::{ClassMix, ClassReport, ClientClass};
 use crate::engine::run;
-use crate::model::{InstanceModel, LatencyModel, Stop, Workload};
-use crate::report::Report;
+use crate::model::{ClassMix, ClientClass, InstanceModel, LatencyModel, Stop, Workload};
+use crate::report::{ClassReport, Report};
 use fulcrum_policy::{Algorithm, RequestClass};
 use std::fmt::Write as _;
 
