@@ -62,6 +62,19 @@ NATIVE = {  # generic algorithm name -> what the system calls it
 }
 
 PEER = ["round_robin", "least_connections"]
+# A Fulcrum algorithm name with this suffix runs with dynamic weights.
+DW = "+dw2s"
+DW_POOL = "    dynamic_weights: { interval: 2s }\n"
+
+
+def split_dw(algorithm: str) -> Tuple[str, str]:
+    """(the pool's algorithm, extra pool lines) of a case's algorithm name:
+    ``weighted_round_robin+dw2s`` is weighted round robin with dynamic
+    weights every 2 s."""
+    if algorithm.endswith(DW):
+        return algorithm[: -len(DW)], DW_POOL
+    return algorithm, ""
+
 # Algorithms run per scenario and system: (full run, --quick).
 ALGORITHMS: Dict[str, Dict[str, Tuple[List[str], List[str]]]] = {
     "weighted": {
@@ -77,7 +90,10 @@ ALGORITHMS: Dict[str, Dict[str, Tuple[List[str], List[str]]]] = {
         "haproxy": (PEER, PEER),
     },
     "degraded": {
-        "fulcrum": (["round_robin", "least_connections", "response_time", "power_of_two"],
+        # least_calls and weights from measured latency (dynamic weights,
+        # every 2 s): the candidates for registry.default_algorithm.
+        "fulcrum": (["round_robin", "least_connections", "response_time", "power_of_two",
+                     "least_calls", "weighted_round_robin" + DW],
                     ["least_connections", "response_time"]),
         "nginx": (PEER, PEER),
         "haproxy": (PEER, PEER),
@@ -206,9 +222,12 @@ def run_case(ctx: Ctx, scenario: str, system: str, algorithm: str) -> dict:
         raise BenchError(f"unknown scenario {scenario}")
 
     backends, procs = _start_backends(ctx, specs)
-    pool = Pool("bench", algorithm, backends)
+    pool_algorithm, extra_pool = split_dw(algorithm)
+    pool = Pool("bench", pool_algorithm, backends)
     cls = SYSTEMS[system]
     kw = {}
+    if extra_pool:
+        kw["extra_pool"] = extra_pool
     if system == "fulcrum" and scenario == "join":
         kw["registry_enabled"] = True
     if system == "fulcrum" and ctx.fulcrum_exe:

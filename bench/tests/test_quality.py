@@ -435,6 +435,14 @@ class MarkdownTest(RunCaseTestCase):
         self.assertEqual(r["note"], "why")
 
 
+class DynamicWeightsNameTest(unittest.TestCase):
+    def test_the_suffix_turns_dynamic_weights_on(self):
+        self.assertEqual(quality.split_dw("weighted_round_robin+dw2s"),
+                         ("weighted_round_robin", quality.DW_POOL))
+        self.assertIn("dynamic_weights: { interval: 2s }", quality.DW_POOL)
+        self.assertEqual(quality.split_dw("least_calls"), ("least_calls", ""))
+
+
 class TablesTest(unittest.TestCase):
     def test_every_scenario_and_system_has_algorithms(self):
         self.assertEqual(set(quality.ALGORITHMS), set(quality.SCENARIOS))

@@ -197,7 +197,11 @@ pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
 /// `registry.route_prefix:` — `POST {prefix}{task_type}` goes to that task type's pool.
 pub const DEFAULT_ROUTE_PREFIX: &str = "/infer/";
 /// `registry.default_algorithm:` — for pools formed by registration.
-pub const DEFAULT_REGISTRY_ALGORITHM: Algorithm = Algorithm::LeastCalls;
+/// `response_time`, not the platform's `least_calls`: a registered
+/// service that slows down keeps a counting rule's share and, in a closed
+/// loop, holds every caller (docs/SIMULATION.md, `registry_default`:
+/// p99 3.3 s against 61 ms); `least_calls` stays selectable.
+pub const DEFAULT_REGISTRY_ALGORITHM: Algorithm = Algorithm::ResponseTime;
 /// `registry.max_task_types:` — task types one registration may name.
 pub const DEFAULT_REGISTRY_MAX_TASK_TYPES: usize = 16;
 /// `registry.max_instances:` — registrations the registry holds at once.

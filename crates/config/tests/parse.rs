@@ -400,10 +400,16 @@ fn the_registry_section_has_defaults_and_checks() {
     assert_eq!(c.registry.route_prefix, "/infer/");
     assert_eq!(c.registry.heartbeat_timeout, Duration::from_secs(90));
     assert_eq!(c.registry.path, std::path::PathBuf::from("./fulcrum-data"));
-    assert_eq!(c.default_pool.algorithm, Algorithm::LeastCalls);
+    assert_eq!(c.default_pool.algorithm, Algorithm::ResponseTime);
     let c = parse("registry: { path: /tmp/x, heartbeat_timeout: 10s, default_algorithm: round_robin, token: t }", &env).unwrap();
     assert_eq!(c.default_pool.algorithm, Algorithm::RoundRobin);
     assert_eq!(c.registry.token.as_deref(), Some("t"));
+    let lc = parse("registry: { default_algorithm: least_calls }", &env).unwrap();
+    assert_eq!(
+        lc.default_pool.algorithm,
+        Algorithm::LeastCalls,
+        "still selectable"
+    );
     let errs = errors("registry: { store: redis, route_prefix: infer, default_algorithm: fastest, heartbeat_timeout: 0s }");
     for w in [
         "registry.store: `redis` is not supported",

@@ -7,19 +7,21 @@
 //! data plane does it, by the same code: the [`Decider`] asks the policy's
 //! view ([`fulcrum_policy::view::choose`]), which reads each instance's
 //! facts (`instance.rs`) and hands the slots to the selector. `Busy` parks
-//! the request in the gateway's FIFO admission queue until an instance frees
-//! a slot or the queue timeout passes (503); `Down` fails it at once (503).
+//! the request in the gateway's admission queue (a FIFO lane per request
+//! class, `classes.rs`) until an instance frees a slot or the queue timeout
+//! passes (503); `Down` fails it at once (503).
 //!
 //! Two random streams keep the comparison between algorithms fair: the
 //! policy's (random, P2C) and one per instance for service times and errors,
 //! so an instance's n-th request takes as long whatever the algorithm.
 
+use crate::classes::{room_for, ClassRecorder, Join, Lanes};
 use crate::decider::Decider;
-use crate::model::{InstanceModel, Stop, Workload};
+use crate::model::{ClassMix, InstanceModel, Stop, Workload};
 use crate::report::{Outcome, Recorder, Report};
-use fulcrum_policy::{hash_bytes, Algorithm, SelectOutcome};
+use fulcrum_policy::{hash_bytes, Algorithm, RequestClass, SelectOutcome};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 
 /// Least pause after a request that failed without taking any time.
 const MIN_FAIL_PAUSE_US: u64 = 1_000;
@@ -54,6 +56,7 @@ struct Client {
     sent_us: u64,
     at_instance_us: u64,
     queued: bool,
+    class: RequestClass,
 }
 
 struct Sim<'a> {
@@ -63,7 +66,10 @@ struct Sim<'a> {
     /// The gateway: every decision, and what it knows of the instances.
     gw: Decider<'a>,
     clients: Vec<Client>,
-    queue: VecDeque<usize>,
+    /// The admission queue, a lane per request class (`classes.rs`).
+    queue: Lanes,
+    /// With request classes: their mix, the clients' pauses, the tally.
+    classes: Option<(&'a ClassMix, fastrand::Rng, ClassRecorder)>,
     sent: u64,
     work: &'a Workload,
     rec: Recorder,
@@ -92,6 +98,10 @@ pub fn run_with(
             sent_us: 0,
             at_instance_us: 0,
             queued: false,
+            class: workload
+                .classes
+                .as_ref()
+                .map_or(RequestClass::Normal, |m| m.client(c).class),
         })
         .collect();
     let mut sim = Sim {
@@ -109,7 +119,11 @@ pub fn run_with(
             gw
         },
         clients,
-        queue: VecDeque::new(),
+        queue: Lanes::default(),
+        classes: workload.classes.as_ref().map(|m| {
+            let rng = fastrand::Rng::with_seed(workload.seed ^ 0x0c1a_55e5);
+            (m, rng, ClassRecorder::default())
+        }),
         sent: 0,
         work: workload,
         rec: Recorder::default(),
@@ -136,6 +150,9 @@ pub fn run_with(
     let mut report = sim.rec.finish(alg, &sim.gw.insts);
     report.weights = sim.gw.weight_history().to_vec();
     report.limits = sim.gw.limit_history().to_vec();
+    if let Some((_, _, rec)) = sim.classes {
+        report.classes = rec.finish();
+    }
     report
 }
 
@@ -147,6 +164,13 @@ impl Sim<'_> {
     fn schedule(&mut self, at_us: u64, ev: Event) {
         self.seq += 1;
         self.events.push(Reverse((at_us, self.seq, ev)));
+    }
+
+    /// Whether `client`'s request may take a slot now (`queue.reserve`).
+    fn room(&self, client: usize) -> bool {
+        let reserve = self.classes.as_ref().map_or(0, |(m, _, _)| m.reserve);
+        let now_ms = self.now_us / 1000;
+        room_for(self.clients[client].class, reserve, &self.gw.insts, now_ms)
     }
 
     fn stopped(&self) -> bool {
@@ -172,8 +196,9 @@ impl Sim<'_> {
         let c = &mut self.clients[client];
         c.nth += 1;
         c.sent_us = self.now_us;
-        if !self.queue.is_empty() {
-            // Others are already waiting: no cutting in line.
+        if self.queue.ahead_of(c.class) > 0 || !self.room(client) {
+            // Others of its class or a higher one are already waiting: no
+            // cutting in line.
             return self.enqueue(client);
         }
         match self.choose(client) {
@@ -184,10 +209,15 @@ impl Sim<'_> {
     }
 
     fn enqueue(&mut self, client: usize) {
-        if self.queue.len() >= self.work.queue_max {
-            return self.finish(client, Outcome::Rejected);
+        let class = self.clients[client].class;
+        match self.queue.join(client, class, self.work.queue_max) {
+            Join::Full => return self.finish(client, Outcome::Rejected),
+            Join::Displaced(shed) => {
+                self.clients[shed].queued = false;
+                self.finish_shed(shed);
+            }
+            Join::Waiting => {}
         }
-        self.queue.push_back(client);
         self.clients[client].queued = true;
         self.rec.queued(self.queue.len());
         let nth = self.clients[client].nth;
@@ -217,7 +247,7 @@ impl Sim<'_> {
     fn start(&mut self, i: usize, client: usize) {
         let s = &mut self.gw.insts[i];
         s.busy += 1;
-        let service = ms_to_us(s.model.latency.sample_ms(&mut s.rng)).max(1);
+        let service = ms_to_us(s.model.service_ms(self.now_us / 1000, &mut s.rng)).max(1);
         self.schedule(self.now_us + service, Event::Done { inst: i, client });
     }
 
@@ -243,20 +273,24 @@ impl Sim<'_> {
         if !c.queued || c.nth != nth {
             return;
         }
-        self.queue.retain(|&w| w != client);
+        self.queue.remove(client, c.class);
         self.clients[client].queued = false;
         self.rec.timed_out();
         self.finish(client, Outcome::Rejected);
     }
 
-    /// Admits waiting requests, oldest first, while an instance has room.
+    /// Admits waiting requests, head first (the oldest of the highest
+    /// class), while an instance has room for the head.
     fn drain_queue(&mut self) {
-        while let Some(&client) = self.queue.front() {
+        while let Some((client, class)) = self.queue.head() {
+            if !self.room(client) {
+                return;
+            }
             let outcome = self.choose(client);
             if outcome == SelectOutcome::Busy {
                 return;
             }
-            self.queue.pop_front();
+            self.queue.remove(client, class);
             self.clients[client].queued = false;
             match outcome {
                 SelectOutcome::Picked(i) => self.dispatch(client, i),
@@ -267,9 +301,29 @@ impl Sim<'_> {
 
     /// Records the request's outcome and schedules the client's next one.
     fn finish(&mut self, client: usize, outcome: Outcome) {
+        self.end(client, outcome, false);
+    }
+
+    /// [`Self::finish`] for a request whose place in the queue went to a
+    /// higher class.
+    fn finish_shed(&mut self, client: usize) {
+        self.end(client, Outcome::Rejected, true);
+    }
+
+    fn end(&mut self, client: usize, outcome: Outcome, shed: bool) {
         let took = self.now_us - self.clients[client].sent_us;
         self.rec.record(outcome, took, self.now_us);
-        let mut pause = ms_to_us(self.work.think_ms);
+        let mut think_ms = self.work.think_ms;
+        if let Some((mix, rng, rec)) = &mut self.classes {
+            let class = self.clients[client].class;
+            match outcome {
+                Outcome::Ok => rec.served(class, took),
+                Outcome::Rejected => rec.rejected(class, shed),
+                Outcome::Error => {}
+            }
+            think_ms += mix.client(client).think.sample_ms(rng);
+        }
+        let mut pause = ms_to_us(think_ms);
         if outcome != Outcome::Ok {
             pause += ms_to_us(self.work.fail_pause_ms);
             if took == 0 {

@@ -27,6 +27,9 @@
 //!   reads of each simulated instance. Driven by hand, it replays a
 //!   sequence of events through the simulator's decisions (the data
 //!   plane's `same_picks` test compares them with the data plane's).
+//! * `classes.rs` — request classes ([`ClassMix`], [`Workload::classes`]):
+//!   the admission queue served by class, `batch` shed first, and
+//!   `queue.reserve`, as the data plane's queue does.
 //! * `dynamic.rs` — the dynamic-weights task in virtual time (the
 //!   policy's controller every interval, [`Workload::dynamic_weights`]).
 //! * [`report`] — [`Report`]: shares, failures, latency percentiles, queue
@@ -56,6 +59,7 @@
 //! `max_ejection_percent` cap, probes ending an ejection, ejected
 //! instances tried when nothing else is up).
 
+mod classes;
 pub mod decider;
 mod dynamic;
 pub mod engine;
@@ -67,5 +71,5 @@ pub mod scenarios;
 
 pub use decider::Decider;
 pub use engine::{run, run_with, Dispatch};
-pub use model::{InstanceModel, LatencyModel, Stop, Workload};
-pub use report::{InstanceReport, Latency, QueueReport, Report};
+pub use model::{ClassMix, ClientClass, InstanceModel, LatencyModel, Stop, Workload};
+pub use report::{ClassReport, InstanceReport, Latency, QueueReport, Report};

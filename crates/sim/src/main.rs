@@ -24,7 +24,12 @@ struct Args {
         value_parser = PossibleValuesParser::new(
             std::iter::once("all")
                 .chain(scenarios::NAMES)
-                .chain([scenarios::dynamic::NAME, scenarios::limits::NAME])
+                .chain([
+                    scenarios::dynamic::NAME,
+                    scenarios::limits::NAME,
+                    scenarios::registry_default::NAME,
+                    scenarios::classes::NAME,
+                ])
         ),
     )]
     scenario: String,
@@ -56,6 +61,12 @@ fn main() {
     }
     if args.scenario == "all" || args.scenario == scenarios::dynamic::NAME {
         println!("{}", scenarios::dynamic::markdown(args.seed));
+    }
+    if args.scenario == "all" || args.scenario == scenarios::registry_default::NAME {
+        println!("{}", scenarios::registry_default::markdown(args.seed));
+    }
+    if args.scenario == "all" || args.scenario == scenarios::classes::NAME {
+        println!("{}", scenarios::classes::markdown(args.seed));
     }
 }
 

@@ -14,7 +14,7 @@
 
 use fulcrum_policy::concurrency_limit::Bounds;
 use fulcrum_policy::dynamic_weight::DynamicWeights;
-use fulcrum_policy::Priority;
+use fulcrum_policy::{Priority, RequestClass};
 
 /// How long an instance takes to process one request (excluding any wait
 /// in its internal queue), sampled independently per request.
@@ -67,6 +67,10 @@ pub struct InstanceModel {
     /// virtual milliseconds: the gateway does not choose it (`usable =
     /// false`). Requests it already holds finish normally (a drain).
     pub down_between: Option<(u64, u64)>,
+    /// From `t0` (inclusive) to `t1` (exclusive), virtual milliseconds, a
+    /// request that starts service takes `factor` times its sampled time
+    /// (a GPU falling back to the CPU, then recovering).
+    pub slow_between: Option<(u64, u64, f64)>,
 }
 
 impl InstanceModel {
@@ -81,6 +85,7 @@ impl InstanceModel {
             latency,
             error_rate: 0.0,
             down_between: None,
+            slow_between: None,
         }
     }
 
@@ -114,10 +119,58 @@ impl InstanceModel {
         }
     }
 
+    pub fn slow_between(self, t0_ms: u64, t1_ms: u64, factor: f64) -> Self {
+        Self {
+            slow_between: Some((t0_ms, t1_ms, factor)),
+            ..self
+        }
+    }
+
+    /// One service time, in milliseconds, for a request starting at
+    /// virtual time `now_ms` (one draw of `rng` whether slow or not, so
+    /// the instance's later requests take as long either way).
+    pub fn service_ms(&self, now_ms: u64, rng: &mut fastrand::Rng) -> f64 {
+        let ms = self.latency.sample_ms(rng);
+        match self.slow_between {
+            Some((t0, t1, factor)) if t0 <= now_ms && now_ms < t1 => ms * factor,
+            _ => ms,
+        }
+    }
+
     /// Whether the instance is down at virtual time `now_ms`.
     pub fn is_down(&self, now_ms: u64) -> bool {
         self.down_between
             .is_some_and(|(t0, t1)| t0 <= now_ms && now_ms < t1)
+    }
+}
+
+/// The classes a workload's clients send, and the pool's `queue.reserve`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassMix {
+    /// Client `i` behaves as `clients[i % len]`.
+    pub clients: Vec<ClientClass>,
+    /// Slots a `batch` request never takes (`queue.reserve`).
+    pub reserve: u32,
+}
+
+/// One kind of client: the class of its requests, and its pause between
+/// an answer and its next request (on top of the workload's `think_ms`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClientClass {
+    pub class: RequestClass,
+    pub think: LatencyModel,
+}
+
+impl ClassMix {
+    /// Client `i`'s kind (`normal`, no pause, when the mix is empty).
+    pub fn client(&self, i: usize) -> ClientClass {
+        self.clients
+            .get(i % self.clients.len().max(1))
+            .copied()
+            .unwrap_or(ClientClass {
+                class: RequestClass::Normal,
+                think: LatencyModel::Fixed(0.0),
+            })
     }
 }
 
@@ -160,6 +213,9 @@ pub struct Workload {
     /// `max_concurrent: auto` on every instance, within these bounds
     /// (`None` = off: the models' own `max_concurrent`).
     pub learned_limits: Option<Bounds>,
+    /// Request classes and `queue.reserve` (`None`: every request
+    /// `normal`, no reserve).
+    pub classes: Option<ClassMix>,
 }
 
 impl Workload {
@@ -178,6 +234,7 @@ impl Workload {
             seed: 1,
             dynamic_weights: None,
             learned_limits: None,
+            classes: None,
         }
     }
 }

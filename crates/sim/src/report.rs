@@ -9,7 +9,7 @@
 //! histogram would only pay off for far longer runs.
 
 use crate::instance::Inst;
-use fulcrum_policy::Algorithm;
+use fulcrum_policy::{Algorithm, RequestClass};
 use std::fmt::Write as _;
 
 /// How one request ended.
@@ -45,6 +45,48 @@ pub struct Latency {
     pub p999: f64,
     pub max: f64,
     pub mean: f64,
+}
+
+impl Latency {
+    /// The percentiles of `latencies_us` (sorted here), by nearest rank.
+    pub(crate) fn of(latencies_us: &mut [u64]) -> Self {
+        latencies_us.sort_unstable();
+        let v = &*latencies_us;
+        let pct = |p: f64| -> f64 {
+            if v.is_empty() {
+                return 0.0;
+            }
+            let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
+            v[rank - 1] as f64 / 1000.0
+        };
+        Latency {
+            p50: pct(0.50),
+            p90: pct(0.90),
+            p99: pct(0.99),
+            p999: pct(0.999),
+            max: pct(1.0),
+            mean: if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0
+            },
+        }
+    }
+}
+
+/// What one class got in a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassReport {
+    pub class: RequestClass,
+    /// Requests answered successfully.
+    pub served: u64,
+    /// Requests the gateway refused (queue full, timed out, or shed).
+    pub rejected: u64,
+    /// Of `rejected`, those whose place in a full queue went to a higher
+    /// class.
+    pub shed: u64,
+    /// Client-observed latency of the served requests.
+    pub latency: Latency,
 }
 
 /// The gateway's admission queue.
@@ -84,6 +126,9 @@ pub struct Report {
     /// With `max_concurrent: auto`, each instance's learned limit whenever
     /// one changed: (virtual time ms, limits). Empty without.
     pub limits: Vec<(u64, Vec<u32>)>,
+    /// With a [`crate::model::ClassMix`], what each request class got
+    /// (in [`fulcrum_policy::RequestClass::ALL`] order). Empty without.
+    pub classes: Vec<ClassReport>,
 }
 
 impl Report {
@@ -170,31 +215,11 @@ impl Recorder {
                 errors: s.errors,
             })
             .collect();
-        self.latencies_us.sort_unstable();
-        let v = &self.latencies_us;
-        let pct = |p: f64| -> f64 {
-            if v.is_empty() {
-                return 0.0;
-            }
-            let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
-            v[rank - 1] as f64 / 1000.0
-        };
-        let latency = Latency {
-            p50: pct(0.50),
-            p90: pct(0.90),
-            p99: pct(0.99),
-            p999: pct(0.999),
-            max: pct(1.0),
-            mean: if v.is_empty() {
-                0.0
-            } else {
-                v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0
-            },
-        };
+        let latency = Latency::of(&mut self.latencies_us);
         Report {
             algorithm,
             per_instance,
-            served: v.len() as u64,
+            served: self.latencies_us.len() as u64,
             failed: self.failed,
             rejected: self.rejected,
             latency,
@@ -203,6 +228,7 @@ impl Recorder {
             affinity: (self.repeats > 0).then(|| self.stayed as f64 / self.repeats as f64),
             weights: vec![],
             limits: vec![],
+            classes: vec![],
         }
     }
 }
@@ -251,6 +277,26 @@ pub fn markdown_table(reports: &[Report]) -> String {
             r.affinity
                 .map_or_else(|| "–".to_string(), |a| format!("{:.1}", a * 100.0)),
         );
+    }
+    out
+}
+
+/// [`markdown_table`] with each row's first cell replaced by its label
+/// (`labels[i]` for `reports[i]`): for tables whose rows differ by more
+/// than the algorithm (dynamic weights on or off, say).
+pub fn labelled_table(labels: &[String], reports: &[Report]) -> String {
+    let table = markdown_table(reports);
+    let mut out = String::new();
+    let mut lines = table.lines();
+    for l in lines.by_ref().take(2) {
+        let _ = writeln!(out, "{l}");
+    }
+    for (l, label) in lines.zip(labels) {
+        let rest = l
+            .trim_start_matches("| ")
+            .split_once(" | ")
+            .map_or("", |x| x.1);
+        let _ = writeln!(out, "| {label} | {rest}");
     }
     out
 }

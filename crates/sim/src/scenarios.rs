@@ -7,8 +7,10 @@
 //! They are plain data so tests and benchmarks can reuse them; each runs 60
 //! virtual seconds.
 
+pub mod classes;
 pub mod dynamic;
 pub mod limits;
+pub mod registry_default;
 
 use crate::engine::run;
 use crate::model::{InstanceModel, LatencyModel, Stop, Workload};

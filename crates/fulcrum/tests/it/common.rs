@@ -189,6 +189,20 @@ pub fn pool_row(pools: &serde_json::Value, endpoint: &str) -> serde_json::Value 
         .clone()
 }
 
+/// The pool called `name` as `GET /api/v1/pools` shows it.
+pub async fn pool_json(c: &TestClient, gw: &Running, name: &str) -> serde_json::Value {
+    let pools = get(c, &format!("http://{}/api/v1/pools", gw.admin_addr))
+        .await
+        .json();
+    pools["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no pool {name}: {pools}"))
+        .clone()
+}
+
 pub fn registry_api(gw: &Running, path: &str) -> String {
     format!("http://{}/api/v1/ai_analysis{path}", gw.admin_addr)
 }

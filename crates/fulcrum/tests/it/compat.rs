@@ -36,7 +36,13 @@ fn service(gateway: &str, sid: &str, tasks: &str) -> (Child, u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stdlib_python_platform_service_works_unchanged() {
-    let gw = gateway("").await;
+    // With the platform's own rule (the default is `response_time`), so
+    // the calls split exactly as the platform split them.
+    let gw = gateway(&format!(
+        "registry: {{ path: \"{}\", default_algorithm: least_calls }}\n",
+        scratch_dir()
+    ))
+    .await;
     let admin = format!("http://{}", gw.admin_addr);
     let mut procs = [
         service(&admin, "yolo11x", "人数统计"),

@@ -37,6 +37,7 @@ mod priority_classes;
 mod protocol;
 mod proxying;
 mod registry;
+mod registry_default;
 mod registry_scale;
 mod registry_security;
 mod reload;

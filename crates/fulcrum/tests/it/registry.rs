@@ -21,7 +21,13 @@ async fn registered_services_are_listed_once_and_balanced_by_calls() {
         mock("yolo-2").await,
         mock("multi").await,
     );
-    let gw = gateway("").await;
+    // The platform's rule, named: the default is `response_time`
+    // (registry_default.rs).
+    let gw = gateway(&format!(
+        "registry: {{ path: \"{}\", default_algorithm: least_calls }}\n",
+        scratch_dir()
+    ))
+    .await;
     let c = client();
     for (sid, m, tasks) in [
         ("yolo11x", &y1, vec!["人数统计"]),
@@ -379,16 +385,7 @@ async fn a_pools_entry_of_the_task_types_name_supplies_its_policy() {
     let c = client();
     register(&c, &gw, json!({"service_id":"a","task_types":["人数统计"],"endpoint": format!("{}/infer", a.url()), "weight": 3})).await;
     register(&c, &gw, json!({"service_id":"b","task_types":["人数统计"],"endpoint": format!("{}/infer", b.url())})).await;
-    let pools = get(&c, &format!("http://{}/api/v1/pools", gw.admin_addr))
-        .await
-        .json();
-    let p = pools["pools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "人数统计")
-        .unwrap()
-        .clone();
+    let p = pool_json(&c, &gw, "人数统计").await;
     assert_eq!(
         p["algorithm"], "weighted_round_robin",
         "the pools: entry's algorithm, not least_calls"

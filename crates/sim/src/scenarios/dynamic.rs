@@ -7,7 +7,7 @@
 
 use crate::engine::run;
 use crate::model::{InstanceModel, LatencyModel, Stop, Workload};
-use crate::report::{markdown_table, Report};
+use crate::report::{labelled_table, Report};
 use fulcrum_policy::dynamic_weight::DynamicWeights;
 use fulcrum_policy::Algorithm;
 use std::fmt::Write as _;
@@ -72,18 +72,7 @@ pub fn markdown(seed: u64) -> String {
         reports.extend([st, dy]);
     }
     // Each row's algorithm cell says whether it had dynamic weights.
-    let table = markdown_table(&reports);
-    let mut lines = table.lines();
-    for l in lines.by_ref().take(2) {
-        let _ = writeln!(out, "{l}");
-    }
-    for (l, name) in lines.zip(&names) {
-        let rest = l
-            .trim_start_matches("| ")
-            .split_once(" | ")
-            .map_or("", |x| x.1);
-        let _ = writeln!(out, "| {name} | {rest}");
-    }
+    out.push_str(&labelled_table(&names, &reports));
     weights_table(&mut out, &histories);
     out
 }
