@@ -56,6 +56,8 @@ pub struct Running {
     sampler: JoinHandle<()>,
     /// The dynamic-weights task (`dynamic_weights:`).
     dynamic_weights: JoinHandle<()>,
+    /// The link to Redis (`registry.store: redis`).
+    shared: Option<JoinHandle<()>>,
 }
 
 async fn bind(addr: SocketAddr, backlog: u32, what: &str) -> anyhow::Result<TcpListener> {
@@ -176,6 +178,19 @@ pub async fn start_with(
         None => None,
     };
     publisher.publish();
+    // `registry.store: redis`: this replica shares its registry, overrides
+    // and call counts with the others; it serves on without Redis.
+    let shared = match (&config.registry.redis, &registry) {
+        (Some(redis), Some(reg)) => Some(fulcrum_control::shared::start(
+            redis,
+            format!("{admin_addr}/{}", std::process::id()),
+            reg.clone(),
+            overrides.clone(),
+            gateway.clone(),
+            publisher.clone(),
+        )),
+        _ => None,
+    };
     let (stop, stop_rx) = watch::channel(false);
     let (stop_admin, stop_admin_rx) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(false));
@@ -192,6 +207,7 @@ pub async fn start_with(
             unrouted: c.unrouted.clone(),
             reloads: reloads.clone(),
             access_log: access_log.clone(),
+            redis: shared.as_ref().map(|(s, _)| s.status.clone()),
         }))
     });
     let reloader = Arc::new(Reloader {
@@ -270,6 +286,7 @@ pub async fn start_with(
         expiry,
         sampler,
         dynamic_weights,
+        shared: shared.map(|(_, task)| task),
     })
 }
 
@@ -309,6 +326,11 @@ impl Running {
         let _ = self.stop.send(true);
         self.sampler.abort();
         self.dynamic_weights.abort();
+        if let Some(s) = self.shared.take() {
+            // It holds the registry too (see the expiry task below).
+            s.abort();
+            let _ = s.await;
+        }
         if let Some(e) = self.expiry.take() {
             e.abort();
             // Wait until the task is gone: it holds the registry, and with

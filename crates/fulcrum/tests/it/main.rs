@@ -35,6 +35,7 @@ mod policies;
 mod priority_classes;
 mod protocol;
 mod proxying;
+mod redis_replicas;
 mod registry;
 mod registry_scale;
 mod registry_security;

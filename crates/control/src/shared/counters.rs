@@ -1,0 +1,77 @@
+//! Fleet-wide call counts. Each replica counts its own tries on each
+//! instance (the request path's atomics, untouched); every
+//! [`super::link::FLUSH`] the link adds what it counted since the last
+//! flush to two Redis hashes (HINCRBY, one pipelined round trip) and gets
+//! the fleet's totals back from the same commands.
+//!
+//! The totals then go where the replica reads them:
+//! * the member's `calls` (what `least_calls` compares) is raised to the
+//!   fleet's total plus what this replica counted since the flush began —
+//!   never lowered (`fetch_max`), so a Redis that lost its counts cannot
+//!   drive it backwards, and nothing is counted twice: a replica's own
+//!   tries reach the totals once, through its delta;
+//! * [`crate::mirror::FleetCounts`], from which the platform statistics
+//!   (`/services`, `/load_balance/*`, `/inference_stats`) read.
+
+use super::state::Shared;
+use crate::mirror::Fleet;
+use redis::aio::MultiplexedConnection;
+use redis::RedisResult;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// What this replica has already added to the fleet's totals, by
+/// endpoint: (tries, failures).
+#[derive(Debug, Default)]
+pub struct Counted(HashMap<String, (u64, u64)>);
+
+impl Counted {
+    /// Adds this replica's new counts to the fleet's and takes the totals
+    /// back. On an error nothing is marked as added (the next flush sends
+    /// it again).
+    pub async fn flush(&mut self, s: &Shared, c: &mut MultiplexedConnection) -> RedisResult<()> {
+        let snap = s.gateway.snapshot();
+        let now = s.gateway.clock.now_ms();
+        let mut rows = Vec::with_capacity(snap.instances.len());
+        let mut pipe = redis::pipe();
+        for (ep, inst) in &snap.instances {
+            let st = inst.stats(now);
+            let (sent_r, sent_f) = self.0.get(ep).copied().unwrap_or_default();
+            // Counts restart when an instance leaves and comes back.
+            let (dr, df) = match st.requests >= sent_r && st.failures >= sent_f {
+                true => (st.requests - sent_r, st.failures - sent_f),
+                false => (st.requests, st.failures),
+            };
+            pipe.cmd("HINCRBY").arg(s.keys.calls()).arg(ep).arg(dr);
+            pipe.cmd("HINCRBY").arg(s.keys.failures()).arg(ep).arg(df);
+            rows.push((ep.clone(), inst.clone(), st.requests, st.failures));
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let totals: Vec<i64> = pipe.query_async(c).await?;
+        let mut fleet = HashMap::with_capacity(rows.len());
+        let mut sent = HashMap::with_capacity(rows.len());
+        for ((ep, inst, r, f), t) in rows.into_iter().zip(totals.chunks(2)) {
+            let (tr, tf) = match t {
+                [a, b] => (u64::try_from(*a).unwrap_or(0), u64::try_from(*b).unwrap_or(0)),
+                _ => continue,
+            };
+            let since = inst.stats(now).requests.saturating_sub(r);
+            inst.calls.fetch_max(tr.saturating_add(since), Relaxed);
+            fleet.insert(
+                ep.clone(),
+                Fleet {
+                    requests: tr,
+                    failures: tf,
+                    local_requests: r,
+                    local_failures: f,
+                },
+            );
+            sent.insert(ep, (r, f));
+        }
+        self.0 = sent;
+        s.registry.fleet.set(fleet);
+        Ok(())
+    }
+}
