@@ -368,12 +368,7 @@ fn live(s: &ApiState) -> Live {
             let (requests, failures) = s.registry.fleet.now(url, st.requests, st.failures);
             (
                 url.clone(),
-                (
-                    requests,
-                    failures,
-                    st.healthy && !st.ejected,
-                    st.in_flight,
-                ),
+                (requests, failures, st.healthy && !st.ejected, st.in_flight),
             )
         })
         .collect()

@@ -54,7 +54,10 @@ impl Counted {
         let mut sent = HashMap::with_capacity(rows.len());
         for ((ep, inst, r, f), t) in rows.into_iter().zip(totals.chunks(2)) {
             let (tr, tf) = match t {
-                [a, b] => (u64::try_from(*a).unwrap_or(0), u64::try_from(*b).unwrap_or(0)),
+                [a, b] => (
+                    u64::try_from(*a).unwrap_or(0),
+                    u64::try_from(*b).unwrap_or(0),
+                ),
                 _ => continue,
             };
             let since = inst.stats(now).requests.saturating_sub(r);

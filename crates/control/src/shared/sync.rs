@@ -108,7 +108,9 @@ pub async fn resync(s: &Shared, c: &mut MultiplexedConnection) -> RedisResult<()
         .query_async(c)
         .await?;
     if !filled {
-        tracing::warn!("Redis holds no fleet state (new, or restarted without its data): refilling it");
+        tracing::warn!(
+            "Redis holds no fleet state (new, or restarted without its data): refilling it"
+        );
         republish(s, c).await?;
     }
     let records = read_registrations(s, c).await?;
@@ -122,7 +124,9 @@ pub async fn resync(s: &Shared, c: &mut MultiplexedConnection) -> RedisResult<()
             Ok(o) => {
                 overrides.insert(ep, o);
             }
-            Err(e) => tracing::warn!(endpoint = ?ep, error = %e, "an override in Redis is unreadable: skipped"),
+            Err(e) => {
+                tracing::warn!(endpoint = ?ep, error = %e, "an override in Redis is unreadable: skipped")
+            }
         }
     }
     s.registry.apply_shared(records);
@@ -156,8 +160,7 @@ async fn read_registrations(s: &Shared, c: &mut MultiplexedConnection) -> RedisR
     keys.dedup();
     let mut out = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(500) {
-        let values: Vec<Option<Vec<u8>>> =
-            redis::cmd("MGET").arg(chunk).query_async(c).await?;
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET").arg(chunk).query_async(c).await?;
         for (key, v) in chunk.iter().zip(values) {
             // Expired between SCAN and MGET: gone.
             let Some(bytes) = v else { continue };
