@@ -12,6 +12,12 @@
 //!   tries reach the totals once, through its delta;
 //! * [`crate::mirror::FleetCounts`], from which the platform statistics
 //!   (`/services`, `/load_balance/*`, `/inference_stats`) read.
+//!
+//! The same round trip shares the instances kept out: a passive ejection
+//! or a `Retry-After` cool-down taken here is written as a Unix-ms
+//! deadline (the replicas' monotonic clocks differ), and every replica
+//! keeps the instance out until it (`InstanceState::hold_until`), so an
+//! instance that told one replica to back off is left alone by all.
 
 use super::state::Shared;
 use crate::mirror::Fleet;
@@ -23,7 +29,11 @@ use std::sync::atomic::Ordering::Relaxed;
 /// What this replica has already added to the fleet's totals, by
 /// endpoint: (tries, failures).
 #[derive(Debug, Default)]
-pub struct Counted(HashMap<String, (u64, u64)>);
+pub struct Counted {
+    sent: HashMap<String, (u64, u64)>,
+    /// The hold deadline (Unix ms) last written, by endpoint.
+    held: HashMap<String, u64>,
+}
 
 impl Counted {
     /// Adds this replica's new counts to the fleet's and takes the totals
@@ -36,7 +46,7 @@ impl Counted {
         let mut pipe = redis::pipe();
         for (ep, inst) in &snap.instances {
             let st = inst.stats(now);
-            let (sent_r, sent_f) = self.0.get(ep).copied().unwrap_or_default();
+            let (sent_r, sent_f) = self.sent.get(ep).copied().unwrap_or_default();
             // Counts restart when an instance leaves and comes back.
             let (dr, df) = match st.requests >= sent_r && st.failures >= sent_f {
                 true => (st.requests - sent_r, st.failures - sent_f),
@@ -73,8 +83,49 @@ impl Counted {
             );
             sent.insert(ep, (r, f));
         }
-        self.0 = sent;
+        self.sent = sent;
         s.registry.fleet.set(fleet);
+        self.share_holds(s, c).await
+    }
+
+    /// Writes the deadlines of the instances kept out here (when new),
+    /// and keeps out here those another replica keeps out.
+    async fn share_holds(&mut self, s: &Shared, c: &mut MultiplexedConnection) -> RedisResult<()> {
+        let snap = s.gateway.snapshot();
+        let (now, unix) = (s.gateway.clock.now_ms(), s.gateway.clock.unix_ms());
+        let mut pipe = redis::pipe();
+        for (ep, inst) in &snap.instances {
+            let until = inst.ejected_until_ms();
+            if until <= now {
+                continue;
+            }
+            let deadline = unix + (until - now);
+            // Within 50 ms of what was written: the same hold.
+            if self.held.get(ep).is_some_and(|d| d + 50 >= deadline) {
+                continue;
+            }
+            self.held.insert(ep.clone(), deadline);
+            pipe.cmd("HSET")
+                .arg(s.keys.holds())
+                .arg(ep)
+                .arg(deadline)
+                .ignore();
+        }
+        pipe.cmd("HGETALL").arg(s.keys.holds());
+        let (all,): (HashMap<String, String>,) = pipe.query_async(c).await?;
+        for (ep, v) in all {
+            let Ok(deadline) = v.parse::<u64>() else {
+                continue;
+            };
+            if deadline <= unix || self.held.get(&ep) == Some(&deadline) {
+                continue;
+            }
+            if let Some(inst) = snap.instances.get(&ep) {
+                // At most a minute: a deadline from a skewed clock or a
+                // bad write must not keep an instance out for long.
+                inst.hold_until(now + (deadline - unix).min(60_000));
+            }
+        }
         Ok(())
     }
 }

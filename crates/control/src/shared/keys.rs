@@ -51,6 +51,12 @@ impl Keys {
         format!("{}failures", self.prefix)
     }
 
+    /// Hash: endpoint → until when (Unix ms) a replica keeps it out
+    /// (passive ejection or `Retry-After` cool-down).
+    pub fn holds(&self) -> String {
+        format!("{}holds", self.prefix)
+    }
+
     /// Pub/sub channel: a replica that changed something says so.
     pub fn changes(&self) -> String {
         format!("{}changes", self.prefix)

@@ -10,6 +10,8 @@
 //!   again ([`sync`]); a full read every [`link::RESYNC`] repairs what a
 //!   notice missed and sees the keys Redis expired.
 //! * **operator overrides** (drain, enable, weight): one hash, same way.
+//! * **instances kept out** (passive ejection, `Retry-After`): a deadline
+//!   per endpoint, shared with the counts' round trip ([`counters`]).
 //! * **call counts** ([`counters`]): each replica adds what it counted to
 //!   a hash every [`link::FLUSH`] (HINCRBY) and takes the fleet's totals
 //!   back into the members' `calls`, so `least_calls` balances the fleet.

@@ -469,3 +469,48 @@ async fn kill_9_of_a_replica_leaves_its_registrations_to_the_others_while_heartb
     eprintln!("without heartbeats m1 left B and C after {gone:?} (timeout 2 s)");
     r.remove(0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_told_one_replica_to_back_off_is_left_alone_by_all() {
+    let Some(redis) = Redis::start() else { return };
+    let r = three(&redis, "60s");
+    let (m1, m2) = (mock("m1").await, mock("m2").await);
+    let c = client();
+    r[0].register(&c, "m1", &m1).await;
+    r[0].register(&c, "m2", &m2).await;
+    for x in &r {
+        for m in ["m1", "m2"] {
+            time_until(
+                Duration::from_secs(2),
+                "every replica routes to both",
+                || async { x.answered_by(&c).await == m },
+            )
+            .await;
+        }
+    }
+    // m1 answers 503 with Retry-After: 2; A tries it once and backs off.
+    m1.set_mode(fulcrum_mock::FailureMode::Overloaded);
+    let before = m1.stats().requests;
+    time_until(
+        Duration::from_secs(2),
+        "A tries m1 and is told to back off",
+        || async {
+            let _ = r[0].answered_by(&c).await;
+            m1.stats().requests > before
+        },
+    )
+    .await;
+    // B and C learn it through Redis (within two flushes) and leave m1 alone.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let tried = m1.stats().requests;
+    for _ in 0..20 {
+        for x in &r[1..] {
+            assert_eq!(x.answered_by(&c).await, "m2");
+        }
+    }
+    assert_eq!(
+        m1.stats().requests,
+        tried,
+        "B or C sent to an instance that asked A to back off"
+    );
+}
