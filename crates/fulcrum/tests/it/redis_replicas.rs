@@ -8,7 +8,7 @@
 
 use crate::common::*;
 use fulcrum_mock::MockServer;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -130,25 +130,8 @@ impl Replica {
             ),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
-            .args(["serve", "-c", &file, "--threads", "1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while !line.contains("fulcrum is serving") {
-            line.clear();
-            assert!(
-                err.read_line(&mut line).unwrap() > 0,
-                "replica exited before serving"
-            );
-        }
-        std::thread::spawn(move || for _ in err.lines() {});
         Replica {
-            child,
+            child: spawn_serving(&file),
             proxy: format!("http://127.0.0.1:{port}"),
             admin: format!("http://127.0.0.1:{admin}"),
         }
@@ -225,6 +208,18 @@ where
     start.elapsed()
 }
 
+/// Waits until every replica of `r` has routed to each of `names`.
+async fn all_route_to(r: &[Replica], c: &TestClient, names: &[&str], within: Duration) {
+    for x in r {
+        for m in names {
+            time_until(within, "every replica routes to each instance", || async {
+                x.answered_by(c).await == *m
+            })
+            .await;
+        }
+    }
+}
+
 fn three(redis: &Redis, heartbeat_timeout: &str) -> Vec<Replica> {
     (0..3)
         .map(|_| Replica::start(redis, heartbeat_timeout))
@@ -246,14 +241,7 @@ async fn three_replicas_share_registrations_call_counts_and_drains() {
     .await;
     eprintln!("registration through A routed by C after {took:?}");
     r[0].register(&c, "m2", &m2).await;
-    for x in &r {
-        time_until(
-            Duration::from_secs(1),
-            "every replica routes to m2",
-            || async { x.answered_by(&c).await == "m2" },
-        )
-        .await;
-    }
+    all_route_to(&r, &c, &["m2"], Duration::from_secs(1)).await;
 
     // 3,000 requests over the three replicas under least_calls.
     let before = (m1.stats().requests, m2.stats().requests);
@@ -289,7 +277,7 @@ async fn three_replicas_share_registrations_call_counts_and_drains() {
     assert!(off <= 0.01, "m1 {n1}, m2 {n2}: not within ±1 % of 1,500");
     // The platform statistics count the fleet's calls, on every replica.
     for x in &r {
-        let total = time_until(
+        time_until(
             Duration::from_secs(2),
             "fleet-wide /inference_stats",
             || async {
@@ -303,7 +291,6 @@ async fn three_replicas_share_registrations_call_counts_and_drains() {
             },
         )
         .await;
-        let _ = total;
     }
 
     // A drain sent to B stops A's and C's traffic to m1 within 1 s.
@@ -342,16 +329,7 @@ async fn kill_9_of_redis_under_32_clients_fails_no_request_and_redis_is_refilled
     let c = client();
     r[0].register(&c, "m1", &m1).await;
     r[1].register(&c, "m2", &m2).await;
-    for x in r.iter() {
-        for m in ["m1", "m2"] {
-            time_until(
-                Duration::from_secs(2),
-                "every replica routes to both",
-                || async { x.answered_by(&c).await == m },
-            )
-            .await;
-        }
-    }
+    all_route_to(&r, &c, &["m1", "m2"], Duration::from_secs(2)).await;
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let workers: Vec<_> = (0..32)
@@ -478,16 +456,7 @@ async fn an_instance_that_told_one_replica_to_back_off_is_left_alone_by_all() {
     let c = client();
     r[0].register(&c, "m1", &m1).await;
     r[0].register(&c, "m2", &m2).await;
-    for x in &r {
-        for m in ["m1", "m2"] {
-            time_until(
-                Duration::from_secs(2),
-                "every replica routes to both",
-                || async { x.answered_by(&c).await == m },
-            )
-            .await;
-        }
-    }
+    all_route_to(&r, &c, &["m1", "m2"], Duration::from_secs(2)).await;
     // m1 answers 503 with Retry-After: 2; A tries it once and backs off.
     m1.set_mode(fulcrum_mock::FailureMode::Overloaded);
     let before = m1.stats().requests;
