@@ -183,7 +183,7 @@ pub async fn start_with(
     let shared = match (&config.registry.redis, &registry) {
         (Some(redis), Some(reg)) => Some(fulcrum_control::shared::start(
             redis,
-            format!("{admin_addr}/{}", std::process::id()),
+            replica_name(admin_addr),
             reg.clone(),
             overrides.clone(),
             gateway.clone(),
@@ -288,6 +288,18 @@ pub async fn start_with(
         dynamic_weights,
         shared: shared.map(|(_, task)| task),
     })
+}
+
+/// This replica's name in Redis change notices: unique per process even
+/// when replicas share an address and a pid (containers: `0.0.0.0:9090`,
+/// pid 1), so one never takes another's notice for its own.
+fn replica_name(admin_addr: SocketAddr) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded randomly per process.
+    let salt = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("{admin_addr}/{}/{salt:016x}", std::process::id())
 }
 
 impl Running {

@@ -57,6 +57,11 @@ impl Keys {
         format!("{}holds", self.prefix)
     }
 
+    /// Hash: replica → when (Unix ms) it last flushed its counts.
+    pub fn replicas(&self) -> String {
+        format!("{}replicas", self.prefix)
+    }
+
     /// Pub/sub channel: a replica that changed something says so.
     pub fn changes(&self) -> String {
         format!("{}changes", self.prefix)

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 /// How often the call counts are added to the fleet's.
-pub const FLUSH: Duration = Duration::from_millis(100);
+pub const FLUSH: Duration = Duration::from_millis(50);
 /// How often the whole shared state is read, notices or not.
 pub const RESYNC: Duration = Duration::from_secs(2);
 /// Deadline of one connection attempt or one round of commands.
