@@ -192,6 +192,8 @@ pub const DEFAULT_COMPRESSION_ALGORITHMS: &[&str] = &["zstd", "gzip"];
 pub const DEFAULT_REGISTRY_ENABLED: bool = true;
 /// `registry.path:` — directory of the embedded store.
 pub const DEFAULT_REGISTRY_PATH: &str = "./fulcrum-data";
+/// `registry.redis_prefix`: every Redis key the replicas share starts with it.
+pub const DEFAULT_REDIS_PREFIX: &str = "fulcrum:";
 /// `registry.heartbeat_timeout:` — a registered instance silent this long is removed.
 pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
 /// `registry.route_prefix:` — `POST {prefix}{task_type}` goes to that task type's pool.

@@ -271,6 +271,7 @@ pub struct FileRegistry {
     pub store: Option<String>,
     pub path: Option<String>,
     pub redis_url: Option<String>,
+    pub redis_prefix: Option<String>,
     pub heartbeat_timeout: Option<Dur>,
     pub route_prefix: Option<String>,
     pub default_algorithm: Option<String>,

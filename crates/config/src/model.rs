@@ -440,6 +440,9 @@ pub struct Registry {
     pub enabled: bool,
     /// Directory of the embedded store.
     pub path: std::path::PathBuf,
+    /// `store: redis`: the Redis the replicas share (registrations,
+    /// operator overrides, call counters); `None` = `store: embedded`.
+    pub redis: Option<RedisStore>,
     /// A registered instance without a heartbeat for this long is removed.
     pub heartbeat_timeout: Duration,
     /// `POST {route_prefix}{task_type}` goes to that task type's pool.
@@ -453,6 +456,15 @@ pub struct Registry {
     pub max_task_types: usize,
     /// Registrations (endpoints) the registry holds at once.
     pub max_instances: usize,
+}
+
+/// `registry.store: redis`: where the shared registry is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisStore {
+    /// `redis://[user:password@]host:port[/db]` (`registry.redis_url`).
+    pub url: String,
+    /// Every key the gateway writes starts with this (`registry.redis_prefix`).
+    pub prefix: String,
 }
 
 /// One `registry.allowed_hosts` entry: `HOST` or `HOST:PORTS`, where HOST

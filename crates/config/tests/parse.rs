@@ -410,9 +410,41 @@ fn the_registry_section_has_defaults_and_checks() {
         Algorithm::LeastCalls,
         "still selectable"
     );
+    assert_eq!(c.registry.redis, None, "store: embedded by default");
+    let c = parse(
+        "registry: { store: redis, redis_url: \"redis://r:6379/1\" }",
+        &env,
+    )
+    .unwrap();
+    let r = c.registry.redis.expect("store: redis");
+    assert_eq!(
+        (r.url.as_str(), r.prefix.as_str()),
+        ("redis://r:6379/1", "fulcrum:")
+    );
+    for (yaml, want) in [
+        (
+            "registry: { redis_url: \"redis://r\" }",
+            "registry.redis_url: only used with `store: redis`",
+        ),
+        (
+            "registry: { store: redis, redis_url: \"http://r\" }",
+            "registry.redis_url: `http://r` is not a Redis URL",
+        ),
+        (
+            "registry: { store: redis, redis_url: \"redis://r\", redis_prefix: \"a *\" }",
+            "registry.redis_prefix: must be non-empty",
+        ),
+        ("registry: { store: redys }", "registry.store: "),
+    ] {
+        let errs = errors(yaml);
+        assert!(
+            errs.iter().any(|e| e.starts_with(want)),
+            "{yaml}: missing `{want}` in {errs:#?}"
+        );
+    }
     let errs = errors("registry: { store: redis, route_prefix: infer, default_algorithm: fastest, heartbeat_timeout: 0s }");
     for w in [
-        "registry.store: `redis` is not supported",
+        "registry.redis_url: required with `store: redis`",
         "registry.route_prefix: must start and end",
         "registry.default_algorithm: unknown algorithm",
         "registry.heartbeat_timeout: must be greater than 0",

@@ -103,10 +103,19 @@ pub fn view(c: &Config) -> Value {
     })
 }
 
+/// `redis://user:password@host:port/db` without its credentials.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}{REDACTED}@{}", &url[..s + 3], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
 fn registry_view(r: &Registry) -> Value {
     let Registry {
         enabled,
         path,
+        redis,
         heartbeat_timeout,
         route_prefix,
         token,
@@ -117,6 +126,10 @@ fn registry_view(r: &Registry) -> Value {
     json!({
         "enabled": enabled,
         "path": path.display().to_string(),
+        "store": if redis.is_some() { "redis" } else { "embedded" },
+        // The URL may carry a password: only its host part is shown.
+        "redis_url": redis.as_ref().map(|r| redact_url(&r.url)),
+        "redis_prefix": redis.as_ref().map(|r| r.prefix.clone()),
         "heartbeat_timeout": dur(*heartbeat_timeout),
         "route_prefix": route_prefix,
         "token": secret(token),

@@ -8,6 +8,10 @@
 //! * [`registry`] — services that register themselves (the video-analysis
 //!   platform's API), a source of instances.
 //! * [`persist`] — where what must survive a restart is kept.
+//! * [`shared`] — `registry.store: redis`: the link that shares the
+//!   registry, the overrides and the call counts with the other replicas
+//!   through Redis; [`mirror`] is what the registry and the overrides
+//!   tell it.
 //! * [`health`] — active probes per instance, feeding the health flag the
 //!   request path reads.
 //! * [`concurrency_limits`] — the task that learns each instance's
@@ -29,9 +33,11 @@ pub mod dashboard;
 pub mod dynamic_weights;
 pub mod health;
 pub mod metrics;
+pub mod mirror;
 pub mod openapi;
 pub mod persist;
 pub mod publish;
 pub mod registry;
 pub mod reload;
+pub mod shared;
 pub mod version;

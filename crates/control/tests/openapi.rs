@@ -57,6 +57,7 @@ fn router(registry: bool) -> axum::Router {
             unrouted: Default::default(),
             reloads: Default::default(),
             access_log: None,
+            redis: None,
         },
     ));
     admin::router(AdminState {

@@ -58,6 +58,8 @@ pub struct Running {
     dynamic_weights: JoinHandle<()>,
     /// The learned-limits task (`max_concurrent: auto`).
     concurrency_limits: JoinHandle<()>,
+    /// The link to Redis (`registry.store: redis`).
+    shared: Option<JoinHandle<()>>,
 }
 
 async fn bind(addr: SocketAddr, backlog: u32, what: &str) -> anyhow::Result<TcpListener> {
@@ -178,6 +180,19 @@ pub async fn start_with(
         None => None,
     };
     publisher.publish();
+    // `registry.store: redis`: this replica shares its registry, overrides
+    // and call counts with the others; it serves on without Redis.
+    let shared = match (&config.registry.redis, &registry) {
+        (Some(redis), Some(reg)) => Some(fulcrum_control::shared::start(
+            redis,
+            replica_name(admin_addr),
+            reg.clone(),
+            overrides.clone(),
+            gateway.clone(),
+            publisher.clone(),
+        )),
+        _ => None,
+    };
     let (stop, stop_rx) = watch::channel(false);
     let (stop_admin, stop_admin_rx) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(false));
@@ -194,6 +209,7 @@ pub async fn start_with(
             unrouted: c.unrouted.clone(),
             reloads: reloads.clone(),
             access_log: access_log.clone(),
+            redis: shared.as_ref().map(|(s, _)| s.status.clone()),
         }))
     });
     let reloader = Arc::new(Reloader {
@@ -274,7 +290,20 @@ pub async fn start_with(
         sampler,
         dynamic_weights,
         concurrency_limits,
+        shared: shared.map(|(_, task)| task),
     })
+}
+
+/// This replica's name in Redis change notices: unique per process even
+/// when replicas share an address and a pid (containers: `0.0.0.0:9090`,
+/// pid 1), so one never takes another's notice for its own.
+fn replica_name(admin_addr: SocketAddr) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded randomly per process.
+    let salt = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("{admin_addr}/{}/{salt:016x}", std::process::id())
 }
 
 impl Running {
@@ -314,6 +343,11 @@ impl Running {
         self.sampler.abort();
         self.dynamic_weights.abort();
         self.concurrency_limits.abort();
+        if let Some(s) = self.shared.take() {
+            // It holds the registry too (see the expiry task below).
+            s.abort();
+            let _ = s.await;
+        }
         if let Some(e) = self.expiry.take() {
             e.abort();
             // Wait until the task is gone: it holds the registry, and with

@@ -63,6 +63,9 @@ impl Reloader {
         {
             restart.push("registry.enabled / registry.path".into());
         }
+        if config.registry.redis != self.started.registry.redis {
+            restart.push("registry.store / registry.redis_url / registry.redis_prefix".into());
+        }
         // What needs a restart is published as it runs; the listeners stay
         // those bound at start-up.
         ListenerOptions::keep_fixed(&self.started, &mut config);
@@ -71,6 +74,7 @@ impl Reloader {
         config.metrics = self.started.metrics;
         config.registry.enabled = self.started.registry.enabled;
         config.registry.path = self.started.registry.path.clone();
+        config.registry.redis = self.started.registry.redis.clone();
         config.own_addrs = self.own_addrs.clone();
         let listener_tls = crate::tls::tls_settings(&config).map_err(|e| {
             let errors = format!("{e:#}")

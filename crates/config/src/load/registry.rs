@@ -3,31 +3,18 @@
 
 use super::errors::Errors;
 use crate::defaults::{
-    DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_REGISTRY_ALGORITHM, DEFAULT_REGISTRY_ENABLED,
-    DEFAULT_REGISTRY_MAX_INSTANCES, DEFAULT_REGISTRY_MAX_TASK_TYPES, DEFAULT_REGISTRY_PATH,
-    DEFAULT_ROUTE_PREFIX,
+    DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_REDIS_PREFIX, DEFAULT_REGISTRY_ALGORITHM,
+    DEFAULT_REGISTRY_ENABLED, DEFAULT_REGISTRY_MAX_INSTANCES, DEFAULT_REGISTRY_MAX_TASK_TYPES,
+    DEFAULT_REGISTRY_PATH, DEFAULT_ROUTE_PREFIX,
 };
 use crate::file::FileRegistry;
-use crate::model::{AllowedHost, Registry};
+use crate::model::{AllowedHost, RedisStore, Registry};
 use crate::units::Text;
 use fulcrum_policy::Algorithm;
 
 /// `registry:`, and the algorithm name for pools formed by registration.
 pub(super) fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, &'static str) {
-    match r.store.as_deref() {
-        None | Some("embedded") => {}
-        Some("redis") => errs.push(
-            "registry.store",
-            "`redis` is not supported by this version of fulcrum yet".into(),
-        ),
-        Some(other) => errs.push(
-            "registry.store",
-            crate::words::unknown_value("store", other, &["embedded", "redis"]),
-        ),
-    }
-    if r.redis_url.is_some() && r.store.as_deref() != Some("redis") {
-        errs.push("registry.redis_url", "only used with `store: redis`".into());
-    }
+    let redis = redis_store(&r, errs);
     let route_prefix = r
         .route_prefix
         .unwrap_or_else(|| DEFAULT_ROUTE_PREFIX.into());
@@ -81,6 +68,7 @@ pub(super) fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, &
             .path
             .unwrap_or_else(|| DEFAULT_REGISTRY_PATH.into())
             .into(),
+        redis,
         heartbeat_timeout,
         route_prefix,
         token: r.token.filter(|t| !t.is_empty()),
@@ -89,6 +77,61 @@ pub(super) fn build_registry(r: FileRegistry, errs: &mut Errors) -> (Registry, &
         max_instances,
     };
     (registry, default_algorithm.name())
+}
+
+/// `registry.store`, and with `redis` its `redis_url` (required, a
+/// `redis://` URL) and `redis_prefix`.
+fn redis_store(r: &FileRegistry, errs: &mut Errors) -> Option<RedisStore> {
+    let redis = match r.store.as_deref() {
+        None | Some("embedded") => false,
+        Some("redis") => true,
+        Some(other) => {
+            errs.push(
+                "registry.store",
+                crate::words::unknown_value("store", other, &["embedded", "redis"]),
+            );
+            false
+        }
+    };
+    if !redis {
+        for (key, set) in [
+            ("registry.redis_url", r.redis_url.is_some()),
+            ("registry.redis_prefix", r.redis_prefix.is_some()),
+        ] {
+            if set && r.store.as_deref().is_none_or(|s| s == "embedded") {
+                errs.push(key, "only used with `store: redis`".into());
+            }
+        }
+        return None;
+    }
+    let url = match r.redis_url.as_deref().map(str::trim) {
+        None | Some("") => {
+            errs.push(
+                "registry.redis_url",
+                "required with `store: redis`, e.g. `redis://127.0.0.1:6379`".into(),
+            );
+            return None;
+        }
+        Some(u) if !(u.starts_with("redis://") || u.starts_with("redis+unix://")) => {
+            errs.push(
+                "registry.redis_url",
+                format!("`{u}` is not a Redis URL: write `redis://host:port[/db]`"),
+            );
+            return None;
+        }
+        Some(u) => u.to_string(),
+    };
+    let prefix = r
+        .redis_prefix
+        .clone()
+        .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.into());
+    if prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c == '*') {
+        errs.push(
+            "registry.redis_prefix",
+            "must be non-empty, without spaces or `*`, e.g. `fulcrum:`".into(),
+        );
+    }
+    Some(RedisStore { url, prefix })
 }
 
 /// `registry.allowed_hosts`, each entry checked on its own.

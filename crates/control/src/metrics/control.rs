@@ -68,6 +68,20 @@ impl Collector for Control {
                 a.dropped(),
             )?;
         }
+        if let Some(r) = &self.0.redis {
+            gauge1(
+                &mut enc,
+                "fulcrum_redis_up",
+                "1 while the shared registry's Redis answers (registry.store: redis), 0 while this replica serves from what it knows.",
+                if r.up() { 1.0 } else { 0.0 },
+            )?;
+            counter1(
+                &mut enc,
+                "fulcrum_redis_outages",
+                "Times this replica lost Redis (registry.store: redis).",
+                r.outages(),
+            )?;
+        }
         let mut m = enc.encode_descriptor(
             "fulcrum_build",
             "The running build: version and commit.",

@@ -70,6 +70,7 @@ mod tests {
             unrouted: Default::default(),
             reloads: Default::default(),
             access_log: None,
+            redis: None,
         })
     }
 

@@ -2,6 +2,7 @@
 //! bumps. A leaf of `metrics/`: the collectors and `mod.rs` import it.
 
 use crate::registry::Registry;
+use crate::shared::state::Status;
 use fulcrum_dataplane::observe::AccessLog;
 use fulcrum_dataplane::runtime::counters::PoolCounters;
 use fulcrum_dataplane::Gateway;
@@ -20,6 +21,8 @@ pub struct Sources {
     pub reloads: Arc<Reloads>,
     /// The access log, unless `access_log.path: off`.
     pub access_log: Option<Arc<AccessLog>>,
+    /// The link to Redis, with `registry.store: redis`.
+    pub redis: Option<Arc<Status>>,
 }
 
 /// Config reloads since start (`SIGHUP`), counted by the reload path.

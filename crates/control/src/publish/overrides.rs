@@ -3,14 +3,17 @@
 //! restart, and applied to every snapshot the publisher builds.
 
 use super::source::{Desired, Override, Source};
+use crate::mirror::Mirror;
 use crate::persist::Persist;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The overrides in force, and where they are kept.
 pub struct Overrides {
     map: Mutex<HashMap<String, Override>>,
     store: Option<Arc<dyn Persist>>,
+    /// With `store: redis`: the replica link, told of every local change.
+    mirror: OnceLock<Arc<dyn Mirror>>,
 }
 
 impl std::fmt::Debug for Overrides {
@@ -34,6 +37,7 @@ impl Overrides {
         Ok(Self {
             map: Mutex::new(map),
             store,
+            mirror: OnceLock::new(),
         })
     }
 
@@ -64,7 +68,69 @@ impl Overrides {
         } else {
             map.insert(endpoint.to_string(), o.clone());
         }
+        if let Some(m) = self.mirror.get() {
+            m.override_changed(endpoint);
+        }
         Ok(o)
+    }
+
+    /// Tells `m` of every local change from now on (once, at start-up).
+    pub fn set_mirror(&self, m: Arc<dyn Mirror>) {
+        if self.mirror.set(m).is_err() {
+            tracing::error!("the overrides' mirror was set twice; the first is kept");
+        }
+    }
+
+    /// The override of `endpoint` in force, if any.
+    pub fn get(&self, endpoint: &str) -> Option<Override> {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(endpoint)
+            .cloned()
+    }
+
+    /// Makes the overrides those of the shared store, `remote`, except
+    /// for a local change not yet written there. Returns whether anything
+    /// changed (the caller publishes).
+    pub fn apply_shared(&self, remote: HashMap<String, Override>) -> bool {
+        let pending = |ep: &str| self.mirror.get().is_some_and(|m| m.unwritten(ep));
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut changed = false;
+        let gone: Vec<String> = map
+            .keys()
+            .filter(|ep| !remote.contains_key(*ep) && !pending(ep))
+            .cloned()
+            .collect();
+        for ep in gone {
+            map.remove(&ep);
+            self.keep(&ep, None);
+            changed = true;
+        }
+        for (ep, o) in remote {
+            if pending(&ep) || map.get(&ep) == Some(&o) || o == Override::default() {
+                continue;
+            }
+            self.keep(&ep, Some(&o));
+            map.insert(ep, o);
+            changed = true;
+        }
+        changed
+    }
+
+    /// Writes a shared override to the local store too, so a restart
+    /// without Redis starts from it.
+    fn keep(&self, endpoint: &str, o: Option<&Override>) {
+        let Some(s) = &self.store else { return };
+        let r = match o {
+            None => s.delete(endpoint),
+            Some(o) => serde_json::to_vec(o)
+                .map_err(|e| e.to_string())
+                .and_then(|b| s.put(endpoint, &b)),
+        };
+        if let Err(e) = r {
+            tracing::warn!(endpoint = ?endpoint, error = ?e, "could not keep a shared override in the local store");
+        }
     }
 
     /// Every override in force.

@@ -364,14 +364,11 @@ fn live(s: &ApiState) -> Live {
         .iter()
         .map(|(url, i)| {
             let st = i.stats(now);
+            // With `store: redis`, the fleet's counts.
+            let (requests, failures) = s.registry.fleet.now(url, st.requests, st.failures);
             (
                 url.clone(),
-                (
-                    st.requests,
-                    st.failures,
-                    st.healthy && !st.ejected,
-                    st.in_flight,
-                ),
+                (requests, failures, st.healthy && !st.ejected, st.in_flight),
             )
         })
         .collect()

@@ -29,10 +29,12 @@ pub mod api;
 mod error;
 mod members;
 mod record;
+mod replica;
 
 pub use error::RegistryError;
 pub use record::{instance_id, HeartbeatStats, Record, RegisterRequest};
 
+use crate::mirror::{FleetCounts, Mirror};
 use crate::persist::Persist;
 use crate::publish::{ConfigFile, Desired, Publisher, Source};
 use fulcrum_config::{parse_endpoint, Config, Instance};
@@ -42,8 +44,8 @@ use fulcrum_dataplane::Gateway;
 use members::Registrations;
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub struct Registry {
     file: Arc<ConfigFile>,
@@ -54,6 +56,14 @@ pub struct Registry {
     publisher: Weak<Publisher>,
     /// Since start, for `/metrics`.
     pub counters: RegistryCounters,
+    /// With `store: redis`: the replica link, told of every local change.
+    mirror: OnceLock<Arc<dyn Mirror>>,
+    /// With `store: redis`: the fleet's request counts (the statistics).
+    pub fleet: FleetCounts,
+    /// Set while the shared store is unreachable: nothing expires (the
+    /// registrations known are the last known state; their heartbeats may
+    /// be arriving at other replicas).
+    hold: AtomicBool,
 }
 
 /// What the registry did since start (`fulcrum_registry_*_total`).
@@ -101,6 +111,9 @@ impl Registry {
             gateway,
             publisher: Arc::downgrade(publisher),
             counters: RegistryCounters::default(),
+            mirror: OnceLock::new(),
+            fleet: FleetCounts::default(),
+            hold: AtomicBool::new(false),
         });
         reg.prune();
         publisher.add_source(reg.clone());
@@ -169,6 +182,7 @@ impl Registry {
                 .put(&record.endpoint, &bytes)
                 .map_err(RegistryError::Store)?;
             recs.insert(record.clone());
+            self.mirrored(|m| m.registration_changed(&record.endpoint));
         }
         self.counters.registrations.fetch_add(1, Relaxed);
         tracing::info!(service_id = ?record.service_id, name = ?record.name, endpoint = ?record.endpoint, task_types = ?record.task_types, "instance registered");
@@ -222,6 +236,7 @@ impl Registry {
         let (now, now_ms) = (self.unix_now(), self.gateway.clock.now_ms());
         self.counters.heartbeats.fetch_add(1, Relaxed);
         for ep in &hits {
+            self.mirrored(|m| m.heartbeat(ep));
             if let Some(r) = recs.get_mut(ep) {
                 r.last_heartbeat = now;
                 r.seen_ms = now_ms;
@@ -236,6 +251,7 @@ impl Registry {
                     let bytes =
                         serde_json::to_vec(&*r).map_err(|e| RegistryError::Store(e.to_string()))?;
                     self.store.put(ep, &bytes).map_err(RegistryError::Store)?;
+                    self.mirrored(|m| m.registration_changed(ep));
                 }
             }
         }
@@ -253,6 +269,7 @@ impl Registry {
             for ep in &hits {
                 self.store.delete(ep).map_err(RegistryError::Store)?;
                 recs.remove(ep);
+                self.mirrored(|m| m.registration_changed(ep));
                 self.event(EventKind::Unregistered, ep, "unregistered by its service");
             }
             hits.len()
@@ -269,6 +286,7 @@ impl Registry {
             self.store.clear().map_err(RegistryError::Store)?;
             let n = recs.len();
             for r in recs.values() {
+                self.mirrored(|m| m.registration_changed(&r.endpoint));
                 self.event(
                     EventKind::Unregistered,
                     &r.endpoint,
@@ -306,6 +324,9 @@ impl Registry {
     /// `heartbeat_timeout` (on the monotonic clock), warning once at 80 %.
     /// Returns the removed endpoints.
     pub fn expire(&self) -> Vec<String> {
+        if self.hold.load(Relaxed) {
+            return vec![];
+        }
         let timeout = self.config().registry.heartbeat_timeout.as_secs_f64();
         let now_ms = self.gateway.clock.now_ms();
         let mut removed = vec![];
@@ -340,6 +361,13 @@ impl Registry {
             self.publish();
         }
         removed
+    }
+
+    /// Runs `f` on the replica link, if there is one.
+    fn mirrored(&self, f: impl FnOnce(&Arc<dyn Mirror>)) {
+        if let Some(m) = self.mirror.get() {
+            f(m);
+        }
     }
 
     /// Asks the publisher to publish the registry's new state: at once

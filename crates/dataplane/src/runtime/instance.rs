@@ -138,6 +138,13 @@ impl InstanceState {
     }
 
     /// Whether a `Retry-After` cool-down keeps it out at `now_ms`.
+    /// Keeps the instance out until `until_ms` because another gateway
+    /// replica ejected it or was asked to back off by it (`registry.store:
+    /// redis`): a cool-down, not counted as one taken here.
+    pub fn hold_until(&self, until_ms: u64) {
+        self.cool_until.fetch_max(until_ms, Relaxed);
+    }
+
     pub fn cooling_down(&self, now_ms: u64) -> bool {
         now_ms < self.cool_until.load(Relaxed)
     }

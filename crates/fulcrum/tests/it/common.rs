@@ -294,3 +294,30 @@ pub async fn try_json(c: &TestClient, url: &str) -> Option<serde_json::Value> {
     let body = resp.into_body().collect().await.ok()?.to_bytes();
     serde_json::from_slice(&body).ok()
 }
+
+/// Starts `fulcrum serve -c file --threads 1` and returns once it logs
+/// that it is serving; its stderr is drained on a thread, its stdout is
+/// null (a child left running by a failed test must not hold the suite's
+/// pipe open).
+pub fn spawn_serving(file: &str) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+        .args(["serve", "-c", file, "--threads", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("fulcrum is serving") {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "gateway exited before serving"
+        );
+    }
+    std::thread::spawn(move || for _ in err.lines() {});
+    child
+}

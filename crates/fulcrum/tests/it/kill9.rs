@@ -145,27 +145,7 @@ async fn kill_9_of_the_gateway_keeps_every_acknowledged_registration() {
         format!("listen: 127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:{admin} }}\nregistry: {{ path: \"{dir}/store\" }}\n"),
     )
     .unwrap();
-    let start = || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
-            .args(["serve", "-c", &file, "--threads", "1"])
-            .stderr(Stdio::piped())
-            // Never the test harness's own output: a child left running by
-            // a failed test must not hold the suite's pipe open.
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while !line.contains("fulcrum is serving") {
-            line.clear();
-            assert!(
-                err.read_line(&mut line).unwrap() > 0,
-                "gateway exited before serving"
-            );
-        }
-        std::thread::spawn(move || for _ in err.lines() {});
-        child
-    };
+    let start = || spawn_serving(&file);
     let mut gw = start();
     let c = client();
     let api = format!("http://127.0.0.1:{admin}/api/v1/ai_analysis");

@@ -36,6 +36,7 @@ mod policies;
 mod priority_classes;
 mod protocol;
 mod proxying;
+mod redis_replicas;
 mod registry;
 mod registry_default;
 mod registry_scale;
