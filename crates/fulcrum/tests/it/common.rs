@@ -321,3 +321,31 @@ pub fn spawn_serving(file: &str) -> std::process::Child {
     std::thread::spawn(move || for _ in err.lines() {});
     child
 }
+
+/// `clients` callers sending `GET url` back to back until `stop`, each
+/// answer asserted 200; the count of answers so far, and the tasks.
+pub fn closed_loop(
+    url: &str,
+    clients: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let tasks = (0..clients)
+        .map(|_| {
+            let (url, done, stop) = (url.to_string(), done.clone(), stop.clone());
+            tokio::spawn(async move {
+                let c = client();
+                while !stop.load(Relaxed) {
+                    let r = get(&c, &url).await;
+                    assert_eq!(r.status, 200, "{:?}", r.body);
+                    done.fetch_add(1, Relaxed);
+                }
+            })
+        })
+        .collect();
+    (done, tasks)
+}

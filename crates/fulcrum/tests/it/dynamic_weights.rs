@@ -45,22 +45,7 @@ async fn pool(m: &[MockServer], dynamic: &str) -> Running {
 /// `CLIENTS` callers sending back to back until `stop`; the count of
 /// answers (all must be 200) since the last `take`.
 fn load(gw: &Running, stop: Arc<AtomicBool>) -> (Arc<AtomicU64>, Vec<tokio::task::JoinHandle<()>>) {
-    let done = Arc::new(AtomicU64::new(0));
-    let url = format!("http://{}/infer", gw.proxy_addr);
-    let tasks = (0..CLIENTS)
-        .map(|_| {
-            let (url, done, stop) = (url.clone(), done.clone(), stop.clone());
-            tokio::spawn(async move {
-                let c = client();
-                while !stop.load(Relaxed) {
-                    let r = get(&c, &url).await;
-                    assert_eq!(r.status, 200, "{:?}", r.body);
-                    done.fetch_add(1, Relaxed);
-                }
-            })
-        })
-        .collect();
-    (done, tasks)
+    closed_loop(&format!("http://{}/infer", gw.proxy_addr), CLIENTS, stop)
 }
 
 /// Answers per second over `secs` of load (after `warm` seconds of it).

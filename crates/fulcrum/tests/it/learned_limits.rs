@@ -9,7 +9,7 @@
 use crate::common::*;
 use fulcrum::app::Running;
 use fulcrum_mock::{Latency, MockConfig, MockServer};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,21 +63,11 @@ async fn limits_settle_within_one_of_the_instances_capacity_of_4() {
     let m = mocks().await;
     let gw = pool(&m).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
-    let url = format!("http://{}/infer", gw.proxy_addr);
-    let tasks: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (url, done, stop) = (url.clone(), done.clone(), stop.clone());
-            tokio::spawn(async move {
-                let c = client();
-                while !stop.load(Relaxed) {
-                    let r = get(&c, &url).await;
-                    assert_eq!(r.status, 200, "{:?}", r.body);
-                    done.fetch_add(1, Relaxed);
-                }
-            })
-        })
-        .collect();
+    let (done, tasks) = closed_loop(
+        &format!("http://{}/infer", gw.proxy_addr),
+        CLIENTS,
+        stop.clone(),
+    );
 
     // The limits every 100 ms for 15 s; the queue's length with them.
     let started = Instant::now();
