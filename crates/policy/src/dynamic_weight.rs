@@ -83,19 +83,6 @@ pub const GROW: f64 = 1.2;
 pub const SHRINK: f64 = 0.5;
 /// Moves in a row in one direction before the step grows.
 pub const PERSISTENT: u8 = 5;
-/// The largest step (of `ln(weight)`: 3.6 %) of an instance that has
-/// settled — whose direction has flipped once, so it has been on both
-/// sides of its level. Re-centring can at most double a move, and
-/// rounding to whole weights adds under 2 % at the weights a pool starts
-/// with, so a settled pool's weights change by under 10 % per interval.
-pub const SETTLED_STEP: f64 = 0.035;
-/// A score this far from the pool's (25 % worse or better) for
-/// [`PERSISTENT`] moves in one direction is a real change, not the swing
-/// around a settled level (in a closed loop the instance over its share
-/// holds the whole queue, so single scores jump past this): the
-/// instance's step may grow past [`SETTLED_STEP`] again until its
-/// direction next flips.
-pub const UNSETTLE: f64 = 0.25;
 /// Start-up weights: the largest configured weight maps to `max / 10`, so
 /// there is room to grow as well as to shrink, in steps of under 1 %.
 const START_FRACTION: f64 = 0.1;
@@ -110,9 +97,6 @@ pub struct Memory {
     /// Moves in a row in the same direction: negative down, positive up,
     /// 0 after no move.
     pub run: i8,
-    /// Its direction has flipped (it found its level): the step is held
-    /// under [`SETTLED_STEP`] unless a score reaches [`UNSETTLE`].
-    pub settled: bool,
 }
 
 /// The next weights of a pool's members: `samples[i]` is what member `i`
@@ -169,7 +153,6 @@ fn start(s: &DynamicWeights, samples: &[Sample], memory: &mut [Option<Memory>]) 
             weight: median.unwrap_or(f64::from(smp.weight.max(1)) * scale),
             step: s.max_log_step(),
             run: 0,
-            settled: false,
         });
     }
 }
@@ -177,8 +160,7 @@ fn start(s: &DynamicWeights, samples: &[Sample], memory: &mut [Option<Memory>]) 
 /// The move of one judged instance, `want`, bounded by its step, which
 /// is adapted first (Rprop): halved when the direction flips, grown when
 /// it has held for [`PERSISTENT`] moves (a real change rather than the
-/// back and forth around a settled point), and held under
-/// [`SETTLED_STEP`] once settled. Nothing within the deadband.
+/// back and forth around a settled point). Nothing within the deadband.
 fn adapt(mem: &mut Memory, want: f64, score: f64, max_step: f64) -> f64 {
     if score.abs() < DEADBAND || want == 0.0 {
         mem.run = 0;
@@ -187,23 +169,14 @@ fn adapt(mem: &mut Memory, want: f64, score: f64, max_step: f64) -> f64 {
     let dir: i8 = if want > 0.0 { 1 } else { -1 };
     mem.run = if mem.run * dir < 0 {
         mem.step *= SHRINK;
-        mem.settled = true;
         dir
     } else {
         mem.run.saturating_add(dir)
     };
-    if score.abs() >= UNSETTLE && mem.run.unsigned_abs() >= PERSISTENT {
-        mem.settled = false;
-    }
     if mem.run.unsigned_abs() >= PERSISTENT {
         mem.step *= GROW;
     }
-    let cap = if mem.settled {
-        SETTLED_STEP.min(max_step)
-    } else {
-        max_step
-    };
-    mem.step = mem.step.clamp(MIN_STEP.min(cap), cap);
+    mem.step = mem.step.clamp(MIN_STEP, max_step);
     want.clamp(-mem.step, mem.step)
 }
 
