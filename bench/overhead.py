@@ -58,6 +58,7 @@ from common import (
     run_wrk,
     tree_cpu_snapshot,
     wait_http_ok,
+    wait_tcp,
     write_json,
     write_text,
 )
@@ -114,6 +115,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(metrics: {enabled: false}, access_log: {path: off}); with "
                         "--baseline-bin set to the same binary as 'fulcrum' this measures "
                         "what observing each request costs (default: on)" % BASELINE)
+    g.add_argument("--fulcrum-store", choices=["embedded", "redis"], default="embedded",
+                   help="'redis' runs system 'fulcrum' with registry.store: redis against a "
+                        "redis-server the suite starts on the load CPU (%s keeps the "
+                        "embedded store); with --baseline-bin set to the same binary this "
+                        "measures what sharing state through Redis costs (default: "
+                        "embedded)" % BASELINE)
 
 
 # --------------------------------------------------------------------------
@@ -160,6 +167,7 @@ class Ctx:
     bins: Path
     registry: ProcessRegistry
     backend_port: int = 0
+    redis_url: Optional[str] = None  # --fulcrum-store redis
     notes: Dict[str, object] = field(default_factory=dict)
     exes: Dict[str, Path] = field(default_factory=dict)  # prebuilt_binaries(args)
 
@@ -187,6 +195,19 @@ def start_backend(ctx: Ctx) -> Proc:
     return proc
 
 
+def start_redis(ctx: Ctx) -> Proc:
+    """A throw-away redis-server (no persistence) on the load CPU, for
+    ``--fulcrum-store redis``."""
+    port = free_port()
+    proc = ctx.registry.start("redis", ["redis-server", "--port", str(port),
+                                        "--bind", "127.0.0.1", "--save", "",
+                                        "--appendonly", "no", "--dir", str(ctx.tmp)],
+                              cpu=ctx.load_cpu, cwd=ctx.tmp)
+    wait_tcp(port, READY_TIMEOUT_S, proc)
+    ctx.redis_url = f"redis://127.0.0.1:{port}"
+    return proc
+
+
 def make_proxy(ctx: Ctx, system: str) -> Optional[System]:
     """The proxy for ``system`` (None for direct): one pool with the backend,
     plain proxying, ready when ``GET /fast`` answers through it."""
@@ -204,6 +225,8 @@ def make_proxy(ctx: Ctx, system: str) -> Optional[System]:
                 kw.update(extra_top=OBSERVE_OFF)
             else:
                 kw.update(access_log=True)
+        if system != BASELINE and ctx.redis_url:
+            kw.update(redis_url=ctx.redis_url)
     return cls(ctx.registry, ctx.tmp / system, ctx.bins, ctx.proxy_cpu, [pool], **kw)
 
 
@@ -475,6 +498,8 @@ def command_line(prm: dict) -> str:
     rounds = prm.get("rounds", 1)
     if prm.get("baseline_observe", "on") != "on":
         cmd += f" --baseline-observe {prm['baseline_observe']}"
+    if prm.get("fulcrum_store", "embedded") != "embedded":
+        cmd += f" --fulcrum-store {prm['fulcrum_store']}"
     if rounds != (2 if BASELINE in bins else 1):
         cmd += f" --rounds {rounds}"
     return cmd
@@ -572,6 +597,8 @@ def run(args: argparse.Namespace) -> int:
         tools.update(REQUIRED_TOOLS.get(s, {}))
     if args.backend == "nginx-stub":
         tools.update(REQUIRED_TOOLS["nginx"])
+    if args.fulcrum_store == "redis":
+        tools.update({"redis-server": ["redis-server"]})
     ensure_tools(tools, allow_install=not args.no_install)
 
     packages = ["fulcrum-mock"] if args.backend == "mock" else []
@@ -600,6 +627,9 @@ def run(args: argparse.Namespace) -> int:
             except SystemUnavailable as e:
                 raise BenchError(f"the backend did not start: {e}") from None
             log(f"backend ({args.backend}) ready on 127.0.0.1:{ctx.backend_port}")
+            if args.fulcrum_store == "redis":
+                start_redis(ctx)
+                log(f"redis-server ready at {ctx.redis_url} (store of 'fulcrum')")
             records = measure_all(ctx, systems, rounds, backend, warmup_s, duration_s)
         ok = all(r["requests"] is not None for r in records)
     finally:
@@ -625,6 +655,7 @@ def run(args: argparse.Namespace) -> int:
             "systems": systems,
             "rounds": rounds,
             "baseline_observe": args.baseline_observe,
+            "fulcrum_store": args.fulcrum_store,
             "binaries": {k: str(v) for k, v in prebuilt.items()},
             **notes,
         },

@@ -544,9 +544,12 @@ class Fulcrum(System):
 
     def __init__(self, *a, registry_enabled: bool = False, extra_pool: str = "",
                  health_interval: Optional[str] = None, exe: Optional[Path] = None,
-                 extra_top: str = "", access_log: bool = False, **kw):
+                 extra_top: str = "", access_log: bool = False,
+                 redis_url: Optional[str] = None, **kw):
         super().__init__(*a, **kw)
         self.extra_top = extra_top
+        # `registry.store: redis` at this URL (None: the embedded store).
+        self.redis_url = redis_url
         # Off by default, like the nginx configurations here (`access_log
         # off;`), so that the suites compare like with like; on, it goes to
         # access.log in the system's folder.
@@ -578,6 +581,8 @@ class Fulcrum(System):
         pools_s, routes_s = "\n".join(pools), "\n".join(routes)
         reg = (f"registry:\n  enabled: true\n  path: {self.dir}/registry\n"
                if self.registry_enabled else "registry:\n  enabled: false\n")
+        if self.registry_enabled and self.redis_url:
+            reg += f"  store: redis\n  redis_url: {self.redis_url}\n"
         health = f"health_check:\n  interval: {self.health_interval}\n"
         if self.failover:
             health += """\

@@ -166,6 +166,18 @@ class MakeProxyTest(unittest.TestCase):
         self.assertIn('access_log:\n  path: "off"\n', off)
         self.assertEqual(off.count("access_log:"), 1)
 
+    def test_fulcrum_store_redis_only_for_fulcrum(self):
+        same = "/release/fulcrum"
+        ctx = self.ctx("--fulcrum-bin", same, "--baseline-bin", same, "--fulcrum-store", "redis")
+        ctx.redis_url = "redis://127.0.0.1:6390"
+        f = overhead.make_proxy(ctx, "fulcrum")
+        b = overhead.make_proxy(ctx, "fulcrum-baseline")
+        self.assertIn("  store: redis\n  redis_url: redis://127.0.0.1:6390\n", f._render())
+        self.assertNotIn("redis", b._render())
+        self.assertEqual(overhead.command_line({"quick": False, "binaries": {}, "rounds": 1,
+                                                "fulcrum_store": "redis"}).count(
+            "--fulcrum-store redis"), 1)
+
     def test_without_the_option_fulcrum_logs_no_access_like_nginx(self):
         ctx = self.ctx()
         f = overhead.make_proxy(ctx, "fulcrum")
