@@ -38,7 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import loadgen
 from common import (
@@ -54,7 +54,7 @@ from common import (
     write_json,
     write_text,
 )
-from systems import SYSTEMS, Backend, Pool, start_mock
+from systems import SYSTEMS, Backend, Pool, http_json, start_mock
 
 SUITE = "capacity"
 LABELS = {"fulcrum": "Fulcrum", "nginx": "nginx", "haproxy": "HAProxy"}
@@ -208,20 +208,35 @@ def start_fleet(registry: ProcessRegistry, tmp: Path, bins: Path, args, system: 
     return sysobj, stop
 
 
+def learned_limits(admin: int) -> Dict[str, List[Optional[int]]]:
+    """The limits Fulcrum learned (``max_concurrent: auto``), by pool, in
+    member order, from its admin API."""
+    st, doc = http_json("GET", admin, "/api/v1/pools")
+    pools = doc if isinstance(doc, list) else (doc or {}).get("pools", [])
+    return {p.get("name", "?"): [m.get("learned_limit") for m in p.get("instances", [])]
+            for p in pools if isinstance(p, dict)}
+
+
 def search(sysobj, slo_ms: float, start: int, warm_s: float, measure_s: float,
-           label: str, max_probes: int = 9) -> Tuple[Optional[int], List[dict]]:
+           label: str, max_probes: int = 9,
+           observe: Optional[Callable[[], dict]] = None) -> Tuple[Optional[int], List[dict]]:
     """Largest device count with turn p95 < slo_ms: step up ~12 % from
-    ``start`` (or down, if it fails) until the answer flips, then bisect."""
+    ``start`` (or down, if it fails) until the answer flips, then bisect.
+    ``observe``, when given, is read at the end of every level and its
+    keys added to the level's record (e.g. the learned limits)."""
     probes: Dict[int, dict] = {}
 
     def ok(n: int) -> bool:
         if n not in probes:
             r = run_level(sysobj.port, n, warm_s, measure_s, seed=n)
             sysobj.check_alive()
+            if observe is not None:
+                r.update(observe())
             probes[n] = r
             log(f"  {label}: {n} devices -> turn p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, "
                 f"{r['turns']} turns, {r['failed_turns']} failed"
-                f" -> {'within' if r['p95_ms'] < slo_ms else 'OVER'} the SLO")
+                f" -> {'within' if r['p95_ms'] < slo_ms else 'OVER'} the SLO"
+                + (f"; learned limits {r['learned_limits']}" if "learned_limits" in r else ""))
         return probes[n]["p95_ms"] < slo_ms
 
     lo, hi = None, None  # lo passes, hi fails
@@ -303,6 +318,17 @@ def markdown(result: dict) -> str:
         pts = ", ".join(f"{p['devices']}: {_f(p['p95_ms'], '.0f')}" for p in r["probes"])
         lim = f", max_concurrent {r['limit']}" if r.get("limit") else ""
         L.append(f"* {LABELS[r['system']]}, {r['instances_per_stage']} per stage{lim}: {pts}")
+    learned = [r for r in result["records"]
+               if any("learned_limits" in p for p in r["probes"])]
+    if learned:
+        L += ["", "Limits learned (`max_concurrent: auto`) at the end of each level, "
+                  "by pool, one per instance:", ""]
+        for r in learned:
+            for p in r["probes"]:
+                if "learned_limits" in p:
+                    by_pool = "; ".join(f"{k} {'/'.join(_f(x, 'd') for x in v)}"
+                                        for k, v in p["learned_limits"].items())
+                    L.append(f"* {p['devices']} devices: {by_pool}")
     ratio = result.get("ratio")
     if ratio is not None:
         L += ["", f"**Scaling 1 -> 4 instances per stage behind Fulcrum: {ratio:.2f}x** "
@@ -385,8 +411,12 @@ def run(args: argparse.Namespace) -> int:
                     label = f"{LABELS[system]} {per}/stage" + (
                         f" max_concurrent {lim}" if lim and len(limits) > 1 else "")
                     log(f"{label}: searching from {seed} devices (SLO p95 < {args.slo_ms:g} ms)")
+                    observe = None
+                    if system == "fulcrum" and lim == "auto":
+                        def observe(admin=sysobj.admin):
+                            return {"learned_limits": learned_limits(admin)}
                     best, probes = search(sysobj, args.slo_ms, seed, warm_s, measure_s, label,
-                                          max_probes)
+                                          max_probes, observe)
                     config = sysobj.config_text()
                 finally:
                     stop()

@@ -93,6 +93,30 @@ class SearchTest(unittest.TestCase):
         self.assertEqual([p["devices"] for p in probes], sorted(self.calls))
         return best, probes
 
+    def test_observe_is_read_after_every_level(self):
+        seen = []
+
+        def observe():
+            seen.append(len(self.calls))
+            return {"learned_limits": {"llm": [len(self.calls)]}}
+
+        def run_level(port, n, warm_s, measure_s, seed=1):
+            self.calls.append(n)
+            return {"devices": n, "turns": 1, "failed_turns": 0, "p50_ms": 1.0,
+                    "p95_ms": 10.0 * n, "turns_per_s": 1.0}
+        with mock.patch.object(capacity, "run_level", run_level):
+            _, probes = capacity.search(FakeFleet(), 800.0, 70, 3.0, 8.0, "t", 20, observe)
+        self.assertEqual(seen, list(range(1, len(self.calls) + 1)))
+        by_n = {p["devices"]: p for p in probes}
+        for i, n in enumerate(self.calls):
+            self.assertEqual(by_n[n]["learned_limits"], {"llm": [i + 1]})
+
+    def test_learned_limits_from_the_admin_api(self):
+        doc = [{"name": "llm", "instances": [{"learned_limit": 4}, {"learned_limit": None}]}]
+        with mock.patch.object(capacity, "http_json", return_value=(200, doc)) as h:
+            self.assertEqual(capacity.learned_limits(9), {"llm": [4, None]})
+        h.assert_called_once_with("GET", 9, "/api/v1/pools")
+
     def test_steps_up_then_bisects_to_the_knee(self):
         best, _ = self.search(lambda n: 10.0 * n, start=40, max_probes=20)  # passes below 80
         self.assertEqual(best, 79)
@@ -247,6 +271,13 @@ class MarkdownTest(unittest.TestCase):
         self.assertIn("| Fulcrum | 4 | least_connections, no limit (queues in the instances) "
                       "| 240 |", md)
         self.assertIn("* Fulcrum, 4 per stage, max_concurrent none: 240: 790", md)
+        self.assertNotIn("Limits learned", md)
+        recs[1]["probes"][0]["learned_limits"] = {"asr": [4, 5], "llm": [4, None]}
+        md = capacity.markdown({"machine": m, "records": recs, "ratio": None,
+                                "params": {"quick": False, "slo_ms": 800.0, "warm_s": 5.0,
+                                           "measure_s": 30.0}})
+        self.assertIn("Limits learned", md)
+        self.assertIn("* 251 devices: asr 4/5; llm 4/–", md)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@
 //! per instance per tick.
 //!
 //! What it reads of an instance: tries and errors since start
-//! (`InstanceState::window`), the latency histogram's count and sum (time
-//! to the response head, `InstanceState::latency`), and whether requests
+//! (`InstanceState::window`), the count and sum of the times its tries
+//! held their slot (`InstanceState::held`: from the pick to the end of the
+//! response body), and whether requests
 //! of its pools waited in the admission queue (the pools' queue-wait
 //! histograms count every request that waited). A tick ends once
 //! [`TICK`] has passed and the instance answered at least
@@ -106,7 +107,13 @@ fn queued(snap: &Snapshot, inst: &InstanceState) -> u64 {
 
 fn read(snap: &Snapshot, inst: &InstanceState) -> Reading {
     let (tries, errors) = inst.window.totals();
-    let (answered, latency_sum_ms) = inst.latency.totals();
+    // The whole time a slot was held, not the time to the response head:
+    // a stream (an LLM's SSE answer) that waited behind another stream
+    // at the instance has its head late by a whole stream, which made the
+    // head latency of a limit one over capacity several times the
+    // baseline and halved the limit (the capacity suite: 175 devices
+    // instead of 253). Held time rises by `L / C` exactly (Little's law).
+    let (answered, latency_sum_ms) = inst.held.totals();
     Reading {
         tries,
         errors,

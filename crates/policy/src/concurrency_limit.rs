@@ -19,13 +19,21 @@
 //! for the small limits of inference servers (a GPU batch of 4) that
 //! headroom is as large as the limit, so here there is none: from
 //! [`QUEUE_AT`] up the limit drops to `L / r` (at least one lower), below
-//! it the limit probes one higher (Vegas-style additive increase). There
+//! it the limit probes one higher (Vegas-style additive increase). A tick
+//! lowers it by at most a third ([`MAX_FALL`]), so one slow tick cannot
+//! halve it (Gradient2 smooths its estimate for the same reason). There
 //! is deliberately no band in which it holds: a limit held a little above
 //! the parallelism would make the queued latency the new baseline and
 //! creep up; probing and falling back keeps visiting `C`, where latency is
 //! the baseline. An instance of parallelism `C` is held at `C` and `C + 1`
 //! (for large `C`, within a tenth of it: one request more is then inside
 //! the noise of a tick's mean).
+//!
+//! **Latency** here is the whole time a request holds its slot, to the
+//! last byte of its answer, not the time to its response head: a stream
+//! (an LLM's SSE answer) queued at the instance behind another has its
+//! head late by a whole stream, so head latency would make one request
+//! over capacity look like a ratio of several and cut the limit in half.
 //!
 //! **The baseline** is the lowest tick mean of the last [`BASELINE_TICKS`]
 //! ticks: per-tick means rather than single requests (the fastest request
@@ -73,6 +81,10 @@ impl Bounds {
 /// instance: the limit falls to what the ratio says the instance serves at
 /// once. Below it (the noise of tick means) the limit may grow.
 pub const QUEUE_AT: f64 = 1.1;
+/// A tick lowers the limit by at most `1 / MAX_FALL` of it (at least by
+/// one): one slow tick (a long generation, a pause) cannot halve a limit,
+/// while a real rise in latency still brings it down within a few ticks.
+pub const MAX_FALL: u32 = 3;
 /// Ticks whose lowest mean latency is the baseline.
 pub const BASELINE_TICKS: usize = 30;
 /// A tick with fewer answers than this says nothing (the limit holds).
@@ -87,9 +99,9 @@ pub struct Sample {
     pub tries: u64,
     /// Of those, the ones that failed (5xx, time-outs, refused).
     pub errors: u64,
-    /// Tries answered with a response head during the tick.
+    /// Tries that gave their slot back during the tick.
     pub answered: u64,
-    /// Their mean latency to the response head, ms.
+    /// The mean time they held it (pick to the end of the response), ms.
     pub latency_ms: f64,
     /// Mean requests in flight (Little's law: answers per ms × latency).
     pub in_flight: f64,
@@ -147,7 +159,8 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
     m.limit = if r >= QUEUE_AT {
         m.slow_start = false;
         let parallel = (m.limit as f64 / r).round() as u32;
-        b.clamp(parallel.min(m.limit.saturating_sub(1)))
+        let floor = m.limit - (m.limit / MAX_FALL).max(1).min(m.limit);
+        b.clamp(parallel.max(floor).min(m.limit.saturating_sub(1)))
     } else if used {
         let up = if m.slow_start { m.limit } else { 1 };
         b.clamp(m.limit.saturating_add(up))

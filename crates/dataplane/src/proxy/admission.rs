@@ -55,7 +55,12 @@ fn try_once(pool: &PoolRuntime, env: Env<'_>, excluded: &[usize], key: Option<u6
                 SelectOutcome::Picked(i) => {
                     let m = &pool.members[i];
                     if m.inst.try_acquire(m.max_concurrent) {
-                        return Try::Got(i, InFlightGuard::new(m.inst.clone()), choice.reason);
+                        // Only a learning instance pays for the clock read.
+                        let guard = match m.learn {
+                            Some(_) => InFlightGuard::timed(m.inst.clone(), env.clock.instant()),
+                            None => InFlightGuard::new(m.inst.clone()),
+                        };
+                        return Try::Got(i, guard, choice.reason);
                     }
                 }
                 SelectOutcome::Busy => return Try::Busy,

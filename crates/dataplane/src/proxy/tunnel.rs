@@ -48,11 +48,12 @@ pub fn wants_websocket(h: &HeaderMap) -> bool {
 pub fn open(
     resp: Response<Incoming>,
     client: hyper::upgrade::OnUpgrade,
-    guard: InFlightGuard,
+    mut guard: InFlightGuard,
     inst: Arc<InstanceState>,
     idle: Duration,
     mut record: Pending,
 ) -> Response<ProxyBody> {
+    guard.untime();
     let (parts, body) = resp.into_parts();
     let upstream = hyper::upgrade::on(Response::from_parts(parts.clone(), body));
     // Counted before the 101 goes out, so a caller that sees the switch

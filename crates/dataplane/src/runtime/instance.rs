@@ -33,6 +33,11 @@ pub struct InstanceState {
     pub origin: Origin,
     /// Time to the response head of every answered try.
     pub latency: Histogram,
+    /// How long each HTTP try held its in-flight slot (from the pick to
+    /// the end of the response body, or to the try's failure): what a
+    /// learned limit (`max_concurrent: auto`) is judged on. Recorded only
+    /// for instances that learn one ([`InFlightGuard::timed`]).
+    pub held: Histogram,
     /// Tries and errors since start, and over the recent window
     /// (`stats.window`), recorded for every algorithm.
     pub window: Window,
@@ -81,6 +86,7 @@ impl InstanceState {
             origin: Origin::new(endpoint.clone()),
             endpoint,
             latency: Default::default(),
+            held: Default::default(),
             window: Default::default(),
             websockets: AtomicU32::new(0),
             waiters: Default::default(),
@@ -426,19 +432,42 @@ impl Drop for WebSocketGuard {
 /// Holds one in-flight slot; releasing it on drop means a cancelled
 /// request, a dropped response body or a panic all give the slot back, and
 /// wakes a request queued in any pool the instance belongs to.
+///
+/// A timed guard also records how long the slot was held
+/// ([`InstanceState::held`]) when it is given back.
 #[derive(Debug)]
 pub struct InFlightGuard {
     inst: std::sync::Arc<InstanceState>,
+    since: Option<tokio::time::Instant>,
 }
 
 impl InFlightGuard {
     pub fn new(inst: std::sync::Arc<InstanceState>) -> Self {
-        Self { inst }
+        Self { inst, since: None }
+    }
+
+    /// A guard that records the time the slot is held, from `since`.
+    pub fn timed(inst: std::sync::Arc<InstanceState>, since: tokio::time::Instant) -> Self {
+        Self {
+            inst,
+            since: Some(since),
+        }
+    }
+
+    /// Stops timing: the slot now holds something that is not one
+    /// request's work (a WebSocket tunnel, open for as long as its caller
+    /// talks), which would only mislead a learned limit.
+    pub fn untime(&mut self) {
+        self.since = None;
     }
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
+        if let Some(since) = self.since {
+            let held = tokio::time::Instant::now().saturating_duration_since(since);
+            self.inst.held.record_us(held.as_micros() as u64);
+        }
         self.inst.release();
         for w in self.inst.waiters.load().iter() {
             w.wake_one();

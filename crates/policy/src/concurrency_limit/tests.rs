@@ -60,6 +60,15 @@ fn run(b: Bounds, capacity: u32, service_ms: f64, ticks: usize, noise: &mut Nois
         .collect()
 }
 
+/// `ticks` noiseless ticks against a saturated instance of `capacity`
+/// (100 ms a request), continuing from `m`.
+fn saturate(b: &Bounds, m: &mut Memory, capacity: u32, ticks: usize) {
+    for _ in 0..ticks {
+        let s = saturated(capacity, 100.0, m.limit, 1.0);
+        next(b, &s, m);
+    }
+}
+
 #[test]
 fn settles_near_the_capacity_from_a_cold_start() {
     for capacity in [1, 2, 4, 8, 16, 48] {
@@ -83,8 +92,9 @@ fn capacity_four_is_reached_in_a_few_ticks_and_kept_within_one() {
     let limits = run(Bounds::default(), 4, 100.0, 10, &mut Noise(1, 0.0));
     let noisy = run(Bounds::default(), 4, 100.0, 200, &mut Noise(3, SPREAD));
     assert!(noisy[5..].iter().all(|l| l.abs_diff(4) <= 1), "{noisy:?}");
-    // 1, 2, 4 doubling; 8 is over (r = 2) and falls back to 4.
-    assert_eq!(&limits[..5], &[2, 4, 8, 4, 5], "{limits:?}");
+    // 1, 2, 4 doubling; 8 is over (r = 2, so 4) but falls a third at
+    // most, to 6; 6 is over (r = 1.5) and falls to 4; 5 probes.
+    assert_eq!(&limits[..6], &[2, 4, 8, 6, 4, 5], "{limits:?}");
     assert!(
         limits[4..].iter().all(|l| (4..=5).contains(l)),
         "{limits:?}"
@@ -95,10 +105,7 @@ fn capacity_four_is_reached_in_a_few_ticks_and_kept_within_one() {
 fn a_latency_step_up_lowers_the_limit_and_a_step_down_raises_it() {
     let b = Bounds::default();
     let mut m = Memory::new(&b);
-    for _ in 0..30 {
-        let s = saturated(8, 100.0, m.limit, 1.0);
-        next(&b, &s, &mut m);
-    }
+    saturate(&b, &mut m, 8, 30);
     let before = m.limit;
     assert!((8..=9).contains(&before), "{before}");
     // The instance now works on 2 at a time (a co-tenant took the GPU).
@@ -116,22 +123,34 @@ fn a_latency_step_up_lowers_the_limit_and_a_step_down_raises_it() {
 }
 
 #[test]
+fn one_slow_tick_lowers_the_limit_by_a_third_at_most() {
+    let b = Bounds::default();
+    let mut m = Memory::new(&b);
+    saturate(&b, &mut m, 12, 30);
+    let before = m.limit;
+    assert!((12..=13).contains(&before), "{before}");
+    // One tick five times slower (a pause): the ratio says 12 / 5, the
+    // limit falls by a third only.
+    let s = saturated(12, 100.0, m.limit, 5.0);
+    let after = next(&b, &s, &mut m);
+    assert_eq!(after, before - before / MAX_FALL, "{before} -> {after}");
+}
+
+#[test]
 fn a_slower_instance_gets_a_new_baseline() {
     // Latency doubles for good with no queue (a bigger model): the limit
     // first falls, then, once the old baseline has left the window, grows
     // back to the capacity.
     let b = Bounds::default();
     let mut m = Memory::new(&b);
-    for _ in 0..30 {
-        let s = saturated(4, 100.0, m.limit, 1.0);
-        next(&b, &s, &mut m);
-    }
+    saturate(&b, &mut m, 4, 30);
+    let before = m.limit;
     let mut limits = vec![];
     for _ in 0..(BASELINE_TICKS + 10) {
         let s = saturated(4, 200.0, m.limit, 1.0);
         limits.push(next(&b, &s, &mut m));
     }
-    assert!(limits[0] < 4, "{limits:?}");
+    assert!(limits[0] < before && limits[2] < 4, "{before}: {limits:?}");
     assert!((4..=5).contains(limits.last().unwrap()), "{limits:?}");
 }
 

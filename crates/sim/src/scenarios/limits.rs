@@ -173,11 +173,14 @@ mod tests {
         let rows = compare(&[4, 4, 4], LatencyModel::Fixed(50.0), 1);
         let rps = |l: Limit| rows.iter().find(|(x, _)| *x == l).unwrap().1.throughput();
         let auto = &rows.iter().find(|(x, _)| *x == Limit::Auto).unwrap().1;
-        // After the first 5 s every limit stays within one of 4.
-        for (t, l) in auto.limits.iter().filter(|(t, _)| *t >= 5_000) {
+        // After the first 5 s, and while the clients send (the last
+        // tick, as they stop, sees the queue drain and may probe one
+        // higher), every limit stays within one of 4.
+        let loaded = 5_000..=super::super::DURATION_MS;
+        for (t, l) in auto.limits.iter().filter(|(t, _)| loaded.contains(t)) {
             assert!(l.iter().all(|l| (3..=5).contains(l)), "at {t} ms: {l:?}");
         }
-        assert!(last(auto).iter().all(|l| (3..=5).contains(l)));
+        assert!(last(auto).iter().all(|l| (3..=6).contains(l)));
         // 240 req/s is the fleet's capacity (12 slots / 50 ms).
         assert!(rps(Limit::Auto) >= 0.95 * rps(Limit::Fixed(4)), "{rows:?}");
     }
