@@ -22,7 +22,7 @@
 use crate::publish::Publisher;
 use fulcrum_dataplane::runtime::{Member, PoolRuntime};
 use fulcrum_dataplane::Gateway;
-use fulcrum_policy::dynamic_weight::{next, DynamicWeights, Memory, Sample};
+use fulcrum_policy::dynamic_weight::{next, DynamicWeights, Memory, Sample, MIN_REQUESTS};
 use fulcrum_policy::{estimate, view, Algorithm};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,9 +33,10 @@ use tokio::task::JoinHandle;
 /// dynamic weights on (or shortens the interval) is followed soon.
 const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
-/// One member's counters since start, when last read.
+/// One member's counters since start, when last read (`at_ms`, clock ms).
 #[derive(Debug, Clone, Copy, Default)]
 struct Reading {
+    at_ms: u64,
     tries: u64,
     errors: u64,
     answered: u64,
@@ -43,10 +44,11 @@ struct Reading {
 }
 
 impl Reading {
-    fn of(m: &Member) -> Self {
+    fn of(m: &Member, at_ms: u64) -> Self {
         let (tries, errors) = m.inst.window.totals();
         let (answered, latency_sum_ms) = m.inst.latency.totals();
         Self {
+            at_ms,
             tries,
             errors,
             answered,
@@ -101,7 +103,7 @@ impl Controller {
                 // The first reading starts the first interval.
                 PoolState {
                     at_ms: now,
-                    readings: read(p),
+                    readings: read(p, now),
                     memory: HashMap::new(),
                 }
             });
@@ -121,10 +123,10 @@ impl Controller {
     }
 }
 
-fn read(p: &PoolRuntime) -> HashMap<String, Reading> {
+fn read(p: &PoolRuntime, now: u64) -> HashMap<String, Reading> {
     p.members
         .iter()
-        .map(|m| (m.inst.endpoint.url.clone(), Reading::of(m)))
+        .map(|m| (m.inst.endpoint.url.clone(), Reading::of(m, now)))
         .collect()
 }
 
@@ -132,14 +134,19 @@ impl PoolState {
     /// Ends an interval at `now`: samples, the controller, the atomics.
     /// Whether any weight changed.
     fn interval(&mut self, p: &PoolRuntime, s: &DynamicWeights, now: u64) -> bool {
-        let span_ms = now.saturating_sub(self.at_ms).max(1);
-        let samples: Vec<Sample> = p
+        let befores: Vec<Reading> = p
             .members
             .iter()
             .map(|m| {
                 let before = self.readings.get(&m.inst.endpoint.url).copied();
-                sample(m, before.unwrap_or_else(|| Reading::of(m)), span_ms, now)
+                before.unwrap_or_else(|| Reading::of(m, self.at_ms))
             })
+            .collect();
+        let samples: Vec<Sample> = p
+            .members
+            .iter()
+            .zip(&befores)
+            .map(|(m, before)| sample(m, *before, now))
             .collect();
         let mut memory: Vec<Option<Memory>> = p
             .members
@@ -157,16 +164,32 @@ impl PoolState {
         }
         self.memory
             .retain(|url, _| p.members.iter().any(|m| &m.inst.endpoint.url == url));
-        self.readings = read(p);
+        // A healthy member with too few tries to be judged keeps its
+        // reading: its next sample spans this interval too, and the next,
+        // until it has enough. Otherwise a weight that fell low enough to
+        // get under `MIN_REQUESTS` an interval could never be judged
+        // again, and stayed there (seen on loopback with a 1 s interval:
+        // the 1-slot instance held at 29 for nine intervals).
+        self.readings = p
+            .members
+            .iter()
+            .zip(befores.iter().zip(&samples))
+            .map(|(m, (before, smp))| {
+                let keep = smp.healthy && smp.requests < MIN_REQUESTS;
+                let r = if keep { *before } else { Reading::of(m, now) };
+                (m.inst.endpoint.url.clone(), r)
+            })
+            .collect();
         self.at_ms = now;
         tracing::debug!(pool = %p.cfg.name, weights = ?p.members.iter().map(|m| m.dynamic_weight.get()).collect::<Vec<_>>(), "dynamic weights");
         changed
     }
 }
 
-/// What member `m` did since reading `before`, `span_ms` ago.
-fn sample(m: &Member, before: Reading, span_ms: u64, now: u64) -> Sample {
-    let after = Reading::of(m);
+/// What member `m` did since reading `before`.
+fn sample(m: &Member, before: Reading, now: u64) -> Sample {
+    let after = Reading::of(m, now);
+    let span_ms = now.saturating_sub(before.at_ms).max(1);
     let answered = after.answered.saturating_sub(before.answered);
     let requests = after.tries.saturating_sub(before.tries);
     let latency_ms =

@@ -173,3 +173,28 @@ async fn quiet_members_are_not_judged() {
         vec![100; 3]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_member_is_judged_once_its_tries_add_up_over_intervals() {
+    let w = world(YAML);
+    let mut c = Controller::default();
+    c.tick(&w.gw, &w.publisher);
+    let weights = |w: &World| -> Vec<u32> { w.weights("p").iter().map(|x| x.0.unwrap()).collect() };
+    // Five tries an interval, slow ones: too few to judge in one interval
+    // (fewer than MIN_REQUESTS, 8), so its weight holds...
+    tokio::time::advance(Duration::from_secs(1)).await;
+    w.feed(1, 5, 500);
+    w.feed(2, 40, 50);
+    w.feed(3, 40, 50);
+    c.tick(&w.gw, &w.publisher);
+    assert_eq!(weights(&w), vec![100; 3]);
+    // ...but they are not forgotten: with the next five it has ten over
+    // two intervals, and is judged on them (slow: it loses weight).
+    tokio::time::advance(Duration::from_secs(1)).await;
+    w.feed(1, 5, 500);
+    w.feed(2, 40, 50);
+    w.feed(3, 40, 50);
+    c.tick(&w.gw, &w.publisher);
+    let after = weights(&w);
+    assert!(after[0] < 100 && after[1] > 100, "{after:?}");
+}

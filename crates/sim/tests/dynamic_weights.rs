@@ -16,8 +16,9 @@ fn weighted_round_robin_finds_the_capacities_settles_and_serves_more() {
     for (k, x) in w.iter().enumerate().skip(4) {
         assert!(x[0] < x[1] && x[1] < x[2], "interval {}: {w:?}", k + 1);
     }
-    // From the 7th on, no weight moves by 10 % or more in an interval.
-    for (k, pair) in w.windows(2).enumerate().skip(5) {
+    // From the 5th on, no weight moves by 10 % or more in an interval
+    // (the last larger move is the 1-slot instance's fall into the 4th).
+    for (k, pair) in w.windows(2).enumerate().skip(3) {
         for (a, b) in pair[0].iter().zip(pair[1]) {
             let change = (f64::from(*b) - f64::from(*a)).abs() / f64::from(*a);
             assert!(change < 0.10, "interval {}: {w:?}", k + 2);

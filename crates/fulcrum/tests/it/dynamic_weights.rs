@@ -119,20 +119,20 @@ async fn three_instances_of_capacities_1_2_4_get_weights_in_that_order_and_serve
         .position(|(at, _)| *at > 6.0)
         .expect("weights after 6 s");
     assert!(seen[from..].iter().all(|(_, w)| ordered(w)), "{seen:?}");
-    // Bounded: from 12 s on no weight moves by 20 % or more from one
-    // interval to the next. (On loopback the weights keep a slow swing of
-    // about ±20 % around the 1:2:4 point, 5-15 % an interval; the
-    // simulator's pool settles below 10 %: docs/SIMULATION.md.)
+    // Calm: from the weights of the 5th interval on, no weight moves by
+    // 10 % or more from one interval to the next (measured: at most 9 %,
+    // mostly 2-6 %; the 1-slot instance's last fall, into the 5th
+    // interval, is the last larger move).
     let calm: Vec<&Vec<u32>> = seen
         .iter()
-        .filter(|(at, _)| *at > 12.0)
+        .filter(|(at, _)| *at > 4.5)
         .map(|x| &x.1)
         .collect();
-    assert!(calm.len() >= 8, "{seen:?}");
+    assert!(calm.len() >= 15, "{seen:?}");
     for pair in calm.windows(2) {
         for (a, b) in pair[0].iter().zip(pair[1]) {
             let change = (f64::from(*b) - f64::from(*a)).abs() / f64::from(*a);
-            assert!(change < 0.20, "{a} -> {b}: {seen:?}");
+            assert!(change < 0.10, "{a} -> {b}: {seen:?}");
         }
     }
     // Near 1:2:4.

@@ -122,12 +122,14 @@ fn assert_settles(caps: &[u32], history: &[Vec<u32>], order_by: usize, calm_from
 
 #[test]
 fn a_closed_loop_over_capacity_reaches_the_capacity_order_in_five_intervals_and_settles() {
-    // The cliff: in order from interval 3 (77:119:119, 59:142:142,
-    // 63:115:165, …), overshooting twice by 15-20 %, then calm from the
-    // 7th; 1:2:4 within 5 %.
+    // The cliff: the 1-slot instance holds the queue and falls fast (77,
+    // 59: weights fall by up to `max_step`), the others, equally fast
+    // while it does, rise by at most 9 % (109, 119) until the queue moves;
+    // in order from interval 3 (58:112:129), and from then on no weight
+    // moves by 10 % in an interval; 1:2:4 within 5 %.
     let caps = [1, 2, 4];
     let h = run(&caps, 30, |c, w| closed_loop(c, w, 16.0));
-    assert_settles(&caps, &h, 5, 8);
+    assert_settles(&caps, &h, 3, 3);
     let last = &h[h.len() - 1];
     let (r2, r4) = (
         f64::from(last[1]) / f64::from(last[0]),
@@ -142,8 +144,11 @@ fn a_closed_loop_over_capacity_reaches_the_capacity_order_in_five_intervals_and_
 #[test]
 fn an_open_loop_reaches_the_capacity_order_in_five_intervals_and_settles() {
     let caps = [1, 2, 4];
+    // In order from the first interval (80:91:109); the 2-slot instance
+    // then loses 21 % in the 5th (the load pushed off the 1-slot one
+    // reaches it), and from the 6th on nothing moves by 10 %.
     let h = run(&caps, 30, |c, w| open_loop(c, w, 0.8));
-    assert_settles(&caps, &h, 5, 5);
+    assert_settles(&caps, &h, 5, 6);
 }
 
 #[test]
@@ -179,11 +184,13 @@ fn a_newcomer_starts_at_the_median_of_a_running_pool() {
             weight: 10.0,
             step: 0.1,
             run: 0,
+            settled: false,
         }),
         Some(Memory {
             weight: 40.0,
             step: 0.1,
             run: 0,
+            settled: false,
         }),
         None,
     ];
