@@ -1,5 +1,6 @@
 //! What ships besides the gateway: the ready configs in `examples/` (the
-//! seeds' two deployments) pass `fulcrum check`; `--version` and `GET
+//! seeds' two deployments) and the replicas' config of `deploy/compose/`
+//! pass `fulcrum check`; `--version` and `GET
 //! /version` agree; shell completions and the man page are generated;
 //! systemd hears READY=1, RELOADING=1 and STOPPING=1 (Type=notify).
 
@@ -123,15 +124,23 @@ async fn systemd_hears_ready_reloading_and_stopping() {
 }
 
 #[test]
-fn every_example_config_passes_check() {
+fn every_example_config_and_the_compose_replicas_config_pass_check() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
-    let mut seen = 0;
-    for entry in std::fs::read_dir(dir).expect("examples/") {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "yaml") {
-            continue;
-        }
-        seen += 1;
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .expect("examples/")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    let seen = paths.len();
+    // The replicas' config of deploy/compose/ (docs/REPLICAS.md) too.
+    paths.push(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/compose/fulcrum.yaml"
+        )
+        .into(),
+    );
+    for path in paths {
         let out = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
             .arg("check")
             .arg("-c")
