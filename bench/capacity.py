@@ -212,6 +212,8 @@ def learned_limits(admin: int) -> Dict[str, List[Optional[int]]]:
     """The limits Fulcrum learned (``max_concurrent: auto``), by pool, in
     member order, from its admin API."""
     st, doc = http_json("GET", admin, "/api/v1/pools")
+    if st != 200:
+        raise BenchError(f"GET /api/v1/pools answered {st}: {doc}")
     pools = doc if isinstance(doc, list) else (doc or {}).get("pools", [])
     return {p.get("name", "?"): [m.get("learned_limit") for m in p.get("instances", [])]
             for p in pools if isinstance(p, dict)}

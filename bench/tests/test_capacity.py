@@ -116,6 +116,9 @@ class SearchTest(unittest.TestCase):
         with mock.patch.object(capacity, "http_json", return_value=(200, doc)) as h:
             self.assertEqual(capacity.learned_limits(9), {"llm": [4, None]})
         h.assert_called_once_with("GET", 9, "/api/v1/pools")
+        with mock.patch.object(capacity, "http_json", return_value=(503, None)):
+            with self.assertRaises(capacity.BenchError):
+                capacity.learned_limits(9)
 
     def test_steps_up_then_bisects_to_the_knee(self):
         best, _ = self.search(lambda n: 10.0 * n, start=40, max_probes=20)  # passes below 80

@@ -33,6 +33,11 @@ use tokio::task::JoinHandle;
 /// dynamic weights on (or shortens the interval) is followed soon.
 const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
+/// A member with too few tries keeps its reading for at most this many
+/// intervals: a member drained, held out or idle for long is judged on
+/// what it does after, not on a span mostly of the pause.
+const KEEP_AT_MOST: u64 = 5;
+
 /// One member's counters since start, when last read (`at_ms`, clock ms).
 #[derive(Debug, Clone, Copy, Default)]
 struct Reading {
@@ -138,8 +143,10 @@ impl PoolState {
             .members
             .iter()
             .map(|m| {
+                // A member new since the last interval has nothing to
+                // show yet: its sample is empty, and its reading starts now.
                 let before = self.readings.get(&m.inst.endpoint.url).copied();
-                before.unwrap_or_else(|| Reading::of(m, self.at_ms))
+                before.unwrap_or_else(|| Reading::of(m, now))
             })
             .collect();
         let samples: Vec<Sample> = p
@@ -166,7 +173,8 @@ impl PoolState {
             .retain(|url, _| p.members.iter().any(|m| &m.inst.endpoint.url == url));
         // A healthy member with too few tries to be judged keeps its
         // reading: its next sample spans this interval too, and the next,
-        // until it has enough. Otherwise a weight that fell low enough to
+        // until it has enough (for at most `KEEP_AT_MOST` intervals).
+        // Otherwise a weight that fell low enough to
         // get under `MIN_REQUESTS` an interval could never be judged
         // again, and stayed there (seen on loopback with a 1 s interval:
         // the 1-slot instance held at 29 for nine intervals).
@@ -175,7 +183,8 @@ impl PoolState {
             .iter()
             .zip(befores.iter().zip(&samples))
             .map(|(m, (before, smp))| {
-                let keep = smp.healthy && smp.requests < MIN_REQUESTS;
+                let young = now.saturating_sub(before.at_ms) < KEEP_AT_MOST * s.interval_ms;
+                let keep = smp.healthy && smp.requests < MIN_REQUESTS && young;
                 let r = if keep { *before } else { Reading::of(m, now) };
                 (m.inst.endpoint.url.clone(), r)
             })

@@ -278,3 +278,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_pool_whose_level_sank_is_lifted_together_keeping_its_ratios() {
+    // Weights 5 : 10 : 20 (a level far below max / 40 = 25), all doing
+    // equally well: nothing moves them apart, and the level rises 2 % an
+    // interval until it is back above 25, the ratios kept.
+    let s = DynamicWeights::default();
+    let mut mem: Vec<Option<Memory>> = [5.0, 10.0, 20.0]
+        .iter()
+        .map(|&weight| {
+            Some(Memory {
+                weight,
+                step: 0.05,
+                run: 0,
+                settled: true,
+            })
+        })
+        .collect();
+    let smp: Vec<Sample> = [1u32, 2, 4]
+        .iter()
+        .map(|&w| sample(0.01 * f64::from(w), 50.0, w))
+        .collect();
+    let level =
+        |m: &[Option<Memory>]| (m.iter().map(|x| x.unwrap().weight.ln()).sum::<f64>() / 3.0).exp();
+    let mut last = level(&mem);
+    for _ in 0..200 {
+        let before: Vec<f64> = mem.iter().map(|x| x.unwrap().weight).collect();
+        next(&s, &smp, &mut mem);
+        for (b, m) in before.iter().zip(&mem) {
+            let change = m.unwrap().weight / b - 1.0;
+            assert!((0.0..0.021).contains(&change), "{before:?} -> {mem:?}");
+        }
+        last = level(&mem);
+    }
+    assert!((25.0..26.0).contains(&last), "{last}");
+    let w: Vec<f64> = mem.iter().map(|x| x.unwrap().weight).collect();
+    assert!(
+        (w[1] / w[0] - 2.0).abs() < 1e-9 && (w[2] / w[0] - 4.0).abs() < 1e-9,
+        "{w:?}"
+    );
+}
