@@ -28,6 +28,38 @@ pub async fn mock_with(cfg: MockConfig) -> MockServer {
         .expect("mock starts")
 }
 
+/// Mocks that each work on `capacity` requests at a time, `ms` each, the
+/// rest waiting in the mock's own queue (like a GPU batch), by name.
+pub async fn batch_mocks(specs: &[(&str, usize)], ms: u64) -> Vec<MockServer> {
+    let mut out = vec![];
+    for (name, capacity) in specs {
+        out.push(
+            mock_with(MockConfig {
+                name: (*name).into(),
+                latency: fulcrum_mock::Latency::Fixed(Duration::from_millis(ms)),
+                capacity: Some(*capacity),
+                ..MockConfig::default()
+            })
+            .await,
+        );
+    }
+    out
+}
+
+/// A gateway with one pool `p` of `m` (the pool's `settings`, YAML lines
+/// at pool level, before its instances), every path routed to it.
+pub async fn one_pool(m: &[MockServer], settings: &str) -> Running {
+    let instances: Vec<String> = m
+        .iter()
+        .map(|m| format!("      - {{ endpoint: \"{}\" }}\n", m.url()))
+        .collect();
+    gateway(&format!(
+        "pools:\n  p:\n{settings}    instances:\n{}routes: [ {{ path_prefix: /, pool: p }} ]\n",
+        instances.concat()
+    ))
+    .await
+}
+
 /// Starts a gateway from YAML; both listeners on free loopback ports.
 pub async fn gateway(yaml: &str) -> Running {
     let registry = if yaml.contains("registry:") {

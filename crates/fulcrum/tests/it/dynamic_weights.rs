@@ -7,38 +7,23 @@
 
 use crate::common::*;
 use fulcrum::app::Running;
-use fulcrum_mock::{Latency, MockConfig, MockServer};
+use fulcrum_mock::MockServer;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 16;
 
+/// The three instances: 1, 2 and 4 slots, 50 ms a request.
 async fn mocks() -> Vec<MockServer> {
-    let mut out = vec![];
-    for (name, capacity) in [("cap1", 1), ("cap2", 2), ("cap4", 4)] {
-        out.push(
-            mock_with(MockConfig {
-                name: name.into(),
-                latency: Latency::Fixed(Duration::from_millis(50)),
-                capacity: Some(capacity),
-                ..MockConfig::default()
-            })
-            .await,
-        );
-    }
-    out
+    batch_mocks(&[("cap1", 1), ("cap2", 2), ("cap4", 4)], 50).await
 }
 
 async fn pool(m: &[MockServer], dynamic: &str) -> Running {
-    let instances: Vec<String> = m
-        .iter()
-        .map(|m| format!("      - {{ endpoint: \"{}\" }}\n", m.url()))
-        .collect();
-    gateway(&format!(
-        "pools:\n  p:\n    algorithm: weighted_round_robin\n{dynamic}    instances:\n{}routes: [ {{ path_prefix: /, pool: p }} ]\n",
-        instances.concat()
-    ))
+    one_pool(
+        m,
+        &format!("    algorithm: weighted_round_robin\n{dynamic}"),
+    )
     .await
 }
 

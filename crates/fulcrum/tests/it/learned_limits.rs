@@ -8,38 +8,23 @@
 
 use crate::common::*;
 use fulcrum::app::Running;
-use fulcrum_mock::{Latency, MockConfig, MockServer};
+use fulcrum_mock::MockServer;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 32;
 
+/// Three instances of 4 slots, 50 ms a request.
 async fn mocks() -> Vec<MockServer> {
-    let mut out = vec![];
-    for i in 0..3 {
-        out.push(
-            mock_with(MockConfig {
-                name: format!("gpu{i}"),
-                latency: Latency::Fixed(Duration::from_millis(50)),
-                capacity: Some(4),
-                ..MockConfig::default()
-            })
-            .await,
-        );
-    }
-    out
+    batch_mocks(&[("gpu0", 4), ("gpu1", 4), ("gpu2", 4)], 50).await
 }
 
 async fn pool(m: &[MockServer]) -> Running {
-    let instances: Vec<String> = m
-        .iter()
-        .map(|m| format!("      - {{ endpoint: \"{}\" }}\n", m.url()))
-        .collect();
-    gateway(&format!(
-        "pools:\n  p:\n    algorithm: least_connections\n    max_concurrent: auto\n    instances:\n{}routes: [ {{ path_prefix: /, pool: p }} ]\n",
-        instances.concat()
-    ))
+    one_pool(
+        m,
+        "    algorithm: least_connections\n    max_concurrent: auto\n",
+    )
     .await
 }
 

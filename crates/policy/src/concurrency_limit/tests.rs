@@ -109,16 +109,10 @@ fn a_latency_step_up_lowers_the_limit_and_a_step_down_raises_it() {
     let before = m.limit;
     assert!((8..=9).contains(&before), "{before}");
     // The instance now works on 2 at a time (a co-tenant took the GPU).
-    for _ in 0..5 {
-        let s = saturated(2, 100.0, m.limit, 1.0);
-        next(&b, &s, &mut m);
-    }
+    saturate(&b, &mut m, 2, 5);
     assert!(m.limit <= 3, "step up in latency: {before} -> {}", m.limit);
     // And back to 8: latency at the baseline again, the limit grows.
-    for _ in 0..10 {
-        let s = saturated(8, 100.0, m.limit, 1.0);
-        next(&b, &s, &mut m);
-    }
+    saturate(&b, &mut m, 8, 10);
     assert!(m.limit >= 7, "step down in latency: {}", m.limit);
 }
 
