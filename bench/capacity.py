@@ -4,7 +4,8 @@ A simulated voice device loops over one conversational turn:
 
 1. ASR -- ``POST /asr/echo`` with a 16 KiB body (the audio upload); the ASR
    mock waits 80-120 ms, then echoes the body back;
-2. LLM -- ``GET /llm/sse?events=10&interval_ms=20``, read to the end (the mock
+2. LLM -- ``GET /llm/sse?events=10&interval_ms=20`` (``--llm-events 1-19``: 1 to
+   19 events, drawn per turn), read to the end (the mock
    waits 40 ms before the first event: ~230 ms per answer);
 3. TTS -- ``POST /tts/synthesize`` with a small JSON body (50-70 ms);
 
@@ -68,7 +69,8 @@ STAGES = {
 MOCK_CAPACITY = 4
 ASR_BODY = os.urandom(8192).hex().encode()  # 16 KiB
 TTS_BODY = b'{"text": "Turn left at the next junction, then continue for two kilometres."}'
-LLM_PATH = "/llm/sse?events=10&interval_ms=20"
+LLM_PATH = "/llm/sse?events={events}&interval_ms=20"
+LLM_EVENTS = (10, 10)  # the default: every answer 10 events long
 THINK_S = (2.5, 3.5)
 ALGO = {"fulcrum": "least_connections", "nginx": "least_connections",
         "haproxy": "least_connections"}
@@ -88,6 +90,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--capacity-stages", default="1,4",
                    help="capacity: comma-separated instances per stage for Fulcrum's fleets "
                         "(default: 1,4)")
+    g.add_argument("--llm-events", default="10",
+                   help="capacity: events per LLM answer, a number or a range A-B drawn "
+                        "uniformly per turn (answers of varying length: e.g. 1-19, mean 10, "
+                        "service 60-420 ms); default: 10")
     g.add_argument("--capacity-peers", action="store_true", default=None,
                    help="capacity: also measure nginx and HAProxy at 4 instances per stage "
                         "(default: on for a full run, off with --quick)")
@@ -97,8 +103,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 # one load level
 
 
+def parse_events(spec: str) -> Tuple[int, int]:
+    """``--llm-events``: ``N`` or ``A-B`` (1 <= A <= B)."""
+    try:
+        lo, dash, hi = spec.strip().partition("-")
+        a, b = int(lo), int(hi if dash else lo)
+    except ValueError:
+        raise BenchError(f"--llm-events: `{spec}` is not a number or a range A-B") from None
+    if not 1 <= a <= b:
+        raise BenchError(f"--llm-events: `{spec}` needs 1 <= A <= B")
+    return a, b
+
+
+def _draw(events: Tuple[int, int], rng: random.Random) -> int:
+    """One answer's length; a fixed one draws nothing (the think times
+    stay those of runs before --llm-events)."""
+    return events[0] if events[0] == events[1] else rng.randint(*events)
+
+
 async def _device(i: int, port: int, t0: float, end: float, turns: List[tuple],
-                  rng: random.Random) -> None:
+                  rng: random.Random, events: Tuple[int, int] = LLM_EVENTS) -> None:
     conn = loadgen.Connection("127.0.0.1", port)
     # Devices join spread over one think time, so they do not speak in chorus.
     await asyncio.sleep(min(rng.uniform(0, THINK_S[1]), max(0.0, end - time.perf_counter())))
@@ -107,7 +131,8 @@ async def _device(i: int, port: int, t0: float, end: float, turns: List[tuple],
             start = time.perf_counter()
             ok = True
             for method, path, body in (("POST", "/asr/echo", ASR_BODY),
-                                       ("GET", LLM_PATH, b""),
+                                       ("GET", LLM_PATH.format(events=_draw(events, rng)),
+                                        b""),
                                        ("POST", "/tts/synthesize", TTS_BODY)):
                 status, _inst, _lat = await loadgen.timed(
                     conn, method, path, body,
@@ -124,7 +149,7 @@ async def _device(i: int, port: int, t0: float, end: float, turns: List[tuple],
 
 
 def run_level(port: int, devices: int, warm_s: float, measure_s: float,
-              seed: int = 1) -> dict:
+              seed: int = 1, events: Tuple[int, int] = LLM_EVENTS) -> dict:
     """``devices`` devices for warm_s + measure_s; stats of the turns that
     started within the measured window (failed turns count as infinitely slow)."""
     async def main():
@@ -132,7 +157,8 @@ def run_level(port: int, devices: int, warm_s: float, measure_s: float,
         t0 = time.perf_counter()
         end = t0 + warm_s + measure_s
         rng = random.Random(seed)
-        await asyncio.gather(*(_device(i, port, t0, end, turns, random.Random(rng.random()))
+        await asyncio.gather(*(_device(i, port, t0, end, turns, random.Random(rng.random()),
+                                       events)
                                for i in range(devices)))
         return turns
 
@@ -221,7 +247,8 @@ def learned_limits(admin: int) -> Dict[str, List[Optional[int]]]:
 
 def search(sysobj, slo_ms: float, start: int, warm_s: float, measure_s: float,
            label: str, max_probes: int = 9,
-           observe: Optional[Callable[[], dict]] = None) -> Tuple[Optional[int], List[dict]]:
+           observe: Optional[Callable[[], dict]] = None,
+           events: Tuple[int, int] = LLM_EVENTS) -> Tuple[Optional[int], List[dict]]:
     """Largest device count with turn p95 < slo_ms: step up ~12 % from
     ``start`` (or down, if it fails) until the answer flips, then bisect.
     ``observe``, when given, is read at the end of every level and its
@@ -230,7 +257,7 @@ def search(sysobj, slo_ms: float, start: int, warm_s: float, measure_s: float,
 
     def ok(n: int) -> bool:
         if n not in probes:
-            r = run_level(sysobj.port, n, warm_s, measure_s, seed=n)
+            r = run_level(sysobj.port, n, warm_s, measure_s, seed=n, events=events)
             sysobj.check_alive()
             if observe is not None:
                 r.update(observe())
@@ -288,7 +315,15 @@ def _flags(prm: dict) -> str:
         out += " --fulcrum-limits " + ",".join(prm["fulcrum_limits"])
     if prm.get("instances_per_stage", [1, 4]) != [1, 4]:
         out += " --capacity-stages " + ",".join(str(x) for x in prm["instances_per_stage"])
+    a, b = prm.get("llm_events", LLM_EVENTS)
+    if (a, b) != LLM_EVENTS:
+        out += f" --llm-events {a}" + (f"-{b}" if b != a else "")
     return out
+
+
+def _events(prm: dict) -> str:
+    a, b = prm.get("llm_events", LLM_EVENTS)
+    return str(a) if a == b else f"{a}-{b} (uniform per turn)"
 
 
 def markdown(result: dict) -> str:
@@ -301,7 +336,7 @@ def markdown(result: dict) -> str:
         f"{m['date_utc']} (Fulcrum rev `{m['fulcrum_git_rev']}`).",
         "",
         f"Each device loops: ASR upload (16 KiB POST, 80-120 ms) -> LLM SSE stream (40 ms + "
-        f"10 events 20 ms apart) -> TTS POST (50-70 ms), then thinks {THINK_S[0]}-{THINK_S[1]} s. "
+        f"{_events(prm)} events 20 ms apart) -> TTS POST (50-70 ms), then thinks {THINK_S[0]}-{THINK_S[1]} s. "
         f"Every mock instance processes {MOCK_CAPACITY} requests at a time (FIFO beyond). "
         f"SLO: end-to-end turn p95 < {prm['slo_ms']:.0f} ms; unloaded turn (1 device) "
         f"p50 {_f(prm.get('unloaded_turn_p50_ms'))} ms. Each load level: "
@@ -382,6 +417,7 @@ def run(args: argparse.Namespace) -> int:
         if x not in ("auto", "none") and not (x.isdigit() and int(x) > 0):
             raise BenchError(f"--fulcrum-limits: `{x}` is not a number, auto or none")
     stages = [int(x) for x in args.capacity_stages.split(",") if x.strip()]
+    events = parse_events(args.llm_events)
     plan = [("fulcrum", per, lim) for lim in limits for per in stages]
     if peers:
         plan += [(s, 4, None) for s in ("nginx", "haproxy") if s in systems_allowed]
@@ -402,7 +438,8 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 try:
                     if unloaded is None:
-                        r = run_level(sysobj.port, 1, 1.0, 4.0 if quick else 8.0)
+                        r = run_level(sysobj.port, 1, 1.0, 4.0 if quick else 8.0,
+                                      events=events)
                         unloaded = r["p50_ms"]
                         log(f"unloaded turn (1 device): p50 {r['p50_ms']} ms, "
                             f"p95 {r['p95_ms']} ms")
@@ -418,7 +455,7 @@ def run(args: argparse.Namespace) -> int:
                         def observe(admin=sysobj.admin):
                             return {"learned_limits": learned_limits(admin)}
                     best, probes = search(sysobj, args.slo_ms, seed, warm_s, measure_s, label,
-                                          max_probes, observe)
+                                          max_probes, observe, events)
                     config = sysobj.config_text()
                 finally:
                     stop()
@@ -462,6 +499,7 @@ def run(args: argparse.Namespace) -> int:
                    "measure_s": measure_s, "think_s": list(THINK_S),
                    "mock_capacity": MOCK_CAPACITY, "stages": STAGES,
                    "fulcrum_limits": limits, "instances_per_stage": stages,
+                   "llm_events": list(events),
                    "unloaded_turn_p50_ms": unloaded, "proxy_cpu": args.proxy_cpu,
                    "load_cpu": args.load_cpu, "elapsed_s": round(elapsed, 1)},
         "records": records,

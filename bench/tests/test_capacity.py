@@ -66,8 +66,9 @@ class SearchTest(unittest.TestCase):
         self.calls = []
 
     def search(self, p95, start, max_probes=9, slo=800.0):
-        def run_level(port, n, warm_s, measure_s, seed=1):
-            self.assertEqual((port, warm_s, measure_s, seed), (4242, 3.0, 8.0, n))
+        def run_level(port, n, warm_s, measure_s, seed=1, events=capacity.LLM_EVENTS):
+            self.assertEqual((port, warm_s, measure_s, seed, events),
+                             (4242, 3.0, 8.0, n, capacity.LLM_EVENTS))
             self.calls.append(n)
             return {"devices": n, "turns": 10 * n, "failed_turns": 0, "p50_ms": 1.0,
                     "p95_ms": p95(n), "turns_per_s": n / 3}
@@ -100,12 +101,14 @@ class SearchTest(unittest.TestCase):
             seen.append(len(self.calls))
             return {"learned_limits": {"llm": [len(self.calls)]}}
 
-        def run_level(port, n, warm_s, measure_s, seed=1):
+        def run_level(port, n, warm_s, measure_s, seed=1, events=capacity.LLM_EVENTS):
+            self.assertEqual(events, (1, 19))
             self.calls.append(n)
             return {"devices": n, "turns": 1, "failed_turns": 0, "p50_ms": 1.0,
                     "p95_ms": 10.0 * n, "turns_per_s": 1.0}
         with mock.patch.object(capacity, "run_level", run_level):
-            _, probes = capacity.search(FakeFleet(), 800.0, 70, 3.0, 8.0, "t", 20, observe)
+            _, probes = capacity.search(FakeFleet(), 800.0, 70, 3.0, 8.0, "t", 20, observe,
+                                        (1, 19))
         self.assertEqual(seen, list(range(1, len(self.calls) + 1)))
         by_n = {p["devices"]: p for p in probes}
         for i, n in enumerate(self.calls):
@@ -185,10 +188,10 @@ class RunLevelTest(unittest.TestCase):
     """One real load level: devices loop ASR POST -> LLM stream -> TTS POST
     against a local server; the think time is cut to 20-40 ms."""
 
-    def run_level(self, status):
+    def run_level(self, status, **kw):
         with helpers.HttpServer(instances=("x",), status=status) as srv, \
                 mock.patch.object(capacity, "THINK_S", (0.02, 0.04)):
-            r = capacity.run_level(srv.port, 3, 0.1, 0.5, seed=7)
+            r = capacity.run_level(srv.port, 3, 0.1, 0.5, seed=7, **kw)
             reqs = list(srv.requests)
         return r, reqs
 
@@ -209,9 +212,23 @@ class RunLevelTest(unittest.TestCase):
             self.assertEqual(len(seq) % 3, 0)
             for i in range(0, len(seq), 3):
                 self.assertEqual(seq[i], ("POST", "/asr/echo", len(capacity.ASR_BODY)))
-                self.assertEqual(seq[i + 1], ("GET", capacity.LLM_PATH, 0))
+                self.assertEqual(seq[i + 1], ("GET", capacity.LLM_PATH.format(events=10), 0))
                 self.assertEqual(seq[i + 2], ("POST", "/tts/synthesize", len(capacity.TTS_BODY)))
         self.assertEqual(len(capacity.ASR_BODY), 16384)
+
+    def test_llm_answers_of_varying_length(self):
+        _r, reqs = self.run_level(200, events=(1, 3))
+        llm = [q[2] for q in reqs if q[2].startswith("/llm/")]
+        self.assertGreater(len(llm), 10)
+        lengths = {p.split("events=")[1].split("&")[0] for p in llm}
+        self.assertEqual(lengths, {"1", "2", "3"})
+
+    def test_llm_events_option(self):
+        self.assertEqual(capacity.parse_events("10"), (10, 10))
+        self.assertEqual(capacity.parse_events(" 1-19 "), (1, 19))
+        for bad in ("", "x", "0", "5-2", "1-x", "-3", "10-"):
+            with self.assertRaises(capacity.BenchError, msg=bad):
+                capacity.parse_events(bad)
 
     def test_failed_turns_count_as_infinitely_slow(self):
         r, reqs = self.run_level(500)
@@ -267,8 +284,11 @@ class MarkdownTest(unittest.TestCase):
                                 "params": {"quick": False, "slo_ms": 800.0, "warm_s": 5.0,
                                            "measure_s": 30.0,
                                            "fulcrum_limits": ["4", "auto", "none"],
-                                           "instances_per_stage": [4]}})
-        self.assertIn("`bench/run capacity --fulcrum-limits 4,auto,none --capacity-stages 4`", md)
+                                           "instances_per_stage": [4],
+                                           "llm_events": [1, 19]}})
+        self.assertIn("`bench/run capacity --fulcrum-limits 4,auto,none --capacity-stages 4 "
+                      "--llm-events 1-19`", md)
+        self.assertIn("1-19 (uniform per turn) events 20 ms apart", md)
         self.assertIn("| Fulcrum | 4 | least_connections + max_concurrent auto (learned) + queue "
                       "| 251 |", md)
         self.assertIn("| Fulcrum | 4 | least_connections, no limit (queues in the instances) "

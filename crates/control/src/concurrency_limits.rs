@@ -6,7 +6,8 @@
 //! per instance per tick.
 //!
 //! What it reads of an instance: tries and errors since start
-//! (`InstanceState::window`), the count and sum of the times its tries
+//! (`InstanceState::window`), the count, sum and sum of squares of the
+//! times its tries
 //! held their slot (`InstanceState::held`: from the pick to the end of the
 //! response body), and whether requests
 //! of its pools waited in the admission queue (the pools' queue-wait
@@ -45,6 +46,8 @@ struct Reading {
     errors: u64,
     answered: u64,
     latency_sum_ms: f64,
+    /// Σ latency², ms².
+    latency_sq_ms2: f64,
     /// Requests that waited in the admission queue of its pools.
     queued: u64,
 }
@@ -113,12 +116,13 @@ fn read(snap: &Snapshot, inst: &InstanceState) -> Reading {
     // head latency of a limit one over capacity several times the
     // baseline and halved the limit (the capacity suite: 175 devices
     // instead of 253). Held time rises by `L / C` exactly (Little's law).
-    let (answered, latency_sum_ms) = inst.held.totals();
+    let (answered, latency_sum_ms, latency_sq_ms2) = inst.held.moments();
     Reading {
         tries,
         errors,
         answered,
         latency_sum_ms,
+        latency_sq_ms2,
         queued: queued(snap, inst),
     }
 }
@@ -174,11 +178,21 @@ fn sample(before: &Reading, after: &Reading, span_ms: u64) -> Sample {
     } else {
         0.0
     };
+    let n = answered as f64;
+    let sq = after.latency_sq_ms2 - before.latency_sq_ms2;
+    let latency_sd_ms = if answered > 1 {
+        ((sq - n * latency_ms * latency_ms) / (n - 1.0))
+            .max(0.0)
+            .sqrt()
+    } else {
+        0.0
+    };
     Sample {
         tries: after.tries.saturating_sub(before.tries),
         errors: after.errors.saturating_sub(before.errors),
         answered,
         latency_ms,
+        latency_sd_ms,
         in_flight: answered as f64 * latency_ms / span_ms.max(1) as f64,
         queued: after.queued > before.queued,
     }
@@ -195,18 +209,23 @@ mod tests {
             errors: 1,
             answered: 9,
             latency_sum_ms: 900.0,
+            latency_sq_ms2: 90_000.0,
             queued: 3,
         };
+        // 10 answers of 100 ms and 10 of 300 ms.
         let after = Reading {
             tries: 30,
             errors: 2,
             answered: 29,
             latency_sum_ms: 900.0 + 20.0 * 200.0,
+            latency_sq_ms2: 90_000.0 + 10.0 * 100.0 * 100.0 + 10.0 * 300.0 * 300.0,
             queued: 3,
         };
         let s = sample(&before, &after, 1000);
         assert_eq!((s.tries, s.errors, s.answered), (20, 1, 20));
         assert_eq!(s.latency_ms, 200.0);
+        // Σ(x − 200)² = 20 · 100², over 19.
+        assert!((s.latency_sd_ms - (20.0f64 * 10_000.0 / 19.0).sqrt()).abs() < 1e-9);
         // 20 answers of 200 ms in one second: 4 in flight on average.
         assert_eq!(s.in_flight, 4.0);
         assert!(!s.queued, "nobody waited");

@@ -19,9 +19,9 @@
 //! for the small limits of inference servers (a GPU batch of 4) that
 //! headroom is as large as the limit, so here there is none: from
 //! [`QUEUE_AT`] up the limit drops to `L / r` (at least one lower), below
-//! it the limit probes one higher (Vegas-style additive increase). A tick
-//! lowers it by at most a third ([`MAX_FALL`]), so one slow tick cannot
-//! halve it (Gradient2 smooths its estimate for the same reason). There
+//! it the limit probes one higher (Vegas-style additive increase). A
+//! period (one tick or more, see below) lowers it by at most a third
+//! ([`MAX_FALL`]), so one slow tick cannot halve it (Gradient2 smooths its estimate for the same reason). There
 //! is deliberately no band in which it holds: a limit held a little above
 //! the parallelism would make the queued latency the new baseline and
 //! creep up; probing and falling back keeps visiting `C`, where latency is
@@ -35,20 +35,60 @@
 //! head late by a whole stream, so head latency would make one request
 //! over capacity look like a ratio of several and cut the limit in half.
 //!
-//! **The baseline** is the lowest tick mean of the last [`BASELINE_TICKS`]
-//! ticks: per-tick means rather than single requests (the fastest request
+//! **The baseline** is the lowest period mean (see below) of the last
+//! [`BASELINE_TICKS`] periods: means rather than single requests (the fastest request
 //! of many is far below what a request usually takes), and a rolling
 //! window rather than an all-time minimum, so an instance that became
 //! slower for good (a bigger model) gets a new baseline instead of being
 //! held at its minimum forever (Envoy re-measures its minRTT for the same
 //! reason).
 //!
-//! **Growth** happens only when the limit was in the way during the tick
+//! **Growth** happens only when the limit was in the way during the period
 //! (requests waited in the admission queue, or on average at least half
 //! the limit was in use): an idle instance's limit says nothing about its
 //! capacity and must not drift up. From a cold start the limit doubles
 //! while latency stays near the baseline (slow start, as in TCP), until
 //! the first time it is over the tolerance; then it moves by one.
+//!
+//! **Variable work.** When requests differ in size (an LLM's answers of 5
+//! or 50 tokens), one tick's mean latency is itself noisy: with 17
+//! answers of a spread of two thirds of their mean it wanders ±16 % (one
+//! standard error), and the lowest of 30 such means is a third under the
+//! true one, so every later tick looked like a queue and the limit fell to
+//! 1 (the simulator's four instances of 4 slots with log-normal service
+//! times: 64 req/s against 168 for `max_concurrent: 4`). So:
+//!
+//! * the controller judges a **period**, not a tick: ticks are gathered
+//!   (count, sum and sum of squares of the held times) until the mean's
+//!   standard error is within [`PRECISION`] of it (in slow start
+//!   [`SLOW_START_PRECISION`]), or for at most [`LONGEST_PERIOD`] ticks.
+//!   Uniform work (the mocks, a fixed-size model) has a tiny spread: one
+//!   tick is a period, as before;
+//! * a period is a queue when its mean is [`QUEUE_AT`] times the baseline
+//!   or more even one standard error lower (two for a rough period); any
+//!   other period may grow the limit (slow start doubles only on a mean
+//!   under [`QUEUE_AT`], so the half it falls back to was seen fine);
+//! * a period's entry in the baseline window is its mean plus
+//!   [`BASELINE_MARGIN`] standard errors, so the lowest entry is not
+//!   simply the luckiest draw;
+//! * when slow start ends (a queue or an error tick; a mean over the
+//!   tolerance but inside the noise grows the limit by one only), its
+//!   rough periods (a few answers at
+//!   limits 1 and 2, errors of 15 %) leave the window; on a queue the
+//!   limit goes back to what the ratio says, but no higher than the last
+//!   limit slow start saw no queue at (TCP's ssthresh) and no lower than
+//!   a quarter, and the next period, whose answers waited under the old
+//!   limit, is not judged;
+//! * when no period of the last [`PROBE_AFTER`] came within
+//!   [`PRECISION`] of the baseline, one period is spent one lower, to
+//!   measure it afresh. Without it an
+//!   unlucky first measurement at the capacity (a mean high by two
+//!   standard errors) made a baseline so high that one request over the
+//!   capacity no longer showed, and the limit cycled one and two over it.
+//!   Uniform work never needs it: its limit visits the capacity every
+//!   other period. (The probe's period also holds answers admitted one
+//!   higher; with ticks much longer than a request they are a small part
+//!   of it.)
 //!
 //! **Errors**: a tick in which at least [`ERROR_SHARE`] of the answers
 //! were errors (an overloaded server's 503s, time-outs) lowers the limit by
@@ -85,12 +125,35 @@ pub const QUEUE_AT: f64 = 1.1;
 /// one): one slow tick (a long generation, a pause) cannot halve a limit,
 /// while a real rise in latency still brings it down within a few ticks.
 pub const MAX_FALL: u32 = 3;
-/// Ticks whose lowest mean latency is the baseline.
+/// Periods whose lowest entry (mean plus [`BASELINE_MARGIN`] standard
+/// errors) is the baseline.
 pub const BASELINE_TICKS: usize = 30;
-/// A tick with fewer answers than this says nothing (the limit holds).
+/// A tick with fewer answers than this says nothing (the limit holds, and
+/// the tick is not added to the period: the control task ends a tick this
+/// short only after 30 s).
 pub const MIN_ANSWERS: u64 = 4;
 /// Error share of a tick's answers that lowers the limit.
 pub const ERROR_SHARE: f64 = 0.1;
+/// A period is judged once its mean latency's standard error is at most
+/// this share of the mean (5 %: a queue of one over 4 slots is +25 %).
+pub const PRECISION: f64 = 0.05;
+/// In slow start a period needs less: a doubling past the capacity at
+/// least doubles the latency.
+pub const SLOW_START_PRECISION: f64 = 0.15;
+/// A period's entry in the baseline is its mean plus this many standard
+/// errors: the lowest of a few noisy means is a lucky draw, under the
+/// instance's no-queue mean (by two standard errors for the lowest of 30).
+pub const BASELINE_MARGIN: f64 = 1.0;
+/// When no period of the last this many came within [`PRECISION`] of the
+/// baseline (the limit has not been where latency is the baseline), one
+/// period is spent one lower, to measure it afresh (Envoy re-measures its minRTT
+/// at a low concurrency for the same reason): with noisy means, an unlucky
+/// first measurement at the capacity made a baseline so high that one
+/// request over it no longer showed, and the limit cycled one and two
+/// over the capacity.
+pub const PROBE_AFTER: u64 = 10;
+/// A period is judged after this many ticks even when less precise.
+pub const LONGEST_PERIOD: u32 = 10;
 
 /// What one instance did during one tick.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -103,6 +166,8 @@ pub struct Sample {
     pub answered: u64,
     /// The mean time they held it (pick to the end of the response), ms.
     pub latency_ms: f64,
+    /// The standard deviation of those times, ms (0 when unknown).
+    pub latency_sd_ms: f64,
     /// Mean requests in flight (Little's law: answers per ms × latency).
     pub in_flight: f64,
     /// Whether requests of the instance's pool waited in the admission
@@ -115,10 +180,82 @@ pub struct Sample {
 pub struct Memory {
     /// The limit now.
     pub limit: u32,
-    /// Still doubling (no tick over the tolerance yet).
+    /// Still doubling (no queue and no error tick yet).
     pub slow_start: bool,
-    /// The latest tick means, oldest first (at most [`BASELINE_TICKS`]).
-    means: std::collections::VecDeque<f64>,
+    /// The last limit at which slow start saw no queue (where it falls
+    /// back to when it ends).
+    fine: u32,
+    /// The latest periods, oldest first (at most [`BASELINE_TICKS`]).
+    means: std::collections::VecDeque<Judged>,
+    /// The period being gathered.
+    period: Period,
+    /// The next period is not judged: its answers were admitted under
+    /// slow start's last, queued limit.
+    draining: bool,
+    /// Periods judged so far.
+    periods: u64,
+    /// The period of the last probe one lower ([`PROBE_AFTER`]).
+    probed_at: u64,
+    /// The last period whose entry was within [`PRECISION`] of the
+    /// baseline (the limit was where latency is the baseline).
+    fresh_at: u64,
+}
+
+/// A judged period, as the baseline keeps it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Judged {
+    /// The mean plus [`BASELINE_MARGIN`] standard errors.
+    entry_ms: f64,
+    /// Known within [`PRECISION`].
+    precise: bool,
+}
+
+/// Ticks gathered until they are enough to judge.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Period {
+    ticks: u32,
+    answered: u64,
+    sum_ms: f64,
+    sum_sq_ms2: f64,
+    /// Sum of the ticks' mean requests in flight.
+    in_flight: f64,
+    queued: bool,
+}
+
+impl Period {
+    fn add(&mut self, s: &Sample) {
+        let n = s.answered as f64;
+        let sd = if s.latency_sd_ms.is_finite() {
+            s.latency_sd_ms.max(0.0)
+        } else {
+            0.0
+        };
+        self.ticks += 1;
+        self.answered += s.answered;
+        self.sum_ms += n * s.latency_ms;
+        // Σx² = (n − 1)·sd² + n·mean²
+        self.sum_sq_ms2 += (n - 1.0).max(0.0) * sd * sd + n * s.latency_ms * s.latency_ms;
+        self.in_flight += if s.in_flight.is_finite() {
+            s.in_flight
+        } else {
+            0.0
+        };
+        self.queued |= s.queued;
+    }
+
+    fn mean_ms(&self) -> f64 {
+        self.sum_ms / self.answered.max(1) as f64
+    }
+
+    /// The standard error of the mean, ms.
+    fn standard_error_ms(&self) -> f64 {
+        let n = self.answered as f64;
+        if n < 2.0 {
+            return 0.0;
+        }
+        let var = ((self.sum_sq_ms2 - n * self.mean_ms().powi(2)) / (n - 1.0)).max(0.0);
+        (var / n).sqrt()
+    }
 }
 
 impl Memory {
@@ -127,13 +264,30 @@ impl Memory {
         Self {
             limit: b.clamp(b.min),
             slow_start: true,
+            fine: b.clamp(b.min),
             means: Default::default(),
+            period: Period::default(),
+            draining: false,
+            periods: 0,
+            probed_at: 0,
+            fresh_at: 0,
         }
     }
 
-    /// The lowest recent tick mean (ms), once there is one.
+    /// The lowest recent period mean plus [`BASELINE_MARGIN`] standard
+    /// errors (ms), once there is one.
     pub fn baseline_ms(&self) -> Option<f64> {
-        self.means.iter().copied().reduce(f64::min)
+        self.means.iter().map(|j| j.entry_ms).reduce(f64::min)
+    }
+}
+
+/// Slow start is over (a queue, an error tick): its rough periods (a few answers at limits 1 and 2, errors
+/// of 15 %) leave the baseline, and no probe is due for a while.
+fn end_slow_start(m: &mut Memory) {
+    if m.slow_start {
+        m.slow_start = false;
+        m.means.retain(|j| j.precise);
+        m.fresh_at = m.periods;
     }
 }
 
@@ -142,31 +296,85 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
     m.limit = b.clamp(m.limit);
     let tries = s.tries.max(s.answered);
     if tries >= MIN_ANSWERS && s.errors as f64 >= ERROR_SHARE * tries as f64 {
-        m.slow_start = false;
+        end_slow_start(m);
+        m.period = Period::default();
         m.limit = b.clamp(m.limit - m.limit / 5);
         return m.limit;
     }
     if s.answered < MIN_ANSWERS || !s.latency_ms.is_finite() || s.latency_ms <= 0.0 {
         return m.limit;
     }
+    m.period.add(s);
+    let p = &m.period;
+    let mean = p.mean_ms();
+    let se = p.standard_error_ms();
+    let precision = if m.slow_start {
+        SLOW_START_PRECISION
+    } else {
+        PRECISION
+    };
+    if se > precision * mean && p.ticks < LONGEST_PERIOD {
+        return m.limit;
+    }
+    let p = std::mem::take(&mut m.period);
+    if std::mem::take(&mut m.draining) {
+        return m.limit;
+    }
     if m.means.len() == BASELINE_TICKS {
         m.means.pop_front();
     }
-    m.means.push_back(s.latency_ms);
-    let base = m.baseline_ms().unwrap_or(s.latency_ms);
-    let r = s.latency_ms / base;
-    let used = s.queued || s.in_flight * 2.0 >= m.limit as f64;
-    m.limit = if r >= QUEUE_AT {
-        m.slow_start = false;
+    let precise = se <= PRECISION * mean;
+    m.periods += 1;
+    m.means.push_back(Judged {
+        entry_ms: mean + BASELINE_MARGIN * se,
+        precise,
+    });
+    let base = m.baseline_ms().unwrap_or(mean);
+    if mean + BASELINE_MARGIN * se <= base * (1.0 + PRECISION) {
+        m.fresh_at = m.periods;
+    }
+    let r = mean / base;
+    let used = p.queued || p.in_flight / p.ticks as f64 * 2.0 >= m.limit as f64;
+    // A queue: the mean is over the tolerance even one standard error
+    // lower, two for a rougher period (cut short at LONGEST_PERIOD ticks,
+    // or slow start's). Uniform work has none: the mean itself.
+    let doubt = if precise { 1.0 } else { 2.0 };
+    let before = m.limit;
+    let queue = (mean - doubt * se) / base >= QUEUE_AT;
+    m.limit = if queue && m.slow_start {
+        // Slow start ends where the latency first rose: back to what the
+        // ratio says the instance serves at once, but no higher than the
+        // last limit slow start found fine (TCP's ssthresh) and no lower
+        // than a quarter (one slow period is not the capacity), after one
+        // period that is not judged (its answers waited in the
+        // instance's queue under this limit).
+        end_slow_start(m);
+        m.draining = true;
+        let parallel = (m.limit as f64 / r).round() as u32;
+        b.clamp(parallel.max(m.limit / 4).min(m.fine).max(1))
+    } else if queue {
         let parallel = (m.limit as f64 / r).round() as u32;
         let floor = m.limit - (m.limit / MAX_FALL).max(1).min(m.limit);
         b.clamp(parallel.max(floor).min(m.limit.saturating_sub(1)))
+    } else if used && (!m.slow_start || r >= QUEUE_AT) {
+        // (In slow start, a mean over the tolerance but inside the noise
+        // grows by one only: not a reason to stop, nor to double.)
+        if m.slow_start {
+            m.fine = m.limit;
+        }
+        b.clamp(m.limit.saturating_add(1))
     } else if used {
-        let up = if m.slow_start { m.limit } else { 1 };
-        b.clamp(m.limit.saturating_add(up))
+        m.fine = m.limit;
+        b.clamp(m.limit.saturating_mul(2))
     } else {
         m.limit
     };
+    let stale = m.periods - m.fresh_at >= PROBE_AFTER;
+    let room = before > b.min.max(1);
+    if used && room && !m.slow_start && !queue && stale && m.periods - m.probed_at >= PROBE_AFTER {
+        m.probed_at = m.periods;
+        m.limit = b.clamp(before - 1);
+    }
     m.limit
 }
 

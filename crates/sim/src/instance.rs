@@ -160,6 +160,8 @@ pub(crate) struct Tally {
     pub tries: u64,
     pub errors: u64,
     pub latency_sum_ms: f64,
+    /// Σ latency², ms² (for the spread).
+    pub latency_sq_ms2: f64,
     pub answered: u64,
 }
 
@@ -171,6 +173,19 @@ impl Tally {
         if let Some(l) = latency_ms {
             self.answered += 1;
             self.latency_sum_ms += l;
+            self.latency_sq_ms2 += l * l;
         }
+    }
+
+    /// The standard deviation of the answers' latencies, ms.
+    pub fn latency_sd_ms(&self) -> f64 {
+        let n = self.answered as f64;
+        if n < 2.0 {
+            return 0.0;
+        }
+        let mean = self.latency_sum_ms / n;
+        ((self.latency_sq_ms2 - n * mean * mean) / (n - 1.0))
+            .max(0.0)
+            .sqrt()
     }
 }

@@ -1,7 +1,7 @@
 //! The gateway's learned-limits task (`max_concurrent: auto`) in virtual
 //! time: each instance's tick ends once a second has passed and it
 //! answered [`MIN_ANSWERS`] tries (or after [`LONGEST_TICK_MS`]); what it
-//! did in the tick — tries, errors, mean time to answer, Little's-law
+//! did in the tick — tries, errors, mean time to answer and its spread, Little's-law
 //! requests in flight, and whether any request waited in the admission
 //! queue — goes to the policy's controller
 //! ([`fulcrum_policy::concurrency_limit::next`]), and the limit it returns
@@ -89,6 +89,7 @@ impl Limiter {
                 errors: t.errors,
                 answered: t.answered,
                 latency_ms,
+                latency_sd_ms: t.latency_sd_ms(),
                 in_flight: t.answered as f64 * latency_ms / span.max(1) as f64,
                 queued: self.queued[i],
             };

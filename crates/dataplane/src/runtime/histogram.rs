@@ -65,13 +65,23 @@ impl Histogram {
     /// its bucket's lower bound), since start: two readings some time
     /// apart give that time's mean (the dynamic-weights task does).
     pub fn totals(&self) -> (u64, f64) {
-        let (mut n, mut sum) = (0u64, 0f64);
+        let (n, sum, _) = self.moments();
+        (n, sum)
+    }
+
+    /// Like [`Histogram::totals`], with the sum of the squares in ms²:
+    /// two readings give that time's mean and spread (the learned-limits
+    /// task judges a mean by its standard error).
+    pub fn moments(&self) -> (u64, f64, f64) {
+        let (mut n, mut sum, mut sq) = (0u64, 0f64, 0f64);
         for (i, c) in self.counts.iter().enumerate() {
             let c = c.load(Relaxed);
+            let us = lower(i) as f64;
             n += c;
-            sum += c as f64 * lower(i) as f64;
+            sum += c as f64 * us;
+            sq += c as f64 * us * us;
         }
-        (n, sum / 1000.0)
+        (n, sum / 1e3, sq / 1e6)
     }
 
     /// The largest sample's bucket in milliseconds; `None` without samples.
@@ -131,6 +141,21 @@ mod tests {
                 prop_assert!((us - lo) as f64 <= us as f64 / 16.0 + 1.0);
             }
         }
+    }
+
+    #[test]
+    fn moments_give_the_spread() {
+        let h = Histogram::default();
+        assert_eq!(h.moments(), (0, 0.0, 0.0));
+        for ms in [1u64, 2, 4, 8] {
+            h.record_us(ms * 1000);
+        }
+        // Each sample counts at its bucket's lower bound (≤ 6.25 % low).
+        let (n, sum, sq) = h.moments();
+        assert_eq!(n, 4);
+        assert!((14.0..=15.0).contains(&sum), "{sum}");
+        assert!((80.0..=85.0).contains(&sq), "{sq}");
+        assert_eq!(h.totals(), (n, sum));
     }
 
     #[test]

@@ -17,6 +17,7 @@ fn saturated(capacity: u32, service_ms: f64, l: u32, noise: f64) -> Sample {
         answered,
         errors: 0,
         latency_ms,
+        latency_sd_ms: 0.0,
         in_flight: l as f64,
         queued: true,
     }
@@ -92,13 +93,94 @@ fn capacity_four_is_reached_in_a_few_ticks_and_kept_within_one() {
     let limits = run(Bounds::default(), 4, 100.0, 10, &mut Noise(1, 0.0));
     let noisy = run(Bounds::default(), 4, 100.0, 200, &mut Noise(3, SPREAD));
     assert!(noisy[5..].iter().all(|l| l.abs_diff(4) <= 1), "{noisy:?}");
-    // 1, 2, 4 doubling; 8 is over (r = 2, so 4) but falls a third at
-    // most, to 6; 6 is over (r = 1.5) and falls to 4; 5 probes.
-    assert_eq!(&limits[..6], &[2, 4, 8, 6, 4, 5], "{limits:?}");
+    // 1, 2, 4 doubling; 8 is over (r = 2): slow start ends, back to 4
+    // (half of 8, and what the ratio says); the next period drains what
+    // 8 admitted and is not judged; then 5 is tried, is over, back to 4.
+    assert_eq!(&limits[..7], &[2, 4, 8, 4, 4, 5, 4], "{limits:?}");
     assert!(
         limits[4..].iter().all(|l| (4..=5).contains(l)),
         "{limits:?}"
     );
+}
+
+/// Like [`saturated`], for work of varying size: the requests' latencies
+/// spread by `cv` of their mean, so the tick's mean is off by `z`
+/// standard errors (`z` from [`Noise::gauss`]).
+fn saturated_varying(capacity: u32, service_ms: f64, l: u32, cv: f64, z: f64) -> Sample {
+    let mut s = saturated(capacity, service_ms, l, 1.0);
+    let sd = cv * s.latency_ms;
+    s.latency_sd_ms = sd;
+    s.latency_ms += z * sd / (s.answered as f64).sqrt();
+    s
+}
+
+impl Noise {
+    /// About N(0, 1): the sum of three uniforms, scaled.
+    fn gauss(&mut self) -> f64 {
+        let spread = self.1;
+        self.1 = 1.0;
+        let sum: f64 = (0..3).map(|_| self.next() - 1.0).sum();
+        self.1 = spread;
+        sum
+    }
+}
+
+#[test]
+fn work_of_varying_size_settles_near_the_capacity_instead_of_collapsing() {
+    // 4 slots, 100 ms a request with a spread of two thirds of it (LLM
+    // answers of 5 to 50 tokens): a tick of 40 answers has a mean ±10 %.
+    // The lowest of 30 such tick means is ~25 % under the true one, which
+    // made every later tick look like a queue and held the limit at 1.
+    for seed in 1..=20 {
+        let b = Bounds::default();
+        let mut m = Memory::new(&b);
+        let mut noise = Noise(seed, 1.0);
+        let limits: Vec<u32> = (0..300)
+            .map(|_| {
+                let s = saturated_varying(4, 100.0, m.limit, 0.66, noise.gauss());
+                next(&b, &s, &mut m)
+            })
+            .collect();
+        let late = &limits[60..];
+        let near = late.iter().filter(|l| (3..=5).contains(*l)).count();
+        let mean = late.iter().sum::<u32>() as f64 / late.len() as f64;
+        assert!(
+            late.iter().all(|l| (2..=6).contains(l))
+                && near as f64 >= 0.85 * late.len() as f64
+                && (3.5..=5.0).contains(&mean),
+            "seed {seed}: {near} of {} within one of 4, mean {mean}: {limits:?}",
+            late.len()
+        );
+    }
+}
+
+#[test]
+fn a_baseline_measured_high_is_measured_again_one_lower() {
+    // Past slow start at 4 slots, the first period at 4 read 14 % high
+    // (an unlucky draw of long answers): 5 then looks like no queue
+    // (125 / 114), 6 falls back to 5, and the limit would cycle 5 and 6
+    // without ever measuring 4 again. The probe one lower re-measures it.
+    let b = Bounds::default();
+    let mut m = Memory::new(&b);
+    m.slow_start = false;
+    m.limit = 4;
+    let unlucky = saturated(4, 100.0, 4, 1.14);
+    next(&b, &unlucky, &mut m);
+    let limits: Vec<u32> = (0..40)
+        .map(|_| {
+            let s = saturated(4, 100.0, m.limit, 1.0);
+            next(&b, &s, &mut m)
+        })
+        .collect();
+    assert!(
+        limits[..10].iter().all(|l| (5..=6).contains(l)),
+        "the cycle over the capacity: {limits:?}"
+    );
+    assert!(
+        limits[20..].iter().all(|l| (4..=5).contains(l)),
+        "after the probe: {limits:?}"
+    );
+    assert!(m.baseline_ms().unwrap() <= 100.0 + 1e-9);
 }
 
 #[test]
@@ -122,7 +204,8 @@ fn one_slow_tick_lowers_the_limit_by_a_third_at_most() {
     let mut m = Memory::new(&b);
     saturate(&b, &mut m, 12, 30);
     let before = m.limit;
-    assert!((12..=13).contains(&before), "{before}");
+    // One over 12 is +8 %, inside the tolerance: 12 to 14.
+    assert!((12..=14).contains(&before), "{before}");
     // One tick five times slower (a pause): the ratio says 12 / 5, the
     // limit falls by a third only.
     let s = saturated(12, 100.0, m.limit, 5.0);
@@ -159,6 +242,7 @@ fn an_idle_instance_does_not_grow() {
             answered: 10,
             errors: 0,
             latency_ms: 50.0,
+            latency_sd_ms: 0.0,
             in_flight: 0.5,
             queued: false,
         };
@@ -176,6 +260,7 @@ fn too_few_answers_hold_the_limit() {
         answered: MIN_ANSWERS - 1,
         errors: 0,
         latency_ms: 5000.0,
+        latency_sd_ms: 0.0,
         in_flight: 6.0,
         queued: true,
     };
@@ -193,6 +278,7 @@ fn errors_lower_the_limit_by_a_fifth() {
         answered: 100,
         errors: 20,
         latency_ms: 5.0,
+        latency_sd_ms: 0.0,
         in_flight: 10.0,
         queued: true,
     };
@@ -208,14 +294,25 @@ proptest! {
         min in 1u32..20,
         span in 0u32..200,
         ticks in proptest::collection::vec(
-            (0u64..500, 0u64..50, 0u64..500, 0.0f64..10_000.0, 0.0f64..500.0, any::<bool>()),
-            1..60,
+            (
+                (0u64..500, 0u64..50, 0u64..500),
+                0.0f64..10_000.0,
+                prop_oneof![
+                    Just(0.0),
+                    Just(f64::NAN),
+                    Just(f64::INFINITY),
+                    0.0f64..20_000.0,
+                ],
+                0.0f64..500.0,
+                any::<bool>(),
+            ),
+            1..80,
         ),
     ) {
         let b = Bounds { min, max: min + span };
         let mut m = Memory::new(&b);
-        for (tries, errors, answered, latency_ms, in_flight, queued) in ticks {
-            let s = Sample { tries, errors, answered, latency_ms, in_flight, queued };
+        for ((tries, errors, answered), latency_ms, latency_sd_ms, in_flight, queued) in ticks {
+            let s = Sample { tries, errors, answered, latency_ms, latency_sd_ms, in_flight, queued };
             let l = next(&b, &s, &mut m);
             prop_assert!(l >= b.min && l <= b.max, "{l} outside {b:?}");
         }
