@@ -64,7 +64,8 @@ async fn limits_settle_within_one_of_the_instances_capacity_of_4() {
         let l = limits(&gw);
         let queued = gw.gateway.stats()[0].queued;
         // Slow start doubles 1, 2, 4, 8 (a tick a second), then 8 falls
-        // a third to 6, and 6 to 4: settled from the 6th second.
+        // back to 4 (half of it) and a tick drains what 8 admitted:
+        // settled from the 6th second.
         if t >= 6.0 && settled_from.is_none() {
             settled_from = Some((seen.len(), done.load(Relaxed), Instant::now()));
         }
