@@ -25,7 +25,9 @@
 
 use fulcrum_dataplane::runtime::{InstanceState, Snapshot};
 use fulcrum_dataplane::Gateway;
-use fulcrum_policy::concurrency_limit::{next, Bounds, Memory, Sample, MIN_ANSWERS};
+use fulcrum_policy::concurrency_limit::{
+    next, standard_deviation, Bounds, Memory, Sample, MIN_ANSWERS,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,15 +180,11 @@ fn sample(before: &Reading, after: &Reading, span_ms: u64) -> Sample {
     } else {
         0.0
     };
-    let n = answered as f64;
-    let sq = after.latency_sq_ms2 - before.latency_sq_ms2;
-    let latency_sd_ms = if answered > 1 {
-        ((sq - n * latency_ms * latency_ms) / (n - 1.0))
-            .max(0.0)
-            .sqrt()
-    } else {
-        0.0
-    };
+    let latency_sd_ms = standard_deviation(
+        answered,
+        after.latency_sum_ms - before.latency_sum_ms,
+        after.latency_sq_ms2 - before.latency_sq_ms2,
+    );
     Sample {
         tries: after.tries.saturating_sub(before.tries),
         errors: after.errors.saturating_sub(before.errors),

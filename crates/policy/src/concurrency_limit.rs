@@ -210,6 +210,18 @@ struct Judged {
     precise: bool,
 }
 
+/// The sample standard deviation of `n` values from their sum and the sum
+/// of their squares (0 for fewer than two): how the control task, the
+/// simulator and a period turn their counters into a spread.
+pub fn standard_deviation(n: u64, sum: f64, sum_sq: f64) -> f64 {
+    if n < 2 {
+        return 0.0;
+    }
+    let n = n as f64;
+    let mean = sum / n;
+    ((sum_sq - n * mean * mean) / (n - 1.0)).max(0.0).sqrt()
+}
+
 /// Ticks gathered until they are enough to judge.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Period {
@@ -249,12 +261,8 @@ impl Period {
 
     /// The standard error of the mean, ms.
     fn standard_error_ms(&self) -> f64 {
-        let n = self.answered as f64;
-        if n < 2.0 {
-            return 0.0;
-        }
-        let var = ((self.sum_sq_ms2 - n * self.mean_ms().powi(2)) / (n - 1.0)).max(0.0);
-        (var / n).sqrt()
+        standard_deviation(self.answered, self.sum_ms, self.sum_sq_ms2)
+            / (self.answered.max(1) as f64).sqrt()
     }
 }
 
@@ -281,8 +289,9 @@ impl Memory {
     }
 }
 
-/// Slow start is over (a queue, an error tick): its rough periods (a few answers at limits 1 and 2, errors
-/// of 15 %) leave the baseline, and no probe is due for a while.
+/// Slow start is over (a queue, an error tick): its rough periods (a few
+/// answers at limits 1 and 2, errors of 15 %) leave the baseline, and no
+/// probe is due for a while.
 fn end_slow_start(m: &mut Memory) {
     if m.slow_start {
         m.slow_start = false;
@@ -325,12 +334,10 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
     }
     let precise = se <= PRECISION * mean;
     m.periods += 1;
-    m.means.push_back(Judged {
-        entry_ms: mean + BASELINE_MARGIN * se,
-        precise,
-    });
+    let entry_ms = mean + BASELINE_MARGIN * se;
+    m.means.push_back(Judged { entry_ms, precise });
     let base = m.baseline_ms().unwrap_or(mean);
-    if mean + BASELINE_MARGIN * se <= base * (1.0 + PRECISION) {
+    if entry_ms <= base * (1.0 + PRECISION) {
         m.fresh_at = m.periods;
     }
     let r = mean / base;

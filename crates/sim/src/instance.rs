@@ -179,13 +179,10 @@ impl Tally {
 
     /// The standard deviation of the answers' latencies, ms.
     pub fn latency_sd_ms(&self) -> f64 {
-        let n = self.answered as f64;
-        if n < 2.0 {
-            return 0.0;
-        }
-        let mean = self.latency_sum_ms / n;
-        ((self.latency_sq_ms2 - n * mean * mean) / (n - 1.0))
-            .max(0.0)
-            .sqrt()
+        fulcrum_policy::concurrency_limit::standard_deviation(
+            self.answered,
+            self.latency_sum_ms,
+            self.latency_sq_ms2,
+        )
     }
 }
