@@ -94,6 +94,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="capacity: events per LLM answer, a number or a range A-B drawn "
                         "uniformly per turn (answers of varying length: e.g. 1-19, mean 10, "
                         "service 60-420 ms); default: 10")
+    g.add_argument("--llm-capacities", default=None,
+                   help="capacity: comma-separated capacities of the LLM stage's mocks, one "
+                        "per instance (instances of unequal, unknown capacity: e.g. 2,4,6,4, "
+                        "16 slots as the default 4,4,4,4); needs --capacity-stages of that "
+                        "count; default: every mock 4")
     g.add_argument("--capacity-peers", action="store_true", default=None,
                    help="capacity: also measure nginx and HAProxy at 4 instances per stage "
                         "(default: on for a full run, off with --quick)")
@@ -113,6 +118,22 @@ def parse_events(spec: str) -> Tuple[int, int]:
     if not 1 <= a <= b:
         raise BenchError(f"--llm-events: `{spec}` needs 1 <= A <= B")
     return a, b
+
+
+def parse_capacities(spec: Optional[str], stages: List[int]) -> Optional[List[int]]:
+    """``--llm-capacities``: one capacity >= 1 per LLM instance."""
+    if spec is None:
+        return None
+    try:
+        caps = [int(x) for x in spec.split(",") if x.strip()]
+    except ValueError:
+        raise BenchError(f"--llm-capacities: `{spec}` is not a list of numbers") from None
+    if not caps or min(caps) < 1:
+        raise BenchError(f"--llm-capacities: `{spec}` needs capacities of at least 1")
+    if any(per != len(caps) for per in stages):
+        raise BenchError(f"--llm-capacities: {len(caps)} capacities, but "
+                         f"--capacity-stages asks for {','.join(map(str, stages))} instances")
+    return caps
 
 
 def _draw(events: Tuple[int, int], rng: random.Random) -> int:
@@ -197,7 +218,8 @@ def limit_label(limit: str) -> str:
 
 
 def start_fleet(registry: ProcessRegistry, tmp: Path, bins: Path, args, system: str,
-                per_stage: int, tag: str, limit: str = str(MOCK_CAPACITY)):
+                per_stage: int, tag: str, limit: str = str(MOCK_CAPACITY),
+                llm_capacities: Optional[List[int]] = None):
     procs = []
     pools = []
     for stage, spec in STAGES.items():
@@ -205,9 +227,11 @@ def start_fleet(registry: ProcessRegistry, tmp: Path, bins: Path, args, system: 
         for k in range(per_stage):
             port = free_port()
             name = f"{stage}{k}"
+            cap = (llm_capacities[k] if stage == "llm" and llm_capacities
+                   else MOCK_CAPACITY)
             procs.append(start_mock(registry, bins, name, port, args.load_cpu,
                                     latency=spec["latency"], latency_max=spec["latency_max"],
-                                    capacity=MOCK_CAPACITY))
+                                    capacity=cap))
             if system == "fulcrum":
                 max_conc = None if limit == "none" else limit
             else:
@@ -318,6 +342,8 @@ def _flags(prm: dict) -> str:
     a, b = prm.get("llm_events", LLM_EVENTS)
     if (a, b) != LLM_EVENTS:
         out += f" --llm-events {a}" + (f"-{b}" if b != a else "")
+    if prm.get("llm_capacities"):
+        out += " --llm-capacities " + ",".join(map(str, prm["llm_capacities"]))
     return out
 
 
@@ -337,8 +363,11 @@ def markdown(result: dict) -> str:
         "",
         f"Each device loops: ASR upload (16 KiB POST, 80-120 ms) -> LLM SSE stream (40 ms + "
         f"{_events(prm)} events 20 ms apart) -> TTS POST (50-70 ms), then thinks {THINK_S[0]}-{THINK_S[1]} s. "
-        f"Every mock instance processes {MOCK_CAPACITY} requests at a time (FIFO beyond). "
-        f"SLO: end-to-end turn p95 < {prm['slo_ms']:.0f} ms; unloaded turn (1 device) "
+        + (f"Every mock instance processes {MOCK_CAPACITY} requests at a time (FIFO beyond). "
+           if not prm.get("llm_capacities") else
+           f"The LLM mocks process {'/'.join(map(str, prm['llm_capacities']))} requests at a "
+           f"time (FIFO beyond), the others {MOCK_CAPACITY}. ")
+        + f"SLO: end-to-end turn p95 < {prm['slo_ms']:.0f} ms; unloaded turn (1 device) "
         f"p50 {_f(prm.get('unloaded_turn_p50_ms'))} ms. Each load level: "
         f"{prm['warm_s']:g} s ramp + {prm['measure_s']:g} s measured.",
         "",
@@ -418,6 +447,7 @@ def run(args: argparse.Namespace) -> int:
             raise BenchError(f"--fulcrum-limits: `{x}` is not a number, auto or none")
     stages = [int(x) for x in args.capacity_stages.split(",") if x.strip()]
     events = parse_events(args.llm_events)
+    llm_caps = parse_capacities(args.llm_capacities, stages)
     plan = [("fulcrum", per, lim) for lim in limits for per in stages]
     if peers:
         plan += [(s, 4, None) for s in ("nginx", "haproxy") if s in systems_allowed]
@@ -429,6 +459,7 @@ def run(args: argparse.Namespace) -> int:
                 algo = limit_label(lim) if lim else NATIVE_ALGO[system]
                 try:
                     sysobj, stop = start_fleet(registry, tmp, bins, args, system, per, tag,
+                                               llm_capacities=llm_caps,
                                                **({"limit": lim} if lim else {}))
                 except SystemUnavailable as e:
                     log(f"SKIP {tag}: {e}")
@@ -499,7 +530,7 @@ def run(args: argparse.Namespace) -> int:
                    "measure_s": measure_s, "think_s": list(THINK_S),
                    "mock_capacity": MOCK_CAPACITY, "stages": STAGES,
                    "fulcrum_limits": limits, "instances_per_stage": stages,
-                   "llm_events": list(events),
+                   "llm_events": list(events), "llm_capacities": llm_caps,
                    "unloaded_turn_p50_ms": unloaded, "proxy_cpu": args.proxy_cpu,
                    "load_cpu": args.load_cpu, "elapsed_s": round(elapsed, 1)},
         "records": records,

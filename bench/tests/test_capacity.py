@@ -230,6 +230,14 @@ class RunLevelTest(unittest.TestCase):
             with self.assertRaises(capacity.BenchError, msg=bad):
                 capacity.parse_events(bad)
 
+    def test_llm_capacities_option(self):
+        self.assertIsNone(capacity.parse_capacities(None, [1, 4]))
+        self.assertEqual(capacity.parse_capacities("2,4,6,4", [4]), [2, 4, 6, 4])
+        for bad, stages in (("2,4", [4]), ("2,4,6,4", [1, 4]), ("0,4,4,4", [4]),
+                            ("a,b", [2]), ("", [4])):
+            with self.assertRaises(capacity.BenchError, msg=bad):
+                capacity.parse_capacities(bad, stages)
+
     def test_failed_turns_count_as_infinitely_slow(self):
         r, reqs = self.run_level(500)
         self.assertGreater(r["turns"], 0)
@@ -301,6 +309,14 @@ class MarkdownTest(unittest.TestCase):
                                            "measure_s": 30.0}})
         self.assertIn("Limits learned", md)
         self.assertIn("* 251 devices: asr 4/5; llm 4/–", md)
+        self.assertIn("Every mock instance processes 4 requests", md)
+        md = capacity.markdown({"machine": m, "records": recs, "ratio": None,
+                                "params": {"quick": False, "slo_ms": 800.0, "warm_s": 5.0,
+                                           "measure_s": 30.0, "instances_per_stage": [4],
+                                           "llm_capacities": [2, 4, 6, 4]}})
+        self.assertIn("--capacity-stages 4 --llm-capacities 2,4,6,4`", md)
+        self.assertIn("The LLM mocks process 2/4/6/4 requests at a time (FIFO beyond), "
+                      "the others 4. SLO", md)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@
 //! that keeps it keeps its limit; an instance no pool learns for is
 //! forgotten.
 
+use fulcrum_dataplane::runtime::moments::MomentsReading;
 use fulcrum_dataplane::runtime::{InstanceState, Snapshot};
 use fulcrum_dataplane::Gateway;
 use fulcrum_policy::concurrency_limit::{
@@ -46,10 +47,8 @@ const LOOK: Duration = Duration::from_millis(250);
 struct Reading {
     tries: u64,
     errors: u64,
-    answered: u64,
-    latency_sum_ms: f64,
-    /// Σ latency², ms².
-    latency_sq_ms2: f64,
+    /// The times tries held their slot (count, Σ, Σ²).
+    held: MomentsReading,
     /// Requests that waited in the admission queue of its pools.
     queued: u64,
 }
@@ -118,13 +117,10 @@ fn read(snap: &Snapshot, inst: &InstanceState) -> Reading {
     // head latency of a limit one over capacity several times the
     // baseline and halved the limit (the capacity suite: 175 devices
     // instead of 253). Held time rises by `L / C` exactly (Little's law).
-    let (answered, latency_sum_ms, latency_sq_ms2) = inst.held.moments();
     Reading {
         tries,
         errors,
-        answered,
-        latency_sum_ms,
-        latency_sq_ms2,
+        held: inst.held.read(),
         queued: queued(snap, inst),
     }
 }
@@ -156,7 +152,7 @@ impl Controller {
             }
             let after = read(&snap, inst);
             let span = now.saturating_sub(l.since_ms);
-            let answered = after.answered.saturating_sub(l.at_start.answered);
+            let answered = after.held.count.wrapping_sub(l.at_start.held.count);
             let due = (span >= TICK.as_millis() as u64 && answered >= MIN_ANSWERS)
                 || span >= LONGEST_TICK.as_millis() as u64;
             if !due {
@@ -174,17 +170,13 @@ impl Controller {
 
 /// What an instance did between two readings `span_ms` apart.
 fn sample(before: &Reading, after: &Reading, span_ms: u64) -> Sample {
-    let answered = after.answered.saturating_sub(before.answered);
+    let (answered, sum_ms, sum_sq_ms2) = after.held.since(&before.held);
     let latency_ms = if answered > 0 {
-        (after.latency_sum_ms - before.latency_sum_ms) / answered as f64
+        sum_ms / answered as f64
     } else {
         0.0
     };
-    let latency_sd_ms = standard_deviation(
-        answered,
-        after.latency_sum_ms - before.latency_sum_ms,
-        after.latency_sq_ms2 - before.latency_sq_ms2,
-    );
+    let latency_sd_ms = standard_deviation(answered, sum_ms, sum_sq_ms2);
     Sample {
         tries: after.tries.saturating_sub(before.tries),
         errors: after.errors.saturating_sub(before.errors),
@@ -205,18 +197,22 @@ mod tests {
         let before = Reading {
             tries: 10,
             errors: 1,
-            answered: 9,
-            latency_sum_ms: 900.0,
-            latency_sq_ms2: 90_000.0,
+            held: MomentsReading {
+                count: 9,
+                sum_us: 900_000,
+                sum_sq_us2: 90_000_000_000,
+            },
             queued: 3,
         };
         // 10 answers of 100 ms and 10 of 300 ms.
         let after = Reading {
             tries: 30,
             errors: 2,
-            answered: 29,
-            latency_sum_ms: 900.0 + 20.0 * 200.0,
-            latency_sq_ms2: 90_000.0 + 10.0 * 100.0 * 100.0 + 10.0 * 300.0 * 300.0,
+            held: MomentsReading {
+                count: 29,
+                sum_us: 900_000 + 20 * 200_000,
+                sum_sq_us2: 90_000_000_000 + 10 * 100_000 * 100_000 + 10 * 300_000 * 300_000,
+            },
             queued: 3,
         };
         let s = sample(&before, &after, 1000);

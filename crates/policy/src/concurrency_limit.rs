@@ -21,7 +21,9 @@
 //! [`QUEUE_AT`] up the limit drops to `L / r` (at least one lower), below
 //! it the limit probes one higher (Vegas-style additive increase). A
 //! period (one tick or more, see below) lowers it by at most a third
-//! ([`MAX_FALL`]), so one slow tick cannot halve it (Gradient2 smooths its estimate for the same reason). There
+//! ([`MAX_FALL`]), so one slow tick cannot halve it (Gradient2 smooths its estimate for the same reason),
+//! and the period after such a fall is not judged: its answers waited in
+//! the instance's queue under the old limit. There
 //! is deliberately no band in which it holds: a limit held a little above
 //! the parallelism would make the queued latency the new baseline and
 //! creep up; probing and falling back keeps visiting `C`, where latency is
@@ -90,6 +92,31 @@
 //!   higher; with ticks much longer than a request they are a small part
 //!   of it.)
 //!
+//! **A fall that did not help.** A rise in latency is a queue only if a
+//! lower limit removes it. So the first judged period after a fall (a
+//! queue, a probe)
+//! of at least [`CHECKED_FALL`] (4 to 3, 5 to 4, 8 to 4; smaller falls in
+//! a row are checked together) is compared with the period that caused
+//! it: when its mean is not [`FALL_HELPED`] lower, and not even near
+//! what a removed queue would give (`to / from` of the first, by three
+//! standard errors), the instance had become slower without a queue (a
+//! throttled GPU, a host busy with other work, a bigger model) and the
+//! old baseline was out of date. Both periods measured the new speed
+//! without a queue, so they become the baseline, and the limit goes back
+//! to where it was. Without this check the limit fell period after
+//! period (12 % slower at 4 slots: from 4 to 1) until the old baseline
+//! left the window, 30 periods later. A real queue is unaffected: one
+//! request over 4 slots is 25 % slower than one lower. Should two
+//! unlucky means still reset the baseline to latency over the capacity
+//! (no period would then look over the tolerance), the periodic probe
+//! ([`PROBE_EVERY`]) measures one lower again within a window.
+//!
+//! **Exact times.** The control task sums the held times exactly
+//! (`Moments` in the data plane), not from a latency histogram: with
+//! buckets 6 % wide, requests of one size at a bucket's edge made a
+//! tick's mean jump by 6 %, and at the capacity suite's knee the stale
+//! rule probed one lower every dozen periods.
+//!
 //! **Errors**: a tick in which at least [`ERROR_SHARE`] of the answers
 //! were errors (an overloaded server's 503s, time-outs) lowers the limit by
 //! a fifth — fast failures would otherwise look like low latency.
@@ -152,8 +179,28 @@ pub const BASELINE_MARGIN: f64 = 1.0;
 /// request over it no longer showed, and the limit cycled one and two
 /// over the capacity.
 pub const PROBE_AFTER: u64 = 10;
+/// Whatever the baseline says, one period in this many is spent one
+/// lower, so a baseline that came to hold latency over the capacity (a
+/// fall judged not to help on two unlucky means, see [`FALL_HELPED`]) is
+/// measured again within a window; Envoy's adaptive concurrency filter
+/// re-measures its minimum RTT periodically for the same reason. At the
+/// capacity it costs one slot for one period in 30 (under 1 % of an
+/// instance of 4).
+pub const PROBE_EVERY: u64 = BASELINE_TICKS as u64;
 /// A period is judged after this many ticks even when less precise.
 pub const LONGEST_PERIOD: u32 = 10;
+/// A fall of the limit that lowered the mean latency by less than this
+/// factor (half the tolerance: 5 %) did not remove a queue: the rise that
+/// caused it was the instance becoming slower (a throttled GPU, a busy
+/// host), not a queue, and the baseline is measured again at once.
+pub const FALL_HELPED: f64 = 1.0 + (QUEUE_AT - 1.0) / 2.0;
+/// Only a fall by this factor or more is checked ([`FALL_HELPED`]): had it
+/// removed a queue, latency would have fallen by a sixth, well apart from
+/// "not 5 % lower" even with a tick's noise of a few per cent. A fall by
+/// one from a large limit (21 to 20: 5 %) says nothing either way; falls
+/// in a row are checked together, from where the first began (20, 18,
+/// 16: checked at 16 against the period at 20).
+pub const CHECKED_FALL: f64 = 1.2;
 
 /// What one instance did during one tick.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -190,7 +237,7 @@ pub struct Memory {
     /// The period being gathered.
     period: Period,
     /// The next period is not judged: its answers were admitted under
-    /// slow start's last, queued limit.
+    /// the last limit, which queued (a fall on a queue).
     draining: bool,
     /// Periods judged so far.
     periods: u64,
@@ -199,6 +246,23 @@ pub struct Memory {
     /// The last period whose entry was within [`PRECISION`] of the
     /// baseline (the limit was where latency is the baseline).
     fresh_at: u64,
+    /// The last fall of the limit (a queue or a probe), until the next
+    /// judged period says whether it lowered latency ([`FALL_HELPED`]).
+    fall: Option<Fall>,
+}
+
+/// A fall of the limit, to be checked by the next judged period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Fall {
+    /// The limit before it.
+    from: u32,
+    /// The limit after it.
+    to: u32,
+    /// The mean latency of the period at `from` and its standard error, ms.
+    mean_ms: f64,
+    se_ms: f64,
+    /// That period's baseline entry.
+    judged: Judged,
 }
 
 /// A judged period, as the baseline keeps it.
@@ -279,6 +343,7 @@ impl Memory {
             periods: 0,
             probed_at: 0,
             fresh_at: 0,
+            fall: None,
         }
     }
 
@@ -307,6 +372,7 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
     if tries >= MIN_ANSWERS && s.errors as f64 >= ERROR_SHARE * tries as f64 {
         end_slow_start(m);
         m.period = Period::default();
+        m.fall = None;
         m.limit = b.clamp(m.limit - m.limit / 5);
         return m.limit;
     }
@@ -335,7 +401,36 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
     let precise = se <= PRECISION * mean;
     m.periods += 1;
     let entry_ms = mean + BASELINE_MARGIN * se;
-    m.means.push_back(Judged { entry_ms, precise });
+    let judged = Judged { entry_ms, precise };
+    m.means.push_back(judged);
+    // A fall too small to judge, which the next fall (if this period
+    // brings one) extends: judged from where the first began.
+    let mut chain = None;
+    if let Some(f) = m.fall.take() {
+        // Had the fall removed a queue, latency would have fallen by
+        // `to / from` at least: a mean that is also not FALL_HELPED lower
+        // and over that by three standard errors of the difference rules
+        // a queue out (a noisy mean is not enough: a wrong reset would
+        // put latency over the capacity into the baseline).
+        let queue_would_give = f.mean_ms * f64::from(f.to) / f64::from(f.from);
+        let doubt = 3.0 * (f.se_ms * f.se_ms + se * se).sqrt();
+        let checked = f64::from(f.from) >= CHECKED_FALL * f64::from(f.to);
+        if checked && f.mean_ms < FALL_HELPED * mean && mean > queue_would_give + doubt {
+            // The fall did not lower latency, so there was no queue to
+            // remove: the instance became slower (a throttled GPU, a busy
+            // host) and the baseline is out of date. Both periods measured
+            // it without a queue: they are the baseline now, and the limit
+            // goes back.
+            m.means.clear();
+            m.means.extend([f.judged, judged]);
+            m.fresh_at = m.periods;
+            m.limit = b.clamp(f.from);
+            return m.limit;
+        }
+        if !checked {
+            chain = Some(f);
+        }
+    }
     let base = m.baseline_ms().unwrap_or(mean);
     if entry_ms <= base * (1.0 + PRECISION) {
         m.fresh_at = m.periods;
@@ -360,6 +455,10 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
         let parallel = (m.limit as f64 / r).round() as u32;
         b.clamp(parallel.max(m.limit / 4).min(m.fine).max(1))
     } else if queue {
+        // The next period still holds answers that waited in the
+        // instance's queue under this limit: it is not judged (nor is
+        // the fall checked on it, which would find the latency not lower).
+        m.draining = true;
         let parallel = (m.limit as f64 / r).round() as u32;
         let floor = m.limit - (m.limit / MAX_FALL).max(1).min(m.limit);
         b.clamp(parallel.max(floor).min(m.limit.saturating_sub(1)))
@@ -377,10 +476,24 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
         m.limit
     };
     let stale = m.periods - m.fresh_at >= PROBE_AFTER;
+    let since_probe = m.periods - m.probed_at;
+    let due = (stale && since_probe >= PROBE_AFTER) || since_probe >= PROBE_EVERY;
     let room = before > b.min.max(1);
-    if used && room && !m.slow_start && !queue && stale && m.periods - m.probed_at >= PROBE_AFTER {
+    if used && room && !m.slow_start && !queue && due {
         m.probed_at = m.periods;
         m.limit = b.clamp(before - 1);
+    }
+    if m.limit < before {
+        m.fall = Some(match chain {
+            Some(f) => Fall { to: m.limit, ..f },
+            None => Fall {
+                from: before,
+                to: m.limit,
+                mean_ms: mean,
+                se_ms: se,
+                judged,
+            },
+        });
     }
     m.limit
 }

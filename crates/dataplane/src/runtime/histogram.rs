@@ -69,9 +69,10 @@ impl Histogram {
         (n, sum)
     }
 
-    /// Like [`Histogram::totals`], with the sum of the squares in ms²:
-    /// two readings give that time's mean and spread (the learned-limits
-    /// task judges a mean by its standard error).
+    /// Like [`Histogram::totals`], with the sum of the squares in ms²
+    /// (each sample counted at its bucket's lower bound): two readings
+    /// give that time's mean and spread. (Learned limits need exact sums:
+    /// [`super::moments`].)
     pub fn moments(&self) -> (u64, f64, f64) {
         let (mut n, mut sum, mut sq) = (0u64, 0f64, 0f64);
         for (i, c) in self.counts.iter().enumerate() {

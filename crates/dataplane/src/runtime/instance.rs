@@ -9,6 +9,7 @@
 
 use super::histogram::Histogram;
 use super::load_report::LoadReport;
+use super::moments::Moments;
 use super::queue::Waiters;
 use super::window::{rate, Window};
 use crate::upstream::Origin;
@@ -36,8 +37,9 @@ pub struct InstanceState {
     /// How long each HTTP try held its in-flight slot (from the pick to
     /// the end of the response body, or to the try's failure): what a
     /// learned limit (`max_concurrent: auto`) is judged on. Recorded only
-    /// for instances that learn one ([`InFlightGuard::timed`]).
-    pub held: Histogram,
+    /// for instances that learn one ([`InFlightGuard::timed`]). Exact
+    /// sums, not a histogram: see [`Moments`].
+    pub held: Moments,
     /// Tries and errors since start, and over the recent window
     /// (`stats.window`), recorded for every algorithm.
     pub window: Window,

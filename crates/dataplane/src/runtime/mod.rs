@@ -14,6 +14,7 @@ pub mod facts;
 pub mod histogram;
 pub mod instance;
 pub mod load_report;
+pub mod moments;
 pub mod queue;
 pub mod snapshot;
 pub mod stats;

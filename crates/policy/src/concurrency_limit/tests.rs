@@ -191,7 +191,9 @@ fn a_latency_step_up_lowers_the_limit_and_a_step_down_raises_it() {
     let before = m.limit;
     assert!((8..=9).contains(&before), "{before}");
     // The instance now works on 2 at a time (a co-tenant took the GPU).
-    saturate(&b, &mut m, 2, 5);
+    // Falls by a third at most, each followed by one period that is not
+    // judged (its answers waited under the higher limit).
+    saturate(&b, &mut m, 2, 8);
     assert!(m.limit <= 3, "step up in latency: {before} -> {}", m.limit);
     // And back to 8: latency at the baseline again, the limit grows.
     saturate(&b, &mut m, 8, 10);
@@ -216,8 +218,10 @@ fn one_slow_tick_lowers_the_limit_by_a_third_at_most() {
 #[test]
 fn a_slower_instance_gets_a_new_baseline() {
     // Latency doubles for good with no queue (a bigger model): the limit
-    // first falls, then, once the old baseline has left the window, grows
-    // back to the capacity.
+    // falls, the fall does not lower latency (no queue to remove), so the
+    // baseline is measured again at once and the limit is back at the
+    // capacity within a few periods, not after the old baseline has left
+    // the window.
     let b = Bounds::default();
     let mut m = Memory::new(&b);
     saturate(&b, &mut m, 4, 30);
@@ -227,8 +231,105 @@ fn a_slower_instance_gets_a_new_baseline() {
         let s = saturated(4, 200.0, m.limit, 1.0);
         limits.push(next(&b, &s, &mut m));
     }
-    assert!(limits[0] < before && limits[2] < 4, "{before}: {limits:?}");
-    assert!((4..=5).contains(limits.last().unwrap()), "{limits:?}");
+    assert!(limits[0] < before, "{before}: {limits:?}");
+    assert!(limits.iter().all(|l| *l >= 3), "{limits:?}");
+    // From the fourth period on, 3 only for the periodic probe.
+    assert!(
+        limits[4..].iter().all(|l| (3..=5).contains(l))
+            && limits[4..].iter().filter(|l| **l == 3).count() <= 2,
+        "{limits:?}"
+    );
+    assert!(m.baseline_ms().unwrap() >= 200.0 - 1e-9);
+}
+
+#[test]
+fn an_instance_a_little_slower_without_a_queue_keeps_its_limit() {
+    // The instance becomes 12 % slower at every limit (a throttled GPU, a
+    // busy host): over the tolerance against the old baseline, so the
+    // limit falls once; one lower is no faster, so that was no queue: the
+    // baseline is measured again and the limit goes back. Judged against
+    // the old baseline until it left the window, the limit fell to 1.
+    let b = Bounds::default();
+    let mut m = Memory::new(&b);
+    saturate(&b, &mut m, 4, 30);
+    let limits: Vec<u32> = (0..BASELINE_TICKS + 10)
+        .map(|_| {
+            let s = saturated(4, 112.0, m.limit, 1.0);
+            next(&b, &s, &mut m)
+        })
+        .collect();
+    // 3 for the fall and for the periodic probe (one period each).
+    assert!(limits.iter().all(|l| (3..=5).contains(l)), "{limits:?}");
+    assert!(limits.iter().filter(|l| **l < 4).count() <= 3, "{limits:?}");
+}
+
+#[test]
+fn small_falls_in_a_row_are_checked_together() {
+    // 20 slots, 12 % slower without a queue: each fall is a tenth (20 to
+    // 18, 18 to 16), too small to judge alone; together, 20 to 16, they
+    // are judged, and the limit goes back. Judged against the old
+    // baseline until it left the window, the limit fell to 4.
+    let b = Bounds::default();
+    let mut m = Memory::new(&b);
+    saturate(&b, &mut m, 20, 40);
+    let limits: Vec<u32> = (0..BASELINE_TICKS + 10)
+        .map(|_| {
+            let s = saturated(20, 112.0, m.limit, 1.0);
+            next(&b, &s, &mut m)
+        })
+        .collect();
+    assert!(limits.iter().all(|l| *l >= 15), "{limits:?}");
+    assert!(
+        limits[6..].iter().all(|l| (19..=23).contains(l)),
+        "{limits:?}"
+    );
+}
+
+#[test]
+fn answers_that_waited_under_the_old_limit_do_not_undo_a_fall() {
+    // Half of a tick's answers were admitted in the tick before (LLM
+    // answers of a quarter of a tick that waited in the instance's queue
+    // end in the next tick): after a fall from 9 to 6 over 4 slots, the
+    // next tick still reads half-way between 9 / 4 and 6 / 4 of the
+    // baseline. Checked on that tick, the fall looked useless, the
+    // baseline was reset to queued latency and the limits crept up (the
+    // capacity suite's LLM stage: 11-13 for 4 slots).
+    for capacity in [2, 4, 8] {
+        let b = Bounds::default();
+        let mut m = Memory::new(&b);
+        let mut before = m.limit;
+        let limits: Vec<u32> = (0..120)
+            .map(|_| {
+                let mut s = saturated(capacity, 100.0, m.limit, 1.0);
+                let old = saturated(capacity, 100.0, before, 1.0);
+                s.latency_ms = (s.latency_ms + old.latency_ms) / 2.0;
+                before = m.limit;
+                next(&b, &s, &mut m)
+            })
+            .collect();
+        assert!(
+            limits[20..].iter().all(|l| near(*l, capacity)),
+            "capacity {capacity}: {limits:?}"
+        );
+    }
+}
+
+#[test]
+fn a_fall_that_removes_a_queue_is_kept() {
+    // At 5 over 4 slots latency is 25 % over the baseline; one lower it is
+    // the baseline again: the fall helped and stays (no going back to 5
+    // at once, only the usual probe one higher later).
+    let b = Bounds::default();
+    let mut m = Memory::new(&b);
+    saturate(&b, &mut m, 4, 30);
+    m.limit = 6;
+    let s = saturated(4, 100.0, 6, 1.0);
+    let after = next(&b, &s, &mut m);
+    assert!(after < 6, "{after}");
+    let s = saturated(4, 100.0, after, 1.0);
+    let then = next(&b, &s, &mut m);
+    assert!(then <= after + 1 && then <= 5, "{after} -> {then}");
+    assert!(m.baseline_ms().unwrap() <= 100.0 + 1e-9);
 }
 
 #[test]
