@@ -447,7 +447,8 @@ def run(args: argparse.Namespace) -> int:
             raise BenchError(f"--fulcrum-limits: `{x}` is not a number, auto or none")
     stages = [int(x) for x in args.capacity_stages.split(",") if x.strip()]
     events = parse_events(args.llm_events)
-    llm_caps = parse_capacities(args.llm_capacities, stages)
+    # nginx and HAProxy are measured at 4 instances per stage.
+    llm_caps = parse_capacities(args.llm_capacities, stages + ([4] if peers else []))
     plan = [("fulcrum", per, lim) for lim in limits for per in stages]
     if peers:
         plan += [(s, 4, None) for s in ("nginx", "haproxy") if s in systems_allowed]

@@ -61,6 +61,8 @@ struct Learner {
     /// When the tick started (clock ms) and the counters then.
     since_ms: u64,
     at_start: Reading,
+    /// Which `InstanceState` the readings are of (its address).
+    state: usize,
 }
 
 /// Every learning instance's state, by endpoint.
@@ -142,12 +144,26 @@ impl Controller {
                     memory,
                     since_ms: now,
                     at_start: read(&snap, inst),
+                    state: Arc::as_ptr(inst) as usize,
                 }
             });
             if l.bounds != bounds {
-                // A reload changed them: keep what was learned, within.
+                // A reload changed them: keep what was learned, within,
+                // and start the tick again.
                 l.bounds = bounds;
-                l.memory.limit = l.memory.limit.clamp(bounds.min, bounds.max.max(bounds.min));
+                l.memory.set_bounds(&bounds);
+                inst.set_learned_limit(l.memory.limit);
+                l.since_ms = now;
+                l.at_start = read(&snap, inst);
+            }
+            let state = Arc::as_ptr(inst) as usize;
+            if l.state != state {
+                // A new state for the same endpoint (removed and added
+                // again between two looks): its counters start from zero,
+                // so the tick starts again from them.
+                l.state = state;
+                l.since_ms = now;
+                l.at_start = read(&snap, inst);
                 inst.set_learned_limit(l.memory.limit);
             }
             let after = read(&snap, inst);

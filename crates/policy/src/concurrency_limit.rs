@@ -22,8 +22,9 @@
 //! it the limit probes one higher (Vegas-style additive increase). A
 //! period (one tick or more, see below) lowers it by at most a third
 //! ([`MAX_FALL`]), so one slow tick cannot halve it (Gradient2 smooths its estimate for the same reason),
-//! and the period after such a fall is not judged: its answers waited in
-//! the instance's queue under the old limit. There
+//! and after any fall nothing is judged until as many answers as the old
+//! limit are in: those admitted under it may have waited in the
+//! instance's queue. There
 //! is deliberately no band in which it holds: a limit held a little above
 //! the parallelism would make the queued latency the new baseline and
 //! creep up; probing and falling back keeps visiting `C`, where latency is
@@ -79,8 +80,8 @@
 //!   limits 1 and 2, errors of 15 %) leave the window; on a queue the
 //!   limit goes back to what the ratio says, but no higher than the last
 //!   limit slow start saw no queue at (TCP's ssthresh) and no lower than
-//!   a quarter, and the next period, whose answers waited under the old
-//!   limit, is not judged;
+//!   a quarter (and, as after every fall, nothing is judged until the
+//!   answers admitted under the old limit are in);
 //! * when no period of the last [`PROBE_AFTER`] came within
 //!   [`PRECISION`] of the baseline, one period is spent one lower, to
 //!   measure it afresh. Without it an
@@ -99,11 +100,13 @@
 //! a row are checked together) is compared with the period that caused
 //! it: when its mean is not [`FALL_HELPED`] lower, and not even near
 //! what a removed queue would give (`to / from` of the first, by three
-//! standard errors), the instance had become slower without a queue (a
-//! throttled GPU, a host busy with other work, a bigger model) and the
-//! old baseline was out of date. Both periods measured the new speed
-//! without a queue, so they become the baseline, and the limit goes back
-//! to where it was. Without this check the limit fell period after
+//! standard errors), the limit goes back to where it was. After a fall
+//! on a queue that means the instance had become slower without a queue
+//! (a throttled GPU, a host busy with other work, a bigger model) and the
+//! old baseline was out of date: both periods measured the new speed
+//! without a queue, so they become the baseline. (A probe from the
+//! capacity finds the same latency one lower, which is no news: only
+//! the limit goes back.) Without this check the limit fell period after
 //! period (12 % slower at 4 slots: from 4 to 1) until the old baseline
 //! left the window, 30 periods later. A real queue is unaffected: one
 //! request over 4 slots is 25 % slower than one lower. Should two
@@ -184,8 +187,8 @@ pub const PROBE_AFTER: u64 = 10;
 /// fall judged not to help on two unlucky means, see [`FALL_HELPED`]) is
 /// measured again within a window; Envoy's adaptive concurrency filter
 /// re-measures its minimum RTT periodically for the same reason. At the
-/// capacity it costs one slot for one period in 30 (under 1 % of an
-/// instance of 4).
+/// capacity it costs one slot for a period or two (the answers admitted
+/// one higher are waited for first) in 30: about 1 % of an instance of 4.
 pub const PROBE_EVERY: u64 = BASELINE_TICKS as u64;
 /// A period is judged after this many ticks even when less precise.
 pub const LONGEST_PERIOD: u32 = 10;
@@ -236,9 +239,10 @@ pub struct Memory {
     means: std::collections::VecDeque<Judged>,
     /// The period being gathered.
     period: Period,
-    /// The next period is not judged: its answers were admitted under
-    /// the last limit, which queued (a fall on a queue).
-    draining: bool,
+    /// Answers still to come that were admitted before the last fall,
+    /// under the higher limit: ticks are not judged until they are in
+    /// (they may have waited in the instance's queue).
+    drain: u64,
     /// Periods judged so far.
     periods: u64,
     /// The period of the last probe one lower ([`PROBE_AFTER`]).
@@ -258,6 +262,9 @@ struct Fall {
     from: u32,
     /// The limit after it.
     to: u32,
+    /// Whether it was a fall on a queue (the period at `from` over the
+    /// tolerance), not a probe.
+    queue: bool,
     /// The mean latency of the period at `from` and its standard error, ms.
     mean_ms: f64,
     se_ms: f64,
@@ -339,7 +346,7 @@ impl Memory {
             fine: b.clamp(b.min),
             means: Default::default(),
             period: Period::default(),
-            draining: false,
+            drain: 0,
             periods: 0,
             probed_at: 0,
             fresh_at: 0,
@@ -351,6 +358,18 @@ impl Memory {
     /// errors (ms), once there is one.
     pub fn baseline_ms(&self) -> Option<f64> {
         self.means.iter().map(|j| j.entry_ms).reduce(f64::min)
+    }
+}
+
+impl Memory {
+    /// New bounds (a reload): the limit is kept within them, and what was
+    /// pending under the old ones (the period being gathered, a fall to
+    /// check, answers to wait for) is dropped.
+    pub fn set_bounds(&mut self, b: &Bounds) {
+        self.limit = b.clamp(self.limit);
+        self.period = Period::default();
+        self.fall = None;
+        self.drain = 0;
     }
 }
 
@@ -376,6 +395,10 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
         m.limit = b.clamp(m.limit - m.limit / 5);
         return m.limit;
     }
+    if m.drain > 0 {
+        m.drain = m.drain.saturating_sub(s.answered);
+        return m.limit;
+    }
     if s.answered < MIN_ANSWERS || !s.latency_ms.is_finite() || s.latency_ms <= 0.0 {
         return m.limit;
     }
@@ -392,9 +415,6 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
         return m.limit;
     }
     let p = std::mem::take(&mut m.period);
-    if std::mem::take(&mut m.draining) {
-        return m.limit;
-    }
     if m.means.len() == BASELINE_TICKS {
         m.means.pop_front();
     }
@@ -417,12 +437,16 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
         let checked = f64::from(f.from) >= CHECKED_FALL * f64::from(f.to);
         if checked && f.mean_ms < FALL_HELPED * mean && mean > queue_would_give + doubt {
             // The fall did not lower latency, so there was no queue to
-            // remove: the instance became slower (a throttled GPU, a busy
-            // host) and the baseline is out of date. Both periods measured
-            // it without a queue: they are the baseline now, and the limit
-            // goes back.
-            m.means.clear();
-            m.means.extend([f.judged, judged]);
+            // remove, and the limit goes back. After a fall on a queue
+            // that means the instance became slower (a throttled GPU, a
+            // busy host) and the baseline is out of date: both periods
+            // measured it without a queue, they are the baseline now. (A
+            // probe at the capacity finds the same; its period is in the
+            // window already, which is kept.)
+            if f.queue {
+                m.means.clear();
+                m.means.extend([f.judged, judged]);
+            }
             m.fresh_at = m.periods;
             m.limit = b.clamp(f.from);
             return m.limit;
@@ -447,18 +471,11 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
         // Slow start ends where the latency first rose: back to what the
         // ratio says the instance serves at once, but no higher than the
         // last limit slow start found fine (TCP's ssthresh) and no lower
-        // than a quarter (one slow period is not the capacity), after one
-        // period that is not judged (its answers waited in the
-        // instance's queue under this limit).
+        // than a quarter (one slow period is not the capacity).
         end_slow_start(m);
-        m.draining = true;
         let parallel = (m.limit as f64 / r).round() as u32;
         b.clamp(parallel.max(m.limit / 4).min(m.fine).max(1))
     } else if queue {
-        // The next period still holds answers that waited in the
-        // instance's queue under this limit: it is not judged (nor is
-        // the fall checked on it, which would find the latency not lower).
-        m.draining = true;
         let parallel = (m.limit as f64 / r).round() as u32;
         let floor = m.limit - (m.limit / MAX_FALL).max(1).min(m.limit);
         b.clamp(parallel.max(floor).min(m.limit.saturating_sub(1)))
@@ -484,11 +501,17 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
         m.limit = b.clamp(before - 1);
     }
     if m.limit < before {
+        // The answers admitted under `before` may have waited in the
+        // instance's queue: until they are in, ticks are not judged (nor
+        // is the fall checked on them, which would find latency not lower
+        // and take queued latency for the baseline).
+        m.drain = u64::from(before);
         m.fall = Some(match chain {
             Some(f) => Fall { to: m.limit, ..f },
             None => Fall {
                 from: before,
                 to: m.limit,
+                queue,
                 mean_ms: mean,
                 se_ms: se,
                 judged,

@@ -12,12 +12,14 @@
 //! The sums wrap on overflow; the difference of two readings
 //! ([`MomentsReading::since`]) is exact as long as the samples between
 //! them sum to less than 2⁶⁴ µs² (a hundred thousand answers of 10 s). A
-//! sample is capped at 2³² µs (71 min) so its square fits.
+//! sample counts in the sum of squares as at most 2²⁸ µs (4.5 min), so
+//! 255 of the longest fit between two readings (the spread of answers
+//! longer than that is underestimated).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// The largest sample, µs (its square fits in 64 bits).
-const MAX_US: u64 = u32::MAX as u64;
+/// The largest sample in the sum of squares, µs.
+const MAX_SQ_US: u64 = 1 << 28;
 
 /// Count, sum and sum of squares of durations, since start.
 #[derive(Debug, Default)]
@@ -39,11 +41,11 @@ pub struct MomentsReading {
 
 impl Moments {
     pub fn record_us(&self, us: u64) {
-        let us = us.min(MAX_US);
+        let sq = us.min(MAX_SQ_US);
         self.count.fetch_add(1, Relaxed);
         // fetch_add wraps on overflow; differences stay exact.
         self.sum_us.fetch_add(us, Relaxed);
-        self.sum_sq_us2.fetch_add(us * us, Relaxed);
+        self.sum_sq_us2.fetch_add(sq * sq, Relaxed);
     }
 
     /// The totals now (three loads: a sample recorded meanwhile may be in
@@ -97,10 +99,10 @@ mod tests {
         };
         let before = m.read();
         m.record_us(10);
-        m.record_us(MAX_US + 1000);
+        m.record_us(MAX_SQ_US + 1000);
         let (n, sum, sq) = m.read().since(&before);
         assert_eq!(n, 2);
-        assert_eq!(sum, (10 + MAX_US) as f64 / 1e3);
-        assert_eq!(sq, (100 + MAX_US * MAX_US) as f64 / 1e6);
+        assert_eq!(sum, (10 + MAX_SQ_US + 1000) as f64 / 1e3);
+        assert_eq!(sq, (100 + MAX_SQ_US * MAX_SQ_US) as f64 / 1e6);
     }
 }

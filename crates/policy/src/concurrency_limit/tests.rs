@@ -260,15 +260,17 @@ fn an_instance_a_little_slower_without_a_queue_keeps_its_limit() {
         .collect();
     // 3 for the fall and for the periodic probe (one period each).
     assert!(limits.iter().all(|l| (3..=5).contains(l)), "{limits:?}");
-    assert!(limits.iter().filter(|l| **l < 4).count() <= 3, "{limits:?}");
+    assert!(limits.iter().filter(|l| **l < 4).count() <= 4, "{limits:?}");
 }
 
 #[test]
 fn small_falls_in_a_row_are_checked_together() {
     // 20 slots, 12 % slower without a queue: each fall is a tenth (20 to
-    // 18, 18 to 16), too small to judge alone; together, 20 to 16, they
-    // are judged, and the limit goes back. Judged against the old
-    // baseline until it left the window, the limit fell to 4.
+    // 18, 18 to 16), too small to judge alone; together they are judged
+    // (from 21, one over the capacity, the first falls do lower latency
+    // by 5 %, so it may take a step more: 16 to 14), and the limit goes
+    // back. Without the check the limit fell to 1 until the old baseline
+    // left the window.
     let b = Bounds::default();
     let mut m = Memory::new(&b);
     saturate(&b, &mut m, 20, 40);
@@ -278,9 +280,9 @@ fn small_falls_in_a_row_are_checked_together() {
             next(&b, &s, &mut m)
         })
         .collect();
-    assert!(limits.iter().all(|l| *l >= 15), "{limits:?}");
+    assert!(limits.iter().all(|l| *l >= 12), "{limits:?}");
     assert!(
-        limits[6..].iter().all(|l| (19..=23).contains(l)),
+        limits[7..].iter().all(|l| (19..=23).contains(l)),
         "{limits:?}"
     );
 }
@@ -315,6 +317,48 @@ fn answers_that_waited_under_the_old_limit_do_not_undo_a_fall() {
 }
 
 #[test]
+fn slow_answers_admitted_under_an_old_limit_are_waited_for() {
+    // 4 slots, answers of 2 s: a tick (1 s and 4 answers) ends 4 answers,
+    // the oldest of those in flight, each of which waited in the
+    // instance's queue as long as the limit it was admitted under says.
+    // After a fall from 9, the answers of the next two ticks were still
+    // admitted under 9: judging the fall on one of them found latency not
+    // lower and reset the baseline to queued latency.
+    let (capacity, service_ms) = (4u32, 2000.0);
+    let b = Bounds::default();
+    let mut m = Memory::new(&b);
+    let mut held = std::collections::VecDeque::new();
+    let limits: Vec<u32> = (0..300)
+        .map(|_| {
+            let mut sum = 0.0;
+            for _ in 0..MIN_ANSWERS {
+                while held.len() < m.limit as usize {
+                    held.push_back(m.limit);
+                }
+                let admitted_under = held.pop_front().unwrap();
+                sum += service_ms * (f64::from(admitted_under) / f64::from(capacity)).max(1.0);
+            }
+            let s = Sample {
+                tries: MIN_ANSWERS,
+                errors: 0,
+                answered: MIN_ANSWERS,
+                latency_ms: sum / MIN_ANSWERS as f64,
+                latency_sd_ms: 0.0,
+                in_flight: held.len() as f64,
+                queued: true,
+            };
+            next(&b, &s, &mut m)
+        })
+        .collect();
+    // (A rise shows only once the answers admitted under it end, so with
+    // answers this slow the limit overshoots by one or two.)
+    assert!(
+        limits[60..].iter().all(|l| (3..=7).contains(l)),
+        "{limits:?}"
+    );
+}
+
+#[test]
 fn a_fall_that_removes_a_queue_is_kept() {
     // At 5 over 4 slots latency is 25 % over the baseline; one lower it is
     // the baseline again: the fall helped and stays (no going back to 5
@@ -325,11 +369,17 @@ fn a_fall_that_removes_a_queue_is_kept() {
     m.limit = 6;
     let s = saturated(4, 100.0, 6, 1.0);
     let after = next(&b, &s, &mut m);
-    assert!(after < 6, "{after}");
+    assert_eq!(after, 4);
+    // The tick in which the 6 answers admitted under the old limit end
+    // is not judged.
     let s = saturated(4, 100.0, after, 1.0);
-    let then = next(&b, &s, &mut m);
-    assert!(then <= after + 1 && then <= 5, "{after} -> {then}");
-    assert!(m.baseline_ms().unwrap() <= 100.0 + 1e-9);
+    assert_eq!(next(&b, &s, &mut m), 4);
+    // The first judged one: the fall helped (100 against 150 ms), so it
+    // stays, and the limit probes one higher as usual.
+    let s = saturated(4, 100.0, after, 1.0);
+    assert_eq!(next(&b, &s, &mut m), 5);
+    assert_eq!(m.baseline_ms(), Some(100.0));
+    assert!(m.means.len() > 2, "the window was not reset");
 }
 
 #[test]
