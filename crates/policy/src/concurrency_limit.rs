@@ -25,12 +25,15 @@
 //! and after any fall nothing is judged until as many answers as the old
 //! limit are in: those admitted under it may have waited in the
 //! instance's queue. There
-//! is deliberately no band in which it holds: a limit held a little above
-//! the parallelism would make the queued latency the new baseline and
-//! creep up; probing and falling back keeps visiting `C`, where latency is
-//! the baseline. An instance of parallelism `C` is held at `C` and `C + 1`
-//! (for large `C`, within a tenth of it: one request more is then inside
-//! the noise of a tick's mean).
+//! is deliberately no band above the parallelism in which it holds: a
+//! limit held a little above it would make the queued latency the new
+//! baseline and creep up; probing and falling back keeps visiting `C`,
+//! where latency is the baseline. But after a fall that clearly removed a
+//! queue (latency [`CHECKED_FALL`] times lower), the limit that queued is
+//! tried again only [`HOLD`] periods later, so an instance of parallelism
+//! `C` is held at `C`, at `C + 1` one period in six or seven (for large
+//! `C`, within a tenth of it: one request more is then inside the noise
+//! of a tick's mean, and it probes every other period).
 //!
 //! **Latency** here is the whole time a request holds its slot, to the
 //! last byte of its answer, not the time to its response head: a stream
@@ -190,6 +193,13 @@ pub const PROBE_AFTER: u64 = 10;
 /// capacity it costs one slot for a period or two (the answers admitted
 /// one higher are waited for first) in 30: about 1 % of an instance of 4.
 pub const PROBE_EVERY: u64 = BASELINE_TICKS as u64;
+/// A limit whose queue a fall clearly removed (latency [`CHECKED_FALL`]
+/// times lower after it) is tried again only this many periods after: the
+/// limit is held under it meanwhile. Probing one higher every other
+/// period held an instance of 4 slots at 5 half of the time, with a
+/// request waiting in the instance's own queue instead of the gateway's.
+/// (An instance that became faster is found a few periods later.)
+pub const HOLD: u64 = 5;
 /// A period is judged after this many ticks even when less precise.
 pub const LONGEST_PERIOD: u32 = 10;
 /// A fall of the limit that lowered the mean latency by less than this
@@ -253,6 +263,9 @@ pub struct Memory {
     /// The last fall of the limit (a queue or a probe), until the next
     /// judged period says whether it lowered latency ([`FALL_HELPED`]).
     fall: Option<Fall>,
+    /// The last limit whose queue a fall clearly removed, and the period
+    /// that showed it ([`HOLD`]).
+    ceiling: Option<(u32, u64)>,
 }
 
 /// A fall of the limit, to be checked by the next judged period.
@@ -351,6 +364,7 @@ impl Memory {
             probed_at: 0,
             fresh_at: 0,
             fall: None,
+            ceiling: None,
         }
     }
 
@@ -370,6 +384,7 @@ impl Memory {
         self.period = Period::default();
         self.fall = None;
         self.drain = 0;
+        self.ceiling = None;
     }
 }
 
@@ -448,11 +463,16 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
                 m.means.extend([f.judged, judged]);
             }
             m.fresh_at = m.periods;
+            m.ceiling = None;
             m.limit = b.clamp(f.from);
             return m.limit;
         }
         if !checked {
             chain = Some(f);
+        } else if f.queue && f.mean_ms >= CHECKED_FALL * mean {
+            // Clearly a queue, clearly removed: the limit it fell from is
+            // not tried again for a while.
+            m.ceiling = Some((f.from, m.periods));
         }
     }
     let base = m.baseline_ms().unwrap_or(mean);
@@ -479,6 +499,14 @@ pub fn next(b: &Bounds, s: &Sample, m: &mut Memory) -> u32 {
         let parallel = (m.limit as f64 / r).round() as u32;
         let floor = m.limit - (m.limit / MAX_FALL).max(1).min(m.limit);
         b.clamp(parallel.max(floor).min(m.limit.saturating_sub(1)))
+    } else if used
+        && !m.slow_start
+        && m.ceiling
+            .is_some_and(|(c, at)| m.limit + 1 >= c && m.periods - at < HOLD)
+    {
+        // One under a limit that queued: held there a while before that
+        // limit is tried again.
+        m.limit
     } else if used && (!m.slow_start || r >= QUEUE_AT) {
         // (In slow start, a mean over the tolerance but inside the noise
         // grows by one only: not a reason to stop, nor to double.)

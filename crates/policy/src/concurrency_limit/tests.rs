@@ -195,8 +195,9 @@ fn a_latency_step_up_lowers_the_limit_and_a_step_down_raises_it() {
     // judged (its answers waited under the higher limit).
     saturate(&b, &mut m, 2, 8);
     assert!(m.limit <= 3, "step up in latency: {before} -> {}", m.limit);
-    // And back to 8: latency at the baseline again, the limit grows.
-    saturate(&b, &mut m, 8, 10);
+    // And back to 8: latency at the baseline again, the limit grows (after
+    // HOLD periods under the last limit that queued at 2 slots).
+    saturate(&b, &mut m, 8, 10 + HOLD as usize);
     assert!(m.limit >= 7, "step down in latency: {}", m.limit);
 }
 
@@ -356,6 +357,26 @@ fn slow_answers_admitted_under_an_old_limit_are_waited_for() {
         limits[60..].iter().all(|l| (3..=7).contains(l)),
         "{limits:?}"
     );
+}
+
+#[test]
+fn a_limit_that_queued_is_tried_again_only_after_a_hold() {
+    // 4 slots: 5 queues (25 % slower), the fall to 4 clearly removes it,
+    // so 5 is tried again only HOLD periods later. Probing one higher
+    // every other period kept a request in the instance's own queue
+    // half of the time.
+    let b = Bounds::default();
+    let mut m = Memory::new(&b);
+    saturate(&b, &mut m, 4, 30);
+    let limits: Vec<u32> = (0..60)
+        .map(|_| {
+            let s = saturated(4, 100.0, m.limit, 1.0);
+            next(&b, &s, &mut m)
+        })
+        .collect();
+    let at = |l: u32| limits.iter().filter(|x| **x == l).count();
+    assert!(limits.iter().all(|l| (3..=5).contains(l)), "{limits:?}");
+    assert!(at(5) <= 60 / 5 && at(4) >= 60 * 2 / 3, "{limits:?}");
 }
 
 #[test]
