@@ -188,11 +188,14 @@ pub const PROBE_AFTER: u64 = 10;
 /// Whatever the baseline says, one period in this many is spent one
 /// lower, so a baseline that came to hold latency over the capacity (a
 /// fall judged not to help on two unlucky means, see [`FALL_HELPED`]) is
-/// measured again within a window; Envoy's adaptive concurrency filter
-/// re-measures its minimum RTT periodically for the same reason. At the
-/// capacity it costs one slot for a period or two (the answers admitted
-/// one higher are waited for first) in 30: about 1 % of an instance of 4.
-pub const PROBE_EVERY: u64 = BASELINE_TICKS as u64;
+/// measured again within a few windows; Envoy's adaptive concurrency
+/// filter re-measures its minimum RTT periodically for the same reason.
+/// At the capacity it costs one slot for a period or two (the answers
+/// admitted one higher are waited for first). Once every 30 periods, that
+/// was 1.7 % of a fully used stage of four instances of 4, which at the
+/// capacity suite's knee (99 % used) is a backlog the turn p95 feels;
+/// once every 120 it is a quarter of that.
+pub const PROBE_EVERY: u64 = 4 * BASELINE_TICKS as u64;
 /// A limit whose queue a fall clearly removed (latency [`CHECKED_FALL`]
 /// times lower after it) is tried again only this many periods after: the
 /// limit is held under it meanwhile. Probing one higher every other
