@@ -115,7 +115,7 @@
 //! request over 4 slots is 25 % slower than one lower. Should two
 //! unlucky means still reset the baseline to latency over the capacity
 //! (no period would then look over the tolerance), the periodic probe
-//! ([`PROBE_EVERY`]) measures one lower again within a window.
+//! ([`PROBE_EVERY`]) measures one lower again within a few windows.
 //!
 //! **Exact times.** The control task sums the held times exactly
 //! (`Moments` in the data plane), not from a latency histogram: with
