@@ -216,6 +216,22 @@ fn one_slow_tick_lowers_the_limit_by_a_third_at_most() {
     assert_eq!(after, before - before / MAX_FALL, "{before} -> {after}");
 }
 
+/// The limits of `BASELINE_TICKS + 10` ticks of an instance of
+/// `capacity` that, settled at 100 ms a request, now takes `service_ms`
+/// with no queue; and its memory.
+fn after_a_slowdown(capacity: u32, service_ms: f64) -> (Vec<u32>, Memory) {
+    let b = Bounds::default();
+    let mut m = Memory::new(&b);
+    saturate(&b, &mut m, capacity, 40);
+    let limits = (0..BASELINE_TICKS + 10)
+        .map(|_| {
+            let s = saturated(capacity, service_ms, m.limit, 1.0);
+            next(&b, &s, &mut m)
+        })
+        .collect();
+    (limits, m)
+}
+
 #[test]
 fn a_slower_instance_gets_a_new_baseline() {
     // Latency doubles for good with no queue (a bigger model): the limit
@@ -223,16 +239,8 @@ fn a_slower_instance_gets_a_new_baseline() {
     // baseline is measured again at once and the limit is back at the
     // capacity within a few periods, not after the old baseline has left
     // the window.
-    let b = Bounds::default();
-    let mut m = Memory::new(&b);
-    saturate(&b, &mut m, 4, 30);
-    let before = m.limit;
-    let mut limits = vec![];
-    for _ in 0..(BASELINE_TICKS + 10) {
-        let s = saturated(4, 200.0, m.limit, 1.0);
-        limits.push(next(&b, &s, &mut m));
-    }
-    assert!(limits[0] < before, "{before}: {limits:?}");
+    let (limits, m) = after_a_slowdown(4, 200.0);
+    assert!(limits[..5].iter().any(|l| *l < 4), "it falls: {limits:?}");
     assert!(limits.iter().all(|l| *l >= 3), "{limits:?}");
     // From the fourth period on, 3 only for the periodic probe.
     assert!(
@@ -250,15 +258,7 @@ fn an_instance_a_little_slower_without_a_queue_keeps_its_limit() {
     // limit falls once; one lower is no faster, so that was no queue: the
     // baseline is measured again and the limit goes back. Judged against
     // the old baseline until it left the window, the limit fell to 1.
-    let b = Bounds::default();
-    let mut m = Memory::new(&b);
-    saturate(&b, &mut m, 4, 30);
-    let limits: Vec<u32> = (0..BASELINE_TICKS + 10)
-        .map(|_| {
-            let s = saturated(4, 112.0, m.limit, 1.0);
-            next(&b, &s, &mut m)
-        })
-        .collect();
+    let (limits, _) = after_a_slowdown(4, 112.0);
     // 3 for the fall and for the periodic probe (one period each).
     assert!(limits.iter().all(|l| (3..=5).contains(l)), "{limits:?}");
     assert!(limits.iter().filter(|l| **l < 4).count() <= 4, "{limits:?}");
@@ -272,15 +272,7 @@ fn small_falls_in_a_row_are_checked_together() {
     // by 5 %, so it may take a step or two more, to 12), and the limit goes
     // back. Without the check the limit fell to 1 until the old baseline
     // left the window.
-    let b = Bounds::default();
-    let mut m = Memory::new(&b);
-    saturate(&b, &mut m, 20, 40);
-    let limits: Vec<u32> = (0..BASELINE_TICKS + 10)
-        .map(|_| {
-            let s = saturated(20, 112.0, m.limit, 1.0);
-            next(&b, &s, &mut m)
-        })
-        .collect();
+    let (limits, _) = after_a_slowdown(20, 112.0);
     assert!(limits.iter().all(|l| *l >= 12), "{limits:?}");
     assert!(
         limits[12..].iter().all(|l| (19..=23).contains(l)),
