@@ -214,6 +214,32 @@ mod tests {
         &r.limits.last().expect("limits learned").1
     }
 
+    /// The report of the row limited as `l`.
+    fn row(rows: &[(Limit, Report)], l: Limit) -> &Report {
+        &rows.iter().find(|(x, _)| *x == l).unwrap().1
+    }
+
+    /// Every limit `auto` learned at a time in `during` is in `range`, and
+    /// it served more than `share` of the hand-tuned limit's throughput.
+    fn learned_within(
+        rows: &[(Limit, Report)],
+        during: std::ops::Range<u64>,
+        range: std::ops::RangeInclusive<u32>,
+        share: f64,
+    ) {
+        let auto = row(rows, Limit::Auto);
+        for (t, l) in auto.limits.iter().filter(|(t, _)| during.contains(t)) {
+            assert!(l.iter().all(|l| range.contains(l)), "at {t} ms: {l:?}");
+        }
+        let fixed = row(rows, Limit::Fixed(4));
+        assert!(
+            auto.throughput() > share * fixed.throughput(),
+            "auto {} vs fixed {}",
+            auto.throughput(),
+            fixed.throughput()
+        );
+    }
+
     #[test]
     fn capacity_4_instances_learn_4_give_or_take_one_and_serve_as_the_hand_tuned_limit() {
         let rows = compare(&[4, 4, 4], LatencyModel::Fixed(50.0), None, 1);
@@ -234,7 +260,7 @@ mod tests {
     #[test]
     fn unequal_capacities_learn_each_and_beat_one_limit_for_all() {
         let rows = compare(&[2, 4, 8], LatencyModel::Uniform(40.0, 60.0), None, 1);
-        let get = |l: Limit| &rows.iter().find(|(x, _)| *x == l).unwrap().1;
+        let get = |l: Limit| row(&rows, l);
         let auto = get(Limit::Auto);
         let limits = last(auto);
         for (l, c) in limits.iter().zip([2u32, 4, 8]) {
@@ -257,17 +283,7 @@ mod tests {
         // Before limits were judged on periods of a known precision, the
         // noisy tick means held these limits at 1: 64 req/s against 168.
         let rows = compare(&[4, 4, 4, 4], VARYING, None, 1);
-        let get = |l: Limit| &rows.iter().find(|(x, _)| *x == l).unwrap().1;
-        let auto = get(Limit::Auto);
-        for (t, l) in auto.limits.iter().filter(|(t, _)| *t >= 20_000) {
-            assert!(l.iter().all(|l| (3..=6).contains(l)), "at {t} ms: {l:?}");
-        }
-        assert!(
-            auto.throughput() > 0.9 * get(Limit::Fixed(4)).throughput(),
-            "auto {} vs fixed {}",
-            auto.throughput(),
-            get(Limit::Fixed(4)).throughput()
-        );
+        learned_within(&rows, 20_000..u64::MAX, 3..=6, 0.9);
     }
 
     #[test]
@@ -278,17 +294,6 @@ mod tests {
         // check they fell towards 1 until the old baseline left the
         // window.
         let rows = compare(&[4, 4, 4, 4], LatencyModel::Fixed(50.0), SLOWER, 1);
-        let get = |l: Limit| &rows.iter().find(|(x, _)| *x == l).unwrap().1;
-        let auto = get(Limit::Auto);
-        let slow = 20_000..40_000;
-        for (t, l) in auto.limits.iter().filter(|(t, _)| slow.contains(t)) {
-            assert!(l.iter().all(|l| (3..=5).contains(l)), "at {t} ms: {l:?}");
-        }
-        assert!(
-            auto.throughput() > 0.95 * get(Limit::Fixed(4)).throughput(),
-            "auto {} vs fixed {}",
-            auto.throughput(),
-            get(Limit::Fixed(4)).throughput()
-        );
+        learned_within(&rows, 20_000..40_000, 3..=5, 0.95);
     }
 }
